@@ -1,0 +1,73 @@
+/* cpu_backend.h - private interface of the CPU backend (kernels/cpu). */
+#ifndef DIA_CPU_BACKEND_H
+#define DIA_CPU_BACKEND_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "backend.h"
+
+struct dia_buffer {
+    void *data;
+    size_t size;
+    int owned; /* 0: wraps caller memory (an mmap of weights) */
+};
+
+typedef struct cpu_ctx {
+    int threads;
+} cpu_ctx;
+
+static inline int cpu_threads(const dia_backend *be) { return ((const cpu_ctx *)be->ctx)->threads; }
+
+/* Pointer to the first element of a tensor view. */
+static inline void *cpu_ptr(const dia_tensor *t) { return (char *)t->buf->data + t->offset; }
+
+static inline float cpu_bf16_to_f32(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static inline float cpu_f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f, man = h & 0x3ff, u;
+    if (exp == 0) {
+        if (man == 0) u = sign;
+        else { /* subnormal: normalise */
+            exp = 127 - 15 + 1;
+            while (!(man & 0x400)) man <<= 1, exp--;
+            u = sign | (exp << 23) | ((man & 0x3ff) << 13);
+        }
+    } else if (exp == 31) u = sign | 0x7f800000u | (man << 13);
+    else u = sign | ((exp + 127 - 15) << 23) | (man << 13);
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* Element i of a float tensor of any float dtype, as f32. */
+static inline float cpu_load(const void *base, dia_dtype dt, int64_t i) {
+    switch (dt) {
+    case DIA_F32: return ((const float *)base)[i];
+    case DIA_BF16: return cpu_bf16_to_f32(((const uint16_t *)base)[i]);
+    case DIA_F16: return cpu_f16_to_f32(((const uint16_t *)base)[i]);
+    default: return 0.0f;
+    }
+}
+
+/* Convert n elements of a float tensor (any float dtype) starting at element `first` to f32. */
+void cpu_to_f32(float *dst, const void *src, dia_dtype dt, int64_t first, int64_t n);
+
+/* op implementations, one file per family */
+dia_status cpu_matmul(dia_backend *be, dia_tensor *y, const dia_tensor *x, const dia_tensor *w, int trans_w,
+                      int accumulate);
+dia_status cpu_rmsnorm(dia_backend *be, dia_tensor *y, const dia_tensor *x, const dia_tensor *w, float eps);
+dia_status cpu_rope(dia_backend *be, dia_tensor *x, const dia_tensor *pos, float theta);
+dia_status cpu_embed(dia_backend *be, dia_tensor *y, const dia_tensor *tables, int n_tables, const dia_tensor *tok);
+dia_status cpu_silu_mul(dia_backend *be, dia_tensor *y, const dia_tensor *h);
+dia_status cpu_add(dia_backend *be, dia_tensor *y, const dia_tensor *x);
+dia_status cpu_kv_store(dia_backend *be, dia_tensor *cache, const dia_tensor *src, const dia_tensor *start);
+dia_status cpu_attention(dia_backend *be, dia_tensor *out, const dia_tensor *q, const dia_tensor *k,
+                         const dia_tensor *v, const dia_tensor *kv_len, const dia_tensor *qpos);
+
+#endif

@@ -1,0 +1,128 @@
+/*
+ * backend.h - the internal compute backend interface (a vtable of coarse ops + memory).
+ *
+ * The model code in lib/ is written once against this interface. A backend owns its buffers; the
+ * model code never dereferences a buffer, it only passes dia_tensor views to ops and moves data
+ * with upload/download. All activations are f32 and contiguous (C order). Weights may be f32, f16
+ * or bf16; ops that take weights convert on the fly and accumulate in f32.
+ *
+ * Every slot returns a dia_status (never aborts). Ops may run asynchronously; download() and
+ * sync() wait for them.
+ */
+#ifndef DIA_BACKEND_H
+#define DIA_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dia.h"
+
+typedef enum dia_dtype { DIA_F32 = 0, DIA_F16 = 1, DIA_BF16 = 2, DIA_I32 = 3, DIA_I64 = 4 } dia_dtype;
+
+size_t dia_dtype_size(dia_dtype t);
+const char *dia_dtype_name(dia_dtype t);
+
+typedef struct dia_buffer dia_buffer; /* defined by each backend */
+
+/* A view into a buffer: `ne` holds the shape, outermost first; contiguous. */
+typedef struct dia_tensor {
+    dia_buffer *buf;
+    size_t offset; /* bytes from the start of buf */
+    dia_dtype dtype;
+    int ndim;
+    int64_t ne[4];
+} dia_tensor;
+
+int64_t dia_tensor_nelem(const dia_tensor *t);
+size_t dia_tensor_nbytes(const dia_tensor *t);
+/* A view of `t` starting at element index `first` with a new shape (same dtype). */
+dia_tensor dia_tensor_view(const dia_tensor *t, int64_t first, int ndim, const int64_t *ne);
+
+typedef struct dia_backend dia_backend;
+
+typedef struct dia_backend_ops {
+    const char *name;
+    void (*destroy)(dia_backend *be);
+    dia_status (*set_threads)(dia_backend *be, int threads);
+
+    /* ---- memory ---- */
+    dia_status (*alloc)(dia_backend *be, size_t bytes, dia_buffer **out);
+    /* Weights: make `bytes` of host memory (e.g. an mmap, valid for the backend's lifetime)
+     * available to ops. The CPU backend wraps it without copying; a GPU backend copies it. */
+    dia_status (*wrap_host)(dia_backend *be, const void *host, size_t bytes, dia_buffer **out);
+    void (*buffer_free)(dia_backend *be, dia_buffer *buf);
+    dia_status (*upload)(dia_backend *be, dia_buffer *dst, size_t offset, const void *src, size_t bytes);
+    dia_status (*download)(dia_backend *be, const dia_buffer *src, size_t offset, void *dst, size_t bytes);
+    /* Copy `bytes` between buffers of this backend. */
+    dia_status (*copy)(dia_backend *be, dia_buffer *dst, size_t dst_off, const dia_buffer *src, size_t src_off,
+                       size_t bytes);
+    dia_status (*sync)(dia_backend *be);
+
+    /* ---- transformer ops ---- */
+    /* y[M,N] = x[M,K] . W, where W is [K,N] (trans_w = 0, DenseGeneral layout) or [N,K]
+     * (trans_w = 1, nn.Linear layout). accumulate = 1 adds into y instead of overwriting. */
+    dia_status (*matmul)(dia_backend *be, dia_tensor *y, const dia_tensor *x, const dia_tensor *w, int trans_w,
+                         int accumulate);
+    /* y[M,D] = x / sqrt(mean(x^2) + eps) * w[D] (w any float dtype). y may alias x. */
+    dia_status (*rmsnorm)(dia_backend *be, dia_tensor *y, const dia_tensor *x, const dia_tensor *w, float eps);
+    /* In place on x[M, H, hd]: rotate pairs (j, j + hd/2) by angle pos[m] / theta^(2j/hd).
+     * pos: i32 [M]. */
+    dia_status (*rope)(dia_backend *be, dia_tensor *x, const dia_tensor *pos, float theta);
+    /* y[M,D] = sum_c table_c[tok[m,c]] for c < n_tables (tables [V,D], any float dtype);
+     * tok: i32 [M, n_tables]. Summed left to right. */
+    dia_status (*embed)(dia_backend *be, dia_tensor *y, const dia_tensor *tables, int n_tables,
+                        const dia_tensor *tok);
+    /* y[M,I] = silu(h[M, 0:I]) * h[M, I:2I]   (h = [M, 2I], gate then up). */
+    dia_status (*silu_mul)(dia_backend *be, dia_tensor *y, const dia_tensor *h);
+    /* y += x (same shape). */
+    dia_status (*add)(dia_backend *be, dia_tensor *y, const dia_tensor *x);
+    /* Write src[R, T, Hkv, hd] into cache[R, Hkv, S, hd] at positions start[r] .. start[r]+T-1.
+     * start: i32 [R]. */
+    dia_status (*kv_store)(dia_backend *be, dia_tensor *cache, const dia_tensor *src, const dia_tensor *start);
+    /* Attention with scale 1.0 (no 1/sqrt(d)) and GQA (query head h uses kv head h / (Hq/Hkv)):
+     * out[R,T,Hq,hd] = softmax(q . k^T) . v with q[R,T,Hq,hd], k,v[R,Hkv,S,hd] (S = capacity).
+     * Query (r,t) sees keys s < kv_len[r]; if qpos is not NULL (i32 [R,T]) also only s <= qpos[r,t]
+     * (causal). kv_len: i32 [R]. */
+    dia_status (*attention)(dia_backend *be, dia_tensor *out, const dia_tensor *q, const dia_tensor *k,
+                            const dia_tensor *v, const dia_tensor *kv_len, const dia_tensor *qpos);
+
+    /* ---- DAC ops (codec); activations [Cin, T] per batch item, batch 1 ---- */
+    /* y[Cout, Tout] = conv1d(x[Cin, T], w[Cout, Cin, K], b[Cout] or NULL) with stride, dilation and
+     * symmetric zero padding `pad`; Tout = (T + 2 pad - dilation (K-1) - 1) / stride + 1. */
+    dia_status (*conv1d)(dia_backend *be, dia_tensor *y, const dia_tensor *x, const dia_tensor *w,
+                         const dia_tensor *b, int stride, int dilation, int pad);
+    /* y[Cout, Tout] = conv_transpose1d(x[Cin, T], w[Cin, Cout, K], b) with stride and padding;
+     * Tout = (T - 1) stride - 2 pad + K. */
+    dia_status (*conv_transpose1d)(dia_backend *be, dia_tensor *y, const dia_tensor *x, const dia_tensor *w,
+                                   const dia_tensor *b, int stride, int pad);
+    /* In place Snake on x[C, T]: x + 1/(alpha_c + 1e-9) sin^2(alpha_c x), alpha[C]. */
+    dia_status (*snake)(dia_backend *be, dia_tensor *x, const dia_tensor *alpha);
+    /* In place tanh on x. */
+    dia_status (*tanh_)(dia_backend *be, dia_tensor *x);
+    /* y[D, T] = codebook[codes[t]]^T: rows of codebook[N, D] gathered by codes i32 [T]. */
+    dia_status (*codebook_lookup)(dia_backend *be, dia_tensor *y, const dia_tensor *codebook, const dia_tensor *codes);
+    /* codes[t] = argmax_n cos(x[:, t], codebook[n]) for x[D, T], codebook[N, D]; codes i32 [T]. */
+    dia_status (*codebook_nearest)(dia_backend *be, dia_tensor *codes, const dia_tensor *x,
+                                   const dia_tensor *codebook);
+} dia_backend_ops;
+
+struct dia_backend {
+    const dia_backend_ops *ops;
+    void *ctx; /* backend-private state */
+};
+
+/* Backend constructors. Each returns DIA_ERR_BACKEND if it cannot run here (the reason logged). */
+dia_status dia_backend_cpu_new(int threads, dia_backend **out);
+dia_status dia_backend_cuda_new(int device, dia_backend **out);
+/* By name ("cpu", "cuda"). */
+dia_status dia_backend_new(const char *name, int threads, int device, dia_backend **out);
+void dia_backend_free(dia_backend *be);
+
+/* Convenience: allocate a tensor of the given shape in a fresh buffer owned by the caller
+ * (free with dia_tensor_free). */
+dia_status dia_tensor_alloc(dia_backend *be, dia_dtype dtype, int ndim, const int64_t *ne, dia_tensor *out);
+void dia_tensor_free(dia_backend *be, dia_tensor *t);
+dia_status dia_tensor_upload(dia_backend *be, dia_tensor *t, const void *src, size_t bytes);
+dia_status dia_tensor_download(dia_backend *be, const dia_tensor *t, void *dst, size_t bytes);
+
+#endif
