@@ -31,7 +31,7 @@ DEPS_CFLAGS := $(if $(DEPS_PREFIX),-I$(DEPS_PREFIX)/usr/include)
 DEPS_LDFLAGS := $(if $(DEPS_PREFIX),-L$(DEPS_PREFIX)/usr/lib/x86_64-linux-gnu -Wl$(,)-rpath$(,)$(DEPS_PREFIX)/usr/lib/x86_64-linux-gnu)
 , := ,
 
-CFLAGS_BASE := -std=c11 $(OPT) -g -Wall -Wextra -Werror -fPIC -fvisibility=hidden -fopenmp \
+CFLAGS_BASE := -std=c11 $(OPT) -g -Wall -Wextra -Werror -Wno-format-truncation -fPIC -fvisibility=hidden -fopenmp \
                -D_GNU_SOURCE -Iinclude -Ilib -I/usr/include/x86_64-linux-gnu/openblas-pthread $(DEPS_CFLAGS)
 CFLAGS_ALL := $(CFLAGS_BASE) $(SANFLAGS) $(CFLAGS)
 LIBS := -lopenblas -lcjson -lsndfile -lsamplerate -lcurl -lzstd -lgomp -lpthread -lm

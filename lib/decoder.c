@@ -1,0 +1,200 @@
+/* decoder.c - the audio decoder: T positions of the delayed token grid through the embedding sum,
+ * the decoder layers (causal GQA self-attention over the KV cache, cross-attention to the
+ * encoder, SiLU-gated MLP) and the logits head. Rows are the CFG pairs (2B). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "model.h"
+#include "ops.h"
+
+static void free_scratch(dia_decoder_state *s) {
+    dia_backend *be = s->model->be;
+    dia_tensor *t[] = {&s->x, &s->xn, &s->q, &s->k, &s->v, &s->att, &s->h, &s->mlp, &s->logits, &s->tok, &s->pos,
+                       &s->start, &s->kvlen};
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) dia_tensor_free(be, t[i]);
+    s->scratch_T = 0;
+}
+
+dia_status dia_decoder_reserve(dia_decoder_state *s, int T) {
+    if (T <= s->scratch_T) return DIA_OK;
+    free_scratch(s);
+    const dia_config *c = &s->model->cfg;
+    dia_backend *be = s->model->be;
+    const int64_t R = s->rows, M = R * T, D = c->dec_width, C = c->channels, V = c->dec_vocab;
+    int64_t qw = (int64_t)c->dec_heads * c->dec_head_dim, cw = (int64_t)c->cross_heads * c->cross_head_dim;
+    if (cw > qw) qw = cw; /* q and att serve self- and cross-attention */
+    const int64_t kw = (int64_t)c->dec_kv_heads * c->dec_head_dim, I = c->dec_inter;
+    int64_t s_x[2] = {M, D}, s_q[2] = {M, qw}, s_k[2] = {M, kw}, s_h[2] = {M, 2 * I}, s_m[2] = {M, I},
+            s_l[2] = {M, C * V}, s_tok[2] = {M, C}, s_pos[1] = {M}, s_r[1] = {R};
+    dia_status st;
+    TRY(dia_tensor_alloc(be, DIA_F32, 2, s_x, &s->x));        /* f32 [R*T, D] residual stream     */
+    TRY(dia_tensor_alloc(be, DIA_F32, 2, s_x, &s->xn));       /* f32 [R*T, D] normed input        */
+    TRY(dia_tensor_alloc(be, DIA_F32, 2, s_q, &s->q));        /* f32 [R*T, H*hd] queries          */
+    TRY(dia_tensor_alloc(be, DIA_F32, 2, s_k, &s->k));        /* f32 [R*T, KV*hd] new keys        */
+    TRY(dia_tensor_alloc(be, DIA_F32, 2, s_k, &s->v));        /* f32 [R*T, KV*hd] new values      */
+    TRY(dia_tensor_alloc(be, DIA_F32, 2, s_q, &s->att));      /* f32 [R*T, H*hd] attention output */
+    TRY(dia_tensor_alloc(be, DIA_F32, 2, s_h, &s->h));        /* f32 [R*T, 2I] gate | up          */
+    TRY(dia_tensor_alloc(be, DIA_F32, 2, s_m, &s->mlp));      /* f32 [R*T, I]                     */
+    TRY(dia_tensor_alloc(be, DIA_F32, 2, s_l, &s->logits));   /* f32 [R*T, C*V]                   */
+    TRY(dia_tensor_alloc(be, DIA_I32, 2, s_tok, &s->tok));    /* i32 [R*T, C] tokens              */
+    TRY(dia_tensor_alloc(be, DIA_I32, 1, s_pos, &s->pos));    /* i32 [R*T] positions              */
+    TRY(dia_tensor_alloc(be, DIA_I32, 1, s_r, &s->start));    /* i32 [R] cache write position     */
+    TRY(dia_tensor_alloc(be, DIA_I32, 1, s_r, &s->kvlen));    /* i32 [R] keys after the write     */
+    s->scratch_T = T;
+    return DIA_OK;
+fail:
+    free_scratch(s);
+    return st;
+}
+
+DIA_API void dia_decoder_state_free(dia_decoder_state *s) {
+    if (!s) return;
+    free_scratch(s);
+    free(s->last_logits);
+    free(s);
+}
+
+DIA_API dia_status dia_decoder_state_new(dia_model *m, const dia_encoder_state *enc, dia_kvcache *cache,
+                                         dia_decoder_state **out) {
+    dia_clear_error();
+    if (!out) return dia_fail(DIA_ERR_INVALID_ARG, "dia_decoder_state_new: out is NULL");
+    *out = NULL;
+    if (!m || !enc || !cache) return dia_fail(DIA_ERR_INVALID_ARG, "dia_decoder_state_new: NULL argument");
+    if (enc->model != m || cache->model != m)
+        return dia_fail(DIA_ERR_INVALID_ARG, "dia_decoder_state_new: encoder state or cache belongs to another model");
+    if (enc->batch != cache->batch)
+        return dia_fail(DIA_ERR_INVALID_ARG, "dia_decoder_state_new: encoder batch %d != cache batch %d", enc->batch,
+                        cache->batch);
+    dia_decoder_state *s = calloc(1, sizeof *s);
+    if (!s) return dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory");
+    s->model = m;
+    s->enc = enc;
+    s->cache = cache;
+    s->rows = cache->rows;
+    s->last_logits = calloc((size_t)s->rows * m->cfg.channels * m->cfg.dec_vocab, sizeof(float));
+    dia_status st = s->last_logits ? dia_decoder_reserve(s, 1) : dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory");
+    if (st != DIA_OK) {
+        dia_decoder_state_free(s);
+        return st;
+    }
+    *out = s;
+    return DIA_OK;
+}
+
+/* The forward pass over T positions; tokens host int32 [B, T, C]. */
+static dia_status forward(dia_decoder_state *s, const int32_t *tokens, int T, float *logits_out) {
+    dia_model *m = s->model;
+    const dia_config *c = &m->cfg;
+    dia_backend *be = m->be;
+    dia_kvcache *cache = s->cache;
+    const int B = cache->batch;
+    const int64_t R = s->rows, M = R * T, C = c->channels, V = c->dec_vocab;
+    const int64_t H = c->dec_heads, KV = c->dec_kv_heads, hd = c->dec_head_dim;
+    const int64_t CH = c->cross_heads, chd = c->cross_head_dim;
+    const int p0 = cache->lengths[0];
+    for (int r = 1; r < R; r++)
+        if (cache->lengths[r] != p0)
+            return dia_fail(DIA_ERR_INVALID_ARG, "decoder: cache rows have different lengths (%d vs %d)",
+                            cache->lengths[r], p0);
+    if (p0 + T > cache->capacity)
+        return dia_fail(DIA_ERR_CAPACITY, "decoder: %d positions at %d exceed the cache capacity %d", T, p0,
+                        cache->capacity);
+    for (int64_t i = 0; i < (int64_t)B * T * C; i++)
+        if (tokens[i] < 0 || tokens[i] >= V)
+            return dia_fail(DIA_ERR_INVALID_ARG, "decoder: token %d at item %lld, position %lld, channel %lld is outside [0, %lld)",
+                            tokens[i], (long long)(i / (T * C)), (long long)(i / C % T), (long long)(i % C), (long long)V);
+    dia_status st;
+    TRY(dia_decoder_reserve(s, T));
+    /* host inputs: tokens [R*T, C] (both rows of an item get its tokens), positions, lengths */
+    int32_t *htok = malloc((size_t)(M * C) * sizeof(int32_t));
+    int32_t *hpos = malloc((size_t)M * sizeof(int32_t));
+    int32_t *hr = malloc((size_t)(2 * R) * sizeof(int32_t));
+    if (!htok || !hpos || !hr) {
+        free(htok);
+        free(hpos);
+        free(hr);
+        return dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory");
+    }
+    for (int64_t r = 0; r < R; r++) {
+        memcpy(htok + r * T * C, tokens + (r / 2) * T * C, (size_t)(T * C) * sizeof(int32_t));
+        for (int t = 0; t < T; t++) hpos[r * T + t] = p0 + t;
+        hr[r] = p0;
+        hr[R + r] = p0 + T;
+    }
+    dia_tensor tok = as2(&s->tok, M, C), pos = as2(&s->pos, M, 1), qpos = as2(&s->pos, R, T);
+    dia_tensor x = as2(&s->x, M, c->dec_width), xn = as2(&s->xn, M, c->dec_width);
+    dia_tensor q = as2(&s->q, M, H * hd), k = as2(&s->k, M, KV * hd), v = as2(&s->v, M, KV * hd);
+    dia_tensor att = as2(&s->att, M, H * hd), cq = as2(&s->q, M, CH * chd), catt = as2(&s->att, M, CH * chd);
+    dia_tensor h = as2(&s->h, M, 2 * (int64_t)c->dec_inter), mlp = as2(&s->mlp, M, c->dec_inter);
+    dia_tensor lg = as2(&s->logits, M, C * V), start = as2(&s->start, R, 1), kvlen = as2(&s->kvlen, R, 1);
+    st = dia_tensor_upload(be, &tok, htok, (size_t)(M * C) * 4);
+    if (st == DIA_OK) st = dia_tensor_upload(be, &pos, hpos, (size_t)M * 4);
+    if (st == DIA_OK) st = dia_tensor_upload(be, &start, hr, (size_t)R * 4);
+    if (st == DIA_OK) st = dia_tensor_upload(be, &kvlen, hr + R, (size_t)R * 4);
+    free(htok);
+    free(hpos);
+    free(hr);
+    if (st != DIA_OK) return st;
+
+    TRY(be->ops->embed(be, &x, m->dec_embed, (int)C, &tok)); /* x = sum_c E_c[tok[:, c]] */
+    for (int l = 0; l < c->dec_layers; l++) {
+        const dec_layer *L = &m->dec[l];
+        /* self-attention: causal over the cache, RoPE at absolute positions */
+        TRY(be->ops->rmsnorm(be, &xn, &x, &L->pre_sa_norm, c->dec_eps));
+        TRY(op_linear(be, &q, &xn, &L->wq, 0));
+        TRY(op_linear(be, &k, &xn, &L->wk, 0));
+        TRY(op_linear(be, &v, &xn, &L->wv, 0));
+        dia_tensor q3 = as3(&q, M, H, hd), k3 = as3(&k, M, KV, hd);
+        TRY(be->ops->rope(be, &q3, &pos, c->dec_theta));
+        TRY(be->ops->rope(be, &k3, &pos, c->dec_theta));
+        dia_tensor k4 = as4(&k, R, T, KV, hd), v4 = as4(&v, R, T, KV, hd);
+        TRY(be->ops->kv_store(be, &cache->k[l], &k4, &start));
+        TRY(be->ops->kv_store(be, &cache->v[l], &v4, &start));
+        dia_tensor q4 = as4(&q, R, T, H, hd), a4 = as4(&att, R, T, H, hd);
+        TRY(be->ops->attention(be, &a4, &q4, &cache->k[l], &cache->v[l], &kvlen, &qpos));
+        TRY(op_linear(be, &x, &att, &L->wo, 1));
+        /* cross-attention to the encoder output (no RoPE), keys limited to each row's text */
+        TRY(be->ops->rmsnorm(be, &xn, &x, &L->pre_ca_norm, c->dec_eps));
+        TRY(op_linear(be, &cq, &xn, &L->cq, 0));
+        dia_tensor cq4 = as4(&cq, R, T, CH, chd), ca4 = as4(&catt, R, T, CH, chd);
+        TRY(be->ops->attention(be, &ca4, &cq4, &s->enc->cross_k[l], &s->enc->cross_v[l], &s->enc->cross_len, NULL));
+        TRY(op_linear(be, &x, &catt, &L->co, 1));
+        /* MLP */
+        TRY(be->ops->rmsnorm(be, &xn, &x, &L->pre_mlp_norm, c->dec_eps));
+        TRY(op_linear(be, &h, &xn, &L->gate_up, 0));
+        TRY(be->ops->silu_mul(be, &mlp, &h));
+        TRY(op_linear(be, &x, &mlp, &L->down, 1));
+    }
+    TRY(be->ops->rmsnorm(be, &xn, &x, &m->dec_norm, c->dec_eps));
+    TRY(op_linear(be, &lg, &xn, &m->logits, 0)); /* f32 [R*T, C*V] */
+    if (logits_out) TRY(dia_tensor_download(be, &lg, logits_out, (size_t)(M * C * V) * 4));
+    for (int64_t r = 0; r < R; r++) /* last position of each row */
+        TRY(be->ops->download(be, lg.buf, lg.offset + (size_t)((r * T + T - 1) * C * V) * 4,
+                              s->last_logits + r * C * V, (size_t)(C * V) * 4));
+    for (int64_t r = 0; r < R; r++) cache->lengths[r] = p0 + T;
+    return DIA_OK;
+fail:
+    return st;
+}
+
+DIA_API dia_status dia_decoder_prefill(dia_decoder_state *s, const int32_t *tokens, int T, float *logits) {
+    dia_clear_error();
+    if (!s || !tokens) return dia_fail(DIA_ERR_INVALID_ARG, "dia_decoder_prefill: NULL argument");
+    if (T < 1) return dia_fail(DIA_ERR_INVALID_ARG, "dia_decoder_prefill: T = %d, must be >= 1", T);
+    return forward(s, tokens, T, logits);
+}
+
+DIA_API dia_status dia_decoder_step(dia_decoder_state *s, const int32_t *tokens) {
+    dia_clear_error();
+    if (!s || !tokens) return dia_fail(DIA_ERR_INVALID_ARG, "dia_decoder_step: NULL argument");
+    return forward(s, tokens, 1, NULL);
+}
+
+DIA_API dia_status dia_decoder_logits(const dia_decoder_state *s, float *out, size_t n) {
+    if (!s || !out) return dia_fail(DIA_ERR_INVALID_ARG, "dia_decoder_logits: NULL argument");
+    const size_t need = (size_t)s->rows * s->model->cfg.channels * s->model->cfg.dec_vocab;
+    if (n < need) return dia_fail(DIA_ERR_CAPACITY, "dia_decoder_logits: needs %zu floats, got %zu", need, n);
+    memcpy(out, s->last_logits, need * sizeof(float));
+    return DIA_OK;
+}
