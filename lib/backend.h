@@ -57,6 +57,12 @@ typedef struct dia_backend_ops {
     dia_status (*copy)(dia_backend *be, dia_buffer *dst, size_t dst_off, const dia_buffer *src, size_t src_off,
                        size_t bytes);
     dia_status (*sync)(dia_backend *be);
+    /* Optional (NULL on the CPU, which wraps the mapped files in place): create a weight tensor of
+     * shape ne[ndim] from host data of dtype `src`, stored as `want` (DIA_F32 or DIA_BF16). */
+    dia_status (*weight_upload)(dia_backend *be, const void *host, dia_dtype src, int ndim, const int64_t *ne,
+                                dia_dtype want, dia_tensor *out);
+    /* Optional: the weight dtype used when the "dtype" option is "auto" (NULL: keep the stored one). */
+    dia_dtype (*default_weight_dtype)(dia_backend *be);
 
     /* ---- transformer ops ---- */
     /* y[M,N] = x[M,K] . W, where W is [K,N] (trans_w = 0, DenseGeneral layout) or [N,K]

@@ -50,6 +50,9 @@ struct dia_model {
     st_archive ar;
     dia_buffer **wbufs; /* one wrapped buffer per mapped file */
     int n_wbufs;
+    dia_tensor *owned;  /* weights uploaded by weight_upload (backends that copy) */
+    int n_owned, cap_owned;
+    dia_dtype want_dtype; /* weight dtype asked of weight_upload */
     int layout_hf;      /* 1: transformers layout, 0: nari layout */
     dia_dtype wdtype;   /* storage dtype of the big weights */
     dia_tensor enc_embed;

@@ -13,17 +13,33 @@ typedef struct loader {
     char name[256];
 } loader;
 
-/* Make a backend tensor view of an archive tensor, reshaped to 2-D [rows, cols] (or 1-D). */
-static dia_tensor view_of(const dia_model *m, const st_tensor *t, int ndim, int64_t d0, int64_t d1) {
+/* A backend tensor of an archive tensor, reshaped to 2-D [d0, d1] (or 1-D [d0]): a view of the
+ * wrapped mapping, or (backends with weight_upload) an uploaded copy in the wanted dtype. */
+static dia_status view_of(dia_model *m, const st_tensor *t, int ndim, int64_t d0, int64_t d1, dia_tensor *out) {
     dia_tensor v;
     memset(&v, 0, sizeof v);
-    v.buf = m->wbufs[t->file];
-    v.offset = (size_t)((const char *)t->data - (const char *)m->ar.maps[t->file].base);
     v.dtype = t->dtype;
     v.ndim = ndim;
     v.ne[0] = d0;
     v.ne[1] = ndim > 1 ? d1 : 0;
-    return v;
+    if (m->be->ops->weight_upload) {
+        if (m->n_owned == m->cap_owned) {
+            int cap = m->cap_owned ? 2 * m->cap_owned : 64;
+            dia_tensor *no = realloc(m->owned, sizeof(dia_tensor) * (size_t)cap);
+            if (!no) return dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory");
+            m->owned = no;
+            m->cap_owned = cap;
+        }
+        dia_dtype want = ndim == 1 ? DIA_F32 : m->want_dtype; /* norm scales stay f32 */
+        dia_status st = m->be->ops->weight_upload(m->be, t->data, t->dtype, ndim, v.ne, want, &v);
+        if (st != DIA_OK) return st;
+        m->owned[m->n_owned++] = v;
+    } else {
+        v.buf = m->wbufs[t->file];
+        v.offset = (size_t)((const char *)t->data - (const char *)m->ar.maps[t->file].base);
+    }
+    *out = v;
+    return DIA_OK;
 }
 
 static dia_status take(loader *L, int ndim, const int64_t *shape, const st_tensor **out) {
@@ -42,7 +58,7 @@ static dia_status take_vec(loader *L, int64_t n, dia_tensor *out, const char *fm
     va_end(ap);
     const st_tensor *t;
     dia_status st = take(L, 1, &n, &t);
-    if (st == DIA_OK) *out = view_of(L->m, t, 1, n, 0);
+    if (st == DIA_OK) st = view_of(L->m, t, 1, n, 0, out);
     return st;
 }
 
@@ -56,12 +72,12 @@ static dia_status take_lin(loader *L, int64_t in, int64_t out, int nari_ndim, co
         snprintf(L->name, sizeof L->name, "%s", hf_name);
         int64_t shape[2] = {out, in};
         if ((st = take(L, 2, shape, &t)) != DIA_OK) return st;
-        w->t = view_of(L->m, t, 2, out, in);
+        if ((st = view_of(L->m, t, 2, out, in, &w->t)) != DIA_OK) return st;
         w->trans = 1;
     } else {
         snprintf(L->name, sizeof L->name, "%s", nari_name);
         if ((st = take(L, nari_ndim, nari_shape, &t)) != DIA_OK) return st;
-        w->t = view_of(L->m, t, 2, in, out);
+        if ((st = view_of(L->m, t, 2, in, out, &w->t)) != DIA_OK) return st;
         w->trans = 0;
     }
     return DIA_OK;
@@ -80,7 +96,7 @@ static dia_status load_weights(dia_model *m) {
         int64_t s[2] = {c->enc_vocab, De};
         const st_tensor *t;
         if ((st = take(&L, 2, s, &t)) != DIA_OK) return st;
-        m->enc_embed = view_of(m, t, 2, s[0], s[1]);
+        if ((st = view_of(m, t, 2, s[0], s[1], &m->enc_embed)) != DIA_OK) return st;
     }
     const char *ep = hf ? "model.encoder" : "encoder";
     for (int i = 0; i < c->enc_layers; i++) {
@@ -117,7 +133,8 @@ static dia_status load_weights(dia_model *m) {
         int64_t s[2] = {C * V, Dd};
         const st_tensor *t;
         if ((st = take(&L, 2, s, &t)) != DIA_OK) return st;
-        dia_tensor all = view_of(m, t, 2, C * V, Dd);
+        dia_tensor all;
+        if ((st = view_of(m, t, 2, C * V, Dd, &all)) != DIA_OK) return st;
         for (int ch = 0; ch < C; ch++) {
             int64_t ne[2] = {V, Dd};
             m->dec_embed[ch] = dia_tensor_view(&all, ch * V * Dd, 2, ne);
@@ -128,7 +145,7 @@ static dia_status load_weights(dia_model *m) {
             int64_t s[2] = {V, Dd};
             const st_tensor *t;
             if ((st = take(&L, 2, s, &t)) != DIA_OK) return st;
-            m->dec_embed[ch] = view_of(m, t, 2, V, Dd);
+            if ((st = view_of(m, t, 2, V, Dd, &m->dec_embed[ch])) != DIA_OK) return st;
         }
     }
     for (int i = 0; i < c->dec_layers; i++) {
@@ -200,6 +217,12 @@ DIA_API dia_status dia_model_load(const char *path, const dia_options *opts, dia
         st = dia_backend_new(bname, opts ? opts->threads : 0, opts ? opts->device : 0, &m->be);
     }
     if (st == DIA_OK) {
+        const char *dt = opts ? opts->dtype : "auto";
+        if (!strcmp(dt, "f32")) m->want_dtype = DIA_F32;
+        else if (!strcmp(dt, "bf16")) m->want_dtype = DIA_BF16;
+        else m->want_dtype = m->be->ops->default_weight_dtype ? m->be->ops->default_weight_dtype(m->be) : DIA_F32;
+    }
+    if (st == DIA_OK && !m->be->ops->weight_upload) {
         m->wbufs = calloc((size_t)m->ar.n_maps, sizeof *m->wbufs);
         if (!m->wbufs) st = dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory");
         for (int i = 0; st == DIA_OK && i < m->ar.n_maps; i++) {
@@ -230,9 +253,11 @@ DIA_API void dia_model_free(dia_model *m) {
     if (!m) return;
     if (m->be) {
         for (int i = 0; i < m->n_wbufs; i++) m->be->ops->buffer_free(m->be, m->wbufs[i]);
+        for (int i = 0; i < m->n_owned; i++) dia_tensor_free(m->be, &m->owned[i]);
         dia_backend_free(m->be);
     }
     free(m->wbufs);
+    free(m->owned);
     st_close(&m->ar);
     free(m);
 }
