@@ -8,7 +8,6 @@
 int dia_cli_generate(int argc, char **argv);
 int dia_cli_dac_decode(int argc, char **argv);
 int dia_cli_dac_encode(int argc, char **argv);
-int dia_cli_download(int argc, char **argv);
 
 /* Shared helpers (examples/cli_npy.c): int32 [rows, cols] and float32 [n] .npy files. */
 int cli_npy_read_i32(const char *path, int32_t **data, int *rows, int *cols);

@@ -1,0 +1,226 @@
+/* generate.c - the generation loop of nari-labs/dia generate(): delayed token grid with BOS and
+ * audio prompt teacher forcing, decoder steps, CFG sampling, EOS countdown with forced EOS/PAD
+ * per channel, the max_tokens limit, delay revert, trimming, and frame streaming.
+ *
+ * One correction to the original (as in the transformers processor): every cell t <= P + delay[c]
+ * is teacher forced (the original sized its prefill one frame short, so channel max_delay
+ * sampled the cell t = P + max_delay), and the EOS check of an item only looks at cells it does not
+ * force. A batch therefore gives the same codes as its items run alone. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "model.h"
+#include "sampler.h"
+
+struct dia_codes {
+    int batch, channels;
+    int *frames;     /* [B] */
+    int32_t **data;  /* [B] -> int32 [frames, C] */
+};
+
+DIA_API void dia_codes_free(dia_codes *c) {
+    if (!c) return;
+    for (int b = 0; c->data && b < c->batch; b++) free(c->data[b]);
+    free(c->data);
+    free(c->frames);
+    free(c);
+}
+
+DIA_API int dia_codes_batch(const dia_codes *c) { return c ? c->batch : 0; }
+
+DIA_API int dia_codes_frames(const dia_codes *c, int item) {
+    return (c && item >= 0 && item < c->batch) ? c->frames[item] : 0;
+}
+
+DIA_API const int32_t *dia_codes_data(const dia_codes *c, int item) {
+    return (c && item >= 0 && item < c->batch) ? c->data[item] : NULL;
+}
+
+/* Per-item state of the loop. */
+typedef struct gen_item {
+    int P;            /* prompt frames */
+    int eos_detected;
+    int countdown;    /* -1: not triggered; >0: forcing EOS/PAD; 0: done */
+    int finished;     /* step index F at which EOS was triggered, -1 before */
+    int emitted;      /* frames handed to the callback */
+} gen_item;
+
+/* Output frame t of item b, delay reverted: grid[P + 1 + t + d_c][c], codes outside 0..1023 -> 0. */
+static void revert_frame(const int32_t *grid, int C, const int *delay, int P, int t, int32_t *out) {
+    for (int c = 0; c < C; c++) {
+        int32_t v = grid[(size_t)(P + 1 + t + delay[c]) * C + c];
+        out[c] = (v < 0 || v > 1023) ? 0 : v;
+    }
+}
+
+static dia_status check_inputs(const dia_model *m, const dia_gen_params *p, int B, const int32_t *const *prompts,
+                               const int *prompt_frames) {
+    const dia_config *c = &m->cfg;
+    if (p->max_tokens > c->max_frames)
+        return dia_fail(DIA_ERR_INVALID_ARG, "max_tokens %d is above the model's %d frames", p->max_tokens, c->max_frames);
+    if (p->max_tokens <= 2 * c->max_delay + 1)
+        return dia_fail(DIA_ERR_INVALID_ARG, "max_tokens %d leaves no room for the delay pattern (needs > %d)",
+                        p->max_tokens, 2 * c->max_delay + 1);
+    if (p->top_k > c->dec_vocab)
+        return dia_fail(DIA_ERR_INVALID_ARG, "cfg_filter_top_k %d is above the vocabulary %d", p->top_k, c->dec_vocab);
+    for (int b = 0; prompts && b < B; b++) {
+        if (!prompts[b]) continue;
+        const int P = prompt_frames ? prompt_frames[b] : -1;
+        if (P < 1) return dia_fail(DIA_ERR_INVALID_ARG, "prompt %d has %d frames (needs >= 1)", b, P);
+        /* the EOS limit triggers at step max_tokens - max_delay; the prompt must end before it */
+        if (P + 1 >= p->max_tokens - c->max_delay)
+            return dia_fail(DIA_ERR_INVALID_ARG, "prompt %d has %d frames: too long for max_tokens %d", b, P, p->max_tokens);
+        for (int i = 0; i < P * c->channels; i++)
+            if (prompts[b][i] < 0 || prompts[b][i] > 1023)
+                return dia_fail(DIA_ERR_BAD_AUDIO, "prompt %d: code %d at frame %d, channel %d is outside 0..1023", b,
+                                prompts[b][i], i / c->channels, i % c->channels);
+    }
+    return DIA_OK;
+}
+
+DIA_API dia_status dia_generate(dia_model *m, const dia_gen_params *params, int B, const char *const *texts,
+                                const int32_t *const *prompts, const int *prompt_frames, dia_frame_fn on_frame,
+                                void *user, dia_codes **out) {
+    dia_clear_error();
+    if (!out) return dia_fail(DIA_ERR_INVALID_ARG, "dia_generate: out is NULL");
+    *out = NULL;
+    if (!m || !texts) return dia_fail(DIA_ERR_INVALID_ARG, "dia_generate: NULL model or texts");
+    if (B < 1 || B > 4096) return dia_fail(DIA_ERR_INVALID_ARG, "dia_generate: batch %d outside [1, 4096]", B);
+    dia_gen_params defaults;
+    dia_gen_params_defaults(&defaults);
+    const dia_gen_params *p = params ? params : &defaults;
+    dia_status st = check_inputs(m, p, B, prompts, prompt_frames);
+    if (st != DIA_OK) return st;
+
+    const dia_config *cfg = &m->cfg;
+    const int C = cfg->channels, V = cfg->dec_vocab, M = p->max_tokens, maxd = cfg->max_delay;
+    const int *delay = cfg->delay;
+    dia_encoder_state *enc = NULL;
+    dia_kvcache *cache = NULL;
+    dia_decoder_state *dec = NULL;
+    gen_item *it = calloc((size_t)B, sizeof *it);
+    int32_t *grid = malloc((size_t)B * M * C * sizeof(int32_t));       /* [B, M, C] delayed token grid, -1 = empty */
+    int32_t *tok = malloc((size_t)B * (M > 1 ? M : 1) * C * sizeof(int32_t)); /* decoder input [B, T, C] */
+    float *logits = malloc((size_t)2 * B * C * V * sizeof(float));    /* [2B, C, V] */
+    float *scratch = malloc((size_t)V * sizeof(float));
+    int32_t pred[DIA_MAX_CHANNELS], frame[DIA_MAX_CHANNELS];
+    dia_codes *res = calloc(1, sizeof *res);
+    if (!it || !grid || !tok || !logits || !scratch || !res) {
+        st = dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory");
+        goto done;
+    }
+    res->batch = B;
+    res->channels = C;
+    res->frames = calloc((size_t)B, sizeof(int));
+    res->data = calloc((size_t)B, sizeof(int32_t *));
+    if (!res->frames || !res->data) {
+        st = dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory");
+        goto done;
+    }
+    /* grid: BOS for t <= d_c, prompt frame k at t = k + 1 + d_c */
+    int minP = M;
+    for (int b = 0; b < B; b++) {
+        it[b].P = (prompts && prompts[b]) ? prompt_frames[b] : 0;
+        it[b].countdown = -1;
+        it[b].finished = -1;
+        if (it[b].P < minP) minP = it[b].P;
+        int32_t *g = grid + (size_t)b * M * C;
+        for (int i = 0; i < M * C; i++) g[i] = -1;
+        for (int c = 0; c < C; c++) {
+            for (int t = 0; t <= delay[c] && t < M; t++) g[t * C + c] = cfg->bos;
+            for (int k = 0; k < it[b].P && k + 1 + delay[c] < M; k++)
+                g[(k + 1 + delay[c]) * C + c] = prompts[b][k * C + c];
+        }
+    }
+    if ((st = dia_encode(m, texts, B, 0, &enc)) != DIA_OK) goto done;
+    if ((st = dia_kvcache_new(m, B, M, &cache)) != DIA_OK) goto done;
+    if ((st = dia_decoder_state_new(m, enc, cache, &dec)) != DIA_OK) goto done;
+
+    /* prefill positions 0 .. minP-1 (all forced for every item) */
+    int step = minP;
+    if (step > 0) {
+        for (int b = 0; b < B; b++)
+            memcpy(tok + (size_t)b * step * C, grid + (size_t)b * M * C, (size_t)step * C * sizeof(int32_t));
+        if ((st = dia_decoder_prefill(dec, tok, step, NULL)) != DIA_OK) goto done;
+    }
+    for (; step < M; step++) {
+        int all_done = 1;
+        for (int b = 0; b < B; b++) all_done &= it[b].countdown == 0;
+        if (all_done) break;
+        for (int b = 0; b < B; b++) memcpy(tok + b * C, grid + ((size_t)b * M + step) * C, (size_t)C * sizeof(int32_t));
+        if ((st = dia_decoder_step(dec, tok)) != DIA_OK) goto done;
+        if ((st = dia_decoder_logits(dec, logits, (size_t)2 * B * C * V)) != DIA_OK) goto done;
+        const int row = step + 1; /* the grid row these logits predict */
+        for (int b = 0; b < B; b++) {
+            gen_item *e = &it[b];
+            const float *uncond = logits + (size_t)(2 * b) * C * V, *cond = logits + (size_t)(2 * b + 1) * C * V;
+            if ((st = dia_sampler_pick(p, cond, uncond, C, V, cfg->eos, (uint64_t)b, (uint64_t)row, scratch, pred)) !=
+                DIA_OK)
+                goto done;
+            if (e->countdown != 0) {
+                const int sampled_eos = row > e->P + delay[0] && pred[0] == cfg->eos;
+                if ((!e->eos_detected && sampled_eos) || row >= M - maxd) {
+                    e->eos_detected = 1;
+                    if (e->countdown < 0) e->countdown = maxd, e->finished = row;
+                }
+                if (e->countdown > 0) {
+                    const int k = maxd - e->countdown; /* 0 on the trigger step */
+                    for (int c = 0; c < C; c++) {
+                        if (k == delay[c]) pred[c] = cfg->eos;
+                        else if (k > delay[c]) pred[c] = cfg->pad;
+                    }
+                    e->countdown--;
+                }
+            }
+            int32_t *g = grid + ((size_t)b * M + row) * C;
+            for (int c = 0; c < C; c++)
+                if (row > e->P + delay[c]) g[c] = pred[c]; /* forced cells keep BOS / prompt */
+            /* stream: frame t is complete once row P + 1 + t + max_delay is written */
+            const int t = row - e->P - 1 - maxd;
+            const int limit = e->finished >= 0 ? e->finished - e->P - 1 : t + 1;
+            if (t >= 0 && t == e->emitted && t < limit) {
+                revert_frame(grid + (size_t)b * M * C, C, delay, e->P, t, frame);
+                e->emitted++;
+                if (on_frame && on_frame(b, t, frame, user) != 0) {
+                    st = dia_fail(DIA_ERR_CANCELLED, "generation cancelled by the frame callback");
+                    goto done;
+                }
+            }
+        }
+    }
+    /* finalise: frames of new audio per item, delay reverted */
+    for (int b = 0; b < B; b++) {
+        gen_item *e = &it[b];
+        if (e->finished < 0) e->finished = step + 1 - maxd;
+        int n = e->finished - (e->P + 1);
+        if (n < 0) n = 0;
+        res->frames[b] = n;
+        res->data[b] = malloc((size_t)(n ? n : 1) * C * sizeof(int32_t));
+        if (!res->data[b]) {
+            st = dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory");
+            goto done;
+        }
+        for (int t = 0; t < n; t++) revert_frame(grid + (size_t)b * M * C, C, delay, e->P, t, res->data[b] + (size_t)t * C);
+        for (int t = e->emitted; t < n && on_frame; t++) /* frames whose last rows were never stepped */
+            if (on_frame(b, t, res->data[b] + (size_t)t * C, user) != 0) {
+                st = dia_fail(DIA_ERR_CANCELLED, "generation cancelled by the frame callback");
+                goto done;
+            }
+    }
+done:
+    dia_decoder_state_free(dec);
+    dia_kvcache_free(cache);
+    dia_encoder_state_free(enc);
+    free(it);
+    free(grid);
+    free(tok);
+    free(logits);
+    free(scratch);
+    if (st != DIA_OK) {
+        dia_codes_free(res);
+        return st;
+    }
+    *out = res;
+    return DIA_OK;
+}
