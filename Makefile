@@ -88,7 +88,7 @@ $(BUILD)/bin/dia: $(CLI_SRCS) $(BUILD)/lib/libdia.a
 
 $(BUILD)/tests/%: tests/%.c tests/test_util.h $(BUILD)/lib/libdia.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -Wno-unused-parameter -o $@ $< $(BUILD)/lib/libdia.a $(LDFLAGS_ALL) $(LIBS) -lcmocka
+	$(CC) $(CFLAGS_ALL) -Wno-unused-parameter -o $@ $< $(BUILD)/lib/libdia.a $(LDFLAGS_ALL) $(LIBS) -lcmocka -lcjson
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/lib/libdia.a
 	@mkdir -p $(dir $@)
@@ -124,3 +124,4 @@ install: all
 
 clean:
 	rm -rf build build-san build-cuda
+include mk/packaging.mk

@@ -1,0 +1,151 @@
+/* test_cli.c - the `dia` command line contract: greedy codes through `dia generate` equal the
+ * goldens (single, prompt, batch with {i}), and errors give a non-zero exit and a message. */
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "test_util.h"
+
+static char g_dia[512];
+static char g_tmp[256];
+
+static int setup(void **state) {
+    (void)state;
+    const char *build = getenv("BUILD");
+    snprintf(g_dia, sizeof g_dia, "%s/bin/dia", build ? build : "build");
+    snprintf(g_tmp, sizeof g_tmp, "/tmp/dia_cli_test_%d", (int)getpid());
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "mkdir -p %s", g_tmp);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", g_tmp);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Run the CLI with arguments; returns the exit status; stderr goes to g_tmp/err.txt. */
+static int run(const char *args) {
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s %s 2> %s/err.txt", g_dia, args, g_tmp);
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static char *read_err(void) {
+    static char buf[4096];
+    char path[300];
+    snprintf(path, sizeof path, "%s/err.txt", g_tmp);
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f) fclose(f);
+    buf[n] = 0;
+    return buf;
+}
+
+/* Compare an int32 [frames, 9] .npy file (header skipped) with a golden tensor. */
+static void expect_npy(const char *file, const char *golden_name) {
+    char path[300];
+    snprintf(path, sizeof path, "%s/%s", g_tmp, file);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    unsigned char pre[10];
+    assert_int_equal(fread(pre, 1, 10, f), 10);
+    assert_memory_equal(pre, "\x93NUMPY", 6);
+    const int hlen = pre[8] | (pre[9] << 8);
+    char *hdr = calloc((size_t)hlen + 1, 1);
+    assert_int_equal(fread(hdr, 1, (size_t)hlen, f), (size_t)hlen);
+    assert_non_null(strstr(hdr, "'descr': '<i4'"));
+    size_t n = 0;
+    const int32_t *want = golden_i32(golden_name, &n);
+    char shape[64];
+    snprintf(shape, sizeof shape, "'shape': (%zu, 9)", n / 9);
+    assert_non_null(strstr(hdr, shape));
+    int32_t *got = calloc(n + 1, 4);
+    assert_int_equal(fread(got, 4, n + 1, f), n); /* exactly n values follow */
+    assert_memory_equal(got, want, n * 4);
+    free(got);
+    free(hdr);
+    fclose(f);
+}
+
+static const char *GREEDY = "--temperature 0 --max-tokens 128 --cfg-scale 3 --cfg-filter-top-k 45 --quiet";
+
+static void test_generate_single_and_prompt(void **state) {
+    (void)state;
+    char args[2048];
+    snprintf(args, sizeof args,
+             "generate --model " FIXTURES "/dia-hf --text '[S1] Hello from a tiny model. [S2] It only speaks noise "
+             "(laughs).' %s --codes-out %s/t0.npy",
+             GREEDY, g_tmp);
+    assert_int_equal(run(args), 0);
+    expect_npy("t0.npy", "text0.greedy_codes");
+    /* the same text from a file, with a prompt given as .npy */
+    size_t n = 0;
+    const int32_t *prompt = golden_i32("prompt.codes", &n);
+    char path[300];
+    snprintf(path, sizeof path, "%s/prompt.npy", g_tmp);
+    FILE *f = fopen(path, "wb");
+    const char hdr[] = "{'descr': '<i4', 'fortran_order': False, 'shape': (20, 9), }";
+    unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, 0, 0};
+    const int len = (int)strlen(hdr), pad = (64 - (10 + len + 1) % 64) % 64;
+    pre[8] = (unsigned char)(len + pad + 1);
+    fwrite(pre, 1, 10, f);
+    fwrite(hdr, 1, (size_t)len, f);
+    for (int i = 0; i < pad; i++) fputc(' ', f);
+    fputc('\n', f);
+    fwrite(prompt, 4, n, f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/text0.txt", g_tmp);
+    write_file(path, "[S1] Hello from a tiny model. [S2] It only speaks noise (laughs).\n", 66);
+    snprintf(args, sizeof args,
+             "generate --model " FIXTURES "/dia-nari --text-file %s/text0.txt --prompt-codes %s/prompt.npy %s "
+             "--codes-out %s/p0.npy",
+             g_tmp, g_tmp, GREEDY, g_tmp);
+    assert_int_equal(run(args), 0);
+    expect_npy("p0.npy", "text0.prompt_greedy_codes");
+    /* batch: item 0 without prompt, item 1 with it */
+    snprintf(args, sizeof args,
+             "generate --model " FIXTURES "/dia-hf --text-file %s/text0.txt --text-file %s/text0.txt "
+             "--prompt-codes - --prompt-codes %s/prompt.npy %s --codes-out %s/b{i}.npy",
+             g_tmp, g_tmp, g_tmp, GREEDY, g_tmp);
+    assert_int_equal(run(args), 0);
+    expect_npy("b0.npy", "batch.item0.greedy_codes");
+    expect_npy("b1.npy", "batch.item1.greedy_codes");
+}
+
+static void test_generate_errors(void **state) {
+    (void)state;
+    char args[2048];
+    /* negative temperature */
+    snprintf(args, sizeof args, "generate --model " FIXTURES "/dia-hf --text hi --temperature -1 --codes-out %s/x.npy",
+             g_tmp);
+    assert_int_not_equal(run(args), 0);
+    assert_non_null(strstr(read_err(), "temperature"));
+    /* max_tokens beyond the model */
+    snprintf(args, sizeof args, "generate --model " FIXTURES "/dia-hf --text hi --max-tokens 5000 --codes-out %s/x.npy",
+             g_tmp);
+    assert_int_not_equal(run(args), 0);
+    assert_non_null(strstr(read_err(), "max_tokens"));
+    /* missing model directory */
+    snprintf(args, sizeof args, "generate --model %s/nope --text hi --codes-out %s/x.npy", g_tmp, g_tmp);
+    assert_int_not_equal(run(args), 0);
+    assert_non_null(strstr(read_err(), "nope"));
+    /* batch without {i} */
+    snprintf(args, sizeof args, "generate --model " FIXTURES "/dia-hf --text a --text b --codes-out %s/x.npy", g_tmp);
+    assert_int_not_equal(run(args), 0);
+    assert_non_null(strstr(read_err(), "{i}"));
+    /* unknown option and command */
+    assert_int_not_equal(run("generate --bogus 1"), 0);
+    assert_int_not_equal(run("frobnicate"), 0);
+    assert_int_equal(run("--version"), 0);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_generate_single_and_prompt),
+        cmocka_unit_test(test_generate_errors),
+    };
+    return cmocka_run_group_tests_name("cli", tests, setup, teardown);
+}
