@@ -1,0 +1,164 @@
+/* cuda_attention.cu - attention with scale 1, GQA and per-row key lengths over a (rows, kv_heads,
+ * S, hd) cache; optional causal limit per query (prefill). Used for the decoder's self-attention
+ * (decode and prefill), its cross-attention and the encoder.
+ *
+ * Flash-decoding style: the key range [0, S) is split into `nsplit` chunks; block (query, head,
+ * chunk) runs an online softmax over its chunk with one warp per key (lanes split head_dim), the
+ * warps of a block are merged in shared memory, and when nsplit > 1 a second kernel merges the
+ * per-chunk (max, sum, unnormalised output) triples. Chunks past a row's length exit at once, so
+ * the fixed-capacity cache costs nothing beyond the filled positions. nsplit is chosen so that a
+ * decode step (few queries) still fills the GPU; big prefills use nsplit = 1 (no merge pass). */
+#include <math.h>
+
+#include "cuda_common.cuh"
+
+#define ATT_WARPS 4
+#define ATT_MAX_HD 256
+
+template <int HDJ>
+__global__ void __launch_bounds__(ATT_WARPS * 32)
+    k_attn(float *__restrict__ Out, float *__restrict__ Part, const float *__restrict__ Q, const float *__restrict__ K,
+           const float *__restrict__ V, const int32_t *__restrict__ len, const int32_t *__restrict__ qpos, int T,
+           int Hq, int Hkv, int S, int hd, int nsplit, int chunk) {
+    __shared__ float sm_m[ATT_WARPS], sm_l[ATT_WARPS];
+    __shared__ float sm_o[ATT_WARPS][HDJ * 32];
+    const int bt = blockIdx.x, h = blockIdx.y, sp = blockIdx.z;
+    const int r = bt / T;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    int n = len[r];
+    if (qpos) n = min(n, qpos[bt] + 1);
+    n = max(0, min(n, S));
+    const int s0 = sp * chunk, s1 = min(s0 + chunk, n);
+    const int kvh = h / (Hq / Hkv);
+    const float *qv = Q + ((size_t)bt * Hq + h) * hd;
+    const float *kb = K + ((size_t)r * Hkv + kvh) * (size_t)S * hd;
+    const float *vb = V + ((size_t)r * Hkv + kvh) * (size_t)S * hd;
+    float q[HDJ], o[HDJ];
+#pragma unroll
+    for (int j = 0; j < HDJ; j++) {
+        const int e = lane + 32 * j;
+        q[j] = e < hd ? qv[e] : 0.0f;
+        o[j] = 0.0f;
+    }
+    float m = -INFINITY, l = 0.0f;
+    for (int s = s0 + warp; s < s1; s += ATT_WARPS) {
+        const float *kr = kb + (size_t)s * hd;
+        float d = 0.0f;
+#pragma unroll
+        for (int j = 0; j < HDJ; j++) {
+            const int e = lane + 32 * j;
+            if (e < hd) d = fmaf(q[j], kr[e], d);
+        }
+#pragma unroll
+        for (int off = 16; off > 0; off >>= 1) d += __shfl_xor_sync(0xffffffffu, d, off);
+        const float mn = fmaxf(m, d);
+        const float sc = expf(m - mn), p = expf(d - mn);
+        l = l * sc + p;
+        const float *vr = vb + (size_t)s * hd;
+#pragma unroll
+        for (int j = 0; j < HDJ; j++) {
+            const int e = lane + 32 * j;
+            o[j] = o[j] * sc + (e < hd ? p * vr[e] : 0.0f);
+        }
+        m = mn;
+    }
+    if (lane == 0) {
+        sm_m[warp] = m;
+        sm_l[warp] = l;
+    }
+#pragma unroll
+    for (int j = 0; j < HDJ; j++) sm_o[warp][lane + 32 * j] = o[j];
+    __syncthreads();
+    float M = -INFINITY;
+#pragma unroll
+    for (int w = 0; w < ATT_WARPS; w++) M = fmaxf(M, sm_m[w]);
+    float wt[ATT_WARPS], L = 0.0f;
+#pragma unroll
+    for (int w = 0; w < ATT_WARPS; w++) {
+        wt[w] = sm_m[w] == -INFINITY ? 0.0f : expf(sm_m[w] - M);
+        L += sm_l[w] * wt[w];
+    }
+    const size_t orow = ((size_t)bt * Hq + h) * hd;
+    float *P = Part + (((size_t)bt * Hq + h) * nsplit + sp) * (hd + 2);
+    for (int e = threadIdx.x; e < hd; e += ATT_WARPS * 32) {
+        float acc = 0.0f;
+#pragma unroll
+        for (int w = 0; w < ATT_WARPS; w++) acc += sm_o[w][e] * wt[w];
+        if (nsplit == 1) Out[orow + e] = L > 0.0f ? acc / L : 0.0f;
+        else P[2 + e] = acc;
+    }
+    if (nsplit > 1 && threadIdx.x == 0) {
+        P[0] = M;
+        P[1] = L;
+    }
+}
+
+__global__ void k_attn_combine(float *__restrict__ Out, const float *__restrict__ Part, int nsplit, int hd) {
+    const size_t row = blockIdx.x; /* (bt, h) */
+    const float *P = Part + row * nsplit * (hd + 2);
+    float M = -INFINITY;
+    for (int i = 0; i < nsplit; i++) M = fmaxf(M, P[(size_t)i * (hd + 2)]);
+    float L = 0.0f;
+    for (int i = 0; i < nsplit; i++) {
+        const float mi = P[(size_t)i * (hd + 2)];
+        if (mi != -INFINITY) L += P[(size_t)i * (hd + 2) + 1] * expf(mi - M);
+    }
+    for (int e = threadIdx.x; e < hd; e += blockDim.x) {
+        float acc = 0.0f;
+        for (int i = 0; i < nsplit; i++) {
+            const float mi = P[(size_t)i * (hd + 2)];
+            if (mi != -INFINITY) acc += P[(size_t)i * (hd + 2) + 2 + e] * expf(mi - M);
+        }
+        Out[row * hd + e] = L > 0.0f ? acc / L : 0.0f;
+    }
+}
+
+dia_status cu_attention(dia_backend *be, dia_tensor *out, const dia_tensor *q, const dia_tensor *k,
+                        const dia_tensor *v, const dia_tensor *kv_len, const dia_tensor *qpos) {
+    const int64_t R = q->ne[0], T = q->ne[1], Hq = q->ne[2], hd = q->ne[3];
+    const int64_t Hkv = k->ne[1], S = k->ne[2];
+    if (q->ndim != 4 || k->ndim != 4 || k->ne[0] != R || k->ne[3] != hd || Hkv < 1 || Hq % Hkv ||
+        out->ne[0] != R || out->ne[1] != T || out->ne[2] != Hq || out->ne[3] != hd || v->ne[0] != R ||
+        v->ne[1] != Hkv || v->ne[2] != S || v->ne[3] != hd || hd < 1 || hd > ATT_MAX_HD || q->dtype != DIA_F32 ||
+        k->dtype != DIA_F32 || v->dtype != DIA_F32 || out->dtype != DIA_F32 || kv_len->dtype != DIA_I32 ||
+        (qpos && qpos->dtype != DIA_I32))
+        return dia_fail(DIA_ERR_INTERNAL, "attention shapes");
+    if (R * T == 0 || Hq == 0) return DIA_OK;
+    if (R * T > INT32_MAX || Hq > 65535 || S > INT32_MAX) return dia_fail(DIA_ERR_INTERNAL, "attention too large");
+    cuda_ctx *c = cu_ctx(be);
+    /* split the keys so that a decode step still has >= ~4 blocks per SM */
+    const int64_t base = R * T * Hq, want = 4 * (int64_t)c->sm_count;
+    int64_t nsplit = 1;
+    if (base < want && S > 64) {
+        nsplit = (want + base - 1) / base;
+        const int64_t max_split = (S + 63) / 64; /* chunks of at least 64 keys */
+        if (nsplit > max_split) nsplit = max_split;
+    }
+    const int64_t chunk = (S + nsplit - 1) / nsplit;
+    float *part = NULL;
+    if (nsplit > 1) {
+        void *p;
+        dia_status st = cu_scratch(be, CU_SCRATCH_ATTN, (size_t)(base * nsplit * (hd + 2)) * sizeof(float), &p);
+        if (st != DIA_OK) return st;
+        part = (float *)p;
+    }
+    dim3 grid((unsigned)(R * T), (unsigned)Hq, (unsigned)nsplit);
+    const int hdj = (int)((hd + 31) / 32);
+#define ATT_LAUNCH(J)                                                                                              \
+    k_attn<J><<<grid, ATT_WARPS * 32, 0, c->stream>>>(                                                             \
+        (float *)cu_ptr(out), part, (const float *)cu_ptr(q), (const float *)cu_ptr(k), (const float *)cu_ptr(v), \
+        (const int32_t *)cu_ptr(kv_len), qpos ? (const int32_t *)cu_ptr(qpos) : NULL, (int)T, (int)Hq, (int)Hkv,   \
+        (int)S, (int)hd, (int)nsplit, (int)chunk)
+    if (hdj <= 1) ATT_LAUNCH(1);
+    else if (hdj <= 2) ATT_LAUNCH(2);
+    else if (hdj <= 4) ATT_LAUNCH(4);
+    else ATT_LAUNCH(8);
+#undef ATT_LAUNCH
+    CU_LAUNCHED("attention");
+    if (nsplit > 1) {
+        const int threads = hd <= 32 ? 32 : (hd <= 64 ? 64 : 128);
+        k_attn_combine<<<(unsigned)base, threads, 0, c->stream>>>((float *)cu_ptr(out), part, (int)nsplit, (int)hd);
+        CU_LAUNCHED("attention_combine");
+    }
+    return DIA_OK;
+}

@@ -1,0 +1,289 @@
+/* cuda_backend.cu - the CUDA backend: device memory, the stream and cuBLAS handle, weight upload
+ * (f32 / f16 / bf16 -> bf16 or f32 on the device) and the op table. */
+#include <stdlib.h>
+
+#include "cuda_common.cuh"
+
+/* ---------------------------------------------------------------------------------------------
+ * dtype conversion kernels
+ * ------------------------------------------------------------------------------------------- */
+__global__ void k_to_f32(float *dst, const void *src, int dt, int64_t n) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+        dst[i] = cu_load(src, dt, i);
+}
+
+__global__ void k_to_bf16(__nv_bfloat16 *dst, const void *src, int dt, int64_t n) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+        dst[i] = __float2bfloat16_rn(cu_load(src, dt, i));
+}
+
+static unsigned grid_for(int64_t n) {
+    int64_t b = (n + 255) / 256;
+    if (b > 65535) b = 65535;
+    if (b < 1) b = 1;
+    return (unsigned)b;
+}
+
+dia_status cu_convert_to_f32(dia_backend *be, float *dst, const void *src, dia_dtype src_dt, int64_t n) {
+    if (n <= 0) return DIA_OK;
+    k_to_f32<<<grid_for(n), 256, 0, cu_ctx(be)->stream>>>(dst, src, (int)src_dt, n);
+    CU_LAUNCHED("to_f32");
+    return DIA_OK;
+}
+
+dia_status cu_convert_to_bf16(dia_backend *be, __nv_bfloat16 *dst, const void *src, dia_dtype src_dt, int64_t n) {
+    if (n <= 0) return DIA_OK;
+    k_to_bf16<<<grid_for(n), 256, 0, cu_ctx(be)->stream>>>(dst, src, (int)src_dt, n);
+    CU_LAUNCHED("to_bf16");
+    return DIA_OK;
+}
+
+dia_status cu_scratch(dia_backend *be, int which, size_t bytes, void **out) {
+    cuda_ctx *c = cu_ctx(be);
+    if (bytes > c->scratch_size[which]) {
+        if (c->scratch[which]) {
+            /* the old scratch may still be read by enqueued work */
+            CU_CHECK(cudaStreamSynchronize(c->stream));
+            cudaFree(c->scratch[which]);
+            c->scratch[which] = NULL;
+            c->scratch_size[which] = 0;
+        }
+        size_t sz = bytes + bytes / 4 + 4096; /* some headroom: fewer regrowths */
+        CU_CHECK(cudaMalloc(&c->scratch[which], sz));
+        c->scratch_size[which] = sz;
+    }
+    *out = c->scratch[which];
+    return DIA_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * memory
+ * ------------------------------------------------------------------------------------------- */
+static void cuda_destroy(dia_backend *be) {
+    if (!be) return;
+    cuda_ctx *c = cu_ctx(be);
+    if (c) {
+        if (c->stream) cudaStreamSynchronize(c->stream);
+        for (int i = 0; i < 4; i++)
+            if (c->scratch[i]) cudaFree(c->scratch[i]);
+        if (c->blas) cublasDestroy(c->blas);
+        if (c->stream) cudaStreamDestroy(c->stream);
+        free(c);
+    }
+    free(be);
+}
+
+static dia_status cuda_set_threads(dia_backend *be, int threads) {
+    (void)be;
+    if (threads < 0) return dia_fail(DIA_ERR_INVALID_ARG, "threads must be >= 0 (0 = all cores), got %d", threads);
+    return DIA_OK; /* host threads do not matter to this backend */
+}
+
+static dia_status cuda_alloc(dia_backend *be, size_t bytes, dia_buffer **out) {
+    *out = NULL;
+    dia_buffer *b = (dia_buffer *)calloc(1, sizeof *b);
+    if (!b) return dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory");
+    size_t sz = bytes ? bytes : 1;
+    cudaError_t e = cudaMalloc(&b->ptr, sz);
+    if (e != cudaSuccess) {
+        free(b);
+        cudaGetLastError();
+        return dia_fail(DIA_ERR_OUT_OF_MEMORY, "CUDA: cannot allocate %zu bytes of device memory: %s", bytes,
+                        cudaGetErrorString(e));
+    }
+    b->size = bytes;
+    /* zero-filled, as on the CPU (a fresh KV cache reads as zeros) */
+    e = cudaMemsetAsync(b->ptr, 0, sz, cu_ctx(be)->stream);
+    if (e != cudaSuccess) {
+        cudaFree(b->ptr);
+        free(b);
+        return dia_fail(DIA_ERR_BACKEND, "CUDA: cudaMemsetAsync failed: %s", cudaGetErrorString(e));
+    }
+    *out = b;
+    return DIA_OK;
+}
+
+static void cuda_buffer_free(dia_backend *be, dia_buffer *b) {
+    (void)be;
+    if (!b) return;
+    cudaFree(b->ptr); /* synchronises with pending work on the device */
+    free(b);
+}
+
+static dia_status cuda_upload(dia_backend *be, dia_buffer *dst, size_t off, const void *src, size_t n) {
+    if (off + n > dst->size) return dia_fail(DIA_ERR_INTERNAL, "upload past the end of a buffer");
+    if (!n) return DIA_OK;
+    /* From pageable memory the driver stages the source before returning: `src` may be freed. */
+    CU_CHECK(cudaMemcpyAsync((char *)dst->ptr + off, src, n, cudaMemcpyHostToDevice, cu_ctx(be)->stream));
+    return DIA_OK;
+}
+
+static dia_status cuda_download(dia_backend *be, const dia_buffer *src, size_t off, void *dst, size_t n) {
+    if (off + n > src->size) return dia_fail(DIA_ERR_INTERNAL, "download past the end of a buffer");
+    if (!n) return DIA_OK;
+    cudaStream_t s = cu_ctx(be)->stream;
+    CU_CHECK(cudaMemcpyAsync(dst, (const char *)src->ptr + off, n, cudaMemcpyDeviceToHost, s));
+    CU_CHECK(cudaStreamSynchronize(s));
+    return DIA_OK;
+}
+
+static dia_status cuda_copy(dia_backend *be, dia_buffer *dst, size_t doff, const dia_buffer *src, size_t soff,
+                            size_t n) {
+    if (doff + n > dst->size || soff + n > src->size) return dia_fail(DIA_ERR_INTERNAL, "copy past a buffer end");
+    if (!n) return DIA_OK;
+    CU_CHECK(cudaMemcpyAsync((char *)dst->ptr + doff, (const char *)src->ptr + soff, n, cudaMemcpyDeviceToDevice,
+                             cu_ctx(be)->stream));
+    return DIA_OK;
+}
+
+static dia_status cuda_sync(dia_backend *be) {
+    CU_CHECK(cudaStreamSynchronize(cu_ctx(be)->stream));
+    return DIA_OK;
+}
+
+/* Weights from host memory (the mapping): copied to the device as-is. */
+static dia_status cuda_wrap_host(dia_backend *be, const void *host, size_t bytes, dia_buffer **out) {
+    dia_status st = cuda_alloc(be, bytes, out);
+    if (st != DIA_OK) return st;
+    st = cuda_upload(be, *out, 0, host, bytes);
+    if (st != DIA_OK) {
+        cuda_buffer_free(be, *out);
+        *out = NULL;
+    }
+    return st;
+}
+
+/* A weight tensor of dtype `want` (F32 or BF16) from host data of dtype `src`: uploaded as stored
+ * and converted on the device when the dtypes differ. */
+static dia_status cuda_weight_upload(dia_backend *be, const void *host, dia_dtype src, int ndim, const int64_t *ne,
+                                     dia_dtype want, dia_tensor *out) {
+    if (!cu_is_float(src)) return dia_fail(DIA_ERR_BAD_MODEL, "weight of dtype %s is not a float type", dia_dtype_name(src));
+    if (want != DIA_F32 && want != DIA_BF16) want = DIA_F32;
+    if (ndim < 1 || ndim > 4) return dia_fail(DIA_ERR_INTERNAL, "weight_upload: ndim %d", ndim);
+    dia_tensor t;
+    memset(&t, 0, sizeof t);
+    dia_status st = dia_tensor_alloc(be, want, ndim, ne, &t);
+    if (st != DIA_OK) return st;
+    const int64_t n = dia_tensor_nelem(&t);
+    const size_t src_bytes = (size_t)n * dia_dtype_size(src);
+    if (src == want) {
+        st = cuda_upload(be, t.buf, 0, host, src_bytes);
+    } else {
+        void *tmp = NULL;
+        cudaError_t e = cudaMalloc(&tmp, src_bytes ? src_bytes : 1);
+        if (e != cudaSuccess) {
+            cudaGetLastError();
+            st = dia_fail(DIA_ERR_OUT_OF_MEMORY, "CUDA: cannot allocate %zu bytes to convert a weight: %s", src_bytes,
+                          cudaGetErrorString(e));
+        } else {
+            e = cudaMemcpyAsync(tmp, host, src_bytes, cudaMemcpyHostToDevice, cu_ctx(be)->stream);
+            if (e != cudaSuccess) st = dia_fail(DIA_ERR_BACKEND, "CUDA: weight upload failed: %s", cudaGetErrorString(e));
+            else if (want == DIA_F32) st = cu_convert_to_f32(be, (float *)cu_ptr(&t), tmp, src, n);
+            else st = cu_convert_to_bf16(be, (__nv_bfloat16 *)cu_ptr(&t), tmp, src, n);
+            cudaFree(tmp); /* waits for the conversion */
+        }
+    }
+    if (st != DIA_OK) {
+        dia_tensor_free(be, &t);
+        return st;
+    }
+    *out = t;
+    return DIA_OK;
+}
+
+static dia_dtype cuda_default_weight_dtype(dia_backend *be) {
+    (void)be;
+    return DIA_BF16;
+}
+
+static dia_backend_ops make_ops(void) {
+    dia_backend_ops o;
+    memset(&o, 0, sizeof o);
+    o.name = "cuda";
+    o.destroy = cuda_destroy;
+    o.set_threads = cuda_set_threads;
+    o.alloc = cuda_alloc;
+    o.wrap_host = cuda_wrap_host;
+    o.buffer_free = cuda_buffer_free;
+    o.upload = cuda_upload;
+    o.download = cuda_download;
+    o.copy = cuda_copy;
+    o.sync = cuda_sync;
+    o.weight_upload = cuda_weight_upload;
+    o.default_weight_dtype = cuda_default_weight_dtype;
+    o.matmul = cu_matmul;
+    o.rmsnorm = cu_rmsnorm;
+    o.rope = cu_rope;
+    o.embed = cu_embed;
+    o.silu_mul = cu_silu_mul;
+    o.add = cu_add;
+    o.kv_store = cu_kv_store;
+    o.attention = cu_attention;
+    o.conv1d = cu_conv1d;
+    o.conv_transpose1d = cu_conv_transpose1d;
+    o.snake = cu_snake;
+    o.tanh_ = cu_tanh;
+    o.codebook_lookup = cu_codebook_lookup;
+    o.codebook_nearest = cu_codebook_nearest;
+    return o;
+}
+
+static const dia_backend_ops cuda_ops = make_ops();
+
+extern "C" dia_status dia_backend_cuda_new(int device, dia_backend **out) {
+    *out = NULL;
+    int count = 0;
+    cudaError_t e = cudaGetDeviceCount(&count);
+    if (e != cudaSuccess || count == 0) {
+        cudaGetLastError(); /* clear the sticky-free error so later calls are not confused */
+        return dia_fail(DIA_ERR_BACKEND, "CUDA backend: no usable device (%s)",
+                        e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
+    }
+    if (device < 0 || device >= count)
+        return dia_fail(DIA_ERR_BACKEND, "CUDA backend: device %d does not exist (%d devices)", device, count);
+    CU_CHECK(cudaSetDevice(device));
+    dia_backend *be = (dia_backend *)calloc(1, sizeof *be);
+    cuda_ctx *c = (cuda_ctx *)calloc(1, sizeof *c);
+    if (!be || !c) {
+        free(be);
+        free(c);
+        return dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory");
+    }
+    be->ops = &cuda_ops;
+    be->ctx = c;
+    c->device = device;
+    dia_status st = DIA_OK;
+    if ((e = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking)) != cudaSuccess) {
+        c->stream = NULL;
+        st = dia_fail(DIA_ERR_BACKEND, "CUDA: cannot create a stream: %s", cudaGetErrorString(e));
+    }
+    if (st == DIA_OK) {
+        cublasStatus_t s = cublasCreate(&c->blas);
+        if (s != CUBLAS_STATUS_SUCCESS) {
+            c->blas = NULL;
+            st = dia_fail(DIA_ERR_BACKEND, "cuBLAS: cannot create a handle: %s", cublasGetStatusString(s));
+        }
+    }
+    if (st == DIA_OK) {
+        /* f32 GEMMs stay true f32 (no TF32) for parity with the CPU; bf16 GEMMs accumulate in f32 */
+        if (cublasSetStream(c->blas, c->stream) != CUBLAS_STATUS_SUCCESS ||
+            cublasSetMathMode(c->blas, CUBLAS_DEFAULT_MATH) != CUBLAS_STATUS_SUCCESS)
+            st = dia_fail(DIA_ERR_BACKEND, "cuBLAS: cannot configure the handle");
+    }
+    if (st == DIA_OK) {
+        cudaDeviceProp p;
+        if (cudaGetDeviceProperties(&p, device) == cudaSuccess) {
+            c->sm_count = p.multiProcessorCount;
+            dia_log(DIA_LOG_INFO, "CUDA backend on device %d: %s, %d SMs, %.1f GiB", device, p.name,
+                    p.multiProcessorCount, (double)p.totalGlobalMem / (1 << 30));
+        } else {
+            c->sm_count = 100;
+        }
+    }
+    if (st != DIA_OK) {
+        cuda_destroy(be);
+        return st;
+    }
+    *out = be;
+    return DIA_OK;
+}

@@ -1,0 +1,110 @@
+/* cuda_common.cuh - private definitions shared by the CUDA backend's translation units.
+ *
+ * One stream per backend; every op is enqueued on it and nothing synchronises except download(),
+ * sync() and the few ops that must read device data on the host (codebook_lookup's range check).
+ * Every CUDA / cuBLAS error becomes a dia_status through dia_fail(); nothing aborts. */
+#ifndef DIA_CUDA_COMMON_CUH
+#define DIA_CUDA_COMMON_CUH
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cublas_v2.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+extern "C" {
+#include "backend.h"
+#include "log.h"
+}
+
+struct dia_buffer {
+    void *ptr;   /* device memory */
+    size_t size; /* bytes */
+};
+
+typedef struct cuda_ctx {
+    int device;
+    cudaStream_t stream;
+    cublasHandle_t blas;
+    int sm_count;
+    /* grow-only device scratch: attention partials, bf16 copies of activations, f32 weights */
+    void *scratch[4];
+    size_t scratch_size[4];
+} cuda_ctx;
+
+enum { CU_SCRATCH_ATTN = 0, CU_SCRATCH_ACT = 1, CU_SCRATCH_W = 2, CU_SCRATCH_COL = 3 };
+
+static inline cuda_ctx *cu_ctx(dia_backend *be) { return (cuda_ctx *)be->ctx; }
+
+/* Device pointer to the first element of a view. */
+static inline void *cu_ptr(const dia_tensor *t) { return (char *)t->buf->ptr + t->offset; }
+
+#define CU_CHECK(call)                                                                                      \
+    do {                                                                                                    \
+        cudaError_t _e = (call);                                                                            \
+        if (_e != cudaSuccess)                                                                              \
+            return dia_fail(_e == cudaErrorMemoryAllocation ? DIA_ERR_OUT_OF_MEMORY : DIA_ERR_BACKEND,      \
+                            "CUDA: %s failed: %s (%s:%d)", #call, cudaGetErrorString(_e), __FILE__, __LINE__); \
+    } while (0)
+
+/* After a kernel launch: a launch error (bad configuration, no device) as a status. */
+#define CU_LAUNCHED(what)                                                                                    \
+    do {                                                                                                     \
+        cudaError_t _e = cudaGetLastError();                                                                 \
+        if (_e != cudaSuccess)                                                                               \
+            return dia_fail(DIA_ERR_BACKEND, "CUDA: kernel %s failed to launch: %s", what, cudaGetErrorString(_e)); \
+    } while (0)
+
+#define CUBLAS_CHECK(call)                                                                               \
+    do {                                                                                                 \
+        cublasStatus_t _s = (call);                                                                      \
+        if (_s != CUBLAS_STATUS_SUCCESS)                                                                 \
+            return dia_fail(DIA_ERR_BACKEND, "cuBLAS: %s failed: %s (%s:%d)", #call, cublasGetStatusString(_s), \
+                            __FILE__, __LINE__);                                                         \
+    } while (0)
+
+/* Grow-only scratch slot `which` to at least `bytes`. */
+dia_status cu_scratch(dia_backend *be, int which, size_t bytes, void **out);
+
+/* Element i of a float tensor of any float dtype, as f32 (device). */
+__device__ __forceinline__ float cu_load(const void *base, int dt, int64_t i) {
+    switch (dt) {
+    case DIA_F32: return ((const float *)base)[i];
+    case DIA_BF16: return __bfloat162float(((const __nv_bfloat16 *)base)[i]);
+    case DIA_F16: return __half2float(((const __half *)base)[i]);
+    default: return 0.0f;
+    }
+}
+
+static inline int cu_is_float(dia_dtype t) { return t == DIA_F32 || t == DIA_BF16 || t == DIA_F16; }
+
+static inline unsigned cu_blocks(int64_t n, int threads) { return (unsigned)((n + threads - 1) / threads); }
+
+/* Convert n elements of a float tensor to f32 / bf16 on the device (stream order). */
+dia_status cu_convert_to_f32(dia_backend *be, float *dst, const void *src, dia_dtype src_dt, int64_t n);
+dia_status cu_convert_to_bf16(dia_backend *be, __nv_bfloat16 *dst, const void *src, dia_dtype src_dt, int64_t n);
+
+/* op implementations (one file per family) */
+dia_status cu_matmul(dia_backend *be, dia_tensor *y, const dia_tensor *x, const dia_tensor *w, int trans_w,
+                     int accumulate);
+dia_status cu_rmsnorm(dia_backend *be, dia_tensor *y, const dia_tensor *x, const dia_tensor *w, float eps);
+dia_status cu_rope(dia_backend *be, dia_tensor *x, const dia_tensor *pos, float theta);
+dia_status cu_embed(dia_backend *be, dia_tensor *y, const dia_tensor *tables, int n_tables, const dia_tensor *tok);
+dia_status cu_silu_mul(dia_backend *be, dia_tensor *y, const dia_tensor *h);
+dia_status cu_add(dia_backend *be, dia_tensor *y, const dia_tensor *x);
+dia_status cu_kv_store(dia_backend *be, dia_tensor *cache, const dia_tensor *src, const dia_tensor *start);
+dia_status cu_attention(dia_backend *be, dia_tensor *out, const dia_tensor *q, const dia_tensor *k,
+                        const dia_tensor *v, const dia_tensor *kv_len, const dia_tensor *qpos);
+dia_status cu_conv1d(dia_backend *be, dia_tensor *y, const dia_tensor *x, const dia_tensor *w, const dia_tensor *b,
+                     int stride, int dilation, int pad);
+dia_status cu_conv_transpose1d(dia_backend *be, dia_tensor *y, const dia_tensor *x, const dia_tensor *w,
+                               const dia_tensor *b, int stride, int pad);
+dia_status cu_snake(dia_backend *be, dia_tensor *x, const dia_tensor *alpha);
+dia_status cu_tanh(dia_backend *be, dia_tensor *x);
+dia_status cu_codebook_lookup(dia_backend *be, dia_tensor *y, const dia_tensor *codebook, const dia_tensor *codes);
+dia_status cu_codebook_nearest(dia_backend *be, dia_tensor *codes, const dia_tensor *x, const dia_tensor *codebook);
+
+#endif

@@ -1,0 +1,117 @@
+/* cuda_elementwise.cu - embedding sum, SiLU-gated activation, residual add, KV-cache store.
+ *
+ * Range checks that the CPU backend performs on device data (token ids, cache positions) are done
+ * on the host by the model code before it uploads them (lib/decoder.c validates tokens and the
+ * cache capacity); here an out-of-range id or position is skipped instead of read or written, so a
+ * bad input can never touch memory outside its tensor. */
+#include "cuda_common.cuh"
+
+#define EMBED_MAX_TABLES 16
+
+struct embed_tables {
+    const void *p[EMBED_MAX_TABLES];
+    int64_t V[EMBED_MAX_TABLES];
+    int dt[EMBED_MAX_TABLES];
+};
+
+__global__ void k_embed(float *Y, const int32_t *T, embed_tables tb, int n_tables, int64_t D) {
+    const int64_t m = blockIdx.y;
+    const int64_t d = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+    if (d >= D) return;
+    float acc = 0.0f;
+    for (int c = 0; c < n_tables; c++) {
+        const int64_t id = T[m * n_tables + c];
+        if (id < 0 || id >= tb.V[c]) continue;
+        const float e = cu_load(tb.p[c], tb.dt[c], id * D + d);
+        acc = c == 0 ? e : acc + e;
+    }
+    Y[m * D + d] = acc;
+}
+
+dia_status cu_embed(dia_backend *be, dia_tensor *y, const dia_tensor *tables, int n_tables, const dia_tensor *tok) {
+    const int64_t M = y->ne[0], D = y->ne[1];
+    if (tok->ne[0] != M || (tok->ndim > 1 ? tok->ne[1] : 1) != n_tables || n_tables < 1 ||
+        n_tables > EMBED_MAX_TABLES || y->dtype != DIA_F32 || tok->dtype != DIA_I32)
+        return dia_fail(DIA_ERR_INTERNAL, "embed shapes");
+    embed_tables tb;
+    memset(&tb, 0, sizeof tb);
+    for (int c = 0; c < n_tables; c++) {
+        if (tables[c].ne[1] != D || !cu_is_float(tables[c].dtype))
+            return dia_fail(DIA_ERR_INTERNAL, "embed table width");
+        tb.p[c] = cu_ptr(&tables[c]);
+        tb.V[c] = tables[c].ne[0];
+        tb.dt[c] = (int)tables[c].dtype;
+    }
+    if (M == 0) return DIA_OK;
+    if (M > 65535) return dia_fail(DIA_ERR_INTERNAL, "embed: %lld rows", (long long)M);
+    dim3 grid(cu_blocks(D, 256), (unsigned)M);
+    k_embed<<<grid, 256, 0, cu_ctx(be)->stream>>>((float *)cu_ptr(y), (const int32_t *)cu_ptr(tok), tb, n_tables, D);
+    CU_LAUNCHED("embed");
+    return DIA_OK;
+}
+
+__global__ void k_silu_mul(float *Y, const float *H, int64_t M, int64_t I) {
+    const int64_t n = M * I;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+        const int64_t m = i / I, j = i % I;
+        const float g = H[m * 2 * I + j], u = H[m * 2 * I + I + j];
+        Y[i] = g / (1.0f + expf(-g)) * u;
+    }
+}
+
+dia_status cu_silu_mul(dia_backend *be, dia_tensor *y, const dia_tensor *h) {
+    const int64_t M = h->ne[0], I = h->ne[1] / 2;
+    if (y->ne[0] != M || y->ne[1] != I || y->dtype != DIA_F32 || h->dtype != DIA_F32)
+        return dia_fail(DIA_ERR_INTERNAL, "silu_mul shapes");
+    const int64_t n = M * I;
+    if (n == 0) return DIA_OK;
+    int64_t blocks = (n + 255) / 256;
+    if (blocks > 65535) blocks = 65535;
+    k_silu_mul<<<(unsigned)blocks, 256, 0, cu_ctx(be)->stream>>>((float *)cu_ptr(y), (const float *)cu_ptr(h), M, I);
+    CU_LAUNCHED("silu_mul");
+    return DIA_OK;
+}
+
+__global__ void k_add(float *Y, const float *X, int64_t n) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+        Y[i] += X[i];
+}
+
+dia_status cu_add(dia_backend *be, dia_tensor *y, const dia_tensor *x) {
+    const int64_t n = dia_tensor_nelem(y);
+    if (dia_tensor_nelem(x) != n || y->dtype != DIA_F32 || x->dtype != DIA_F32)
+        return dia_fail(DIA_ERR_INTERNAL, "add shapes");
+    if (n == 0) return DIA_OK;
+    int64_t blocks = (n + 255) / 256;
+    if (blocks > 65535) blocks = 65535;
+    k_add<<<(unsigned)blocks, 256, 0, cu_ctx(be)->stream>>>((float *)cu_ptr(y), (const float *)cu_ptr(x), n);
+    CU_LAUNCHED("add");
+    return DIA_OK;
+}
+
+/* src [R, T, H, hd] -> cache [R, H, S, hd] at positions start[r] + t */
+__global__ void k_kv_store(float *Cache, const float *Src, const int32_t *start, int64_t R, int64_t T, int64_t H,
+                           int64_t hd, int64_t S) {
+    const int64_t n = R * T * H * hd;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+        const int64_t e = i % hd, h = (i / hd) % H, t = (i / (hd * H)) % T, r = i / (hd * H * T);
+        const int64_t s = (int64_t)start[r] + t;
+        if (s < 0 || s >= S) continue;
+        Cache[((r * H + h) * S + s) * hd + e] = Src[i];
+    }
+}
+
+dia_status cu_kv_store(dia_backend *be, dia_tensor *cache, const dia_tensor *src, const dia_tensor *start) {
+    const int64_t R = src->ne[0], T = src->ne[1], H = src->ne[2], hd = src->ne[3], S = cache->ne[2];
+    if (cache->ne[0] != R || cache->ne[1] != H || cache->ne[3] != hd || cache->dtype != DIA_F32 ||
+        src->dtype != DIA_F32 || start->dtype != DIA_I32)
+        return dia_fail(DIA_ERR_INTERNAL, "kv_store shapes");
+    const int64_t n = R * T * H * hd;
+    if (n == 0) return DIA_OK;
+    int64_t blocks = (n + 255) / 256;
+    if (blocks > 65535) blocks = 65535;
+    k_kv_store<<<(unsigned)blocks, 256, 0, cu_ctx(be)->stream>>>((float *)cu_ptr(cache), (const float *)cu_ptr(src),
+                                                                 (const int32_t *)cu_ptr(start), R, T, H, hd, S);
+    CU_LAUNCHED("kv_store");
+    return DIA_OK;
+}

@@ -1,0 +1,67 @@
+/* cuda_norm_rope.cu - RMSNorm (one block per row, sum of squares in double as on the CPU) and RoPE
+ * (angles in double, as the CPU reference computes them). */
+#include "cuda_common.cuh"
+
+#define NORM_THREADS 256
+
+__global__ void __launch_bounds__(NORM_THREADS)
+    k_rmsnorm(float *Y, const float *X, const void *W, int wdt, int64_t D, float eps) {
+    __shared__ double part[NORM_THREADS / 32];
+    const int64_t m = blockIdx.x;
+    const float *xr = X + m * D;
+    float *yr = Y + m * D;
+    double ss = 0.0;
+    for (int64_t d = threadIdx.x; d < D; d += NORM_THREADS) ss += (double)xr[d] * xr[d];
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+    if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = ss;
+    __syncthreads();
+    double tot = 0.0;
+#pragma unroll
+    for (int i = 0; i < NORM_THREADS / 32; i++) tot += part[i];
+    const float r = (float)(1.0 / sqrt(tot / (double)D + (double)eps));
+    for (int64_t d = threadIdx.x; d < D; d += NORM_THREADS) yr[d] = xr[d] * r * cu_load(W, wdt, d);
+}
+
+dia_status cu_rmsnorm(dia_backend *be, dia_tensor *y, const dia_tensor *x, const dia_tensor *w, float eps) {
+    const int64_t M = x->ne[0], D = x->ne[1];
+    if (w->ne[0] != D || y->ne[0] != M || y->ne[1] != D || x->dtype != DIA_F32 || y->dtype != DIA_F32 ||
+        !cu_is_float(w->dtype))
+        return dia_fail(DIA_ERR_INTERNAL, "rmsnorm shapes");
+    if (M == 0) return DIA_OK;
+    k_rmsnorm<<<(unsigned)M, NORM_THREADS, 0, cu_ctx(be)->stream>>>((float *)cu_ptr(y), (const float *)cu_ptr(x),
+                                                                    cu_ptr(w), (int)w->dtype, D, eps);
+    CU_LAUNCHED("rmsnorm");
+    return DIA_OK;
+}
+
+/* One thread per (m, j < hd/2), looping over heads (the angle depends on m and j only). */
+__global__ void k_rope(float *X, const int32_t *P, int64_t M, int64_t H, int64_t hd, double theta) {
+    const int64_t half = hd / 2;
+    const int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+    if (i >= M * half) return;
+    const int64_t m = i / half, j = i % half;
+    /* angle = position / timescale, timescale = theta^(2j/hd) (the reference's division) */
+    const double ts = pow(theta, (double)(2 * j) / (double)hd);
+    const double a = (double)P[m] / ts;
+    double s, c;
+    sincos(a, &s, &c);
+    for (int64_t h = 0; h < H; h++) {
+        float *v = X + (m * H + h) * hd;
+        const double x1 = v[j], x2 = v[j + half];
+        v[j] = (float)(x1 * c - x2 * s);
+        v[j + half] = (float)(x2 * c + x1 * s);
+    }
+}
+
+dia_status cu_rope(dia_backend *be, dia_tensor *x, const dia_tensor *pos, float theta) {
+    const int64_t M = x->ne[0], H = x->ne[1], hd = x->ne[2];
+    if (x->ndim != 3 || pos->ne[0] != M || hd % 2 || x->dtype != DIA_F32 || pos->dtype != DIA_I32)
+        return dia_fail(DIA_ERR_INTERNAL, "rope shapes");
+    const int64_t n = M * (hd / 2);
+    if (n == 0) return DIA_OK;
+    k_rope<<<cu_blocks(n, 128), 128, 0, cu_ctx(be)->stream>>>((float *)cu_ptr(x), (const int32_t *)cu_ptr(pos), M, H,
+                                                                hd, (double)theta);
+    CU_LAUNCHED("rope");
+    return DIA_OK;
+}
