@@ -105,6 +105,12 @@ static const dia_backend_ops cpu_ops = {
     .add = cpu_add,
     .kv_store = cpu_kv_store,
     .attention = cpu_attention,
+    .conv1d = cpu_conv1d,
+    .conv_transpose1d = cpu_conv_transpose1d,
+    .snake = cpu_snake,
+    .tanh_ = cpu_tanh,
+    .codebook_lookup = cpu_codebook_lookup,
+    .codebook_nearest = cpu_codebook_nearest,
 };
 
 dia_status dia_backend_cpu_new(int threads, dia_backend **out) {

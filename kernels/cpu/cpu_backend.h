@@ -69,5 +69,14 @@ dia_status cpu_add(dia_backend *be, dia_tensor *y, const dia_tensor *x);
 dia_status cpu_kv_store(dia_backend *be, dia_tensor *cache, const dia_tensor *src, const dia_tensor *start);
 dia_status cpu_attention(dia_backend *be, dia_tensor *out, const dia_tensor *q, const dia_tensor *k,
                          const dia_tensor *v, const dia_tensor *kv_len, const dia_tensor *qpos);
+/* DAC codec ops (cpu_dac.c) */
+dia_status cpu_conv1d(dia_backend *be, dia_tensor *y, const dia_tensor *x, const dia_tensor *w, const dia_tensor *b,
+                      int stride, int dilation, int pad);
+dia_status cpu_conv_transpose1d(dia_backend *be, dia_tensor *y, const dia_tensor *x, const dia_tensor *w,
+                                const dia_tensor *b, int stride, int pad);
+dia_status cpu_snake(dia_backend *be, dia_tensor *x, const dia_tensor *alpha);
+dia_status cpu_tanh(dia_backend *be, dia_tensor *x);
+dia_status cpu_codebook_lookup(dia_backend *be, dia_tensor *y, const dia_tensor *codebook, const dia_tensor *codes);
+dia_status cpu_codebook_nearest(dia_backend *be, dia_tensor *codes, const dia_tensor *x, const dia_tensor *codebook);
 
 #endif

@@ -1,0 +1,361 @@
+/* dac.c - the DAC codec forward passes over the backend vtable: codes -> audio (RVQ lookup +
+ * decoder) and audio -> codes (encoder + residual vector quantisation), both in chunks with enough
+ * context that a chunk equals the whole-sequence result, so memory stays bounded. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "dac.h"
+#include "log.h"
+
+#define TRY(call)                               \
+    do {                                        \
+        if ((st = (call)) != DIA_OK) goto fail; \
+    } while (0)
+
+/* Three activation buffers of `cap` floats each, used as [C, T] views in rotation. */
+typedef struct dac_work {
+    dia_tensor buf[3];
+    int64_t cap;
+} dac_work;
+
+static dia_status work_alloc(dia_backend *be, int64_t cap, dac_work *w) {
+    memset(w, 0, sizeof *w);
+    w->cap = cap;
+    for (int i = 0; i < 3; i++) {
+        dia_status st = dia_tensor_alloc(be, DIA_F32, 1, &cap, &w->buf[i]); /* [cap] */
+        if (st != DIA_OK) return st;
+    }
+    return DIA_OK;
+}
+
+static void work_free(dia_backend *be, dac_work *w) {
+    for (int i = 0; i < 3; i++) dia_tensor_free(be, &w->buf[i]);
+}
+
+/* View [C, T] of work buffer i. */
+static dia_tensor wv(const dac_work *w, int i, int64_t C, int64_t T) {
+    const int64_t ne[2] = {C, T};
+    return dia_tensor_view(&w->buf[i], 0, 2, ne);
+}
+
+static dia_status conv(dia_backend *be, const dac_conv *c, dia_tensor *y, const dia_tensor *x) {
+    return be->ops->conv1d(be, y, x, &c->w, &c->b, c->stride, c->dilation, c->pad);
+}
+
+/* x[C, T] (in buffer xi) += conv2(snake2(conv1(snake1(x)))), using the two other buffers. */
+static dia_status resunit(dia_backend *be, const dac_resunit *ru, dac_work *w, int xi, int64_t C, int64_t T) {
+    const int a = (xi + 1) % 3, b = (xi + 2) % 3;
+    dia_tensor x = wv(w, xi, C, T), ta = wv(w, a, C, T), tb = wv(w, b, C, T);
+    dia_status st;
+    if ((st = be->ops->copy(be, ta.buf, ta.offset, x.buf, x.offset, dia_tensor_nbytes(&x))) != DIA_OK) return st;
+    if ((st = be->ops->snake(be, &ta, &ru->snake1)) != DIA_OK) return st;
+    if ((st = conv(be, &ru->conv1, &tb, &ta)) != DIA_OK) return st;
+    if ((st = be->ops->snake(be, &tb, &ru->snake2)) != DIA_OK) return st;
+    if ((st = conv(be, &ru->conv2, &ta, &tb)) != DIA_OK) return st;
+    return be->ops->add(be, &x, &ta);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * decoder
+ * ------------------------------------------------------------------------------------------- */
+
+/* Largest [C, T] activation of decoding n frames. */
+static int64_t dec_peak(const dia_dac *d, int64_t n) {
+    const dac_config *c = &d->cfg;
+    int64_t peak = (int64_t)c->latent * n, T = n;
+    if ((int64_t)c->codebook_dim * n > peak) peak = (int64_t)c->codebook_dim * n;
+    if ((int64_t)c->dec_dim * n > peak) peak = (int64_t)c->dec_dim * n;
+    for (int i = 0; i < c->n_up; i++) {
+        T *= d->dec[i].stride;
+        if ((int64_t)d->dec[i].cout * T > peak) peak = (int64_t)d->dec[i].cout * T;
+    }
+    return peak;
+}
+
+/* Decode frames [a, b) of codes int32 [frames, Q] as one segment into out f32 [(b - a) * hop]. */
+static dia_status decode_segment(dia_dac *d, const int32_t *codes, int a, int b, float *out) {
+    dia_backend *be = d->be;
+    const dac_config *c = &d->cfg;
+    const int64_t n = b - a, Q = c->codebooks;
+    dia_status st = DIA_OK;
+    dac_work w;
+    dia_tensor tok = {0};
+    int32_t *host = malloc((size_t)(Q * n) * sizeof(int32_t)); /* [Q, n] codes, codebook-major */
+    if (!host) return dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory");
+    for (int64_t q = 0; q < Q; q++)
+        for (int64_t t = 0; t < n; t++) host[q * n + t] = codes[(a + t) * Q + q];
+    const int64_t tne[2] = {Q, n};
+    TRY(work_alloc(be, dec_peak(d, n), &w));
+    TRY(dia_tensor_alloc(be, DIA_I32, 2, tne, &tok)); /* i32 [Q, n] */
+    TRY(dia_tensor_upload(be, &tok, host, (size_t)(Q * n) * sizeof(int32_t)));
+    /* z[latent, n] (buffer 0) = sum_q out_proj_q(codebook_q[codes_q]) */
+    for (int64_t q = 0; q < Q; q++) {
+        const int64_t one = n;
+        dia_tensor tq = dia_tensor_view(&tok, q * n, 1, &one); /* i32 [n] */
+        dia_tensor e = wv(&w, 1, c->codebook_dim, n);          /* [codebook_dim, n] */
+        TRY(be->ops->codebook_lookup(be, &e, &d->q[q].codebook, &tq));
+        dia_tensor z = wv(&w, q == 0 ? 0 : 2, c->latent, n); /* [latent, n] */
+        TRY(conv(be, &d->q[q].out_proj, &z, &e));
+        if (q > 0) {
+            dia_tensor acc = wv(&w, 0, c->latent, n);
+            TRY(be->ops->add(be, &acc, &z));
+        }
+    }
+    /* conv1: [latent, n] -> [dec_dim, n] (buffer 1) */
+    {
+        dia_tensor z = wv(&w, 0, c->latent, n), y = wv(&w, 1, c->dec_dim, n);
+        TRY(conv(be, &d->dec_conv1, &y, &z));
+    }
+    int cur = 1;
+    int64_t C = c->dec_dim, T = n;
+    for (int i = 0; i < c->n_up; i++) {
+        const dac_block *blk = &d->dec[i];
+        dia_tensor x = wv(&w, cur, C, T); /* [cin, T] */
+        TRY(be->ops->snake(be, &x, &blk->snake));
+        const int nx = (cur + 1) % 3;
+        dia_tensor y = wv(&w, nx, blk->cout, T * blk->stride); /* [cout, T s] */
+        TRY(be->ops->conv_transpose1d(be, &y, &x, &blk->conv.w, &blk->conv.b, blk->conv.stride, blk->conv.pad));
+        cur = nx;
+        C = blk->cout;
+        T *= blk->stride;
+        for (int r = 0; r < DAC_RES_UNITS; r++) TRY(resunit(be, &blk->ru[r], &w, cur, C, T));
+    }
+    {
+        dia_tensor x = wv(&w, cur, C, T); /* [C, n hop] */
+        TRY(be->ops->snake(be, &x, &d->dec_snake));
+        dia_tensor y = wv(&w, (cur + 1) % 3, 1, T); /* [1, n hop] */
+        TRY(conv(be, &d->dec_conv2, &y, &x));
+        TRY(be->ops->tanh_(be, &y));
+        TRY(dia_tensor_download(be, &y, out, (size_t)T * sizeof(float)));
+    }
+fail:
+    dia_tensor_free(be, &tok);
+    work_free(be, &w);
+    free(host);
+    return st;
+}
+
+int dac_context_frames(const dia_dac *d) { return d ? d->dec_context : 0; }
+
+dia_status dac_decode_range(dia_dac *d, const int32_t *codes, int frames, int first, int count, float *out) {
+    if (!d || !codes || !out || frames < 1 || first < 0 || count < 1 || first > frames - count)
+        return dia_fail(DIA_ERR_INVALID_ARG, "dac_decode_range: bad arguments (frames %d, first %d, count %d)", frames,
+                        first, count);
+    const int Q = d->cfg.codebooks;
+    const int a = first - d->dec_context > 0 ? first - d->dec_context : 0;
+    const int b = first + count + d->dec_context < frames ? first + count + d->dec_context : frames;
+    for (int64_t i = (int64_t)a * Q; i < (int64_t)b * Q; i++)
+        if (codes[i] < 0 || codes[i] >= d->cfg.codebook_size)
+            return dia_fail(DIA_ERR_BAD_AUDIO, "DAC code %d at frame %lld, codebook %lld is outside [0, %d)", codes[i],
+                            (long long)(i / Q), (long long)(i % Q), d->cfg.codebook_size);
+    const int64_t hop = d->cfg.hop;
+    float *seg = out; /* [(b - a) hop] */
+    if (a != first || b != first + count) {
+        seg = malloc((size_t)((b - a) * hop) * sizeof(float));
+        if (!seg) return dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory for %d decoded frames", b - a);
+    }
+    dia_status st = decode_segment(d, codes, a, b, seg);
+    if (seg != out) {
+        if (st == DIA_OK) memcpy(out, seg + (first - a) * hop, (size_t)(count * hop) * sizeof(float));
+        free(seg);
+    }
+    return st;
+}
+
+DIA_API dia_status dia_dac_decode(dia_dac *d, const int32_t *codes, int frames, float **audio, size_t *samples) {
+    dia_clear_error();
+    if (audio) *audio = NULL;
+    if (samples) *samples = 0;
+    if (!d || !codes || !audio || !samples || frames < 1)
+        return dia_fail(DIA_ERR_INVALID_ARG, "dia_dac_decode: NULL argument or frames %d < 1", frames);
+    const int64_t Q = d->cfg.codebooks, hop = d->cfg.hop;
+    for (int64_t i = 0; i < (int64_t)frames * Q; i++)
+        if (codes[i] < 0 || codes[i] >= d->cfg.codebook_size)
+            return dia_fail(DIA_ERR_BAD_AUDIO, "DAC code %d at frame %lld, codebook %lld is outside [0, %d)", codes[i],
+                            (long long)(i / Q), (long long)(i % Q), d->cfg.codebook_size);
+    float *pcm = malloc((size_t)(frames * hop) * sizeof(float)); /* [frames hop] */
+    if (!pcm) return dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory for %d frames of audio", frames);
+    const int chunk = d->chunk_frames > 0 ? d->chunk_frames : frames;
+    for (int f = 0; f < frames; f += chunk) {
+        const int cnt = frames - f < chunk ? frames - f : chunk;
+        dia_status st = dac_decode_range(d, codes, frames, f, cnt, pcm + (int64_t)f * hop);
+        if (st != DIA_OK) {
+            free(pcm);
+            return st;
+        }
+    }
+    *audio = pcm;
+    *samples = (size_t)(frames * hop);
+    return DIA_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * encoder
+ * ------------------------------------------------------------------------------------------- */
+
+/* Largest [C, T] activation of encoding n frames. */
+static int64_t enc_peak(const dia_dac *d, int64_t n) {
+    const dac_config *c = &d->cfg;
+    int64_t T = n * c->hop, peak = T;
+    for (int i = 0; i < c->n_down; i++) {
+        if ((int64_t)d->enc[i].cin * T > peak) peak = (int64_t)d->enc[i].cin * T;
+        T /= d->enc[i].stride;
+        if ((int64_t)d->enc[i].cout * T > peak) peak = (int64_t)d->enc[i].cout * T;
+    }
+    if ((int64_t)c->latent * n > peak) peak = (int64_t)c->latent * n;
+    return peak;
+}
+
+/* Encode audio frames [a, b) (samples [a hop, b hop) of `audio`) as one segment: latent f32
+ * [latent, b - a] into out. */
+static dia_status encode_segment(dia_dac *d, const float *audio, int a, int b, float *out) {
+    dia_backend *be = d->be;
+    const dac_config *c = &d->cfg;
+    const int64_t n = b - a;
+    dia_status st = DIA_OK;
+    dac_work w;
+    TRY(work_alloc(be, enc_peak(d, n), &w));
+    int64_t C = 1, T = n * c->hop;
+    {
+        dia_tensor x = wv(&w, 0, 1, T); /* [1, n hop] */
+        TRY(dia_tensor_upload(be, &x, audio + (int64_t)a * c->hop, (size_t)T * sizeof(float)));
+        dia_tensor y = wv(&w, 1, c->enc_dim, T); /* [enc_dim, n hop] */
+        TRY(conv(be, &d->enc_conv1, &y, &x));
+        C = c->enc_dim;
+    }
+    int cur = 1;
+    for (int i = 0; i < c->n_down; i++) {
+        const dac_block *blk = &d->enc[i];
+        for (int r = 0; r < DAC_RES_UNITS; r++) TRY(resunit(be, &blk->ru[r], &w, cur, C, T));
+        dia_tensor x = wv(&w, cur, C, T); /* [cin, T] */
+        TRY(be->ops->snake(be, &x, &blk->snake));
+        const int nx = (cur + 1) % 3;
+        dia_tensor y = wv(&w, nx, blk->cout, T / blk->stride); /* [cout, T / s] */
+        TRY(conv(be, &blk->conv, &y, &x));
+        cur = nx;
+        C = blk->cout;
+        T /= blk->stride;
+    }
+    {
+        dia_tensor x = wv(&w, cur, C, T); /* [C, n] */
+        TRY(be->ops->snake(be, &x, &d->enc_snake));
+        dia_tensor y = wv(&w, (cur + 1) % 3, c->latent, n); /* [latent, n] */
+        TRY(conv(be, &d->enc_conv2, &y, &x));
+        TRY(dia_tensor_download(be, &y, out, (size_t)(c->latent * n) * sizeof(float)));
+    }
+fail:
+    work_free(be, &w);
+    return st;
+}
+
+dia_status dac_encode_latent_range(dia_dac *d, const float *audio, int frames, int first, int count, float *out) {
+    if (!d || !audio || !out || frames < 1 || first < 0 || count < 1 || first > frames - count)
+        return dia_fail(DIA_ERR_INVALID_ARG, "dac_encode_latent_range: bad arguments (frames %d, first %d, count %d)",
+                        frames, first, count);
+    const int a = first - d->enc_context > 0 ? first - d->enc_context : 0;
+    const int b = first + count + d->enc_context < frames ? first + count + d->enc_context : frames;
+    const int64_t L = d->cfg.latent, n = b - a;
+    float *seg = malloc((size_t)(L * n) * sizeof(float)); /* [latent, b - a] */
+    if (!seg) return dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory for %d encoded frames", b - a);
+    dia_status st = encode_segment(d, audio, a, b, seg);
+    if (st == DIA_OK)
+        for (int64_t l = 0; l < L; l++)
+            memcpy(out + l * count, seg + l * n + (first - a), (size_t)count * sizeof(float));
+    free(seg);
+    return st;
+}
+
+dia_status dac_quantize(dia_dac *d, const float *latent, int frames, int32_t *codes) {
+    if (!d || !latent || !codes || frames < 1) return dia_fail(DIA_ERR_INVALID_ARG, "dac_quantize: bad arguments");
+    dia_backend *be = d->be;
+    const dac_config *c = &d->cfg;
+    const int64_t n = frames, Q = c->codebooks;
+    dia_status st = DIA_OK;
+    dia_tensor res = {0}, ze = {0}, zq = {0}, idx = {0};
+    int32_t *host = malloc((size_t)(Q * n) * sizeof(int32_t)); /* [Q, n] */
+    if (!host) return dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory");
+    const int64_t rne[2] = {c->latent, n}, ene[2] = {c->codebook_dim, n}, ine[2] = {Q, n};
+    TRY(dia_tensor_alloc(be, DIA_F32, 2, rne, &res)); /* residual [latent, n] */
+    TRY(dia_tensor_alloc(be, DIA_F32, 2, rne, &zq));  /* -out_proj(codebook[idx]) [latent, n] */
+    TRY(dia_tensor_alloc(be, DIA_F32, 2, ene, &ze));  /* [codebook_dim, n] */
+    TRY(dia_tensor_alloc(be, DIA_I32, 2, ine, &idx)); /* i32 [Q, n] */
+    TRY(dia_tensor_upload(be, &res, latent, (size_t)(c->latent * n) * sizeof(float)));
+    for (int64_t q = 0; q < Q; q++) {
+        const dac_quantizer *Qz = &d->q[q];
+        dia_tensor iq = dia_tensor_view(&idx, q * n, 1, &n); /* i32 [n] */
+        TRY(conv(be, &Qz->in_proj, &ze, &res));
+        TRY(be->ops->codebook_nearest(be, &iq, &ze, &Qz->codebook));
+        TRY(be->ops->codebook_lookup(be, &ze, &Qz->codebook, &iq)); /* raw (un-normalised) code vectors */
+        TRY(conv(be, &Qz->out_proj_neg, &zq, &ze));
+        TRY(be->ops->add(be, &res, &zq)); /* residual -= out_proj(code) */
+    }
+    TRY(dia_tensor_download(be, &idx, host, (size_t)(Q * n) * sizeof(int32_t)));
+    for (int64_t t = 0; t < n; t++)
+        for (int64_t q = 0; q < Q; q++) codes[t * Q + q] = host[q * n + t];
+fail:
+    dia_tensor_free(be, &res);
+    dia_tensor_free(be, &zq);
+    dia_tensor_free(be, &ze);
+    dia_tensor_free(be, &idx);
+    free(host);
+    return st;
+}
+
+DIA_API dia_status dia_dac_encode(dia_dac *d, const float *audio, size_t samples, int32_t **codes, int *frames) {
+    dia_clear_error();
+    if (codes) *codes = NULL;
+    if (frames) *frames = 0;
+    if (!d || !audio || !codes || !frames || samples == 0)
+        return dia_fail(DIA_ERR_INVALID_ARG, "dia_dac_encode: NULL argument or no samples");
+    const int64_t hop = d->cfg.hop, Q = d->cfg.codebooks, L = d->cfg.latent;
+    const int64_t n = ((int64_t)samples + hop - 1) / hop;
+    if (n > (1 << 24)) return dia_fail(DIA_ERR_INVALID_ARG, "dia_dac_encode: %zu samples is too long", samples);
+    for (size_t i = 0; i < samples; i++)
+        if (!(audio[i] == audio[i]) || audio[i] > 1e30f || audio[i] < -1e30f)
+            return dia_fail(DIA_ERR_BAD_AUDIO, "dia_dac_encode: sample %zu is not a finite number", i);
+    dia_status st = DIA_OK;
+    float *padded = NULL, *latent = NULL;
+    int32_t *out = NULL;
+    const float *x = audio;
+    if ((size_t)(n * hop) != samples) { /* right-pad with zeros to whole frames */
+        padded = calloc((size_t)(n * hop), sizeof(float)); /* [n hop] */
+        if (!padded) return dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory");
+        memcpy(padded, audio, samples * sizeof(float));
+        x = padded;
+    }
+    latent = malloc((size_t)(L * n) * sizeof(float)); /* [latent, n] */
+    out = malloc((size_t)(Q * n) * sizeof(int32_t));  /* [n, Q] */
+    if (!latent || !out) {
+        st = dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory");
+        goto fail;
+    }
+    const int chunk = d->chunk_frames > 0 ? d->chunk_frames : (int)n;
+    float *part = NULL; /* [latent, chunk] */
+    for (int64_t f = 0; f < n; f += chunk) {
+        const int cnt = (int)(n - f < chunk ? n - f : chunk);
+        if (cnt == n) {
+            TRY(dac_encode_latent_range(d, x, (int)n, 0, (int)n, latent));
+            break;
+        }
+        if (!part && !(part = malloc((size_t)(L * chunk) * sizeof(float)))) {
+            st = dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory");
+            goto fail;
+        }
+        st = dac_encode_latent_range(d, x, (int)n, (int)f, cnt, part);
+        if (st != DIA_OK) {
+            free(part);
+            goto fail;
+        }
+        for (int64_t l = 0; l < L; l++) memcpy(latent + l * n + f, part + l * cnt, (size_t)cnt * sizeof(float));
+    }
+    free(part);
+    TRY(dac_quantize(d, latent, (int)n, out));
+    *codes = out;
+    *frames = (int)n;
+    out = NULL;
+fail:
+    free(out);
+    free(latent);
+    free(padded);
+    return st;
+}

@@ -1,0 +1,448 @@
+/* dac_load.c - dia_dac_load / dia_dac_free / dia_dac_info: the DAC config.json and its
+ * model.safetensors in the transformers (descript/dac_44khz) naming, strictly checked. Plain
+ * weights are used in place from the mapping; weight-norm pairs (weight_g/weight_v or
+ * parametrizations.weight.original0/1) are folded at load into owned f32 buffers. */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dac.h"
+#include "log.h"
+#include "model.h"
+
+/* ---------------------------------------------------------------------------------------------
+ * config.json
+ * ------------------------------------------------------------------------------------------- */
+
+static dia_status cfg_int(const cJSON *root, const char *what, const char *key, int lo, int hi, int dflt, int *out) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (!v && dflt >= 0) {
+        *out = dflt;
+        return DIA_OK;
+    }
+    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < lo || v->valuedouble > hi)
+        return dia_fail(DIA_ERR_BAD_MODEL, "%s: %s is missing or not an integer in [%d, %d]", what, key, lo, hi);
+    *out = (int)v->valuedouble;
+    return DIA_OK;
+}
+
+static dia_status cfg_ratios(const cJSON *root, const char *what, const char *key, int *n, int *r) {
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(root, key);
+    const int len = cJSON_IsArray(a) ? cJSON_GetArraySize(a) : -1;
+    if (len < 1 || len > DAC_MAX_BLOCKS)
+        return dia_fail(DIA_ERR_BAD_MODEL, "%s: %s must be an array of 1 to %d integers", what, key, DAC_MAX_BLOCKS);
+    for (int i = 0; i < len; i++) {
+        const cJSON *v = cJSON_GetArrayItem(a, i);
+        if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < 1 || v->valuedouble > 64)
+            return dia_fail(DIA_ERR_BAD_MODEL, "%s: %s[%d] is not an integer in [1, 64]", what, key, i);
+        r[i] = (int)v->valuedouble;
+    }
+    *n = len;
+    return DIA_OK;
+}
+
+dia_status dac_config_parse(const char *json, const char *what, dac_config *c) {
+    memset(c, 0, sizeof *c);
+    cJSON *root = cJSON_Parse(json);
+    if (!root || !cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return dia_fail(DIA_ERR_BAD_MODEL, "%s: malformed JSON", what);
+    }
+    dia_status st;
+    const int BIG = 1 << 16;
+#define INT(key, lo, hi, dflt, dst) \
+    if ((st = cfg_int(root, what, key, lo, hi, dflt, dst)) != DIA_OK) goto done
+    INT("encoder_hidden_size", 1, BIG, -1, &c->enc_dim);
+    INT("hidden_size", 1, BIG, -1, &c->latent);
+    INT("decoder_hidden_size", 1, BIG, -1, &c->dec_dim);
+    INT("n_codebooks", 1, DAC_MAX_CODEBOOKS, -1, &c->codebooks);
+    INT("codebook_size", 1, 1 << 20, -1, &c->codebook_size);
+    INT("codebook_dim", 1, 4096, -1, &c->codebook_dim);
+    INT("sampling_rate", 1, 1 << 20, 44100, &c->sample_rate);
+#undef INT
+    if ((st = cfg_ratios(root, what, "downsampling_ratios", &c->n_down, c->down)) != DIA_OK) goto done;
+    if ((st = cfg_ratios(root, what, "upsampling_ratios", &c->n_up, c->up)) != DIA_OK) goto done;
+    int pd = 1, pu = 1;
+    for (int i = 0; i < c->n_down; i++) pd *= c->down[i];
+    for (int i = 0; i < c->n_up; i++) pu *= c->up[i];
+    if ((st = cfg_int(root, what, "hop_length", 1, 1 << 20, pd, &c->hop)) != DIA_OK) goto done;
+    if (pd != c->hop || pu != c->hop) {
+        st = dia_fail(DIA_ERR_BAD_MODEL,
+                      "%s: hop_length %d must equal the product of downsampling_ratios (%d) and of upsampling_ratios "
+                      "(%d)",
+                      what, c->hop, pd, pu);
+        goto done;
+    }
+    for (int i = 0; i < c->n_up; i++)
+        if (c->up[i] % 2) {
+            st = dia_fail(DIA_ERR_BAD_MODEL, "%s: upsampling_ratios[%d] = %d is odd (unsupported: the decoder would not "
+                          "produce hop samples per frame)", what, i, c->up[i]);
+            goto done;
+        }
+    if ((int64_t)c->enc_dim << c->n_down > BIG || c->dec_dim % (1 << c->n_up)) {
+        st = dia_fail(DIA_ERR_BAD_MODEL, "%s: encoder_hidden_size * 2^%d is too large or decoder_hidden_size %d is not "
+                      "divisible by 2^%d", what, c->n_down, c->dec_dim, c->n_up);
+        goto done;
+    }
+    st = DIA_OK;
+done:
+    cJSON_Delete(root);
+    return st;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * weights
+ * ------------------------------------------------------------------------------------------- */
+
+static float half_to_f32(uint16_t h, int bf16) {
+    uint32_t u;
+    if (bf16) u = (uint32_t)h << 16;
+    else {
+        uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f, man = h & 0x3ff;
+        if (exp == 0) {
+            if (man == 0) u = sign;
+            else { /* subnormal */
+                exp = 127 - 15 + 1;
+                while (!(man & 0x400)) man <<= 1, exp--;
+                u = sign | (exp << 23) | ((man & 0x3ff) << 13);
+            }
+        } else if (exp == 31) u = sign | 0x7f800000u | (man << 13);
+        else u = sign | ((exp + 127 - 15) << 23) | (man << 13);
+    }
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* Element i of a mapped float tensor, as f32. */
+static float st_elem(const st_tensor *t, int64_t i) {
+    switch (t->dtype) {
+    case DIA_F32: {
+        float f;
+        memcpy(&f, (const char *)t->data + 4 * i, 4);
+        return f;
+    }
+    case DIA_F16:
+    case DIA_BF16: {
+        uint16_t h;
+        memcpy(&h, (const char *)t->data + 2 * i, 2);
+        return half_to_f32(h, t->dtype == DIA_BF16);
+    }
+    default: return 0.0f;
+    }
+}
+
+typedef struct loader {
+    dia_dac *d;
+    char name[320];
+} loader;
+
+/* A view of a mapped tensor with shape ne[ndim]. */
+static dia_tensor view_of(const dia_dac *d, const st_tensor *t, int ndim, const int64_t *ne) {
+    dia_tensor v;
+    memset(&v, 0, sizeof v);
+    v.buf = d->wbufs[t->file];
+    v.offset = (size_t)((const char *)t->data - (const char *)d->ar.maps[t->file].base);
+    v.dtype = t->dtype;
+    v.ndim = ndim;
+    for (int i = 0; i < ndim; i++) v.ne[i] = ne[i];
+    return v;
+}
+
+/* A backend f32 tensor of shape ne[ndim] holding `host`, owned by the codec. */
+static dia_status own_tensor(dia_dac *d, const float *host, int ndim, const int64_t *ne, dia_tensor *out) {
+    if (d->n_owned == d->cap_owned) {
+        int cap = d->cap_owned ? 2 * d->cap_owned : 64;
+        dia_buffer **p = realloc(d->owned, (size_t)cap * sizeof *p);
+        if (!p) return dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory");
+        d->owned = p;
+        d->cap_owned = cap;
+    }
+    dia_status st = dia_tensor_alloc(d->be, DIA_F32, ndim, ne, out);
+    if (st != DIA_OK) return st;
+    d->owned[d->n_owned++] = out->buf;
+    return dia_tensor_upload(d->be, out, host, dia_tensor_nbytes(out));
+}
+
+static void set_name(loader *L, const char *fmt, ...) DIA_PRINTF(2, 3);
+static void set_name(loader *L, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(L->name, sizeof L->name, fmt, ap);
+    va_end(ap);
+}
+
+/* Snake alpha "<prefix>.alpha" [1, C, 1], viewed as [C]. */
+static dia_status take_alpha(loader *L, const char *prefix, int64_t C, dia_tensor *out) {
+    set_name(L, "%s.alpha", prefix);
+    const int64_t shape[3] = {1, C, 1};
+    st_tensor *t;
+    dia_status st = st_take(&L->d->ar, L->name, 3, shape, &t);
+    if (st == DIA_OK) *out = view_of(L->d, t, 1, &C);
+    return st;
+}
+
+/* W = g * V / |V| per index of dim 0 (output channel of a conv, input channel of a transposed conv),
+ * the plain L2 norm over the other dims: w f32 [shape[0], per]. */
+static void fold_weight_norm(const st_tensor *g, const st_tensor *v, int64_t rows, int64_t per, float *w) {
+    for (int64_t r = 0; r < rows; r++) {
+        double ss = 0;
+        for (int64_t j = 0; j < per; j++) {
+            const double x = st_elem(v, r * per + j);
+            ss += x * x;
+        }
+        const double scale = ss > 0 ? (double)st_elem(g, r) / sqrt(ss) : 0.0;
+        for (int64_t j = 0; j < per; j++) w[r * per + j] = (float)(scale * (double)st_elem(v, r * per + j));
+    }
+}
+
+/* A conv "<prefix>" with weight shape `shape` [3] (conv [Cout, Cin, K], transposed [Cin, Cout, K])
+ * and bias [cout], stored as plain "weight", "weight_g"/"weight_v" or
+ * "parametrizations.weight.original0"/"original1". If `neg` is not NULL it also receives -W, -b
+ * as a second owned conv (for subtracting the projection from a residual). */
+static dia_status take_conv(loader *L, const char *prefix, const int64_t *shape, int64_t cout, int stride,
+                            int dilation, int pad, dac_conv *c, dac_conv *neg) {
+    dia_dac *d = L->d;
+    st_archive *ar = &d->ar;
+    dia_status st;
+    const int64_t rows = shape[0], per = shape[1] * shape[2], n = rows * per;
+    c->stride = stride;
+    c->dilation = dilation;
+    c->pad = pad;
+    float *host = NULL; /* f32 [n] copy of W when folded or when `neg` needs it */
+    char gname[320], vname[320];
+    snprintf(gname, sizeof gname, "%s.weight_g", prefix);
+    snprintf(vname, sizeof vname, "%s.weight_v", prefix);
+    if (!st_find(ar, gname) && !st_find(ar, vname)) {
+        snprintf(gname, sizeof gname, "%s.parametrizations.weight.original0", prefix);
+        snprintf(vname, sizeof vname, "%s.parametrizations.weight.original1", prefix);
+    }
+    set_name(L, "%s.weight", prefix);
+    if (st_find(ar, L->name) || (!st_find(ar, gname) && !st_find(ar, vname))) {
+        st_tensor *t;
+        if (!st_find(ar, L->name))
+            return dia_fail(DIA_ERR_BAD_MODEL, "missing tensor %s (nor %s.weight_g/weight_v, nor "
+                            "%s.parametrizations.weight.original0/original1)", L->name, prefix, prefix);
+        if ((st = st_take(ar, L->name, 3, shape, &t)) != DIA_OK) return st;
+        c->w = view_of(d, t, 3, shape);
+        if (neg) {
+            host = malloc((size_t)n * sizeof(float));
+            if (!host) return dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory");
+            for (int64_t i = 0; i < n; i++) host[i] = st_elem(t, i);
+        }
+    } else {
+        st_tensor *g, *v;
+        const int64_t gshape[3] = {rows, 1, 1};
+        if ((st = st_take(ar, gname, 3, gshape, &g)) != DIA_OK) return st;
+        if ((st = st_take(ar, vname, 3, shape, &v)) != DIA_OK) return st;
+        host = malloc((size_t)n * sizeof(float)); /* [rows, per] */
+        if (!host) return dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory folding %s", prefix);
+        fold_weight_norm(g, v, rows, per, host);
+        if ((st = own_tensor(d, host, 3, shape, &c->w)) != DIA_OK) {
+            free(host);
+            return st;
+        }
+    }
+    set_name(L, "%s.bias", prefix);
+    st_tensor *bt;
+    if ((st = st_take(ar, L->name, 1, &cout, &bt)) != DIA_OK) {
+        free(host);
+        return st;
+    }
+    c->b = view_of(d, bt, 1, &cout);
+    if (neg) {
+        *neg = *c;
+        for (int64_t i = 0; i < n; i++) host[i] = -host[i];
+        float *nb = malloc((size_t)cout * sizeof(float)); /* [cout] */
+        if (!nb) st = dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory");
+        for (int64_t i = 0; st == DIA_OK && i < cout; i++) nb[i] = -st_elem(bt, i);
+        if (st == DIA_OK) st = own_tensor(d, host, 3, shape, &neg->w);
+        if (st == DIA_OK) st = own_tensor(d, nb, 1, &cout, &neg->b);
+        free(nb);
+    }
+    free(host);
+    return st;
+}
+
+static dia_status take_conv1d(loader *L, const char *prefix, int64_t cout, int64_t cin, int64_t k, int stride,
+                              int dilation, int pad, dac_conv *c) {
+    const int64_t shape[3] = {cout, cin, k};
+    return take_conv(L, prefix, shape, cout, stride, dilation, pad, c, NULL);
+}
+
+static dia_status take_resunit(loader *L, const char *prefix, int64_t C, int dilation, dac_resunit *ru) {
+    char p[256];
+    dia_status st;
+    snprintf(p, sizeof p, "%s.snake1", prefix);
+    if ((st = take_alpha(L, p, C, &ru->snake1)) != DIA_OK) return st;
+    snprintf(p, sizeof p, "%s.conv1", prefix);
+    if ((st = take_conv1d(L, p, C, C, 7, 1, dilation, 3 * dilation, &ru->conv1)) != DIA_OK) return st;
+    snprintf(p, sizeof p, "%s.snake2", prefix);
+    if ((st = take_alpha(L, p, C, &ru->snake2)) != DIA_OK) return st;
+    snprintf(p, sizeof p, "%s.conv2", prefix);
+    return take_conv1d(L, p, C, C, 1, 1, 1, 0, &ru->conv2);
+}
+
+static const int k_dilations[DAC_RES_UNITS] = {1, 3, 9};
+
+static dia_status load_weights(dia_dac *d) {
+    loader L = {.d = d};
+    const dac_config *c = &d->cfg;
+    dia_status st;
+    char p[256];
+    /* encoder: conv1, blocks (res units, snake, strided conv), snake, conv2 */
+    if ((st = take_conv1d(&L, "encoder.conv1", c->enc_dim, 1, 7, 1, 1, 3, &d->enc_conv1)) != DIA_OK) return st;
+    int64_t ch = c->enc_dim;
+    for (int i = 0; i < c->n_down; i++) {
+        dac_block *b = &d->enc[i];
+        b->cin = (int)ch;
+        b->cout = (int)(2 * ch);
+        b->stride = c->down[i];
+        for (int r = 0; r < DAC_RES_UNITS; r++) {
+            snprintf(p, sizeof p, "encoder.block.%d.res_unit%d", i, r + 1);
+            if ((st = take_resunit(&L, p, ch, k_dilations[r], &b->ru[r])) != DIA_OK) return st;
+        }
+        snprintf(p, sizeof p, "encoder.block.%d.snake1", i);
+        if ((st = take_alpha(&L, p, ch, &b->snake)) != DIA_OK) return st;
+        snprintf(p, sizeof p, "encoder.block.%d.conv1", i);
+        const int s = b->stride;
+        if ((st = take_conv1d(&L, p, 2 * ch, ch, 2 * s, s, 1, (s + 1) / 2, &b->conv)) != DIA_OK) return st;
+        ch *= 2;
+    }
+    if ((st = take_alpha(&L, "encoder.snake1", ch, &d->enc_snake)) != DIA_OK) return st;
+    if ((st = take_conv1d(&L, "encoder.conv2", c->latent, ch, 3, 1, 1, 1, &d->enc_conv2)) != DIA_OK) return st;
+    /* quantizer */
+    for (int q = 0; q < c->codebooks; q++) {
+        dac_quantizer *Q = &d->q[q];
+        snprintf(p, sizeof p, "quantizer.quantizers.%d.in_proj", q);
+        if ((st = take_conv1d(&L, p, c->codebook_dim, c->latent, 1, 1, 1, 0, &Q->in_proj)) != DIA_OK) return st;
+        snprintf(p, sizeof p, "quantizer.quantizers.%d.out_proj", q);
+        const int64_t oshape[3] = {c->latent, c->codebook_dim, 1};
+        if ((st = take_conv(&L, p, oshape, c->latent, 1, 1, 0, &Q->out_proj, &Q->out_proj_neg)) != DIA_OK) return st;
+        set_name(&L, "quantizer.quantizers.%d.codebook.weight", q);
+        const int64_t cshape[2] = {c->codebook_size, c->codebook_dim};
+        st_tensor *t;
+        if ((st = st_take(&d->ar, L.name, 2, cshape, &t)) != DIA_OK) return st;
+        Q->codebook = view_of(d, t, 2, cshape);
+    }
+    /* decoder: conv1, blocks (snake, transposed conv, res units), snake, conv2 (then tanh) */
+    if ((st = take_conv1d(&L, "decoder.conv1", c->dec_dim, c->latent, 7, 1, 1, 3, &d->dec_conv1)) != DIA_OK) return st;
+    ch = c->dec_dim;
+    for (int i = 0; i < c->n_up; i++) {
+        dac_block *b = &d->dec[i];
+        b->cin = (int)ch;
+        b->cout = (int)(ch / 2);
+        b->stride = c->up[i];
+        snprintf(p, sizeof p, "decoder.block.%d.snake1", i);
+        if ((st = take_alpha(&L, p, ch, &b->snake)) != DIA_OK) return st;
+        snprintf(p, sizeof p, "decoder.block.%d.conv_t1", i);
+        const int s = b->stride;
+        const int64_t tshape[3] = {ch, ch / 2, 2 * s};
+        if ((st = take_conv(&L, p, tshape, ch / 2, s, 1, (s + 1) / 2, &b->conv, NULL)) != DIA_OK) return st;
+        for (int r = 0; r < DAC_RES_UNITS; r++) {
+            snprintf(p, sizeof p, "decoder.block.%d.res_unit%d", i, r + 1);
+            if ((st = take_resunit(&L, p, ch / 2, k_dilations[r], &b->ru[r])) != DIA_OK) return st;
+        }
+        ch /= 2;
+    }
+    if ((st = take_alpha(&L, "decoder.snake1", ch, &d->dec_snake)) != DIA_OK) return st;
+    if ((st = take_conv1d(&L, "decoder.conv2", 1, ch, 7, 1, 1, 3, &d->dec_conv2)) != DIA_OK) return st;
+    return st_check_all_used(&d->ar);
+}
+
+/* Half-width (in frames) of what one output frame depends on: every "same" conv reaches
+ * dilation (K-1)/2 positions each side at its rate, a transposed conv ceil(K/s) input positions. */
+static void receptive_fields(dia_dac *d) {
+    const dac_config *c = &d->cfg;
+    double rf = 3.0; /* decoder.conv1 at 1 position per frame */
+    double rate = 1.0;
+    for (int i = 0; i < c->n_up; i++) {
+        const int s = c->up[i];
+        rf += ceil(2.0 * s / s) / rate;
+        rate *= s;
+        for (int r = 0; r < DAC_RES_UNITS; r++) rf += 3.0 * k_dilations[r] / rate;
+    }
+    rf += 3.0 / rate;
+    d->dec_context = (int)ceil(rf) + 2;
+    /* encoder, in samples at the input rate, then frames */
+    double rs = 3.0; /* encoder.conv1 */
+    rate = 1.0;      /* input samples per position */
+    for (int i = 0; i < c->n_down; i++) {
+        for (int r = 0; r < DAC_RES_UNITS; r++) rs += 3.0 * k_dilations[r] * rate;
+        rs += (double)c->down[i] * rate; /* k 2s: s positions each side */
+        rate *= c->down[i];
+    }
+    rs += 1.0 * rate; /* encoder.conv2, k 3 */
+    d->enc_context = (int)ceil(rs / c->hop) + 2;
+    d->chunk_frames = 256;
+}
+
+DIA_API dia_status dia_dac_load(const char *path, const dia_options *opts, dia_dac **out) {
+    dia_clear_error();
+    if (!out) return dia_fail(DIA_ERR_INVALID_ARG, "dia_dac_load: out is NULL");
+    *out = NULL;
+    if (!path || !*path) return dia_fail(DIA_ERR_INVALID_ARG, "dia_dac_load: path is NULL or empty");
+    dia_dac *d = calloc(1, sizeof *d);
+    if (!d) return dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory");
+    /* config.json: in the directory, or beside the .safetensors file */
+    char dir[4096], cfg_path[4200];
+    if (dia_is_dir(path)) snprintf(dir, sizeof dir, "%s", path);
+    else {
+        snprintf(dir, sizeof dir, "%s", path);
+        char *slash = strrchr(dir, '/');
+        if (slash) *slash = 0;
+        else snprintf(dir, sizeof dir, ".");
+    }
+    dia_path_join(cfg_path, sizeof cfg_path, dir, "config.json");
+    char *json = NULL;
+    dia_status st = dia_read_text_file(cfg_path, &json, 1u << 20);
+    if (st == DIA_OK) st = dac_config_parse(json, cfg_path, &d->cfg);
+    free(json);
+    if (st == DIA_OK) st = st_open(path, &d->ar);
+    if (st == DIA_OK)
+        st = dia_backend_new(opts ? opts->backend : "cpu", opts ? opts->threads : 0, opts ? opts->device : 0, &d->be);
+    if (st == DIA_OK) {
+        d->wbufs = calloc((size_t)(d->ar.n_maps > 0 ? d->ar.n_maps : 1), sizeof *d->wbufs);
+        if (!d->wbufs) st = dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory");
+        for (int i = 0; st == DIA_OK && i < d->ar.n_maps; i++) {
+            st = d->be->ops->wrap_host(d->be, d->ar.maps[i].base, d->ar.maps[i].size, &d->wbufs[i]);
+            if (st == DIA_OK) d->n_wbufs = i + 1;
+        }
+    }
+    if (st == DIA_OK) st = load_weights(d);
+    if (st != DIA_OK) {
+        dia_dac_free(d);
+        return st;
+    }
+    receptive_fields(d);
+    dia_log(DIA_LOG_INFO, "loaded DAC %s (%d codebooks of %d, hop %d, %d Hz, backend %s)", path, d->cfg.codebooks,
+            d->cfg.codebook_size, d->cfg.hop, d->cfg.sample_rate, d->be->ops->name);
+    *out = d;
+    return DIA_OK;
+}
+
+DIA_API void dia_dac_free(dia_dac *d) {
+    if (!d) return;
+    if (d->be) {
+        for (int i = 0; i < d->n_owned; i++) d->be->ops->buffer_free(d->be, d->owned[i]);
+        for (int i = 0; i < d->n_wbufs; i++) d->be->ops->buffer_free(d->be, d->wbufs[i]);
+        dia_backend_free(d->be);
+    }
+    free(d->owned);
+    free(d->wbufs);
+    st_close(&d->ar);
+    free(d);
+}
+
+DIA_API dia_status dia_dac_info(const dia_dac *d, const char *key, int64_t *value) {
+    if (!d || !key || !value) return dia_fail(DIA_ERR_INVALID_ARG, "dia_dac_info: NULL argument");
+    if (!strcmp(key, "sample_rate")) *value = d->cfg.sample_rate;
+    else if (!strcmp(key, "hop_length")) *value = d->cfg.hop;
+    else if (!strcmp(key, "codebooks")) *value = d->cfg.codebooks;
+    else if (!strcmp(key, "codebook_size")) *value = d->cfg.codebook_size;
+    else return dia_fail(DIA_ERR_INVALID_ARG, "dia_dac_info: unknown key \"%s\"", key);
+    return DIA_OK;
+}
