@@ -99,6 +99,10 @@ struct dia_decoder_state {
     float *last_logits; /* host [rows, C, V] of the last position */
 };
 
+/* Internal (benchmarks): a model with random weights from a config.json text, in memory. */
+dia_status dia_model_new_random(const char *config_json, const dia_options *opts, uint64_t seed, dia_dtype wdtype,
+                                dia_model **out);
+
 /* Internal: make sure the decoder scratch holds T positions. */
 dia_status dia_decoder_reserve(dia_decoder_state *st, int T);
 

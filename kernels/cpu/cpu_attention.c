@@ -18,7 +18,7 @@ dia_status cpu_attention(dia_backend *be, dia_tensor *out, const dia_tensor *q, 
     const int32_t *qp = qpos ? cpu_ptr(qpos) : NULL;
     const int64_t group = Hq / Hkv;
     int failed = 0;
-#pragma omp parallel num_threads(cpu_threads(be))
+#pragma omp parallel num_threads(cpu_par(be, R * T * Hq * (int64_t)S * hd / 8))
     {
         float *score = malloc((size_t)S * sizeof(float));
         if (!score) {

@@ -11,7 +11,7 @@ dia_status cpu_rmsnorm(dia_backend *be, dia_tensor *y, const dia_tensor *x, cons
     const float *X = cpu_ptr(x);
     float *Y = cpu_ptr(y);
     const void *W = cpu_ptr(w);
-#pragma omp parallel for num_threads(cpu_threads(be)) schedule(static)
+#pragma omp parallel for num_threads(cpu_par(be, M * D)) schedule(static)
     for (int64_t m = 0; m < M; m++) {
         const float *xr = X + m * D;
         double ss = 0.0;
@@ -28,7 +28,7 @@ dia_status cpu_rope(dia_backend *be, dia_tensor *x, const dia_tensor *pos, float
     if (x->ndim != 3 || pos->ne[0] != M || hd % 2) return dia_fail(DIA_ERR_INTERNAL, "rope shapes");
     float *X = cpu_ptr(x);
     const int32_t *P = cpu_ptr(pos);
-#pragma omp parallel for num_threads(cpu_threads(be)) schedule(static)
+#pragma omp parallel for num_threads(cpu_par(be, M * H * hd)) schedule(static)
     for (int64_t m = 0; m < M; m++) {
         for (int64_t j = 0; j < half; j++) {
             /* angle = position / timescale, timescale = theta^(2j/hd) (the reference's division) */
@@ -59,7 +59,7 @@ dia_status cpu_embed(dia_backend *be, dia_tensor *y, const dia_tensor *tables, i
             if (id < 0 || id >= V) return dia_fail(DIA_ERR_INVALID_ARG, "token %lld outside [0, %lld)", (long long)id,
                                                    (long long)V);
         }
-#pragma omp parallel for num_threads(cpu_threads(be)) schedule(static)
+#pragma omp parallel for num_threads(cpu_par(be, M * D)) schedule(static)
     for (int64_t m = 0; m < M; m++) {
         float *yr = Y + m * D;
         for (int c = 0; c < n_tables; c++) {
@@ -79,7 +79,7 @@ dia_status cpu_silu_mul(dia_backend *be, dia_tensor *y, const dia_tensor *h) {
     if (y->ne[0] != M || y->ne[1] != I) return dia_fail(DIA_ERR_INTERNAL, "silu_mul shapes");
     const float *Hp = cpu_ptr(h);
     float *Y = cpu_ptr(y);
-#pragma omp parallel for num_threads(cpu_threads(be)) schedule(static)
+#pragma omp parallel for num_threads(cpu_par(be, M * I)) schedule(static)
     for (int64_t m = 0; m < M; m++)
         for (int64_t i = 0; i < I; i++) {
             const float g = Hp[m * 2 * I + i], u = Hp[m * 2 * I + I + i];
@@ -93,7 +93,7 @@ dia_status cpu_add(dia_backend *be, dia_tensor *y, const dia_tensor *x) {
     if (dia_tensor_nelem(x) != n) return dia_fail(DIA_ERR_INTERNAL, "add shapes");
     float *Y = cpu_ptr(y);
     const float *X = cpu_ptr(x);
-#pragma omp parallel for num_threads(cpu_threads(be)) schedule(static)
+#pragma omp parallel for num_threads(cpu_par(be, n)) schedule(static)
     for (int64_t i = 0; i < n; i++) Y[i] += X[i];
     return DIA_OK;
 }
