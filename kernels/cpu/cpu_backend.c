@@ -17,7 +17,9 @@ static dia_status cpu_set_threads(dia_backend *be, int threads) {
     if (threads < 0) return dia_fail(DIA_ERR_INVALID_ARG, "threads must be >= 0 (0 = all cores), got %d", threads);
     cpu_ctx *c = be->ctx;
     c->threads = threads > 0 ? threads : omp_get_num_procs();
-    openblas_set_num_threads(c->threads);
+    /* Parallelism comes from our OpenMP loops (cpu_gemm.c); OpenBLAS runs single-threaded so that
+     * two thread pools do not fight over the cores. */
+    openblas_set_num_threads(1);
     return DIA_OK;
 }
 

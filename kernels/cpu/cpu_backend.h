@@ -18,6 +18,8 @@ typedef struct cpu_ctx {
 } cpu_ctx;
 
 static inline int cpu_threads(const dia_backend *be) { return ((const cpu_ctx *)be->ctx)->threads; }
+/* Threads for a loop of `work` elements: 1 below 256k (waking the pool, and its spinning afterwards, costs more). */
+static inline int cpu_par(const dia_backend *be, int64_t work) { return work < (1 << 18) ? 1 : cpu_threads(be); }
 
 /* Pointer to the first element of a tensor view. */
 static inline void *cpu_ptr(const dia_tensor *t) { return (char *)t->buf->data + t->offset; }
