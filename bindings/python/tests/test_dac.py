@@ -7,7 +7,8 @@ import pytest
 import dia
 from conftest import FIXTURES, TEXT0, flatten, max_abs_diff, nest, requires
 
-pytestmark = requires("dia_dac_load", "dia_dac_decode", "dia_dac_encode", "dia_audio_read", "dia_audio_write")
+pytestmark = requires("dia_dac_load", "dia_dac_decode", "dia_dac_encode")
+audio_io = requires("dia_audio_read", "dia_audio_write")
 
 
 def transposed(golden, name):
@@ -65,6 +66,7 @@ def test_pipeline_greedy_audio(tts, golden):
     assert max_abs_diff(both[1], want) <= 1e-4
 
 
+@audio_io
 def test_save_and_load_audio(tmp_path, golden):
     want, _ = golden.flat("dac.decode_audio")
     p32 = str(tmp_path / "a32.wav")
@@ -85,6 +87,7 @@ def test_save_and_load_audio(tmp_path, golden):
         dia.save_audio(str(tmp_path / "stereo.wav"), [[0.0, 0.0]])
 
 
+@audio_io
 @requires("dia_generate")
 def test_audio_prompt_from_file(tts, dac, golden, tmp_path):
     prompt = golden.array("prompt.codes")
