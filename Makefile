@@ -34,7 +34,7 @@ DEPS_LDFLAGS := $(if $(DEPS_PREFIX),-L$(DEPS_PREFIX)/usr/lib/x86_64-linux-gnu -W
 CFLAGS_BASE := -std=c11 $(OPT) -g -Wall -Wextra -Werror -Wno-format-truncation -fPIC -fvisibility=hidden -fopenmp \
                -D_GNU_SOURCE -Iinclude -Ilib -I/usr/include/x86_64-linux-gnu/openblas-pthread $(DEPS_CFLAGS)
 CFLAGS_ALL := $(CFLAGS_BASE) $(SANFLAGS) $(CFLAGS)
-LIBS := -lopenblas -lcjson -lsndfile -lsamplerate -lcurl -lzstd -lgomp -lpthread -lm
+LIBS := -lopenblas -lcjson -lsndfile -lsamplerate -lcurl -lcrypto -lzstd -lgomp -lpthread -lm
 LDFLAGS_ALL := $(SANFLAGS) $(DEPS_LDFLAGS) $(LDFLAGS)
 
 LIB_SRCS := $(wildcard lib/*.c) $(wildcard kernels/cpu/*.c)
@@ -57,9 +57,9 @@ BENCH_SRCS := $(wildcard bench/*.c)
 BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
 DEB_PKGS := build-essential pkg-config libopenblas-dev libcjson-dev libcmocka-dev libsndfile1-dev \
-            libsamplerate0-dev libzstd-dev libcurl4-openssl-dev
+            libsamplerate0-dev libzstd-dev libcurl4-openssl-dev libssl-dev python3
 
-.PHONY: all lib test test-cuda deps clean install bench
+.PHONY: all lib test test-cuda deps clean install bench demo
 all: lib $(BUILD)/bin/dia
 
 lib: $(BUILD)/lib/libdia.so $(BUILD)/lib/libdia.a
@@ -95,6 +95,9 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/lib/libdia.a
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/lib/libdia.a $(LDFLAGS_ALL) $(LIBS)
 
 bench: $(BENCH_BINS)
+
+demo: all
+	@BUILD=$(BUILD) sh examples/demo.sh
 
 # Install the Debian packages the build needs (as root), or print the command.
 deps:

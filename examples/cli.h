@@ -8,6 +8,11 @@
 int dia_cli_generate(int argc, char **argv);
 int dia_cli_dac_decode(int argc, char **argv);
 int dia_cli_dac_encode(int argc, char **argv);
+int dia_cli_download(int argc, char **argv);
+
+/* A hub id "org/name" -> its snapshot directory in the local Hugging Face hub cache (into buf);
+ * any other argument is returned as is. NULL (with a message) when the id is not cached. */
+const char *cli_resolve_model(const char *arg, char *buf, size_t cap);
 
 /* Shared helpers (examples/cli_npy.c): int32 [rows, cols] and float32 [n] .npy files. */
 int cli_npy_read_i32(const char *path, int32_t **data, int *rows, int *cols);

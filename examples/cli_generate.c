@@ -189,6 +189,9 @@ int dia_cli_generate(int argc, char **argv) {
             goto done;
         }
     }
+    char model_buf[4096], dac_buf[4096];
+    if (!(model_dir = cli_resolve_model(model_dir, model_buf, sizeof model_buf))) goto done;
+    if (dac_dir && !(dac_dir = cli_resolve_model(dac_dir, dac_buf, sizeof dac_buf))) goto done;
     if ((st = dia_model_load(model_dir, opts, &model)) != DIA_OK) {
         fail_lib(model_dir, st);
         goto done;

@@ -16,6 +16,7 @@ static void usage(FILE *f) {
             "               [--codes-out FILE.npy] [--out FILE.wav] [--quiet]\n"
             "  dia dac-decode --dac DIR --codes FILE.npy --out OUT\n"
             "  dia dac-encode --dac DIR --in IN --codes-out FILE.npy\n"
+            "  dia download ORG/NAME          (into the Hugging Face hub cache; --model/--dac accept ORG/NAME)\n"
             "  dia --version\n");
 }
 
@@ -36,6 +37,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "generate")) return dia_cli_generate(argc - 1, argv + 1);
     if (!strcmp(cmd, "dac-decode")) return dia_cli_dac_decode(argc - 1, argv + 1);
     if (!strcmp(cmd, "dac-encode")) return dia_cli_dac_encode(argc - 1, argv + 1);
+    if (!strcmp(cmd, "download")) return dia_cli_download(argc - 1, argv + 1);
     fprintf(stderr, "dia: unknown command \"%s\"\n", cmd);
     usage(stderr);
     return 2;
