@@ -227,15 +227,19 @@ DIA_API dia_status dia_gen_params_get(const dia_gen_params *params, const char *
  * cond + cfg_scale*(cond - uncond) selects the top-k candidate set; the conditional logits inside
  * that set are sampled; PAD/BOS/1027 masked on every channel and EOS on channels 1..C-1;
  * temperature; EOS rule (EOS argmax -> EOS certain, else EOS masked); top-k; top-p.
- * cond, uncond: f32 [C, V]; probs: f32 [C, V] out. With temperature 0 the distribution is one-hot
- * at the greedy choice. */
+ * cond, uncond: f32 [C, V] with Dia-1.6B's C = 9, V = 1028, EOS = 1024; probs: f32 [C, V] out.
+ * With temperature 0 the distribution is one-hot at the greedy choice.
+ * Errors: DIA_ERR_INVALID_ARG (NULL, cfg_filter_top_k > V). */
 DIA_API dia_status dia_sampler_probs(const dia_gen_params *params, const float *cond, const float *uncond,
                                      float *probs);
 
-/* Random number generator of the sampler: a counter-based generator (SplitMix64 of seed, item,
- * step, channel) so that the same seed gives the same codes on any thread count, batch position
- * and run. One uniform u in [0,1) per (item, step, channel) picks the code by inverse CDF over the
- * distribution in vocabulary order. */
+/* Sample one frame: codes int32 [C] from cond, uncond f32 [C, V] (Dia-1.6B shape: C = 9,
+ * V = 1028, EOS = 1024). The random numbers come from a counter-based generator: one uniform
+ * u in [0,1) per (seed, item, step, channel) = SplitMix64 over those four values, which picks the
+ * code by inverse CDF over the final distribution in vocabulary order. The same seed therefore gives
+ * the same codes on any thread count and in any run; the item index is part of the key, so equal
+ * texts in one batch get different samples. (It does not reproduce torch's random stream.) With
+ * temperature 0 the choice is the greedy one. dia_sampler_probs's constraints apply. */
 DIA_API dia_status dia_sample_frame(const dia_gen_params *params, const float *cond, const float *uncond,
                                     uint64_t item, uint64_t step, int32_t *codes);
 

@@ -83,12 +83,37 @@ static int cmp_desc(const void *a, const void *b) {
     return x->i - y->i;
 }
 
-/* Mark the k largest of v[n] (ties: lower index) in keep[n]. */
+/* a before b in the order "value descending, then index ascending" */
+static int before(const vi *a, const vi *b) { return a->v > b->v || (a->v == b->v && a->i < b->i); }
+
+/* Mark the k largest of v[n] (ties: lower index) in keep[n]: quickselect, O(n). */
 static void top_k_set(const float *v, int n, int k, unsigned char *keep, vi *tmp) {
+    if (n <= 0) return;
     for (int i = 0; i < n; i++) tmp[i].v = isnan(v[i]) ? -INFINITY : v[i], tmp[i].i = i;
-    qsort(tmp, (size_t)n, sizeof(vi), cmp_desc);
     memset(keep, 0, (size_t)n);
-    for (int j = 0; j < k && j < n; j++) keep[tmp[j].i] = 1;
+    if (k >= n) {
+        memset(keep, 1, (size_t)n);
+        return;
+    }
+    int lo = 0, hi = n - 1; /* place the k first elements of the order in tmp[0..k-1] */
+    while (lo < hi) {
+        const vi pivot = tmp[lo + (hi - lo) / 2];
+        int i = lo, j = hi;
+        while (i <= j) {
+            while (before(&tmp[i], &pivot)) i++;
+            while (before(&pivot, &tmp[j])) j--;
+            if (i <= j) {
+                vi t = tmp[i];
+                tmp[i] = tmp[j];
+                tmp[j] = t;
+                i++, j--;
+            }
+        }
+        if (k - 1 <= j) hi = j;
+        else if (k - 1 >= i) lo = i;
+        else break;
+    }
+    for (int j = 0; j < k; j++) keep[tmp[j].i] = 1;
 }
 
 static int argmax(const float *v, int n) {
@@ -129,19 +154,19 @@ dia_status dia_sampler_channel(const dia_gen_params *p, const float *cond, const
     } else if (eos < V) {
         row[eos] = -INFINITY;
     }
-    /* 6. top-k again (the reference repeats it; at most k finite values remain already) */
-    top_k_set(row, V, p->top_k, keep, tmp);
-    for (int v = 0; v < V; v++)
-        if (!keep[v]) row[v] = -INFINITY;
+    /* 6. the reference applies top-k again here: a no-op, at most k finite values remain */
     /* 7. softmax, then top-p: keep the smallest prefix (by probability) whose mass reaches top_p */
     float mx = row[argmax(row, V)];
     double sum = 0;
     for (int v = 0; v < V; v++) sum += probs[v] = row[v] == -INFINITY ? 0.0f : expf(row[v] - mx);
     for (int v = 0; v < V; v++) probs[v] = (float)(probs[v] / sum);
     if (p->top_p < 1.0) {
-        top_k_set(probs, V, V, keep, tmp); /* tmp = probabilities sorted descending */
+        int nz = 0; /* the candidates (at most k), sorted by probability descending */
+        for (int v = 0; v < V; v++)
+            if (probs[v] > 0) tmp[nz].v = probs[v], tmp[nz].i = v, nz++;
+        qsort(tmp, (size_t)nz, sizeof(vi), cmp_desc);
         float cum = 0.0f;
-        for (int j = 0; j < V; j++) {
+        for (int j = 0; j < nz; j++) {
             const int remove = j > 0 && cum > (float)p->top_p; /* shifted: the crossing token stays */
             cum += tmp[j].v;
             if (remove) row[tmp[j].i] = -INFINITY;
