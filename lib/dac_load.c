@@ -390,10 +390,14 @@ DIA_API dia_status dia_dac_load(const char *path, const dia_options *opts, dia_d
     /* config.json: in the directory, or beside the .safetensors file */
     char dir[4096], cfg_path[4200];
     if (dia_is_dir(path)) snprintf(dir, sizeof dir, "%s", path);
-    else {
+    else if (!dia_file_exists(path)) {
+        free(d);
+        return dia_fail(DIA_ERR_IO, "DAC checkpoint %s: no such file or directory", path);
+    } else {
         snprintf(dir, sizeof dir, "%s", path);
         char *slash = strrchr(dir, '/');
-        if (slash) *slash = 0;
+        if (slash == dir) dir[1] = 0; /* "/model.safetensors" */
+        else if (slash) *slash = 0;
         else snprintf(dir, sizeof dir, ".");
     }
     dia_path_join(cfg_path, sizeof cfg_path, dir, "config.json");

@@ -65,6 +65,11 @@ static void test_info(void **s) {
     assert_int_equal(dia_dac_info(d, "nonsense", &v), DIA_ERR_INVALID_ARG);
     assert_int_equal(dia_dac_info(NULL, "hop_length", &v), DIA_ERR_INVALID_ARG);
     dia_dac_free(d);
+    d = load(DAC_HF "/model.safetensors"); /* a file path, config.json beside it */
+    assert_int_equal(dia_dac_info(d, "codebooks", &v), DIA_OK);
+    assert_int_equal(v, 9);
+    dia_dac_free(d);
+    dia_dac_free(NULL);
 }
 
 static void check_encode_golden(const char *path) {
@@ -387,6 +392,8 @@ static void test_strict_loading(void **s) {
     unlink(path);
     expect_load_error(DIA_ERR_IO, "config.json");
     dia_dac *d = NULL;
+    assert_int_equal(dia_dac_load("/nonexistent-dac-dir", NULL, &d), DIA_ERR_IO);
+    assert_non_null(strstr(dia_last_error(), "/nonexistent-dac-dir"));
     assert_int_equal(dia_dac_load(NULL, NULL, &d), DIA_ERR_INVALID_ARG);
     assert_int_equal(dia_dac_load(DAC_HF, NULL, NULL), DIA_ERR_INVALID_ARG);
 }
