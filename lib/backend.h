@@ -63,6 +63,13 @@ typedef struct dia_backend_ops {
                                 dia_dtype want, dia_tensor *out);
     /* Optional: the weight dtype used when the "dtype" option is "auto" (NULL: keep the stored one). */
     dia_dtype (*default_weight_dtype)(dia_backend *be);
+    /* Optional (CUDA graphs): run `record(ctx)`, a sequence of ops on buffers that stay fixed for a
+     * given `key`, as one replayable unit. The first call with a key records and runs it; later calls
+     * with the same key may replay the recording without calling `record` (so every input must live
+     * in those buffers, e.g. positions and lengths uploaded before the call). NULL: callers run
+     * record(ctx) themselves. graph_release forgets a key. Keys are never reused. */
+    dia_status (*graph_run)(dia_backend *be, uint64_t key, dia_status (*record)(void *ctx), void *ctx);
+    void (*graph_release)(dia_backend *be, uint64_t key);
 
     /* ---- transformer ops ---- */
     /* y[M,N] = x[M,K] . W, where W is [K,N] (trans_w = 0, DenseGeneral layout) or [N,K]

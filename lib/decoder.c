@@ -8,8 +8,16 @@
 #include "model.h"
 #include "ops.h"
 
+/* Graph keys are unique over the process: a state id and its scratch generation. */
+static uint64_t next_graph_key(void) {
+    static uint64_t counter;
+    return __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
+}
+
 static void free_scratch(dia_decoder_state *s) {
     dia_backend *be = s->model->be;
+    if (s->graph_key && be->ops->graph_release) be->ops->graph_release(be, s->graph_key);
+    s->graph_key = 0;
     dia_tensor *t[] = {&s->x, &s->xn, &s->q, &s->k, &s->v, &s->att, &s->h, &s->mlp, &s->logits, &s->tok, &s->pos,
                        &s->start, &s->kvlen};
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) dia_tensor_free(be, t[i]);
@@ -42,6 +50,7 @@ dia_status dia_decoder_reserve(dia_decoder_state *s, int T) {
     TRY(dia_tensor_alloc(be, DIA_I32, 1, s_r, &s->start));    /* i32 [R] cache write position     */
     TRY(dia_tensor_alloc(be, DIA_I32, 1, s_r, &s->kvlen));    /* i32 [R] keys after the write     */
     s->scratch_T = T;
+    s->graph_key = next_graph_key();
     return DIA_OK;
 fail:
     free_scratch(s);
@@ -82,61 +91,31 @@ DIA_API dia_status dia_decoder_state_new(dia_model *m, const dia_encoder_state *
     return DIA_OK;
 }
 
-/* The forward pass over T positions; tokens host int32 [B, T, C]. */
-static dia_status forward(dia_decoder_state *s, const int32_t *tokens, int T, float *logits_out) {
+typedef struct layers_ctx {
+    dia_decoder_state *s;
+    int T;
+} layers_ctx;
+
+/* Embedding sum, decoder layers, final norm and logits head over T positions whose inputs (tokens,
+ * positions, cache write positions, key lengths) are already in the scratch tensors. */
+static dia_status run_layers(void *vctx) {
+    const layers_ctx *lc = vctx;
+    dia_decoder_state *s = lc->s;
+    const int T = lc->T;
     dia_model *m = s->model;
     const dia_config *c = &m->cfg;
     dia_backend *be = m->be;
     dia_kvcache *cache = s->cache;
-    const int B = cache->batch;
     const int64_t R = s->rows, M = R * T, C = c->channels, V = c->dec_vocab;
     const int64_t H = c->dec_heads, KV = c->dec_kv_heads, hd = c->dec_head_dim;
     const int64_t CH = c->cross_heads, chd = c->cross_head_dim;
-    const int p0 = cache->lengths[0];
-    for (int r = 1; r < R; r++)
-        if (cache->lengths[r] != p0)
-            return dia_fail(DIA_ERR_INVALID_ARG, "decoder: cache rows have different lengths (%d vs %d)",
-                            cache->lengths[r], p0);
-    if (p0 + T > cache->capacity)
-        return dia_fail(DIA_ERR_CAPACITY, "decoder: %d positions at %d exceed the cache capacity %d", T, p0,
-                        cache->capacity);
-    for (int64_t i = 0; i < (int64_t)B * T * C; i++)
-        if (tokens[i] < 0 || tokens[i] >= V)
-            return dia_fail(DIA_ERR_INVALID_ARG, "decoder: token %d at item %lld, position %lld, channel %lld is outside [0, %lld)",
-                            tokens[i], (long long)(i / (T * C)), (long long)(i / C % T), (long long)(i % C), (long long)V);
-    dia_status st;
-    TRY(dia_decoder_reserve(s, T));
-    /* host inputs: tokens [R*T, C] (both rows of an item get its tokens), positions, lengths */
-    int32_t *htok = malloc((size_t)(M * C) * sizeof(int32_t));
-    int32_t *hpos = malloc((size_t)M * sizeof(int32_t));
-    int32_t *hr = malloc((size_t)(2 * R) * sizeof(int32_t));
-    if (!htok || !hpos || !hr) {
-        free(htok);
-        free(hpos);
-        free(hr);
-        return dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory");
-    }
-    for (int64_t r = 0; r < R; r++) {
-        memcpy(htok + r * T * C, tokens + (r / 2) * T * C, (size_t)(T * C) * sizeof(int32_t));
-        for (int t = 0; t < T; t++) hpos[r * T + t] = p0 + t;
-        hr[r] = p0;
-        hr[R + r] = p0 + T;
-    }
     dia_tensor tok = as2(&s->tok, M, C), pos = as2(&s->pos, M, 1), qpos = as2(&s->pos, R, T);
     dia_tensor x = as2(&s->x, M, c->dec_width), xn = as2(&s->xn, M, c->dec_width);
     dia_tensor q = as2(&s->q, M, H * hd), k = as2(&s->k, M, KV * hd), v = as2(&s->v, M, KV * hd);
     dia_tensor att = as2(&s->att, M, H * hd), cq = as2(&s->q, M, CH * chd), catt = as2(&s->att, M, CH * chd);
     dia_tensor h = as2(&s->h, M, 2 * (int64_t)c->dec_inter), mlp = as2(&s->mlp, M, c->dec_inter);
     dia_tensor lg = as2(&s->logits, M, C * V), start = as2(&s->start, R, 1), kvlen = as2(&s->kvlen, R, 1);
-    st = dia_tensor_upload(be, &tok, htok, (size_t)(M * C) * 4);
-    if (st == DIA_OK) st = dia_tensor_upload(be, &pos, hpos, (size_t)M * 4);
-    if (st == DIA_OK) st = dia_tensor_upload(be, &start, hr, (size_t)R * 4);
-    if (st == DIA_OK) st = dia_tensor_upload(be, &kvlen, hr + R, (size_t)R * 4);
-    free(htok);
-    free(hpos);
-    free(hr);
-    if (st != DIA_OK) return st;
-
+    dia_status st;
     TRY(be->ops->embed(be, &x, m->dec_embed, (int)C, &tok)); /* x = sum_c E_c[tok[:, c]] */
     for (int l = 0; l < c->dec_layers; l++) {
         const dec_layer *L = &m->dec[l];
@@ -168,10 +147,72 @@ static dia_status forward(dia_decoder_state *s, const int32_t *tokens, int T, fl
     }
     TRY(be->ops->rmsnorm(be, &xn, &x, &m->dec_norm, c->dec_eps));
     TRY(op_linear(be, &lg, &xn, &m->logits, 0)); /* f32 [R*T, C*V] */
+    return DIA_OK;
+fail:
+    return st;
+}
+
+/* The forward pass over T positions; tokens host int32 [B, T, C]. */
+static dia_status forward(dia_decoder_state *s, const int32_t *tokens, int T, float *logits_out) {
+    dia_model *m = s->model;
+    const dia_config *c = &m->cfg;
+    dia_backend *be = m->be;
+    dia_kvcache *cache = s->cache;
+    const int B = cache->batch;
+    const int64_t R = s->rows, M = R * T, C = c->channels, V = c->dec_vocab;
+    const int p0 = cache->lengths[0];
+    for (int r = 1; r < R; r++)
+        if (cache->lengths[r] != p0)
+            return dia_fail(DIA_ERR_INVALID_ARG, "decoder: cache rows have different lengths (%d vs %d)",
+                            cache->lengths[r], p0);
+    if (p0 + T > cache->capacity)
+        return dia_fail(DIA_ERR_CAPACITY, "decoder: %d positions at %d exceed the cache capacity %d", T, p0,
+                        cache->capacity);
+    for (int64_t i = 0; i < (int64_t)B * T * C; i++)
+        if (tokens[i] < 0 || tokens[i] >= V)
+            return dia_fail(DIA_ERR_INVALID_ARG, "decoder: token %d at item %lld, position %lld, channel %lld is outside [0, %lld)",
+                            tokens[i], (long long)(i / (T * C)), (long long)(i / C % T), (long long)(i % C), (long long)V);
+    dia_status st;
+    TRY(dia_decoder_reserve(s, T));
+    /* host inputs: tokens [R*T, C] (both rows of an item get its tokens), positions, lengths */
+    int32_t *htok = malloc((size_t)(M * C) * sizeof(int32_t));
+    int32_t *hpos = malloc((size_t)M * sizeof(int32_t));
+    int32_t *hr = malloc((size_t)(2 * R) * sizeof(int32_t));
+    if (!htok || !hpos || !hr) {
+        free(htok);
+        free(hpos);
+        free(hr);
+        return dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory");
+    }
+    for (int64_t r = 0; r < R; r++) {
+        memcpy(htok + r * T * C, tokens + (r / 2) * T * C, (size_t)(T * C) * sizeof(int32_t));
+        for (int t = 0; t < T; t++) hpos[r * T + t] = p0 + t;
+        hr[r] = p0;
+        hr[R + r] = p0 + T;
+    }
+    dia_tensor tok = as2(&s->tok, M, C), pos = as2(&s->pos, M, 1), start = as2(&s->start, R, 1),
+               kvlen = as2(&s->kvlen, R, 1);
+    st = dia_tensor_upload(be, &tok, htok, (size_t)(M * C) * 4);
+    if (st == DIA_OK) st = dia_tensor_upload(be, &pos, hpos, (size_t)M * 4);
+    if (st == DIA_OK) st = dia_tensor_upload(be, &start, hr, (size_t)R * 4);
+    if (st == DIA_OK) st = dia_tensor_upload(be, &kvlen, hr + R, (size_t)R * 4);
+    free(htok);
+    free(hpos);
+    free(hr);
+    if (st != DIA_OK) return st;
+
+    /* the ops; a single-position step is a fixed sequence on fixed buffers, which a backend may
+     * record once and replay (CUDA graphs) */
+    layers_ctx lc = {s, T};
+    if (T == 1 && be->ops->graph_run) TRY(be->ops->graph_run(be, s->graph_key, run_layers, &lc));
+    else TRY(run_layers(&lc));
+    dia_tensor lg = as2(&s->logits, M, C * V);
     if (logits_out) TRY(dia_tensor_download(be, &lg, logits_out, (size_t)(M * C * V) * 4));
-    for (int64_t r = 0; r < R; r++) /* last position of each row */
-        TRY(be->ops->download(be, lg.buf, lg.offset + (size_t)((r * T + T - 1) * C * V) * 4,
-                              s->last_logits + r * C * V, (size_t)(C * V) * 4));
+    if (T == 1) TRY(dia_tensor_download(be, &lg, s->last_logits, (size_t)(R * C * V) * 4));
+    else
+        for (int64_t r = 0; r < R; r++) /* last position of each row */
+            TRY(be->ops->download(be, lg.buf, lg.offset + (size_t)((r * T + T - 1) * C * V) * 4,
+                                  s->last_logits + r * C * V, (size_t)(C * V) * 4));
     for (int64_t r = 0; r < R; r++) cache->lengths[r] = p0 + T;
     return DIA_OK;
 fail:

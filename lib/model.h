@@ -94,6 +94,7 @@ struct dia_decoder_state {
     const dia_encoder_state *enc;
     dia_kvcache *cache;
     int rows, scratch_T; /* scratch buffers are sized for scratch_T positions */
+    uint64_t graph_key;  /* key of the recorded single-position step (0: none); new per scratch */
     /* scratch, sized [rows * scratch_T, ...] */
     dia_tensor x, xn, q, k, v, att, h, mlp, logits, tok, pos, start, kvlen;
     float *last_logits; /* host [rows, C, V] of the last position */
