@@ -115,6 +115,52 @@ static void test_generate_single_and_prompt(void **state) {
     expect_npy("b1.npy", "batch.item1.greedy_codes");
 }
 
+/* Text to WAV end to end, and a voice prompt read from an audio file (its transcript prepended). */
+static void test_generate_audio(void **state) {
+    (void)state;
+    char args[2048], path[300];
+    snprintf(args, sizeof args,
+             "generate --model " FIXTURES "/dia-hf --dac " FIXTURES "/dac-hf --text '[S1] Hello from a tiny model. "
+             "[S2] It only speaks noise (laughs).' %s --codes-out %s/a.npy --out %s/a.wav",
+             GREEDY, g_tmp, g_tmp);
+    assert_int_equal(run(args), 0);
+    expect_npy("a.npy", "text0.greedy_codes");
+    /* the WAV holds the DAC decode of those codes: 112 frames x 512 samples at 44.1 kHz, 16-bit */
+    snprintf(path, sizeof path, "%s/a.wav", g_tmp);
+    float *audio = NULL;
+    size_t n = 0;
+    assert_int_equal(dia_audio_read(path, 44100, &audio, &n), DIA_OK);
+    size_t gn = 0;
+    const float *want = golden_f32("text0.greedy_audio", &gn);
+    assert_int_equal(n, gn);
+    assert_close(audio, want, n, 1.0 / 32768 + 1e-4); /* 16-bit quantisation */
+    dia_free(audio);
+    /* that WAV as a voice prompt for a new line */
+    snprintf(args, sizeof args,
+             "generate --model " FIXTURES "/dia-hf --dac " FIXTURES "/dac-hf --audio-prompt %s/a.wav "
+             "--prompt-text '[S1] Hello.' --text '[S2] Yes.' --max-tokens 200 --quiet --codes-out %s/v.npy "
+             "--out %s/v.wav",
+             g_tmp, g_tmp, g_tmp);
+    assert_int_equal(run(args), 0);
+    snprintf(path, sizeof path, "%s/v.wav", g_tmp);
+    assert_int_equal(dia_audio_read(path, 44100, &audio, &n), DIA_OK);
+    assert_true(n > 0 && n % 512 == 0);
+    dia_free(audio);
+    /* --audio-prompt without its transcript, or without --dac, is refused */
+    snprintf(args, sizeof args, "generate --model " FIXTURES "/dia-hf --dac " FIXTURES "/dac-hf --audio-prompt %s/a.wav "
+             "--text hi --codes-out %s/x.npy", g_tmp, g_tmp);
+    assert_int_not_equal(run(args), 0);
+    assert_non_null(strstr(read_err(), "--prompt-text"));
+    snprintf(args, sizeof args, "generate --model " FIXTURES "/dia-hf --text hi --out %s/x.wav", g_tmp);
+    assert_int_not_equal(run(args), 0);
+    assert_non_null(strstr(read_err(), "--dac"));
+    /* an unreadable prompt file */
+    snprintf(args, sizeof args, "generate --model " FIXTURES "/dia-hf --dac " FIXTURES "/dac-hf --audio-prompt %s/none.wav "
+             "--prompt-text hi --text hi --codes-out %s/x.npy", g_tmp, g_tmp);
+    assert_int_not_equal(run(args), 0);
+    assert_non_null(strstr(read_err(), "none.wav"));
+}
+
 static void test_generate_errors(void **state) {
     (void)state;
     char args[2048];
@@ -145,6 +191,7 @@ static void test_generate_errors(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_generate_single_and_prompt),
+        cmocka_unit_test(test_generate_audio),
         cmocka_unit_test(test_generate_errors),
     };
     return cmocka_run_group_tests_name("cli", tests, setup, teardown);
