@@ -28,8 +28,9 @@ else
 DIA_PRELOAD :=
 endif
 
-BINDGEN_FLAGS := --no-layout-tests --allowlist-function 'dia_.*' --allowlist-type 'dia_.*' \
-                 --allowlist-var 'DIA_.*' --no-prepend-enum-name
+BINDGEN_FLAGS := --no-layout-tests --size_t-is-usize --no-prepend-enum-name \
+                 --allowlist-function 'dia_.*' --allowlist-type 'dia_.*' --allowlist-var 'DIA_.*' \
+                 --raw-line '// Generated from include/dia.h by `make bindgen` (Debian bindgen); do not edit.'
 RUST_BINDINGS := bindings/rust/dia-sys/src/bindings.rs
 
 .PHONY: examples test-packaging test-abi test-install test-examples test-python test-rust bindgen \
