@@ -80,13 +80,35 @@ class _Options:
 
 
 class _Handle:
+    """Owner of one C handle. A handle that others depend on (a model under its encoder states,
+    caches and decoders; an encoder state and cache under their decoder) is freed only after
+    all of its dependents, whatever order close() or the garbage collector runs them in."""
     _free = None
+    _h = None
+    _parents = ()
+    _children = 0
+    _closing = False
+
+    def _adopt(self, *parents):
+        self._parents = parents
+        for p in parents:
+            p._children += 1
 
     def close(self):
-        h = getattr(self, "_h", None)
+        """Release the handle (deferred while dependents are alive). Further use raises ValueError."""
+        self._closing = True
+        self._release()
+
+    def _release(self):
+        if not self._closing or self._children > 0:
+            return
+        h, self._h = self._h, None
         if h:
             getattr(self._L, self._free)(h)
-            self._h = None
+            parents, self._parents = self._parents, ()
+            for p in parents:
+                p._children -= 1
+                p._release()
 
     def __del__(self):
         try:
@@ -102,7 +124,7 @@ class _Handle:
 
     @property
     def handle(self):
-        if not self._h:
+        if self._closing or not self._h:
             raise ValueError("%s is closed" % type(self).__name__)
         return self._h
 
@@ -180,6 +202,7 @@ class EncoderState(_Handle):
         h = ctypes.c_void_p()
         self._L.dia_encode(model.handle, arr, len(texts), DIA_ENCODE_TRUNCATE if truncate else 0, ctypes.byref(h))
         self._h = h
+        self._adopt(model)
 
     @property
     def batch(self):
@@ -213,6 +236,7 @@ class KvCache(_Handle):
         h = ctypes.c_void_p()
         self._L.dia_kvcache_new(model.handle, batch, capacity, ctypes.byref(h))
         self._h = h
+        self._adopt(model)
 
     def reset(self):
         self._L.dia_kvcache_reset(self.handle)
@@ -251,6 +275,7 @@ class DecoderState(_Handle):
         h = ctypes.c_void_p()
         self._L.dia_decoder_state_new(model.handle, encoder_state.handle, cache.handle, ctypes.byref(h))
         self._h = h
+        self._adopt(model, encoder_state, cache)
         self.batch = encoder_state.batch
         self.C, self.V = model.channels, model.vocab
 
