@@ -317,7 +317,8 @@ static void edit_reshape(cJSON *h) {
     cJSON_ReplaceItemInObjectCaseSensitive(t, "shape", shape);
 }
 static void edit_extra(cJSON *h) {
-    /* an unexpected tensor aliasing the bytes of a real one */
+    /* an extra tensor aliasing the bytes of a real one (the archive rejects the overlap; the
+     * n_codebooks case below exercises the loader's own "unexpected tensor" check) */
     cJSON *t = cJSON_GetObjectItemCaseSensitive(h, "decoder.conv2.bias");
     cJSON_AddItemToObject(h, "decoder.conv3.bias", cJSON_Duplicate(t, 1));
 }
@@ -404,6 +405,129 @@ static void test_old_weight_norm_names(void **s) {
     check_decode_golden(g_tmpdir);
 }
 
+/* Values rounded to bfloat16 (and flushed to 0 below 2^-14, so that float16 holds them exactly). */
+static float round_bf16(float v) {
+    if (fabsf(v) < 6.2e-5f) return 0.0f;
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    u = (u + 0x7fff + ((u >> 16) & 1)) & 0xffff0000u;
+    memcpy(&v, &u, 4);
+    return v;
+}
+
+static uint16_t to_bf16(float v) {
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    return (uint16_t)(u >> 16);
+}
+
+static uint16_t to_f16(float v) { /* exact for the values round_bf16 produces */
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    const uint32_t sign = (u >> 16) & 0x8000u;
+    if ((u & 0x7fffffffu) == 0) return (uint16_t)sign;
+    const int32_t exp = (int32_t)((u >> 23) & 0xff) - 127 + 15;
+    return (uint16_t)(sign | ((uint32_t)exp << 10) | ((u >> 13) & 0x3ff));
+}
+
+/* Copy the plain DAC to g_tmpdir with every tensor rounded to bf16 values and stored as `dtype`
+ * ("F32", "BF16" or "F16"). */
+static void make_rounded(const char *dtype) {
+    char path[512];
+    size_t len;
+    snprintf(path, sizeof path, "%s/model.safetensors", DAC_HF);
+    unsigned char *file = read_all(path, &len);
+    uint64_t hlen = 0;
+    for (int i = 0; i < 8; i++) hlen |= (uint64_t)file[i] << (8 * i);
+    char *htext = malloc(hlen + 1);
+    memcpy(htext, file + 8, hlen);
+    htext[hlen] = 0;
+    cJSON *h = cJSON_Parse(htext);
+    const int esz = strcmp(dtype, "F32") ? 2 : 4;
+    unsigned char *data = malloc(len); /* the new data section (never larger) */
+    size_t off = 0;
+    for (cJSON *t = h->child; t; t = t->next) {
+        if (!strcmp(t->string, "__metadata__")) continue;
+        cJSON *offs = cJSON_GetObjectItemCaseSensitive(t, "data_offsets");
+        const size_t b0 = (size_t)cJSON_GetArrayItem(offs, 0)->valuedouble;
+        const size_t b1 = (size_t)cJSON_GetArrayItem(offs, 1)->valuedouble;
+        const size_t n = (b1 - b0) / 4;
+        for (size_t i = 0; i < n; i++) {
+            float v;
+            memcpy(&v, file + 8 + hlen + b0 + 4 * i, 4);
+            v = round_bf16(v);
+            if (esz == 4) memcpy(data + off + 4 * i, &v, 4);
+            else {
+                const uint16_t hv = dtype[0] == 'B' ? to_bf16(v) : to_f16(v);
+                memcpy(data + off + 2 * i, &hv, 2);
+            }
+        }
+        cJSON_ReplaceItemInObjectCaseSensitive(t, "dtype", cJSON_CreateString(dtype));
+        const double no[2] = {(double)off, (double)(off + n * esz)};
+        cJSON_ReplaceItemInObjectCaseSensitive(t, "data_offsets", cJSON_CreateDoubleArray(no, 2));
+        off += n * esz;
+    }
+    char *out = cJSON_PrintUnformatted(h);
+    size_t olen = strlen(out), padded = (olen + 7) & ~(size_t)7;
+    snprintf(path, sizeof path, "%s/model.safetensors", g_tmpdir);
+    FILE *f = fopen(path, "wb");
+    unsigned char lenb[8];
+    for (int i = 0; i < 8; i++) lenb[i] = (unsigned char)((uint64_t)padded >> (8 * i));
+    fwrite(lenb, 1, 8, f);
+    fwrite(out, 1, olen, f);
+    for (size_t i = olen; i < padded; i++) fputc(' ', f);
+    fwrite(data, 1, off, f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/config.json", DAC_HF);
+    size_t clen;
+    char *cfg = read_all(path, &clen);
+    snprintf(path, sizeof path, "%s/config.json", g_tmpdir);
+    write_file(path, cfg, clen);
+    free(cfg);
+    cJSON_free(out);
+    cJSON_Delete(h);
+    free(data);
+    free(htext);
+    free(file);
+}
+
+/* BF16 and F16 checkpoints decode and encode exactly like an F32 one holding the same values. */
+static void test_half_weights(void **s) {
+    size_t nc, nx;
+    const int32_t *qn = golden_i32("dac.decode_codes", &nc);
+    const float *x = golden_f32("dac.encode_input", &nx);
+    const int n = (int)(nc / 9);
+    int32_t *codes = transpose_codes(qn, 9, n);
+    const char *dtypes[3] = {"F32", "BF16", "F16"};
+    float *ref = NULL;
+    int32_t *ref_codes = NULL;
+    for (int k = 0; k < 3; k++) {
+        make_rounded(dtypes[k]);
+        dia_dac *d = load(g_tmpdir);
+        float *audio = NULL;
+        size_t samples = 0;
+        int32_t *ec = NULL;
+        int frames = 0;
+        assert_int_equal(dia_dac_decode(d, codes, n, &audio, &samples), DIA_OK);
+        assert_int_equal(dia_dac_encode(d, x, nx, &ec, &frames), DIA_OK);
+        if (k == 0) {
+            ref = audio;
+            ref_codes = ec;
+        } else {
+            printf("  %s weights vs the same values in F32: max |diff| %.3g\n", dtypes[k],
+                   max_abs_diff(audio, ref, samples));
+            assert_close(audio, ref, samples, 0.0);
+            assert_memory_equal(ec, ref_codes, (size_t)frames * 9 * sizeof(int32_t));
+            dia_free(audio);
+            dia_free(ec);
+        }
+        dia_dac_free(d);
+    }
+    dia_free(ref);
+    dia_free(ref_codes);
+    free(codes);
+}
+
 static int setup(void **s) {
     snprintf(g_tmpdir, sizeof g_tmpdir, "/tmp/test_dac_%d", (int)getpid());
     mkdir(g_tmpdir, 0700);
@@ -434,6 +558,7 @@ int main(void) {
         cmocka_unit_test(test_bad_codes),
         cmocka_unit_test(test_strict_loading),
         cmocka_unit_test(test_old_weight_norm_names),
+        cmocka_unit_test(test_half_weights),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
