@@ -84,8 +84,11 @@ struct dia_dac {
 /* Decode frames [first, first + count) of the code sequence `codes` int32 [frames, codebooks] into
  * `out` f32 [count * hop]. Only frames [first - dec_context, first + count + dec_context) (clipped
  * to the sequence) are read and run through the decoder, so memory is bounded by `count` and the
- * result equals the whole-sequence decode of those frames (float rounding aside). For streaming:
- * frame f is final once frames up to f + dec_context are known (or the sequence has ended).
+ * result equals the whole-sequence decode of those frames; on the CPU backend bit for bit (every
+ * GEMM has a fixed column tile, so rounding does not depend on where the sequence was cut). For
+ * streaming: frame f is final once frames up to f + dec_context are known (or the sequence has
+ * ended). Each call recomputes up to 2 * dec_context frames of context, so ask for a few dozen
+ * frames at a time (count >= 32 keeps the overhead under ~2x).
  * Errors: DIA_ERR_INVALID_ARG (range), DIA_ERR_BAD_AUDIO (a code outside [0, codebook_size)). */
 dia_status dac_decode_range(dia_dac *dac, const int32_t *codes, int frames, int first, int count, float *out);
 

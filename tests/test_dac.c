@@ -162,6 +162,16 @@ static void test_chunked_decode(void **s) {
     }
     printf("  uneven pieces vs whole: max |diff| %.3g\n", max_abs_diff(pieces, whole, samples));
     assert_close(pieces, whole, samples, 1e-5);
+    /* the test has teeth: with too little context the chunks differ from the whole */
+    const int ctx = d->dec_context;
+    d->dec_context = 4;
+    float *audio2 = NULL;
+    assert_int_equal(dia_dac_decode(d, codes, n, &audio2, &samples), DIA_OK);
+    printf("  chunked with 4 frames of context instead of %d: max |diff| %.3g\n", ctx,
+           max_abs_diff(audio2, whole, samples));
+    assert_true(max_abs_diff(audio2, whole, samples) > 1e-3);
+    dia_free(audio2);
+    d->dec_context = ctx;
     /* bad ranges */
     assert_int_equal(dac_decode_range(d, codes, n, n - 1, 2, pieces), DIA_ERR_INVALID_ARG);
     assert_int_equal(dac_decode_range(d, codes, n, -1, 2, pieces), DIA_ERR_INVALID_ARG);
