@@ -1,5 +1,6 @@
 /* dac_load.c - dia_dac_load / dia_dac_free / dia_dac_info: the DAC config.json and its
- * model.safetensors in the transformers (descript/dac_44khz) naming, strictly checked. Plain
+ * model.safetensors in the transformers (descript/dac_44khz) naming or the original descript
+ * naming (encoder.block.N.block.M..., decoder.model.N...), strictly checked. Plain
  * weights are used in place from the mapping; weight-norm pairs (weight_g/weight_v or
  * parametrizations.weight.original0/1) are folded at load into owned f32 buffers. */
 #include <cjson/cJSON.h>
@@ -137,6 +138,7 @@ static float st_elem(const st_tensor *t, int64_t i) {
 
 typedef struct loader {
     dia_dac *d;
+    int orig; /* 1: the original descript naming (encoder.block.N.block.M..., decoder.model.N...) */
     char name[320];
 } loader;
 
@@ -273,28 +275,54 @@ static dia_status take_conv1d(loader *L, const char *prefix, int64_t cout, int64
     return take_conv(L, prefix, shape, cout, stride, dilation, pad, c, NULL);
 }
 
+/* A residual unit: transformers "<prefix>.snake1/conv1/snake2/conv2", original
+ * "<prefix>.block.0/1/2/3". */
 static dia_status take_resunit(loader *L, const char *prefix, int64_t C, int dilation, dac_resunit *ru) {
+    static const char *hf[4] = {"snake1", "conv1", "snake2", "conv2"}, *orig[4] = {"block.0", "block.1", "block.2",
+                                                                                  "block.3"};
+    const char **sub = L->orig ? orig : hf;
     char p[256];
     dia_status st;
-    snprintf(p, sizeof p, "%s.snake1", prefix);
+    snprintf(p, sizeof p, "%s.%s", prefix, sub[0]);
     if ((st = take_alpha(L, p, C, &ru->snake1)) != DIA_OK) return st;
-    snprintf(p, sizeof p, "%s.conv1", prefix);
+    snprintf(p, sizeof p, "%s.%s", prefix, sub[1]);
     if ((st = take_conv1d(L, p, C, C, 7, 1, dilation, 3 * dilation, &ru->conv1)) != DIA_OK) return st;
-    snprintf(p, sizeof p, "%s.snake2", prefix);
+    snprintf(p, sizeof p, "%s.%s", prefix, sub[2]);
     if ((st = take_alpha(L, p, C, &ru->snake2)) != DIA_OK) return st;
-    snprintf(p, sizeof p, "%s.conv2", prefix);
+    snprintf(p, sizeof p, "%s.%s", prefix, sub[3]);
     return take_conv1d(L, p, C, C, 1, 1, 1, 0, &ru->conv2);
 }
 
 static const int k_dilations[DAC_RES_UNITS] = {1, 3, 9};
 
+/* Is the checkpoint in the original descript naming? Its first encoder conv is "encoder.block.0". */
+static int original_layout(const st_archive *ar) {
+    static const char *names[] = {"encoder.block.0.weight", "encoder.block.0.weight_v",
+                                  "encoder.block.0.parametrizations.weight.original1"};
+    for (int i = 0; i < 3; i++)
+        if (st_find(ar, names[i])) return 1;
+    return 0;
+}
+
+/* Tensor name prefixes, transformers (descript/dac_44khz) naming first, original second:
+ *   encoder.conv1            encoder.block.0
+ *   encoder.block.i.X        encoder.block.(i+1).block.{res units 0-2, snake 3, conv 4}
+ *   encoder.snake1 / conv2   encoder.block.(n+1) / encoder.block.(n+2)
+ *   decoder.conv1            decoder.model.0
+ *   decoder.block.i.X        decoder.model.(i+1).block.{snake 0, conv_t 1, res units 2-4}
+ *   decoder.snake1 / conv2   decoder.model.(n+1) / decoder.model.(n+2)
+ *   quantizer.*              the same */
+#define PFX(L, buf, hf_fmt, orig_fmt, ...) \
+    snprintf(buf, sizeof buf, (L)->orig ? orig_fmt : hf_fmt, __VA_ARGS__)
+
 static dia_status load_weights(dia_dac *d) {
-    loader L = {.d = d};
+    loader L = {.d = d, .orig = original_layout(&d->ar)};
     const dac_config *c = &d->cfg;
     dia_status st;
     char p[256];
     /* encoder: conv1, blocks (res units, snake, strided conv), snake, conv2 */
-    if ((st = take_conv1d(&L, "encoder.conv1", c->enc_dim, 1, 7, 1, 1, 3, &d->enc_conv1)) != DIA_OK) return st;
+    snprintf(p, sizeof p, "%s", L.orig ? "encoder.block.0" : "encoder.conv1");
+    if ((st = take_conv1d(&L, p, c->enc_dim, 1, 7, 1, 1, 3, &d->enc_conv1)) != DIA_OK) return st;
     int64_t ch = c->enc_dim;
     for (int i = 0; i < c->n_down; i++) {
         dac_block *b = &d->enc[i];
@@ -302,18 +330,22 @@ static dia_status load_weights(dia_dac *d) {
         b->cout = (int)(2 * ch);
         b->stride = c->down[i];
         for (int r = 0; r < DAC_RES_UNITS; r++) {
-            snprintf(p, sizeof p, "encoder.block.%d.res_unit%d", i, r + 1);
+            PFX(&L, p, "encoder.block.%d.res_unit%d", "encoder.block.%d.block.%d", L.orig ? i + 1 : i, L.orig ? r : r + 1);
             if ((st = take_resunit(&L, p, ch, k_dilations[r], &b->ru[r])) != DIA_OK) return st;
         }
-        snprintf(p, sizeof p, "encoder.block.%d.snake1", i);
+        PFX(&L, p, "encoder.block.%d.snake1", "encoder.block.%d.block.3", L.orig ? i + 1 : i);
         if ((st = take_alpha(&L, p, ch, &b->snake)) != DIA_OK) return st;
-        snprintf(p, sizeof p, "encoder.block.%d.conv1", i);
+        PFX(&L, p, "encoder.block.%d.conv1", "encoder.block.%d.block.4", L.orig ? i + 1 : i);
         const int s = b->stride;
         if ((st = take_conv1d(&L, p, 2 * ch, ch, 2 * s, s, 1, (s + 1) / 2, &b->conv)) != DIA_OK) return st;
         ch *= 2;
     }
-    if ((st = take_alpha(&L, "encoder.snake1", ch, &d->enc_snake)) != DIA_OK) return st;
-    if ((st = take_conv1d(&L, "encoder.conv2", c->latent, ch, 3, 1, 1, 1, &d->enc_conv2)) != DIA_OK) return st;
+    if (L.orig) snprintf(p, sizeof p, "encoder.block.%d", c->n_down + 1);
+    else snprintf(p, sizeof p, "encoder.snake1");
+    if ((st = take_alpha(&L, p, ch, &d->enc_snake)) != DIA_OK) return st;
+    if (L.orig) snprintf(p, sizeof p, "encoder.block.%d", c->n_down + 2);
+    else snprintf(p, sizeof p, "encoder.conv2");
+    if ((st = take_conv1d(&L, p, c->latent, ch, 3, 1, 1, 1, &d->enc_conv2)) != DIA_OK) return st;
     /* quantizer */
     for (int q = 0; q < c->codebooks; q++) {
         dac_quantizer *Q = &d->q[q];
@@ -329,27 +361,33 @@ static dia_status load_weights(dia_dac *d) {
         Q->codebook = view_of(d, t, 2, cshape);
     }
     /* decoder: conv1, blocks (snake, transposed conv, res units), snake, conv2 (then tanh) */
-    if ((st = take_conv1d(&L, "decoder.conv1", c->dec_dim, c->latent, 7, 1, 1, 3, &d->dec_conv1)) != DIA_OK) return st;
+    snprintf(p, sizeof p, "%s", L.orig ? "decoder.model.0" : "decoder.conv1");
+    if ((st = take_conv1d(&L, p, c->dec_dim, c->latent, 7, 1, 1, 3, &d->dec_conv1)) != DIA_OK) return st;
     ch = c->dec_dim;
     for (int i = 0; i < c->n_up; i++) {
         dac_block *b = &d->dec[i];
         b->cin = (int)ch;
         b->cout = (int)(ch / 2);
         b->stride = c->up[i];
-        snprintf(p, sizeof p, "decoder.block.%d.snake1", i);
+        PFX(&L, p, "decoder.block.%d.snake1", "decoder.model.%d.block.0", L.orig ? i + 1 : i);
         if ((st = take_alpha(&L, p, ch, &b->snake)) != DIA_OK) return st;
-        snprintf(p, sizeof p, "decoder.block.%d.conv_t1", i);
+        PFX(&L, p, "decoder.block.%d.conv_t1", "decoder.model.%d.block.1", L.orig ? i + 1 : i);
         const int s = b->stride;
         const int64_t tshape[3] = {ch, ch / 2, 2 * s};
         if ((st = take_conv(&L, p, tshape, ch / 2, s, 1, (s + 1) / 2, &b->conv, NULL)) != DIA_OK) return st;
         for (int r = 0; r < DAC_RES_UNITS; r++) {
-            snprintf(p, sizeof p, "decoder.block.%d.res_unit%d", i, r + 1);
+            PFX(&L, p, "decoder.block.%d.res_unit%d", "decoder.model.%d.block.%d", L.orig ? i + 1 : i,
+                L.orig ? r + 2 : r + 1);
             if ((st = take_resunit(&L, p, ch / 2, k_dilations[r], &b->ru[r])) != DIA_OK) return st;
         }
         ch /= 2;
     }
-    if ((st = take_alpha(&L, "decoder.snake1", ch, &d->dec_snake)) != DIA_OK) return st;
-    if ((st = take_conv1d(&L, "decoder.conv2", 1, ch, 7, 1, 1, 3, &d->dec_conv2)) != DIA_OK) return st;
+    if (L.orig) snprintf(p, sizeof p, "decoder.model.%d", c->n_up + 1);
+    else snprintf(p, sizeof p, "decoder.snake1");
+    if ((st = take_alpha(&L, p, ch, &d->dec_snake)) != DIA_OK) return st;
+    if (L.orig) snprintf(p, sizeof p, "decoder.model.%d", c->n_up + 2);
+    else snprintf(p, sizeof p, "decoder.conv2");
+    if ((st = take_conv1d(&L, p, 1, ch, 7, 1, 1, 3, &d->dec_conv2)) != DIA_OK) return st;
     return st_check_all_used(&d->ar);
 }
 

@@ -409,6 +409,67 @@ static void test_strict_loading(void **s) {
     assert_int_equal(dia_dac_load(DAC_HF, NULL, NULL), DIA_ERR_INVALID_ARG);
 }
 
+/* The original descript name of a transformers DAC tensor (weight norm as weight_g / weight_v, as
+ * in descript's weights.pth), into out. */
+static void original_name(const char *hf, char *out, size_t cap) {
+    char rest[256] = "", sub[64] = "";
+    int i = 0, r = 0, n = 0;
+    const char *ru_subs[4] = {"snake1", "conv1", "snake2", "conv2"};
+    char tail[256];
+    const char *p = strstr(hf, ".parametrizations.weight.original");
+    if (p) snprintf(tail, sizeof tail, "%.*s.weight_%s", (int)(p - hf), hf, p[strlen(p) - 1] == '0' ? "g" : "v");
+    else snprintf(tail, sizeof tail, "%s", hf);
+    hf = tail;
+    if (sscanf(hf, "encoder.block.%d.res_unit%d.%63[^.].%255s%n", &i, &r, sub, rest, &n) == 4) {
+        int k = 0;
+        while (k < 4 && strcmp(sub, ru_subs[k])) k++;
+        snprintf(out, cap, "encoder.block.%d.block.%d.block.%d.%s", i + 1, r - 1, k, rest);
+    } else if (sscanf(hf, "decoder.block.%d.res_unit%d.%63[^.].%255s", &i, &r, sub, rest) == 4) {
+        int k = 0;
+        while (k < 4 && strcmp(sub, ru_subs[k])) k++;
+        snprintf(out, cap, "decoder.model.%d.block.%d.block.%d.%s", i + 1, r + 1, k, rest);
+    } else if (sscanf(hf, "encoder.block.%d.%63[^.].%255s", &i, sub, rest) == 3)
+        snprintf(out, cap, "encoder.block.%d.block.%d.%s", i + 1, strcmp(sub, "snake1") ? 4 : 3, rest);
+    else if (sscanf(hf, "decoder.block.%d.%63[^.].%255s", &i, sub, rest) == 3)
+        snprintf(out, cap, "decoder.model.%d.block.%d.%s", i + 1, strcmp(sub, "snake1") ? 1 : 0, rest);
+    else if (sscanf(hf, "encoder.%63[^.].%255s", sub, rest) == 2)
+        snprintf(out, cap, "encoder.block.%d.%s", !strcmp(sub, "conv1") ? 0 : !strcmp(sub, "snake1") ? 5 : 6, rest);
+    else if (sscanf(hf, "decoder.%63[^.].%255s", sub, rest) == 2)
+        snprintf(out, cap, "decoder.model.%d.%s", !strcmp(sub, "conv1") ? 0 : !strcmp(sub, "snake1") ? 5 : 6, rest);
+    else snprintf(out, cap, "%s", hf); /* quantizer.*: the same */
+}
+
+static void edit_original_names(cJSON *h) {
+    int n = cJSON_GetArraySize(h), k = 0;
+    char **names = calloc((size_t)n, sizeof *names);
+    for (cJSON *it = h->child; it; it = it->next)
+        if (strcmp(it->string, "__metadata__")) names[k++] = strdup(it->string);
+    for (int i = 0; i < k; i++) {
+        char to[512];
+        original_name(names[i], to, sizeof to);
+        rename_key(h, names[i], to);
+        free(names[i]);
+    }
+    free(names);
+    assert_non_null(cJSON_GetObjectItemCaseSensitive(h, "decoder.model.2.block.3.block.1.weight_v"));
+    assert_non_null(cJSON_GetObjectItemCaseSensitive(h, "encoder.block.6.weight_g"));
+}
+
+static void edit_original_drop(cJSON *h) {
+    edit_original_names(h);
+    rename_key(h, "decoder.model.1.block.1.weight_v", "junk");
+}
+
+/* The original descript naming (encoder.block.N.block.M..., decoder.model.N...) with weight_g /
+ * weight_v loads and matches the goldens; its errors name the original tensor names. */
+static void test_original_names(void **s) {
+    make_variant(DAC_WN, edit_original_names, NULL);
+    check_decode_golden(g_tmpdir);
+    check_encode_golden(g_tmpdir);
+    make_variant(DAC_WN, edit_original_drop, NULL);
+    expect_load_error(DIA_ERR_BAD_MODEL, "decoder.model.1.block.1.weight_v");
+}
+
 /* Old-style weight_g / weight_v names load and decode like the plain checkpoint. */
 static void test_old_weight_norm_names(void **s) {
     make_variant(DAC_WN, edit_old_weight_norm, NULL);
@@ -569,6 +630,7 @@ int main(void) {
         cmocka_unit_test(test_strict_loading),
         cmocka_unit_test(test_old_weight_norm_names),
         cmocka_unit_test(test_half_weights),
+        cmocka_unit_test(test_original_names),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
