@@ -27,9 +27,9 @@ CC ?= cc
 OPT ?= -O2
 # extra include/library dirs for machines without the -dev packages (see kernels/cuda/README)
 DEPS_PREFIX ?=
+, := ,
 DEPS_CFLAGS := $(if $(DEPS_PREFIX),-I$(DEPS_PREFIX)/usr/include)
 DEPS_LDFLAGS := $(if $(DEPS_PREFIX),-L$(DEPS_PREFIX)/usr/lib/x86_64-linux-gnu -Wl$(,)-rpath$(,)$(DEPS_PREFIX)/usr/lib/x86_64-linux-gnu)
-, := ,
 
 CFLAGS_BASE := -std=c11 $(OPT) -g -Wall -Wextra -Werror -Wno-format-truncation -fPIC -fvisibility=hidden -fopenmp \
                -D_GNU_SOURCE -Iinclude -Ilib -I/usr/include/x86_64-linux-gnu/openblas-pthread $(DEPS_CFLAGS)

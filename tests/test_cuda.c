@@ -568,6 +568,36 @@ static void test_dac_ops(void **state) {
     backends_free(&p);
 }
 
+/* The DAC decoder end to end on CUDA (f32) against the reference audio, as test_dac.c on the CPU. */
+static void test_dac_decode_golden(void **state) {
+    (void)state;
+    NEED_CUDA();
+    dia_options *o = NULL;
+    assert_int_equal(dia_options_new(&o), DIA_OK);
+    assert_int_equal(dia_options_set(o, "backend", "cuda"), DIA_OK);
+    assert_int_equal(dia_options_set(o, "dtype", "f32"), DIA_OK);
+    dia_dac *d = NULL;
+    dia_status st = dia_dac_load(FIXTURES "/dac-hf", o, &d);
+    dia_options_free(o);
+    if (st != DIA_OK) fail_msg("dia_dac_load on cuda: %s: %s", dia_status_string(st), dia_last_error());
+    size_t nc, na;
+    const int32_t *qn = golden_i32("dac.decode_codes", &nc); /* [Q, n] codebook-major */
+    const float *ref = golden_f32("dac.decode_audio", &na);
+    const int n = (int)(nc / 9);
+    int32_t *codes = malloc(nc * sizeof(int32_t));
+    for (int q = 0; q < 9; q++)
+        for (int t = 0; t < n; t++) codes[t * 9 + q] = qn[q * n + t];
+    float *audio = NULL;
+    size_t samples = 0;
+    assert_int_equal(dia_dac_decode(d, codes, n, &audio, &samples), DIA_OK);
+    assert_int_equal(samples, na);
+    printf("  DAC decode on cuda: max |diff| %.3g\n", max_abs_diff(audio, ref, na));
+    assert_close(audio, ref, na, 1e-4);
+    dia_free(audio);
+    free(codes);
+    dia_dac_free(d);
+}
+
 /* Without a device (or without CUDA in the build) the backend and a model load report
  * DIA_ERR_BACKEND, never crash. */
 static void test_unavailable_is_backend_error(void **state) {
@@ -598,6 +628,7 @@ int main(void) {
         cmocka_unit_test(test_batch_equals_single),
         cmocka_unit_test(test_generate_parity),
         cmocka_unit_test(test_dac_ops),
+        cmocka_unit_test(test_dac_decode_golden),
     };
     return cmocka_run_group_tests_name("cuda", tests, NULL, NULL);
 }

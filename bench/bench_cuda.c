@@ -1,0 +1,143 @@
+/* bench_cuda.c - decode-step throughput of libdia through the public API only (dia_encode,
+ * dia_kvcache_new, dia_decoder_state_new, dia_decoder_step), for the CUDA backend (works on the
+ * CPU too).
+ *
+ *   bench_cuda --model DIR [--backend cuda|cpu] [--dtype auto|f32|bf16] [--batch B] [--steps N]
+ *              [--warmup W] [--text TEXT]
+ *
+ * The cache holds 1 + W + N positions; the first position is a BOS prefill, then W untimed and N
+ * timed single steps with fixed pseudo-random codes. Every step includes what dia_decoder_step
+ * does today: the host upload of tokens/positions and the download of the last logits.
+ * Prints one "RESULT" line (key=value) and the process's GPU memory from nvidia-smi. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dia.h"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+#define CHECK(call)                                                                                         \
+    do {                                                                                                    \
+        dia_status st_ = (call);                                                                            \
+        if (st_ != DIA_OK) {                                                                                \
+            fprintf(stderr, "bench_cuda: %s failed: %s: %s\n", #call, dia_status_string(st_), dia_last_error()); \
+            return 1;                                                                                       \
+        }                                                                                                   \
+    } while (0)
+
+/* MiB of GPU memory this process holds, from nvidia-smi (-1 if unknown). */
+static long gpu_mib(void) {
+    FILE *f = popen("nvidia-smi --query-compute-apps=pid,used_memory --format=csv,noheader,nounits 2>/dev/null", "r");
+    if (!f) return -1;
+    long pid, mib, got = -1;
+    char line[256];
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "%ld, %ld", &pid, &mib) == 2 && pid == (long)getpid()) got = mib;
+    pclose(f);
+    return got;
+}
+
+int main(int argc, char **argv) {
+    const char *model_dir = NULL, *backend = "cuda", *dtype = "auto";
+    const char *text = "[S1] Dia is an open weights text to dialogue model. [S2] You get full control over scripts "
+                       "and voices. [S1] Wow. Amazing. (laughs)";
+    int batch = 1, steps = 200, warmup = 20;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        const char *a = argv[i], *v = argv[i + 1];
+        if (!strcmp(a, "--model")) model_dir = v;
+        else if (!strcmp(a, "--backend")) backend = v;
+        else if (!strcmp(a, "--dtype")) dtype = v;
+        else if (!strcmp(a, "--batch")) batch = atoi(v);
+        else if (!strcmp(a, "--steps")) steps = atoi(v);
+        else if (!strcmp(a, "--warmup")) warmup = atoi(v);
+        else if (!strcmp(a, "--text")) text = v;
+        else {
+            fprintf(stderr, "bench_cuda: unknown option %s\n", a);
+            return 2;
+        }
+    }
+    if (!model_dir || batch < 1 || steps < 1 || warmup < 0) {
+        fprintf(stderr, "usage: bench_cuda --model DIR [--backend cuda|cpu] [--dtype auto|f32|bf16] [--batch B]\n"
+                        "                  [--steps N] [--warmup W] [--text TEXT]\n");
+        return 2;
+    }
+    dia_options *opts = NULL;
+    CHECK(dia_options_new(&opts));
+    CHECK(dia_options_set(opts, "backend", backend));
+    CHECK(dia_options_set(opts, "dtype", dtype));
+    dia_model *m = NULL;
+    double t0 = now_s();
+    CHECK(dia_model_load(model_dir, opts, &m));
+    const double load_s = now_s() - t0;
+    dia_options_free(opts);
+    int64_t C = 0, V = 0, bos = 0;
+    CHECK(dia_model_info(m, "channels", &C));
+    CHECK(dia_model_info(m, "vocab", &V));
+    CHECK(dia_model_info(m, "bos", &bos));
+
+    const char **texts = malloc((size_t)batch * sizeof(char *));
+    int32_t *tok = malloc((size_t)batch * (size_t)C * sizeof(int32_t));
+    float *logits = malloc((size_t)(2 * batch) * (size_t)(C * V) * sizeof(float));
+    if (!texts || !tok || !logits) return 1;
+    for (int b = 0; b < batch; b++) texts[b] = text;
+
+    /* encode + the first decoder position (BOS): the latency before the step loop */
+    t0 = now_s();
+    dia_encoder_state *enc = NULL;
+    CHECK(dia_encode(m, texts, batch, 0, &enc));
+    const double enc_s = now_s() - t0;
+    dia_kvcache *cache = NULL;
+    CHECK(dia_kvcache_new(m, batch, 1 + warmup + steps, &cache));
+    dia_decoder_state *dec = NULL;
+    CHECK(dia_decoder_state_new(m, enc, cache, &dec));
+    for (int i = 0; i < batch * C; i++) tok[i] = (int32_t)bos;
+    double t1 = now_s();
+    CHECK(dia_decoder_step(dec, tok));
+    const double first_s = now_s() - t1;
+    CHECK(dia_decoder_logits(dec, logits, (size_t)(2 * batch) * (size_t)(C * V)));
+
+    uint64_t s = 12345;
+    for (int i = 0; i < warmup; i++) {
+        for (int j = 0; j < batch * C; j++) {
+            s = s * 6364136223846793005ull + 1442695040888963407ull;
+            tok[j] = (int32_t)((s >> 33) % 1024);
+        }
+        CHECK(dia_decoder_step(dec, tok));
+    }
+    t1 = now_s();
+    for (int i = 0; i < steps; i++) {
+        for (int j = 0; j < batch * C; j++) {
+            s = s * 6364136223846793005ull + 1442695040888963407ull;
+            tok[j] = (int32_t)((s >> 33) % 1024);
+        }
+        CHECK(dia_decoder_step(dec, tok));
+    }
+    const double loop_s = now_s() - t1;
+    CHECK(dia_decoder_logits(dec, logits, (size_t)(2 * batch) * (size_t)(C * V)));
+    double chk = 0;
+    for (size_t i = 0; i < (size_t)(2 * batch) * (size_t)(C * V); i++) chk += logits[i];
+    const long mib = gpu_mib();
+    const double sps = steps / loop_s;
+    /* the first complete output frame needs max_delay + 1 = 16 positions after BOS */
+    const double ttff_ms = 1e3 * (enc_s + first_s + 15.0 * loop_s / steps);
+    printf("RESULT backend=%s dtype=%s batch=%d steps=%d warmup=%d positions=%d..%d steps_per_s=%.1f "
+           "ms_per_step=%.3f frames_per_s=%.0f x_realtime=%.2f load_s=%.2f encode_ms=%.2f first_step_ms=%.2f "
+           "ttff_ms=%.1f gpu_mib=%ld logits_sum=%.6g\n",
+           backend, dtype, batch, steps, warmup, 1 + warmup, warmup + steps, sps, 1e3 * loop_s / steps, sps * batch,
+           sps * batch / 86.13, load_s, 1e3 * enc_s, 1e3 * first_s, ttff_ms, mib, chk);
+    dia_decoder_state_free(dec);
+    dia_kvcache_free(cache);
+    dia_encoder_state_free(enc);
+    dia_model_free(m);
+    free(texts);
+    free(tok);
+    free(logits);
+    return 0;
+}

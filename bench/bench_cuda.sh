@@ -1,0 +1,70 @@
+#!/bin/bash
+# bench/bench_cuda.sh - build libdia with CUDA on the device machine, run the GPU tests, write a
+# full-size random Dia-1.6B model and time decode steps of libdia and of the PyTorch reference.
+#
+#   PHASES="env build test model lib ref" BATCHES="1 8 32 64" STEPS=200 bash bench/bench_cuda.sh
+#
+# The machine has no libcjson/libcmocka/libsndfile/libsamplerate: the Debian packages in
+# kernels/cuda/debs are unpacked into /tmp/deps and the build points at them (DEPS_PREFIX).
+set -u
+PHASES=${PHASES:-"env build test model lib ref"}
+BATCHES=${BATCHES:-"1 8 32 64"}
+STEPS=${STEPS:-200}
+WARMUP=${WARMUP:-20}
+MODEL=${MODEL:-/tmp/dia-full}
+REF_MODES=${REF_MODES:-"eager static"}
+REF_BATCHES=${REF_BATCHES:-"1"}
+REF_STEPS=${REF_STEPS:-200}
+JOBS=$(nproc)
+has() { case " $PHASES " in *" $1 "*) return 0;; esac; return 1; }
+
+mkdir -p /tmp/deps
+for f in kernels/cuda/debs/*.deb; do dpkg -x "$f" /tmp/deps; done
+# link-time names (libX.so) for libraries present only as runtime packages (libX.so.N)
+for l in crypto curl zstd openblas gomp; do
+  if ! ldconfig -p | grep -q "lib$l.so "; then
+    so=$(ldconfig -p | grep -o "/[^ ]*lib$l.so.[0-9]*$" | head -1)
+    [ -n "$so" ] && ln -sf "$so" /tmp/deps/usr/lib/x86_64-linux-gnu/lib$l.so && echo "linked lib$l.so -> $so"
+  fi
+done
+CBLAS_DIR=$(dirname "$(find /usr/include -name cblas.h 2>/dev/null | head -1)")
+# -Wno-error: gcc 13 (Ubuntu 24.04) warns where the CI gcc 12 does not (e.g. stringop-overflow in lib/sampler.c)
+MK=(make CUDA=1 BUILD=build-cuda DEPS_PREFIX=/tmp/deps "CFLAGS=-I$CBLAS_DIR -Wno-error")
+
+if has env; then
+  echo "=== env"; date -u; nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.memory --format=csv
+  nvcc --version | tail -1; gcc --version | head -1; echo "cblas.h in $CBLAS_DIR"
+  python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
+fi
+if has build; then
+  echo "=== build"
+  "${MK[@]}" -j"$JOBS" lib build-cuda/tests/test_cuda build-cuda/bench/bench_cuda > /tmp/build.log 2>&1 || { tail -40 /tmp/build.log; exit 1; }
+  echo "build ok"
+fi
+if has test; then
+  echo "=== make test-cuda"
+  "${MK[@]}" test-cuda 2>&1 | grep -v "^make\|^cc \|nvcc\|^    -Wl\|^rm -f\|^ln -sf\|ar rcs"
+fi
+if has model; then
+  echo "=== full-size random model"
+  [ -f "$MODEL/config.json" ] || python3 bench/make_full_model.py "$MODEL"
+  ls -la "$MODEL"
+fi
+if has lib; then
+  echo "=== libdia decode steps (cuda)"
+  for dt in ${DTYPES:-bf16}; do
+    for B in $BATCHES; do
+      ./build-cuda/bench/bench_cuda --model "$MODEL" --backend cuda --dtype "$dt" --batch "$B" --steps "$STEPS" \
+        --warmup "$WARMUP" 2>&1 | grep -v "^libdia info"
+    done
+  done
+fi
+if has ref; then
+  echo "=== PyTorch reference (transformers generate, greedy + CFG)"
+  for mode in $REF_MODES; do
+    for B in $REF_BATCHES; do
+      timeout ${REF_TIMEOUT:-300} python3 bench/reference_pytorch.py "$MODEL" "$mode" "$B" "$REF_STEPS" 2>&1 \
+        | grep -E "^REF|Error|error" | tail -3
+    done
+  done
+fi
