@@ -38,7 +38,7 @@ if has env; then
 fi
 if has build; then
   echo "=== build"
-  "${MK[@]}" -j"$JOBS" lib build-cuda/tests/test_cuda build-cuda/bench/bench_cuda > /tmp/build.log 2>&1 || { tail -40 /tmp/build.log; exit 1; }
+  "${MK[@]}" -j"$JOBS" lib build-cuda/tests/test_cuda build-cuda/bench/bench_cuda build-cuda/bench/bench_cuda_ops > /tmp/build.log 2>&1 || { tail -40 /tmp/build.log; exit 1; }
   echo "build ok"
 fi
 if has test; then
@@ -49,6 +49,10 @@ if has model; then
   echo "=== full-size random model"
   [ -f "$MODEL/config.json" ] || python3 bench/make_full_model.py "$MODEL"
   ls -la "$MODEL"
+fi
+if has ops; then
+  echo "=== single ops at decode shapes"
+  for R in ${OPS_ROWS:-2}; do ./build-cuda/bench/bench_cuda_ops --rows "$R" --kv 1500 | grep -v "^libdia info"; done
 fi
 if has lib; then
   echo "=== libdia decode steps (cuda)"

@@ -13,11 +13,14 @@
 #define GEMV_WARPS 8
 
 /* Warp w of the grid owns NR consecutive output columns n (rows of W [N,K]); each lane walks K in
- * steps of 8 elements (one 16-byte load per row of W, two float4 loads per row of x). */
+ * steps of 8 elements (one 16-byte load per row of W, two float4 loads per row of x). U groups of
+ * W loads per row are issued before any arithmetic so that enough bytes are in flight per warp
+ * (the kernel is bound by DRAM latency x bandwidth, not by arithmetic). */
 template <int MT, int NR>
 __global__ void __launch_bounds__(GEMV_WARPS * 32)
     k_gemv_bf16(float *__restrict__ Y, const float *__restrict__ X, const __nv_bfloat16 *__restrict__ W, int M, int N,
                 int K, int accumulate) {
+    constexpr int U = NR == 1 ? 8 : (NR == 2 ? 4 : 2);
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int n0 = (blockIdx.x * GEMV_WARPS + warp) * NR;
     if (n0 >= N) return;
@@ -28,37 +31,35 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32)
         for (int m = 0; m < MT; m++) acc[r][m] = 0.0f;
     const uint4 *Wv = (const uint4 *)W;
     const int K8 = K >> 3; /* 16-byte groups per row */
-#pragma unroll 2
-    for (int g = lane; g < K8; g += 32) {
-        float xv[MT][8];
+    for (int g0 = lane; g0 < K8; g0 += 32 * U) {
+        uint4 wq[NR][U];
 #pragma unroll
-        for (int m = 0; m < MT; m++) {
-            if (m < M) {
+        for (int r = 0; r < NR; r++)
+#pragma unroll
+            for (int u = 0; u < U; u++) {
+                const int g = g0 + 32 * u;
+                wq[r][u] = (g < K8 && n0 + r < N) ? __ldg(Wv + (size_t)(n0 + r) * K8 + g) : make_uint4(0, 0, 0, 0);
+            }
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            const int g = g0 + 32 * u;
+            if (g >= K8) break;
+#pragma unroll
+            for (int m = 0; m < MT; m++) {
+                if (m >= M) break;
                 const float4 a = __ldg((const float4 *)(X + (size_t)m * K) + 2 * g);
                 const float4 b = __ldg((const float4 *)(X + (size_t)m * K) + 2 * g + 1);
-                xv[m][0] = a.x, xv[m][1] = a.y, xv[m][2] = a.z, xv[m][3] = a.w;
-                xv[m][4] = b.x, xv[m][5] = b.y, xv[m][6] = b.z, xv[m][7] = b.w;
-            } else {
+                const float xv[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
 #pragma unroll
-                for (int j = 0; j < 8; j++) xv[m][j] = 0.0f;
-            }
-        }
+                for (int r = 0; r < NR; r++) {
+                    const __nv_bfloat162 *w2 = (const __nv_bfloat162 *)&wq[r][u];
 #pragma unroll
-        for (int r = 0; r < NR; r++) {
-            const int n = n0 + r;
-            if (n < N) {
-                const uint4 wq = __ldg(Wv + (size_t)n * K8 + g);
-                const __nv_bfloat162 *w2 = (const __nv_bfloat162 *)&wq;
-                float wf[8];
-#pragma unroll
-                for (int j = 0; j < 4; j++) {
-                    const float2 f = __bfloat1622float2(w2[j]);
-                    wf[2 * j] = f.x, wf[2 * j + 1] = f.y;
+                    for (int j = 0; j < 4; j++) {
+                        const float2 f = __bfloat1622float2(w2[j]);
+                        acc[r][m] = fmaf(f.x, xv[2 * j], acc[r][m]);
+                        acc[r][m] = fmaf(f.y, xv[2 * j + 1], acc[r][m]);
+                    }
                 }
-#pragma unroll
-                for (int m = 0; m < MT; m++)
-#pragma unroll
-                    for (int j = 0; j < 8; j++) acc[r][m] = fmaf(wf[j], xv[m][j], acc[r][m]);
             }
         }
     }

@@ -1,0 +1,117 @@
+/* bench_cuda_ops.c - time single backend ops at the full-size Dia-1.6B decode shapes (B = 1 unless
+ * --rows is given): each op is enqueued `reps` times back to back and the stream synchronised once,
+ * so the figure is the GPU time per op plus the launch gap (what a decode step pays per op).
+ *
+ *   bench_cuda_ops [--backend cuda|cpu] [--rows R] [--kv L] [--reps N]
+ *
+ * Internal API (lib/backend.h); exits 0 with a message when the backend is unavailable. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backend.h"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static dia_backend *be;
+static int reps = 200;
+
+#define CHECK(call)                                                                              \
+    do {                                                                                         \
+        dia_status st_ = (call);                                                                 \
+        if (st_ != DIA_OK) {                                                                     \
+            fprintf(stderr, "%s failed: %s: %s\n", #call, dia_status_string(st_), dia_last_error()); \
+            exit(1);                                                                             \
+        }                                                                                        \
+    } while (0)
+
+static dia_tensor T(dia_dtype dt, int ndim, int64_t a, int64_t b, int64_t c, int64_t d) {
+    int64_t ne[4] = {a, b, c, d};
+    dia_tensor t;
+    CHECK(dia_tensor_alloc(be, dt, ndim, ne, &t));
+    return t;
+}
+
+#define TIME(label, bytes, call)                                                                       \
+    do {                                                                                               \
+        CHECK(call);                                                                                   \
+        CHECK(be->ops->sync(be));                                                                      \
+        double t0_ = now_s();                                                                          \
+        for (int i_ = 0; i_ < reps; i_++) CHECK(call);                                                 \
+        CHECK(be->ops->sync(be));                                                                      \
+        double us_ = 1e6 * (now_s() - t0_) / reps;                                                     \
+        printf("OP %-34s %9.2f us  %8.1f GB/s\n", label, us_, (double)(bytes) / (us_ * 1e3));         \
+    } while (0)
+
+int main(int argc, char **argv) {
+    const char *backend = "cuda";
+    int64_t R = 2, L = 1500;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--backend")) backend = argv[i + 1];
+        else if (!strcmp(argv[i], "--rows")) R = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--kv")) L = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--reps")) reps = atoi(argv[i + 1]);
+    }
+    if (dia_backend_new(backend, 0, 0, &be) != DIA_OK) {
+        printf("bench_cuda_ops: backend %s unavailable (%s); nothing to time\n", backend, dia_last_error());
+        return 0;
+    }
+    const int64_t D = 2048, I = 8192, H = 16, KV = 4, hd = 128, S = 3072, Lt = 130, CV = 9 * 1028;
+    printf("backend %s, rows %lld, kv length %lld, reps %d\n", backend, (long long)R, (long long)L, reps);
+    dia_tensor x = T(DIA_F32, 2, R, D, 0, 0), y = T(DIA_F32, 2, R, 2 * I, 0, 0), y2 = T(DIA_F32, 2, R, CV, 0, 0);
+    dia_tensor xi = T(DIA_F32, 2, R, I, 0, 0);
+    struct {
+        const char *name;
+        int64_t N, K;
+    } mm[] = {{"matmul q/o 2048x2048", D, D},  {"matmul k/v 512x2048", KV * hd, D},
+              {"matmul gate_up 16384x2048", 2 * I, D}, {"matmul down 2048x8192", D, I},
+              {"matmul logits 9252x2048", CV, D}};
+    for (size_t i = 0; i < sizeof mm / sizeof mm[0]; i++) {
+        dia_tensor w = T(DIA_BF16, 2, mm[i].N, mm[i].K, 0, 0);
+        dia_tensor xin = mm[i].K == I ? xi : x;
+        int64_t ne[2] = {R, mm[i].N};
+        dia_tensor yo = dia_tensor_view(mm[i].N == CV ? &y2 : &y, 0, 2, ne);
+        TIME(mm[i].name, mm[i].N * mm[i].K * 2, be->ops->matmul(be, &yo, &xin, &w, 1, 0));
+        dia_tensor_free(be, &w);
+    }
+    dia_tensor nw = T(DIA_F32, 1, D, 0, 0, 0), xn = T(DIA_F32, 2, R, D, 0, 0);
+    TIME("rmsnorm", R * D * 8, be->ops->rmsnorm(be, &xn, &x, &nw, 1e-5f));
+    dia_tensor pos = T(DIA_I32, 1, R, 0, 0, 0), q3 = T(DIA_F32, 3, R, H, hd, 0);
+    TIME("rope q", R * H * hd * 8, be->ops->rope(be, &q3, &pos, 10000.0f));
+    dia_tensor kc = T(DIA_F32, 4, R, KV, S, hd), vc = T(DIA_F32, 4, R, KV, S, hd), knew = T(DIA_F32, 4, R, 1, KV, hd);
+    dia_tensor start = T(DIA_I32, 1, R, 0, 0, 0), len = T(DIA_I32, 1, R, 0, 0, 0);
+    TIME("kv_store", R * KV * hd * 8, be->ops->kv_store(be, &kc, &knew, &start));
+    int32_t *hl = malloc((size_t)R * sizeof(int32_t));
+    for (int64_t r = 0; r < R; r++) hl[r] = (int32_t)L;
+    CHECK(dia_tensor_upload(be, &len, hl, (size_t)R * 4));
+    dia_tensor q4 = T(DIA_F32, 4, R, 1, H, hd), o4 = T(DIA_F32, 4, R, 1, H, hd);
+    TIME("self-attention (decode, L kv)", R * KV * L * hd * 8, be->ops->attention(be, &o4, &q4, &kc, &vc, &len, NULL));
+    dia_tensor ck = T(DIA_F32, 4, R, H, Lt, hd), cv = T(DIA_F32, 4, R, H, Lt, hd);
+    for (int64_t r = 0; r < R; r++) hl[r] = (int32_t)Lt;
+    dia_tensor clen = T(DIA_I32, 1, R, 0, 0, 0);
+    CHECK(dia_tensor_upload(be, &clen, hl, (size_t)R * 4));
+    TIME("cross-attention (130 keys)", R * H * Lt * hd * 8, be->ops->attention(be, &o4, &q4, &ck, &cv, &clen, NULL));
+    dia_tensor hm = T(DIA_F32, 2, R, I, 0, 0);
+    TIME("silu_mul", R * I * 12, be->ops->silu_mul(be, &hm, &y));
+    TIME("add", R * D * 12, be->ops->add(be, &x, &xn));
+    dia_tensor emb = T(DIA_BF16, 2, CV, D, 0, 0), tok = T(DIA_I32, 2, R, 9, 0, 0);
+    dia_tensor tabs[9];
+    for (int c = 0; c < 9; c++) {
+        int64_t ne[2] = {1028, D};
+        tabs[c] = dia_tensor_view(&emb, c * 1028 * D, 2, ne);
+    }
+    TIME("embed (9 tables)", R * D * 9 * 2, be->ops->embed(be, &x, tabs, 9, &tok));
+    int32_t small[64] = {0};
+    TIME("upload 16 bytes", 16, be->ops->upload(be, pos.buf, pos.offset, small, 8));
+    float host[9 * 1028];
+    TIME("download 37 KB (one row's logits)", CV * 4,
+         be->ops->download(be, y2.buf, y2.offset, host, (size_t)CV * 4));
+    free(hl);
+    dia_backend_free(be); /* process exit releases the rest */
+    return 0;
+}
