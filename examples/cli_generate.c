@@ -255,7 +255,9 @@ int dia_cli_generate(int argc, char **argv) {
             item_path(path, sizeof path, codes_out, i);
             if (cli_npy_write_i32(path, dia_codes_data(codes, i), frames, 9) != 0) goto done;
         }
-        if (out) {
+        if (out && frames == 0) {
+            fprintf(stderr, "dia: item %d produced no audio frames; %s not written\n", i, out);
+        } else if (out) {
             float *audio = NULL;
             size_t n = 0;
             item_path(path, sizeof path, out, i);

@@ -20,7 +20,16 @@ static void usage(FILE *f) {
             "  dia --version\n");
 }
 
+/* Library errors reach the user once, through the command's own message (dia_last_error()); the
+ * log callback shows only warnings. */
+static void on_log(dia_log_level level, const char *msg, void *user) {
+    (void)user;
+    if (level == DIA_LOG_WARN) fprintf(stderr, "dia: warning: %s\n", msg);
+}
+
 int main(int argc, char **argv) {
+    dia_set_log_callback(on_log, NULL);
+    dia_set_log_level(DIA_LOG_WARN);
     if (argc < 2) {
         usage(stderr);
         return 2;
