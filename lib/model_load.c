@@ -195,6 +195,8 @@ DIA_API dia_status dia_model_load(const char *path, const dia_options *opts, dia
     if (!out) return dia_fail(DIA_ERR_INVALID_ARG, "dia_model_load: out is NULL");
     *out = NULL;
     if (!path || !*path) return dia_fail(DIA_ERR_INVALID_ARG, "dia_model_load: path is NULL or empty");
+    if (!dia_is_dir(path) && !dia_file_exists(path))
+        return dia_fail(DIA_ERR_IO, "%s: no such checkpoint directory or file", path);
     dia_model *m = calloc(1, sizeof *m);
     if (!m) return dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory");
     /* config.json: in the directory, or beside the file */
@@ -203,7 +205,8 @@ DIA_API dia_status dia_model_load(const char *path, const dia_options *opts, dia
     else {
         snprintf(dir, sizeof dir, "%s", path);
         char *slash = strrchr(dir, '/');
-        if (slash) *slash = 0;
+        if (slash == dir) dir[1] = 0;
+        else if (slash) *slash = 0;
         else snprintf(dir, sizeof dir, ".");
     }
     dia_path_join(cfg_path, sizeof cfg_path, dir, "config.json");
