@@ -103,10 +103,11 @@ DIA_API dia_status dia_generate(dia_model *m, const dia_gen_params *params, int 
     int32_t *grid = malloc((size_t)B * M * C * sizeof(int32_t));       /* [B, M, C] delayed token grid, -1 = empty */
     int32_t *tok = malloc((size_t)B * (M > 1 ? M : 1) * C * sizeof(int32_t)); /* decoder input [B, T, C] */
     float *logits = malloc((size_t)2 * B * C * V * sizeof(float));    /* [2B, C, V] */
-    float *scratch = malloc((size_t)V * sizeof(float));
-    int32_t pred[DIA_MAX_CHANNELS], frame[DIA_MAX_CHANNELS];
+    float *scratch = malloc((size_t)B * V * sizeof(float));           /* [B, V] sampler scratch */
+    int32_t *preds = malloc((size_t)B * C * sizeof(int32_t));         /* [B, C] sampled codes of a step */
+    int32_t frame[DIA_MAX_CHANNELS];
     dia_codes *res = calloc(1, sizeof *res);
-    if (!it || !grid || !tok || !logits || !scratch || !res) {
+    if (!it || !grid || !tok || !logits || !scratch || !preds || !res) {
         st = dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory");
         goto done;
     }
@@ -152,12 +153,21 @@ DIA_API dia_status dia_generate(dia_model *m, const dia_gen_params *params, int 
         if ((st = dia_decoder_step(dec, tok)) != DIA_OK) goto done;
         if ((st = dia_decoder_logits(dec, logits, (size_t)2 * B * C * V)) != DIA_OK) goto done;
         const int row = step + 1; /* the grid row these logits predict */
+        /* sample every item (independent: the RNG is keyed by item), in parallel for big batches */
+        int failed = 0;
+#pragma omp parallel for schedule(static) reduction(| : failed) if (B >= 8)
+        for (int b = 0; b < B; b++) {
+            const float *uncond = logits + (size_t)(2 * b) * C * V, *cond = logits + (size_t)(2 * b + 1) * C * V;
+            failed |= dia_sampler_pick(p, cond, uncond, C, V, cfg->eos, (uint64_t)b, (uint64_t)row,
+                                       scratch + (size_t)b * V, preds + (size_t)b * C) != DIA_OK;
+        }
+        if (failed) {
+            st = dia_fail(DIA_ERR_OUT_OF_MEMORY, "sampler: out of memory");
+            goto done;
+        }
         for (int b = 0; b < B; b++) {
             gen_item *e = &it[b];
-            const float *uncond = logits + (size_t)(2 * b) * C * V, *cond = logits + (size_t)(2 * b + 1) * C * V;
-            if ((st = dia_sampler_pick(p, cond, uncond, C, V, cfg->eos, (uint64_t)b, (uint64_t)row, scratch, pred)) !=
-                DIA_OK)
-                goto done;
+            int32_t *pred = preds + (size_t)b * C;
             if (e->countdown != 0) {
                 const int sampled_eos = row > e->P + delay[0] && pred[0] == cfg->eos;
                 if ((!e->eos_detected && sampled_eos) || row >= M - maxd) {
@@ -217,6 +227,7 @@ done:
     free(tok);
     free(logits);
     free(scratch);
+    free(preds);
     if (st != DIA_OK) {
         dia_codes_free(res);
         return st;

@@ -81,6 +81,29 @@ static void test_greedy_batch(void **state) {
     dia_gen_params_free(p);
 }
 
+/* A batch of 8 (sampling runs in parallel over items): each item equals its golden single run. */
+static void test_greedy_batch8(void **state) {
+    (void)state;
+    dia_gen_params *p = greedy_params();
+    size_t n = 0;
+    const int32_t *prompt = golden_i32("prompt.codes", &n);
+    const char *texts[8];
+    const int32_t *prompts[8];
+    int frames[8];
+    for (int i = 0; i < 8; i++) {
+        texts[i] = (i % 3 == 2) ? TEXT1 : TEXT0;
+        prompts[i] = (i % 3 == 1) ? prompt : NULL;
+        frames[i] = (i % 3 == 1) ? (int)(n / 9) : 0;
+    }
+    dia_codes *codes = NULL;
+    assert_int_equal(dia_generate(g_model, p, 8, texts, prompts, frames, NULL, NULL, &codes), DIA_OK);
+    for (int i = 0; i < 8; i++)
+        expect_codes(codes, i, i % 3 == 0 ? "text0.greedy_codes" : i % 3 == 1 ? "text0.prompt_greedy_codes"
+                                                                              : "text1.greedy_codes");
+    dia_codes_free(codes);
+    dia_gen_params_free(p);
+}
+
 static void test_sampler_probs(void **state) {
     (void)state;
     const float *cond = golden_f32("sampler.cond", NULL), *uncond = golden_f32("sampler.uncond", NULL);
@@ -207,7 +230,8 @@ static void test_bad_parameters(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_greedy_text0_text1), cmocka_unit_test(test_greedy_prompt),
-        cmocka_unit_test(test_greedy_batch),       cmocka_unit_test(test_sampler_probs),
+        cmocka_unit_test(test_greedy_batch),       cmocka_unit_test(test_greedy_batch8),
+        cmocka_unit_test(test_sampler_probs),
         cmocka_unit_test(test_stream_and_seed),    cmocka_unit_test(test_bad_parameters),
     };
     return cmocka_run_group_tests_name("generate", tests, setup, teardown);
