@@ -59,7 +59,7 @@ BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 DEB_PKGS := build-essential pkg-config libopenblas-dev libcjson-dev libcmocka-dev libsndfile1-dev \
             libsamplerate0-dev libzstd-dev libcurl4-openssl-dev libssl-dev python3
 
-.PHONY: all lib test test-cuda deps clean install bench demo
+.PHONY: all lib test test-cuda deps clean install bench demo fuzz
 all: lib $(BUILD)/bin/dia
 
 lib: $(BUILD)/lib/libdia.so $(BUILD)/lib/libdia.a
@@ -96,6 +96,16 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/lib/libdia.a
 
 bench: $(BENCH_BINS)
 
+# libFuzzer targets (clang): make fuzz; then e.g. build-fuzz/fuzz_safetensors -max_total_time=60
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+fuzz:
+	@mkdir -p build-fuzz
+	for f in $(FUZZ_SRCS); do \
+	  clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fopenmp -D_GNU_SOURCE -Iinclude -Ilib \
+	    -I/usr/include/x86_64-linux-gnu/openblas-pthread -o build-fuzz/$$(basename $$f .c) $$f \
+	    $(wildcard lib/*.c kernels/cpu/*.c) kernels/nocuda/cuda_absent.c $(LIBS) || exit 1; \
+	done
+
 demo: all
 	@BUILD=$(BUILD) sh examples/demo.sh
 
@@ -127,5 +137,5 @@ install: all
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' pkgconfig/dia.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/dia.pc
 
 clean:
-	rm -rf build build-san build-cuda
+	rm -rf build build-san build-cuda build-fuzz
 include mk/packaging.mk
