@@ -63,6 +63,13 @@ if has lib; then
     done
   done
 fi
+if has nograph; then
+  echo "=== libdia decode steps (cuda), CUDA graphs off"
+  for B in $BATCHES; do
+    DIA_CUDA_GRAPHS=0 ./build-cuda/bench/bench_cuda --model "$MODEL" --backend cuda --dtype bf16 --batch "$B" \
+      --steps "$STEPS" --warmup "$WARMUP" 2>&1 | grep -v "^libdia info"
+  done
+fi
 if has ref; then
   echo "=== PyTorch reference (transformers generate, greedy + CFG)"
   for mode in $REF_MODES; do

@@ -10,6 +10,11 @@
 #include <stdint.h>
 
 #include "backend.h"
+#include "model.h"
+
+/* graph replay counter of the CUDA backend (absent from builds without CUDA) */
+extern long dia_cuda_graph_replays(dia_backend *be) __attribute__((weak));
+static long replays(dia_backend *be) { return dia_cuda_graph_replays ? dia_cuda_graph_replays(be) : -1; }
 
 static const char *TEXT0 = "[S1] Hello from a tiny model. [S2] It only speaks noise (laughs).";
 static const char *TEXT1 = "[S1] Second voice, caf\xc3\xa9 cr\xc3\xa8me \xe2\x80\x94 UTF-8 bytes.";
@@ -194,6 +199,9 @@ static void test_ops_attention(void **state) {
     /* cross-attention / encoder: MHA, per-row lengths, small head_dim */
     int32_t len6[6] = {5, 31, 17, 32, 1, 20};
     check_attention(&p, 6, 32, 4, 4, 16, 32, len6, 0);
+    int32_t len3[3] = {100, 57, 3};
+    check_attention(&p, 3, 4, 8, 8, 64, 100, len3, 1);
+    check_attention(&p, 3, 1, 8, 2, 32, 2048, len3, 0);
     int32_t len1[1] = {200};
     check_attention(&p, 1, 3, 8, 2, 80, 256, len1, 0);
     backends_free(&p);
@@ -269,6 +277,54 @@ static void test_ops_small(void **state) {
     free(h);
     free(tab);
     free(src);
+    backends_free(&p);
+}
+
+/* The graph path at op level: the same segment five times (captured at the 2nd, replayed from the
+ * 3rd), then a segment that diverges at its last op (held-back ops launched eagerly), then one
+ * shorter than the graph; every result equals the eager CPU sequence. */
+static void run_segment(dia_backend *be, const float *xin, float eps_last, int nops, float *out) {
+    const int64_t M = 2, D = 256, N = 384;
+    int64_t sx[2] = {M, D}, sw[1] = {D}, sW[2] = {N, D}, sy[2] = {M, N};
+    static float *w = NULL, *W = NULL;
+    if (!w) {
+        w = rand_f32((size_t)D, 1.0f);
+        W = rand_f32((size_t)(N * D), 0.1f);
+    }
+    static dia_tensor tx[2], tw[2], tW[2], ty[2], tz[2];
+    const int b = be->ops->name[1] == 'u'; /* "cuda" */
+    if (!tx[b].buf) {
+        tx[b] = mk(be, DIA_F32, 2, sx, NULL), tw[b] = mk(be, DIA_F32, 1, sw, w), tW[b] = mk(be, DIA_F32, 2, sW, W);
+        ty[b] = mk(be, DIA_F32, 2, sx, NULL), tz[b] = mk(be, DIA_F32, 2, sy, NULL);
+    }
+    assert_int_equal(dia_tensor_upload(be, &tx[b], xin, (size_t)(M * D) * 4), DIA_OK);
+    for (int i = 0; i < nops; i++) {
+        assert_int_equal(be->ops->rmsnorm(be, &ty[b], &tx[b], &tw[b], i == nops - 1 ? eps_last : 1e-5f), DIA_OK);
+        assert_int_equal(be->ops->add(be, &tx[b], &ty[b]), DIA_OK);
+    }
+    assert_int_equal(be->ops->matmul(be, &tz[b], &tx[b], &tW[b], 1, 0), DIA_OK);
+    assert_int_equal(dia_tensor_download(be, &tz[b], out, (size_t)(M * N) * 4), DIA_OK);
+}
+
+static void test_graph_replay(void **state) {
+    (void)state;
+    NEED_CUDA();
+    pair p = backends();
+    float a[2 * 384], c[2 * 384];
+    const float eps[7] = {1e-5f, 1e-5f, 1e-5f, 1e-5f, 1e-5f, 0.5f, 1e-5f};
+    const int nops[7] = {6, 6, 6, 6, 6, 6, 5};
+    long r0 = replays(p.gpu);
+    for (int it = 0; it < 7; it++) {
+        float *x = rand_f32(2 * 256, 1.0f);
+        run_segment(p.cpu, x, eps[it], nops[it], a);
+        run_segment(p.gpu, x, eps[it], nops[it], c);
+        double d = rel_diff(c, a, 2 * 384);
+        if (!(d <= 1e-5)) fail_msg("segment %d: rel diff %.3g", it, d);
+        free(x);
+    }
+    const char *env = getenv("DIA_CUDA_GRAPHS");
+    printf("  graph replays over 7 segments: %ld\n", replays(p.gpu) - r0);
+    if (!(env && env[0] == '0')) assert_int_equal(replays(p.gpu) - r0, 3); /* segments 3, 4, 5 */
     backends_free(&p);
 }
 
@@ -362,6 +418,9 @@ static void test_hf_f32(void **state) {
     dia_model *m = load("dia-hf", "f32");
     check_encoder(m);
     check_tf_logits(m, 1e-4);
+    const char *env = getenv("DIA_CUDA_GRAPHS");
+    printf("  decode steps replayed as CUDA graphs: %ld\n", replays(m->be));
+    if (!(env && env[0] == '0')) assert_true(replays(m->be) >= 10); /* 17 steps: captured at the 2nd */
     dia_model_free(m);
 }
 
@@ -622,6 +681,7 @@ int main(void) {
         cmocka_unit_test(test_ops_matmul),
         cmocka_unit_test(test_ops_attention),
         cmocka_unit_test(test_ops_small),
+        cmocka_unit_test(test_graph_replay),
         cmocka_unit_test(test_hf_f32),
         cmocka_unit_test(test_nari_f32),
         cmocka_unit_test(test_hf_bf16),

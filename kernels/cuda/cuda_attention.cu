@@ -93,6 +93,120 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
     }
 }
 
+/* head_dim 32 / 64 / 128 (16-byte aligned rows): 8 lanes per key, so a warp works on 4 keys at
+ * once and every lane issues float4 loads; each group of 8 lanes keeps its own online softmax
+ * over keys grp, grp + 16, ... of the chunk (2 keys per iteration in flight), and the 16 groups of
+ * the block are merged in shared memory. */
+template <int EPL>
+__global__ void __launch_bounds__(ATT_WARPS * 32)
+    k_attn8(float *__restrict__ Out, float *__restrict__ Part, const float *__restrict__ Q, const float *__restrict__ K,
+            const float *__restrict__ V, const int32_t *__restrict__ len, const int32_t *__restrict__ qpos, int T,
+            int Hq, int Hkv, int S, int nsplit, int chunk) {
+    constexpr int HD = EPL * 8, NG = ATT_WARPS * 4;
+    __shared__ float sm_m[NG], sm_l[NG];
+    __shared__ float sm_o[NG][HD];
+    const int bt = blockIdx.x, h = blockIdx.y, sp = blockIdx.z;
+    const int r = bt / T;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 3, sl = lane & 7;
+    const int grp = warp * 4 + g;
+    int n = len[r];
+    if (qpos) n = min(n, qpos[bt] + 1);
+    n = max(0, min(n, S));
+    const int s0 = sp * chunk, s1 = min(s0 + chunk, n);
+    const int kvh = h / (Hq / Hkv);
+    const float4 *qv = (const float4 *)(Q + ((size_t)bt * Hq + h) * HD + sl * EPL);
+    const float *kb = K + ((size_t)r * Hkv + kvh) * (size_t)S * HD + sl * EPL;
+    const float *vb = V + ((size_t)r * Hkv + kvh) * (size_t)S * HD + sl * EPL;
+    float q[EPL], o[EPL];
+#pragma unroll
+    for (int j = 0; j < EPL / 4; j++) {
+        const float4 a = qv[j];
+        q[4 * j] = a.x, q[4 * j + 1] = a.y, q[4 * j + 2] = a.z, q[4 * j + 3] = a.w;
+    }
+#pragma unroll
+    for (int e = 0; e < EPL; e++) o[e] = 0.0f;
+    float m = -INFINITY, l = 0.0f;
+    for (int base = s0 + warp * 4; base < s1; base += 2 * NG) {
+        const int sa = base + g, sb = base + g + NG;
+        const bool va = sa < s1, vb_ = sb < s1;
+        float ka[EPL], kb2[EPL];
+#pragma unroll
+        for (int j = 0; j < EPL / 4; j++) {
+            const float4 a = va ? __ldg((const float4 *)(kb + (size_t)sa * HD) + j) : make_float4(0, 0, 0, 0);
+            const float4 b = vb_ ? __ldg((const float4 *)(kb + (size_t)sb * HD) + j) : make_float4(0, 0, 0, 0);
+            ka[4 * j] = a.x, ka[4 * j + 1] = a.y, ka[4 * j + 2] = a.z, ka[4 * j + 3] = a.w;
+            kb2[4 * j] = b.x, kb2[4 * j + 1] = b.y, kb2[4 * j + 2] = b.z, kb2[4 * j + 3] = b.w;
+        }
+        float da = 0.0f, db = 0.0f;
+#pragma unroll
+        for (int e = 0; e < EPL; e++) {
+            da = fmaf(q[e], ka[e], da);
+            db = fmaf(q[e], kb2[e], db);
+        }
+#pragma unroll
+        for (int off = 1; off < 8; off <<= 1) {
+            da += __shfl_xor_sync(0xffffffffu, da, off);
+            db += __shfl_xor_sync(0xffffffffu, db, off);
+        }
+        if (va) {
+            const float mn = fmaxf(m, da);
+            const float sc = expf(m - mn), p = expf(da - mn);
+            l = l * sc + p;
+#pragma unroll
+            for (int j = 0; j < EPL / 4; j++) {
+                const float4 vv = __ldg((const float4 *)(vb + (size_t)sa * HD) + j);
+                o[4 * j] = o[4 * j] * sc + p * vv.x;
+                o[4 * j + 1] = o[4 * j + 1] * sc + p * vv.y;
+                o[4 * j + 2] = o[4 * j + 2] * sc + p * vv.z;
+                o[4 * j + 3] = o[4 * j + 3] * sc + p * vv.w;
+            }
+            m = mn;
+        }
+        if (vb_) {
+            const float mn = fmaxf(m, db);
+            const float sc = expf(m - mn), p = expf(db - mn);
+            l = l * sc + p;
+#pragma unroll
+            for (int j = 0; j < EPL / 4; j++) {
+                const float4 vv = __ldg((const float4 *)(vb + (size_t)sb * HD) + j);
+                o[4 * j] = o[4 * j] * sc + p * vv.x;
+                o[4 * j + 1] = o[4 * j + 1] * sc + p * vv.y;
+                o[4 * j + 2] = o[4 * j + 2] * sc + p * vv.z;
+                o[4 * j + 3] = o[4 * j + 3] * sc + p * vv.w;
+            }
+            m = mn;
+        }
+    }
+    if (sl == 0) {
+        sm_m[grp] = m;
+        sm_l[grp] = l;
+    }
+#pragma unroll
+    for (int e = 0; e < EPL; e++) sm_o[grp][sl * EPL + e] = o[e];
+    __syncthreads();
+    float M = -INFINITY;
+#pragma unroll
+    for (int w = 0; w < NG; w++) M = fmaxf(M, sm_m[w]);
+    float L = 0.0f;
+#pragma unroll
+    for (int w = 0; w < NG; w++)
+        if (sm_m[w] != -INFINITY) L += sm_l[w] * expf(sm_m[w] - M);
+    const size_t orow = ((size_t)bt * Hq + h) * HD;
+    float *P = Part + (((size_t)bt * Hq + h) * nsplit + sp) * (HD + 2);
+    for (int e = threadIdx.x; e < HD; e += ATT_WARPS * 32) {
+        float acc = 0.0f;
+#pragma unroll
+        for (int w = 0; w < NG; w++)
+            if (sm_m[w] != -INFINITY) acc += sm_o[w][e] * expf(sm_m[w] - M);
+        if (nsplit == 1) Out[orow + e] = L > 0.0f ? acc / L : 0.0f;
+        else P[2 + e] = acc;
+    }
+    if (nsplit > 1 && threadIdx.x == 0) {
+        P[0] = M;
+        P[1] = L;
+    }
+}
+
 __global__ void k_attn_combine(float *__restrict__ Out, const float *__restrict__ Part, int nsplit, int hd) {
     const size_t row = blockIdx.x; /* (bt, h) */
     const float *P = Part + row * nsplit * (hd + 2);
@@ -127,11 +241,13 @@ dia_status cu_attention(dia_backend *be, dia_tensor *out, const dia_tensor *q, c
     if (R * T > INT32_MAX || Hq > 65535 || S > INT32_MAX) return dia_fail(DIA_ERR_INTERNAL, "attention too large");
     cuda_ctx *c = cu_ctx(be);
     /* split the keys so that a decode step still has >= ~4 blocks per SM */
-    const int64_t base = R * T * Hq, want = 4 * (int64_t)c->sm_count;
+    const int vec = (hd == 32 || hd == 64 || hd == 128) && ((uintptr_t)cu_ptr(q) | (uintptr_t)cu_ptr(k) |
+                                                             (uintptr_t)cu_ptr(v)) % 16 == 0;
+    const int64_t base = R * T * Hq, want = (vec ? 8 : 4) * (int64_t)c->sm_count;
     int64_t nsplit = 1;
     if (base < want && S > 64) {
         nsplit = (want + base - 1) / base;
-        const int64_t max_split = (S + 63) / 64; /* chunks of at least 64 keys */
+        const int64_t max_split = (S + 31) / 32; /* chunks of at least 32 keys */
         if (nsplit > max_split) nsplit = max_split;
     }
     const int64_t chunk = (S + nsplit - 1) / nsplit;
@@ -149,11 +265,20 @@ dia_status cu_attention(dia_backend *be, dia_tensor *out, const dia_tensor *q, c
         (float *)cu_ptr(out), part, (const float *)cu_ptr(q), (const float *)cu_ptr(k), (const float *)cu_ptr(v), \
         (const int32_t *)cu_ptr(kv_len), qpos ? (const int32_t *)cu_ptr(qpos) : NULL, (int)T, (int)Hq, (int)Hkv,   \
         (int)S, (int)hd, (int)nsplit, (int)chunk)
-    if (hdj <= 1) ATT_LAUNCH(1);
+#define ATT8_LAUNCH(E)                                                                                             \
+    k_attn8<E><<<grid, ATT_WARPS * 32, 0, c->stream>>>(                                                            \
+        (float *)cu_ptr(out), part, (const float *)cu_ptr(q), (const float *)cu_ptr(k), (const float *)cu_ptr(v), \
+        (const int32_t *)cu_ptr(kv_len), qpos ? (const int32_t *)cu_ptr(qpos) : NULL, (int)T, (int)Hq, (int)Hkv,   \
+        (int)S, (int)nsplit, (int)chunk)
+    if (vec && hd == 128) ATT8_LAUNCH(16);
+    else if (vec && hd == 64) ATT8_LAUNCH(8);
+    else if (vec && hd == 32) ATT8_LAUNCH(4);
+    else if (hdj <= 1) ATT_LAUNCH(1);
     else if (hdj <= 2) ATT_LAUNCH(2);
     else if (hdj <= 4) ATT_LAUNCH(4);
     else ATT_LAUNCH(8);
 #undef ATT_LAUNCH
+#undef ATT8_LAUNCH
     CU_LAUNCHED("attention");
     if (nsplit > 1) {
         const int threads = hd <= 32 ? 32 : (hd <= 64 ? 64 : 128);

@@ -44,6 +44,7 @@ dia_status cu_scratch(dia_backend *be, int which, size_t bytes, void **out) {
         if (c->scratch[which]) {
             /* the old scratch may still be read by enqueued work */
             CU_CHECK(cudaStreamSynchronize(c->stream));
+            cu_graph_invalidate(be); /* a captured graph may point at the old scratch */
             cudaFree(c->scratch[which]);
             c->scratch[which] = NULL;
             c->scratch_size[which] = 0;
@@ -63,7 +64,10 @@ static void cuda_destroy(dia_backend *be) {
     if (!be) return;
     cuda_ctx *c = cu_ctx(be);
     if (c) {
+        cu_graph_boundary(be);
+        cu_graph_destroy(be);
         if (c->stream) cudaStreamSynchronize(c->stream);
+        if (c->blas_workspace) cudaFree(c->blas_workspace);
         for (int i = 0; i < 4; i++)
             if (c->scratch[i]) cudaFree(c->scratch[i]);
         if (c->blas) cublasDestroy(c->blas);
@@ -81,6 +85,8 @@ static dia_status cuda_set_threads(dia_backend *be, int threads) {
 
 static dia_status cuda_alloc(dia_backend *be, size_t bytes, dia_buffer **out) {
     *out = NULL;
+    dia_status gst = cu_graph_boundary(be);
+    if (gst != DIA_OK) return gst;
     dia_buffer *b = (dia_buffer *)calloc(1, sizeof *b);
     if (!b) return dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory");
     size_t sz = bytes ? bytes : 1;
@@ -104,8 +110,8 @@ static dia_status cuda_alloc(dia_backend *be, size_t bytes, dia_buffer **out) {
 }
 
 static void cuda_buffer_free(dia_backend *be, dia_buffer *b) {
-    (void)be;
     if (!b) return;
+    cu_graph_boundary(be); /* held-back ops may read b: launch them first (an error is logged) */
     cudaFree(b->ptr); /* synchronises with pending work on the device */
     free(b);
 }
@@ -113,6 +119,8 @@ static void cuda_buffer_free(dia_backend *be, dia_buffer *b) {
 static dia_status cuda_upload(dia_backend *be, dia_buffer *dst, size_t off, const void *src, size_t n) {
     if (off + n > dst->size) return dia_fail(DIA_ERR_INTERNAL, "upload past the end of a buffer");
     if (!n) return DIA_OK;
+    dia_status gst = cu_graph_boundary(be);
+    if (gst != DIA_OK) return gst;
     /* From pageable memory the driver stages the source before returning: `src` may be freed. */
     CU_CHECK(cudaMemcpyAsync((char *)dst->ptr + off, src, n, cudaMemcpyHostToDevice, cu_ctx(be)->stream));
     return DIA_OK;
@@ -121,6 +129,8 @@ static dia_status cuda_upload(dia_backend *be, dia_buffer *dst, size_t off, cons
 static dia_status cuda_download(dia_backend *be, const dia_buffer *src, size_t off, void *dst, size_t n) {
     if (off + n > src->size) return dia_fail(DIA_ERR_INTERNAL, "download past the end of a buffer");
     if (!n) return DIA_OK;
+    dia_status gst = cu_graph_boundary(be);
+    if (gst != DIA_OK) return gst;
     cudaStream_t s = cu_ctx(be)->stream;
     CU_CHECK(cudaMemcpyAsync(dst, (const char *)src->ptr + off, n, cudaMemcpyDeviceToHost, s));
     CU_CHECK(cudaStreamSynchronize(s));
@@ -131,12 +141,16 @@ static dia_status cuda_copy(dia_backend *be, dia_buffer *dst, size_t doff, const
                             size_t n) {
     if (doff + n > dst->size || soff + n > src->size) return dia_fail(DIA_ERR_INTERNAL, "copy past a buffer end");
     if (!n) return DIA_OK;
+    dia_status gst = cu_graph_boundary(be);
+    if (gst != DIA_OK) return gst;
     CU_CHECK(cudaMemcpyAsync((char *)dst->ptr + doff, (const char *)src->ptr + soff, n, cudaMemcpyDeviceToDevice,
                              cu_ctx(be)->stream));
     return DIA_OK;
 }
 
 static dia_status cuda_sync(dia_backend *be) {
+    dia_status gst = cu_graph_boundary(be);
+    if (gst != DIA_OK) return gst;
     CU_CHECK(cudaStreamSynchronize(cu_ctx(be)->stream));
     return DIA_OK;
 }
@@ -196,6 +210,34 @@ static dia_dtype cuda_default_weight_dtype(dia_backend *be) {
     return DIA_BF16;
 }
 
+/* DAC ops end the graph segment (codebook_lookup reads device data on the host). */
+static dia_status g_conv1d(dia_backend *be, dia_tensor *y, const dia_tensor *x, const dia_tensor *w, const dia_tensor *b,
+                           int stride, int dilation, int pad) {
+    dia_status st = cu_graph_boundary(be);
+    return st != DIA_OK ? st : cu_conv1d(be, y, x, w, b, stride, dilation, pad);
+}
+static dia_status g_conv_transpose1d(dia_backend *be, dia_tensor *y, const dia_tensor *x, const dia_tensor *w,
+                                     const dia_tensor *b, int stride, int pad) {
+    dia_status st = cu_graph_boundary(be);
+    return st != DIA_OK ? st : cu_conv_transpose1d(be, y, x, w, b, stride, pad);
+}
+static dia_status g_snake(dia_backend *be, dia_tensor *x, const dia_tensor *alpha) {
+    dia_status st = cu_graph_boundary(be);
+    return st != DIA_OK ? st : cu_snake(be, x, alpha);
+}
+static dia_status g_tanh(dia_backend *be, dia_tensor *x) {
+    dia_status st = cu_graph_boundary(be);
+    return st != DIA_OK ? st : cu_tanh(be, x);
+}
+static dia_status g_codebook_lookup(dia_backend *be, dia_tensor *y, const dia_tensor *codebook, const dia_tensor *codes) {
+    dia_status st = cu_graph_boundary(be);
+    return st != DIA_OK ? st : cu_codebook_lookup(be, y, codebook, codes);
+}
+static dia_status g_codebook_nearest(dia_backend *be, dia_tensor *codes, const dia_tensor *x, const dia_tensor *codebook) {
+    dia_status st = cu_graph_boundary(be);
+    return st != DIA_OK ? st : cu_codebook_nearest(be, codes, x, codebook);
+}
+
 static dia_backend_ops make_ops(void) {
     dia_backend_ops o;
     memset(&o, 0, sizeof o);
@@ -211,20 +253,20 @@ static dia_backend_ops make_ops(void) {
     o.sync = cuda_sync;
     o.weight_upload = cuda_weight_upload;
     o.default_weight_dtype = cuda_default_weight_dtype;
-    o.matmul = cu_matmul;
-    o.rmsnorm = cu_rmsnorm;
-    o.rope = cu_rope;
-    o.embed = cu_embed;
-    o.silu_mul = cu_silu_mul;
-    o.add = cu_add;
-    o.kv_store = cu_kv_store;
-    o.attention = cu_attention;
-    o.conv1d = cu_conv1d;
-    o.conv_transpose1d = cu_conv_transpose1d;
-    o.snake = cu_snake;
-    o.tanh_ = cu_tanh;
-    o.codebook_lookup = cu_codebook_lookup;
-    o.codebook_nearest = cu_codebook_nearest;
+    o.matmul = cu_g_matmul;
+    o.rmsnorm = cu_g_rmsnorm;
+    o.rope = cu_g_rope;
+    o.embed = cu_g_embed;
+    o.silu_mul = cu_g_silu_mul;
+    o.add = cu_g_add;
+    o.kv_store = cu_g_kv_store;
+    o.attention = cu_g_attention;
+    o.conv1d = g_conv1d;
+    o.conv_transpose1d = g_conv_transpose1d;
+    o.snake = g_snake;
+    o.tanh_ = g_tanh;
+    o.codebook_lookup = g_codebook_lookup;
+    o.codebook_nearest = g_codebook_nearest;
     return o;
 }
 
@@ -270,6 +312,17 @@ extern "C" dia_status dia_backend_cuda_new(int device, dia_backend **out) {
             cublasSetMathMode(c->blas, CUBLAS_DEFAULT_MATH) != CUBLAS_STATUS_SUCCESS)
             st = dia_fail(DIA_ERR_BACKEND, "cuBLAS: cannot configure the handle");
     }
+    if (st == DIA_OK) {
+        /* a fixed workspace (after cublasSetStream, which resets it): no allocation under capture */
+        const size_t ws = (size_t)32 << 20;
+        if ((e = cudaMalloc(&c->blas_workspace, ws)) != cudaSuccess) {
+            c->blas_workspace = NULL;
+            st = dia_fail(DIA_ERR_OUT_OF_MEMORY, "CUDA: cannot allocate the cuBLAS workspace: %s", cudaGetErrorString(e));
+        } else if (cublasSetWorkspace(c->blas, c->blas_workspace, ws) != CUBLAS_STATUS_SUCCESS) {
+            st = dia_fail(DIA_ERR_BACKEND, "cuBLAS: cannot set the workspace");
+        }
+    }
+    if (st == DIA_OK) st = cu_graph_init(be);
     if (st == DIA_OK) {
         cudaDeviceProp p;
         if (cudaGetDeviceProperties(&p, device) == cudaSuccess) {

@@ -25,6 +25,8 @@ struct dia_buffer {
     size_t size; /* bytes */
 };
 
+struct cu_graph_state; /* cuda_graph.cu */
+
 typedef struct cuda_ctx {
     int device;
     cudaStream_t stream;
@@ -33,6 +35,8 @@ typedef struct cuda_ctx {
     /* grow-only device scratch: attention partials, bf16 copies of activations, f32 weights */
     void *scratch[4];
     size_t scratch_size[4];
+    void *blas_workspace; /* fixed cuBLAS workspace (no allocation inside graph capture) */
+    cu_graph_state *graph;
 } cuda_ctx;
 
 enum { CU_SCRATCH_ATTN = 0, CU_SCRATCH_ACT = 1, CU_SCRATCH_W = 2, CU_SCRATCH_COL = 3 };
@@ -68,6 +72,22 @@ static inline void *cu_ptr(const dia_tensor *t) { return (char *)t->buf->ptr + t
 
 /* Grow-only scratch slot `which` to at least `bytes`. */
 dia_status cu_scratch(dia_backend *be, int which, size_t bytes, void **out);
+
+/* Graph replay (cuda_graph.cu): every memory call ends the current op segment first. */
+dia_status cu_graph_init(dia_backend *be);
+dia_status cu_graph_boundary(dia_backend *be);
+void cu_graph_invalidate(dia_backend *be);
+void cu_graph_destroy(dia_backend *be);
+dia_status cu_g_matmul(dia_backend *be, dia_tensor *y, const dia_tensor *x, const dia_tensor *w, int trans_w,
+                       int accumulate);
+dia_status cu_g_rmsnorm(dia_backend *be, dia_tensor *y, const dia_tensor *x, const dia_tensor *w, float eps);
+dia_status cu_g_rope(dia_backend *be, dia_tensor *x, const dia_tensor *pos, float theta);
+dia_status cu_g_embed(dia_backend *be, dia_tensor *y, const dia_tensor *tables, int n_tables, const dia_tensor *tok);
+dia_status cu_g_silu_mul(dia_backend *be, dia_tensor *y, const dia_tensor *h);
+dia_status cu_g_add(dia_backend *be, dia_tensor *y, const dia_tensor *x);
+dia_status cu_g_kv_store(dia_backend *be, dia_tensor *cache, const dia_tensor *src, const dia_tensor *start);
+dia_status cu_g_attention(dia_backend *be, dia_tensor *out, const dia_tensor *q, const dia_tensor *k,
+                          const dia_tensor *v, const dia_tensor *kv_len, const dia_tensor *qpos);
 
 /* Element i of a float tensor of any float dtype, as f32 (device). */
 __device__ __forceinline__ float cu_load(const void *base, int dt, int64_t i) {
