@@ -54,6 +54,13 @@ if has ops; then
   echo "=== single ops at decode shapes"
   for R in ${OPS_ROWS:-2}; do ./build-cuda/bench/bench_cuda_ops --rows "$R" --kv 1500 | grep -v "^libdia info"; done
 fi
+if has cmp; then
+  echo "=== full-size cross-check: CPU vs CUDA logits after 1 + 2 + 3 positions (logits_sum)"
+  for be in cpu cuda; do
+    ./build-cuda/bench/bench_cuda --model "$MODEL" --backend $be --dtype bf16 --batch 1 --steps 3 --warmup 2 2>&1 \
+      | grep -o "backend=[a-z]* dtype=[a-z0-9]*\|logits_sum=.*" | tr '\n' ' '; echo
+  done
+fi
 if has lib; then
   echo "=== libdia decode steps (cuda)"
   for dt in ${DTYPES:-bf16}; do

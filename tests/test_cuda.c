@@ -199,6 +199,10 @@ static void test_ops_attention(void **state) {
     /* cross-attention / encoder: MHA, per-row lengths, small head_dim */
     int32_t len6[6] = {5, 31, 17, 32, 1, 20};
     check_attention(&p, 6, 32, 4, 4, 16, 32, len6, 0);
+    /* encoder / cross-attention at full size: many queries (no split), hd 128 */
+    int32_t len2c[2] = {130, 77};
+    check_attention(&p, 2, 40, 16, 16, 128, 130, len2c, 0);
+    check_attention(&p, 2, 40, 16, 16, 128, 130, len2c, 1);
     int32_t len3[3] = {100, 57, 3};
     check_attention(&p, 3, 4, 8, 8, 64, 100, len3, 1);
     check_attention(&p, 3, 1, 8, 2, 32, 2048, len3, 0);

@@ -44,6 +44,7 @@ dia_status cu_scratch(dia_backend *be, int which, size_t bytes, void **out) {
         if (c->scratch[which]) {
             /* the old scratch may still be read by enqueued work */
             CU_CHECK(cudaStreamSynchronize(c->stream));
+            c->scratch_gen++;
             cu_graph_invalidate(be); /* a captured graph may point at the old scratch */
             cudaFree(c->scratch[which]);
             c->scratch[which] = NULL;
@@ -253,6 +254,8 @@ static dia_backend_ops make_ops(void) {
     o.sync = cuda_sync;
     o.weight_upload = cuda_weight_upload;
     o.default_weight_dtype = cuda_default_weight_dtype;
+    o.graph_run = cu_graph_run;
+    o.graph_release = cu_graph_release;
     o.matmul = cu_g_matmul;
     o.rmsnorm = cu_g_rmsnorm;
     o.rope = cu_g_rope;

@@ -37,6 +37,7 @@ typedef struct cuda_ctx {
     size_t scratch_size[4];
     void *blas_workspace; /* fixed cuBLAS workspace (no allocation inside graph capture) */
     cu_graph_state *graph;
+    unsigned scratch_gen; /* bumped whenever a scratch buffer moves */
 } cuda_ctx;
 
 enum { CU_SCRATCH_ATTN = 0, CU_SCRATCH_ACT = 1, CU_SCRATCH_W = 2, CU_SCRATCH_COL = 3 };
@@ -78,6 +79,8 @@ dia_status cu_graph_init(dia_backend *be);
 dia_status cu_graph_boundary(dia_backend *be);
 void cu_graph_invalidate(dia_backend *be);
 void cu_graph_destroy(dia_backend *be);
+dia_status cu_graph_run(dia_backend *be, uint64_t key, dia_status (*record)(void *ctx), void *ctx);
+void cu_graph_release(dia_backend *be, uint64_t key);
 dia_status cu_g_matmul(dia_backend *be, dia_tensor *y, const dia_tensor *x, const dia_tensor *w, int trans_w,
                        int accumulate);
 dia_status cu_g_rmsnorm(dia_backend *be, dia_tensor *y, const dia_tensor *x, const dia_tensor *w, float eps);

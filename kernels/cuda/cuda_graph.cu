@@ -43,11 +43,22 @@ typedef struct op_list {
     int n, cap;
 } op_list;
 
+#define KEYED_MAX 16
+
+typedef struct keyed_graph { /* graph_run: one recorded sequence per caller key */
+    uint64_t key;
+    cudaGraphExec_t exec;
+    unsigned gen; /* scratch generation it was captured in */
+    int calls;
+    long last_use;
+} keyed_graph;
+
 struct cu_graph_state {
-    int enabled, deferring, announced;
+    int enabled, deferring, announced, direct;
     op_list cur, prev, glist;
     cudaGraphExec_t exec;
-    long replays;
+    long replays, clock;
+    keyed_graph keyed[KEYED_MAX];
 };
 
 static cu_graph_state *gs_of(dia_backend *be) { return cu_ctx(be)->graph; }
@@ -68,15 +79,28 @@ static void drop_graph(cu_graph_state *g) {
     g->deferring = 0;
 }
 
+static void drop_keyed(keyed_graph *k) {
+    if (k->exec) cudaGraphExecDestroy(k->exec);
+    memset(k, 0, sizeof *k);
+}
+
 void cu_graph_invalidate(dia_backend *be) {
     cu_graph_state *g = gs_of(be);
-    if (g) drop_graph(g);
+    if (!g) return;
+    drop_graph(g);
+    for (int i = 0; i < KEYED_MAX; i++) /* keep the keys: they will be captured again */
+        if (g->keyed[i].exec) {
+            cudaGraphExecDestroy(g->keyed[i].exec);
+            g->keyed[i].exec = NULL;
+            g->keyed[i].calls = 0;
+        }
 }
 
 void cu_graph_destroy(dia_backend *be) {
     cu_graph_state *g = gs_of(be);
     if (!g) return;
     drop_graph(g);
+    for (int i = 0; i < KEYED_MAX; i++) drop_keyed(&g->keyed[i]);
     free(g->cur.v);
     free(g->prev.v);
     free(g->glist.v);
@@ -184,7 +208,7 @@ dia_status cu_graph_boundary(dia_backend *be) {
 /* An op arrives: hold it back while the segment matches the graph, else launch it. */
 static dia_status dispatch(dia_backend *be, op_rec *r) {
     cu_graph_state *g = gs_of(be);
-    if (!g || !g->enabled) return run_rec(be, r);
+    if (!g || !g->enabled || g->direct) return run_rec(be, r);
     if (!list_reserve(&g->cur, g->cur.n + 1)) {
         dia_status st = cu_graph_boundary(be);
         if (st != DIA_OK) return st;
@@ -206,6 +230,88 @@ static dia_status dispatch(dia_backend *be, op_rec *r) {
         return DIA_OK;
     }
     return run_rec(be, slot);
+}
+
+/* ---- graph_run: the model names a fixed op sequence (a decode step) by a key ----
+ * 1st call with a key: run eagerly (scratch buffers reach their size). 2nd: capture and launch.
+ * Later: launch the graph; `record` is not called at all. */
+static dia_status run_direct(cu_graph_state *g, dia_status (*record)(void *), void *ctx) {
+    g->direct = 1;
+    dia_status st = record(ctx);
+    g->direct = 0;
+    return st;
+}
+
+dia_status cu_graph_run(dia_backend *be, uint64_t key, dia_status (*record)(void *ctx), void *ctx) {
+    cu_graph_state *g = gs_of(be);
+    cuda_ctx *c = cu_ctx(be);
+    dia_status st = cu_graph_boundary(be);
+    if (st != DIA_OK) return st;
+    if (!g || !g->enabled || key == 0) return g ? run_direct(g, record, ctx) : record(ctx);
+    keyed_graph *k = NULL, *lru = &g->keyed[0];
+    for (int i = 0; i < KEYED_MAX && !k; i++)
+        if (g->keyed[i].key == key) k = &g->keyed[i];
+    if (!k) {
+        for (int i = 0; i < KEYED_MAX && !k; i++)
+            if (!g->keyed[i].key) k = &g->keyed[i];
+            else if (g->keyed[i].last_use < lru->last_use) lru = &g->keyed[i];
+        if (!k) {
+            drop_keyed(lru);
+            k = lru;
+        }
+        k->key = key;
+    }
+    k->last_use = ++g->clock;
+    if (k->exec && k->gen == c->scratch_gen) {
+        cudaError_t e = cudaGraphLaunch(k->exec, c->stream);
+        if (e != cudaSuccess) return dia_fail(DIA_ERR_BACKEND, "CUDA: cudaGraphLaunch failed: %s", cudaGetErrorString(e));
+        g->replays++;
+        return DIA_OK;
+    }
+    if (k->exec) { /* captured before the scratch moved */
+        cudaGraphExecDestroy(k->exec);
+        k->exec = NULL;
+        k->calls = 0;
+    }
+    if (k->calls++ == 0) return run_direct(g, record, ctx);
+    /* capture (nothing executes), instantiate, launch; on any failure run eagerly and stop graphs */
+    const unsigned gen = c->scratch_gen;
+    cudaGraph_t graph = NULL;
+    cudaError_t e = cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeThreadLocal);
+    if (e == cudaSuccess) {
+        st = run_direct(g, record, ctx);
+        e = cudaStreamEndCapture(c->stream, &graph);
+    }
+    if (e == cudaSuccess && st == DIA_OK && graph && gen == c->scratch_gen) e = cudaGraphInstantiate(&k->exec, graph, 0);
+    if (graph) cudaGraphDestroy(graph);
+    if (e != cudaSuccess || st != DIA_OK || !k->exec || gen != c->scratch_gen) {
+        cudaGetLastError();
+        if (k->exec) cudaGraphExecDestroy(k->exec);
+        k->exec = NULL;
+        g->enabled = 0;
+        dia_log(DIA_LOG_WARN, "CUDA graphs switched off: capturing a decode step failed (%s); running eagerly",
+                e != cudaSuccess ? cudaGetErrorString(e) : "an op failed under capture");
+        return run_direct(g, record, ctx);
+    }
+    k->gen = gen;
+    if (!g->announced) {
+        g->announced = 1;
+        dia_log(DIA_LOG_INFO, "CUDA graph: decode step captured; later steps replay it");
+    }
+    e = cudaGraphLaunch(k->exec, c->stream);
+    if (e != cudaSuccess) return dia_fail(DIA_ERR_BACKEND, "CUDA: cudaGraphLaunch failed: %s", cudaGetErrorString(e));
+    return DIA_OK;
+}
+
+void cu_graph_release(dia_backend *be, uint64_t key) {
+    cu_graph_state *g = gs_of(be);
+    if (!g || !key) return;
+    for (int i = 0; i < KEYED_MAX; i++)
+        if (g->keyed[i].key == key) {
+            cu_graph_boundary(be);
+            cudaStreamSynchronize(cu_ctx(be)->stream); /* a launch of it may be in flight */
+            drop_keyed(&g->keyed[i]);
+        }
 }
 
 /* ---- recording wrappers (the vtable's transformer ops) ---- */
