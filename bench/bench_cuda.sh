@@ -55,11 +55,34 @@ if has ops; then
   for R in ${OPS_ROWS:-2}; do ./build-cuda/bench/bench_cuda_ops --rows "$R" --kv 1500 | grep -v "^libdia info"; done
 fi
 if has cmp; then
-  echo "=== full-size cross-check: CPU vs CUDA logits after 1 + 2 + 3 positions (logits_sum)"
-  for be in cpu cuda; do
-    ./build-cuda/bench/bench_cuda --model "$MODEL" --backend $be --dtype bf16 --batch 1 --steps 3 --warmup 2 2>&1 \
+  echo "=== full-size cross-check on a smooth random model (init 0.002): CPU vs CUDA logits_sum after 6 positions"
+  [ -f /tmp/dia-smooth/config.json ] || python3 bench/make_full_model.py /tmp/dia-smooth 0.002 | grep MODEL
+  for cfg in "cpu auto" "cuda f32" "cuda bf16"; do
+    set -- $cfg
+    ./build-cuda/bench/bench_cuda --model /tmp/dia-smooth --backend $1 --dtype $2 --batch 1 --steps 3 --warmup 2 2>&1 \
       | grep -o "backend=[a-z]* dtype=[a-z0-9]*\|logits_sum=.*" | tr '\n' ' '; echo
   done
+fi
+if has ncu; then
+  echo "=== ncu: GPU time per kernel over decode steps (graphs off)"
+  DIA_CUDA_GRAPHS=0 ncu --cache-control none --clock-control none --metrics gpu__time_duration.sum --csv --launch-skip ${NCU_SKIP:-2500} --launch-count ${NCU_COUNT:-700} \
+    ./build-cuda/bench/bench_cuda --model "$MODEL" --backend cuda --dtype bf16 --batch ${NCU_B:-1} --steps 12 --warmup 2 \
+    > /tmp/ncu.csv 2>/tmp/ncu.err; tail -3 /tmp/ncu.err
+  python3 - <<'PY'
+import csv, collections
+rows = [r for r in csv.reader(open("/tmp/ncu.csv")) if len(r) > 10]
+hdr = rows[0]; ki = hdr.index("Kernel Name"); vi = hdr.index("Metric Value"); ui = hdr.index("Metric Unit")
+tot = collections.defaultdict(float); cnt = collections.Counter()
+for r in rows[1:]:
+    name = r[ki].split("(")[0].split("<")[0][:40] + ("<" + r[ki].split("<")[1].split(">")[0][:20] + ">" if "<" in r[ki] else "")
+    u = r[ui].strip().lower()
+    v = float(r[vi].replace(",", "")) * {"ns": 1e-3, "nsecond": 1e-3, "us": 1.0, "usecond": 1.0, "ms": 1e3, "msecond": 1e3}.get(u, float("nan"))
+    tot[name] += v; cnt[name] += 1
+allt = sum(tot.values()); n = sum(cnt.values())
+print(f"kernels {n}, GPU time {allt:.0f} us ({allt / n:.2f} us per kernel on average)")
+for k, v in sorted(tot.items(), key=lambda x: -x[1]):
+    print(f"  {k:64s} n={cnt[k]:4d} total={v:9.1f} us  mean={v / cnt[k]:7.2f} us")
+PY
 fi
 if has lib; then
   echo "=== libdia decode steps (cuda)"

@@ -23,42 +23,91 @@ __global__ void __launch_bounds__(NORM_THREADS)
     for (int64_t d = threadIdx.x; d < D; d += NORM_THREADS) yr[d] = xr[d] * r * cu_load(W, wdt, d);
 }
 
+/* f32 weight, D = 4 * NORM_THREADS * NV, 16-byte aligned rows: each thread loads its NV float4 of
+ * the row once (one memory round trip), sums squares in f32 over its 4 NV values, and the block
+ * reduces in double. */
+template <int NV>
+__global__ void __launch_bounds__(NORM_THREADS)
+    k_rmsnorm4(float4 *Y, const float4 *X, const float4 *W, int64_t D4, float eps) {
+    __shared__ double part[NORM_THREADS / 32];
+    const int64_t m = blockIdx.x;
+    const float4 *xr = X + m * D4;
+    float4 v[NV];
+    float ss = 0.0f;
+#pragma unroll
+    for (int i = 0; i < NV; i++) {
+        const int64_t d = threadIdx.x + (int64_t)i * NORM_THREADS;
+        v[i] = d < D4 ? xr[d] : make_float4(0, 0, 0, 0);
+        ss += v[i].x * v[i].x + v[i].y * v[i].y + v[i].z * v[i].z + v[i].w * v[i].w;
+    }
+    double sd = ss;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) sd += __shfl_xor_sync(0xffffffffu, sd, o);
+    if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = sd;
+    __syncthreads();
+    double tot = 0.0;
+#pragma unroll
+    for (int i = 0; i < NORM_THREADS / 32; i++) tot += part[i];
+    const float r = (float)(1.0 / sqrt(tot / (double)(4 * D4) + (double)eps));
+#pragma unroll
+    for (int i = 0; i < NV; i++) {
+        const int64_t d = threadIdx.x + (int64_t)i * NORM_THREADS;
+        if (d < D4) {
+            const float4 wv = W[d];
+            Y[m * D4 + d] = make_float4(v[i].x * r * wv.x, v[i].y * r * wv.y, v[i].z * r * wv.z, v[i].w * r * wv.w);
+        }
+    }
+}
+
 dia_status cu_rmsnorm(dia_backend *be, dia_tensor *y, const dia_tensor *x, const dia_tensor *w, float eps) {
     const int64_t M = x->ne[0], D = x->ne[1];
     if (w->ne[0] != D || y->ne[0] != M || y->ne[1] != D || x->dtype != DIA_F32 || y->dtype != DIA_F32 ||
         !cu_is_float(w->dtype))
         return dia_fail(DIA_ERR_INTERNAL, "rmsnorm shapes");
     if (M == 0) return DIA_OK;
+    const int aligned = (((uintptr_t)cu_ptr(y) | (uintptr_t)cu_ptr(x) | (uintptr_t)cu_ptr(w)) % 16) == 0;
+    if (w->dtype == DIA_F32 && D % 4 == 0 && aligned && D <= 4 * NORM_THREADS * 8) {
+        const int64_t D4 = D / 4;
+        const int nv = (int)((D4 + NORM_THREADS - 1) / NORM_THREADS);
+        float4 *Y = (float4 *)cu_ptr(y);
+        const float4 *X = (const float4 *)cu_ptr(x), *W = (const float4 *)cu_ptr(w);
+        cudaStream_t s = cu_ctx(be)->stream;
+        if (nv <= 1) k_rmsnorm4<1><<<(unsigned)M, NORM_THREADS, 0, s>>>(Y, X, W, D4, eps);
+        else if (nv <= 2) k_rmsnorm4<2><<<(unsigned)M, NORM_THREADS, 0, s>>>(Y, X, W, D4, eps);
+        else if (nv <= 4) k_rmsnorm4<4><<<(unsigned)M, NORM_THREADS, 0, s>>>(Y, X, W, D4, eps);
+        else k_rmsnorm4<8><<<(unsigned)M, NORM_THREADS, 0, s>>>(Y, X, W, D4, eps);
+        CU_LAUNCHED("rmsnorm4");
+        return DIA_OK;
+    }
     k_rmsnorm<<<(unsigned)M, NORM_THREADS, 0, cu_ctx(be)->stream>>>((float *)cu_ptr(y), (const float *)cu_ptr(x),
                                                                     cu_ptr(w), (int)w->dtype, D, eps);
     CU_LAUNCHED("rmsnorm");
     return DIA_OK;
 }
 
-/* One thread per (m, j < hd/2), looping over heads (the angle depends on m and j only). */
+/* One thread per (m, h, j < hd/2); the angle depends on m and j only and is recomputed per head
+ * (in double, as the CPU computes it) so that every thread does one load, rotation and store. */
 __global__ void k_rope(float *X, const int32_t *P, int64_t M, int64_t H, int64_t hd, double theta) {
     const int64_t half = hd / 2;
     const int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
-    if (i >= M * half) return;
-    const int64_t m = i / half, j = i % half;
+    if (i >= M * H * half) return;
+    const int64_t j = i % half, h = (i / half) % H, m = i / (half * H);
     /* angle = position / timescale, timescale = theta^(2j/hd) (the reference's division) */
     const double ts = pow(theta, (double)(2 * j) / (double)hd);
     const double a = (double)P[m] / ts;
     double s, c;
     sincos(a, &s, &c);
-    for (int64_t h = 0; h < H; h++) {
-        float *v = X + (m * H + h) * hd;
-        const double x1 = v[j], x2 = v[j + half];
-        v[j] = (float)(x1 * c - x2 * s);
-        v[j + half] = (float)(x2 * c + x1 * s);
-    }
+    float *v = X + (m * H + h) * hd;
+    const double x1 = v[j], x2 = v[j + half];
+    v[j] = (float)(x1 * c - x2 * s);
+    v[j + half] = (float)(x2 * c + x1 * s);
 }
 
 dia_status cu_rope(dia_backend *be, dia_tensor *x, const dia_tensor *pos, float theta) {
     const int64_t M = x->ne[0], H = x->ne[1], hd = x->ne[2];
     if (x->ndim != 3 || pos->ne[0] != M || hd % 2 || x->dtype != DIA_F32 || pos->dtype != DIA_I32)
         return dia_fail(DIA_ERR_INTERNAL, "rope shapes");
-    const int64_t n = M * (hd / 2);
+    const int64_t n = M * H * (hd / 2);
     if (n == 0) return DIA_OK;
     k_rope<<<cu_blocks(n, 128), 128, 0, cu_ctx(be)->stream>>>((float *)cu_ptr(x), (const int32_t *)cu_ptr(pos), M, H,
                                                                 hd, (double)theta);
