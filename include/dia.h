@@ -103,7 +103,10 @@ typedef struct dia_options dia_options;
 /* Model / codec loading options. Keys:
  *   "backend"  "cpu" (default) | "cuda"
  *   "threads"  integer >= 0; 0 = all cores (default)
- *   "dtype"    "auto" (default: the checkpoint's storage dtype on CPU, bf16 on CUDA) | "f32" | "bf16"
+ *   "dtype"    "auto" (default) | "f32" | "bf16": the weight dtype of the Dia model. The CPU backend
+ *              uses the weights as stored (F32/F16/BF16, no copy) and computes in f32, so it takes
+ *              "auto" or "f32" (bf16 is DIA_ERR_INVALID_ARG at load); CUDA converts at load: auto =
+ *              bf16, f32 = f32 weights with TF32 off (parity mode). The DAC always computes in f32.
  *   "device"   integer CUDA device ordinal (default 0)
  * Errors: DIA_ERR_INVALID_ARG for NULL, an unknown key or a malformed value. */
 DIA_API dia_status dia_options_new(dia_options **out);

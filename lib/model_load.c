@@ -221,7 +221,10 @@ DIA_API dia_status dia_model_load(const char *path, const dia_options *opts, dia
     }
     if (st == DIA_OK) {
         const char *dt = opts ? opts->dtype : "auto";
-        if (!strcmp(dt, "f32")) m->want_dtype = DIA_F32;
+        if (!m->be->ops->weight_upload && !strcmp(dt, "bf16"))
+            st = dia_fail(DIA_ERR_INVALID_ARG, "dtype bf16: the %s backend uses the weights as stored and computes in f32 "
+                                               "(use dtype auto or f32)", m->be->ops->name);
+        else if (!strcmp(dt, "f32")) m->want_dtype = DIA_F32;
         else if (!strcmp(dt, "bf16")) m->want_dtype = DIA_BF16;
         else m->want_dtype = m->be->ops->default_weight_dtype ? m->be->ops->default_weight_dtype(m->be) : DIA_F32;
     }

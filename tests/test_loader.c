@@ -247,6 +247,20 @@ static void test_options_and_nulls(void **state) {
     assert_int_equal(dia_options_set(o, "colour", "red"), DIA_ERR_INVALID_ARG);
     assert_non_null(strstr(dia_last_error(), "colour"));
     assert_int_equal(dia_options_set(NULL, "threads", "1"), DIA_ERR_INVALID_ARG);
+    /* the CPU backend does not convert weights: dtype bf16 is refused at load, f32 is fine */
+    dia_model *m = NULL;
+    assert_int_equal(dia_options_set(o, "dtype", "bf16"), DIA_OK);
+    assert_int_equal(dia_model_load(FIXTURES "/dia-hf", o, &m), DIA_ERR_INVALID_ARG);
+    assert_null(m);
+    assert_non_null(strstr(dia_last_error(), "bf16"));
+    assert_int_equal(dia_options_set(o, "dtype", "f32"), DIA_OK);
+    assert_int_equal(dia_model_load(FIXTURES "/dia-hf-bf16-sharded", o, &m), DIA_OK);
+    dia_model_free(m);
+    /* the cuda backend in a build or on a machine without it: a clear backend error */
+    assert_int_equal(dia_options_set(o, "backend", "cuda"), DIA_OK);
+    dia_status cst = dia_model_load(FIXTURES "/dia-hf", o, &m);
+    if (cst != DIA_OK) assert_int_equal(cst, DIA_ERR_BACKEND);
+    dia_model_free(m);
     dia_options_free(o);
     dia_options_free(NULL);
     dia_model_free(NULL);
