@@ -93,6 +93,13 @@ if has lib; then
     done
   done
 fi
+if has long; then
+  echo "=== libdia decode steps at a long context (positions 1401..1500; the mean position of a 3072-step generation is ~1536)"
+  for B in ${LONG_BATCHES:-1 64}; do
+    ./build-cuda/bench/bench_cuda --model "$MODEL" --backend cuda --dtype bf16 --batch "$B" --steps 100 --warmup 1400 \
+      2>&1 | grep -v "^libdia info"
+  done
+fi
 if has nograph; then
   echo "=== libdia decode steps (cuda), CUDA graphs off"
   for B in $BATCHES; do

@@ -193,6 +193,8 @@ static void test_ops_attention(void **state) {
     /* decode: one query per row over a long fixed cache (split over the sequence), GQA 16/4 */
     int32_t len4[4] = {3072, 1, 1500, 0};
     check_attention(&p, 4, 1, 16, 4, 128, 3072, len4, 0);
+    int32_t len2g[2] = {1000, 13};
+    check_attention(&p, 2, 1, 8, 4, 128, 1000, len2g, 0); /* GQA group of 2 */
     int32_t len2[2] = {777, 777};
     check_attention(&p, 2, 1, 16, 4, 128, 3072, len2, 1);
     /* prefill: causal, several queries */

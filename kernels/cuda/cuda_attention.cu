@@ -207,6 +207,111 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
     }
 }
 
+/* GQA-grouped variant of k_attn8: block (query, kv head, chunk) serves the G query heads that share
+ * the kv head, so each key and value row is read once per block instead of once per query head. */
+template <int EPL, int G>
+__global__ void __launch_bounds__(ATT_WARPS * 32)
+    k_attn8g(float *__restrict__ Out, float *__restrict__ Part, const float *__restrict__ Q,
+             const float *__restrict__ K, const float *__restrict__ V, const int32_t *__restrict__ len,
+             const int32_t *__restrict__ qpos, int T, int Hq, int Hkv, int S, int nsplit, int chunk) {
+    constexpr int HD = EPL * 8, NG = ATT_WARPS * 4;
+    __shared__ float sm_m[NG][G], sm_l[NG][G];
+    __shared__ float sm_o[NG][G * HD];
+    const int bt = blockIdx.x, kvh = blockIdx.y, sp = blockIdx.z;
+    const int r = bt / T;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 3, sl = lane & 7;
+    const int grp = warp * 4 + g;
+    int n = len[r];
+    if (qpos) n = min(n, qpos[bt] + 1);
+    n = max(0, min(n, S));
+    const int s0 = sp * chunk, s1 = min(s0 + chunk, n);
+    const float *kb = K + ((size_t)r * Hkv + kvh) * (size_t)S * HD + sl * EPL;
+    const float *vb = V + ((size_t)r * Hkv + kvh) * (size_t)S * HD + sl * EPL;
+    float q[G][EPL], o[G][EPL], m[G], l[G];
+#pragma unroll
+    for (int gi = 0; gi < G; gi++) {
+        const float4 *qv = (const float4 *)(Q + ((size_t)bt * Hq + kvh * G + gi) * HD + sl * EPL);
+#pragma unroll
+        for (int j = 0; j < EPL / 4; j++) {
+            const float4 a = qv[j];
+            q[gi][4 * j] = a.x, q[gi][4 * j + 1] = a.y, q[gi][4 * j + 2] = a.z, q[gi][4 * j + 3] = a.w;
+        }
+#pragma unroll
+        for (int e = 0; e < EPL; e++) o[gi][e] = 0.0f;
+        m[gi] = -INFINITY;
+        l[gi] = 0.0f;
+    }
+    for (int base = s0 + warp * 4; base < s1; base += NG) {
+        const int sa = base + g;
+        const bool va = sa < s1;
+        float ka[EPL], vv[EPL];
+#pragma unroll
+        for (int j = 0; j < EPL / 4; j++) {
+            const float4 a = va ? __ldg((const float4 *)(kb + (size_t)sa * HD) + j) : make_float4(0, 0, 0, 0);
+            const float4 b = va ? __ldg((const float4 *)(vb + (size_t)sa * HD) + j) : make_float4(0, 0, 0, 0);
+            ka[4 * j] = a.x, ka[4 * j + 1] = a.y, ka[4 * j + 2] = a.z, ka[4 * j + 3] = a.w;
+            vv[4 * j] = b.x, vv[4 * j + 1] = b.y, vv[4 * j + 2] = b.z, vv[4 * j + 3] = b.w;
+        }
+        float d[G];
+#pragma unroll
+        for (int gi = 0; gi < G; gi++) {
+            d[gi] = 0.0f;
+#pragma unroll
+            for (int e = 0; e < EPL; e++) d[gi] = fmaf(q[gi][e], ka[e], d[gi]);
+        }
+#pragma unroll
+        for (int off = 1; off < 8; off <<= 1)
+#pragma unroll
+            for (int gi = 0; gi < G; gi++) d[gi] += __shfl_xor_sync(0xffffffffu, d[gi], off);
+        if (va) {
+#pragma unroll
+            for (int gi = 0; gi < G; gi++) {
+                const float mn = fmaxf(m[gi], d[gi]);
+                const float sc = expf(m[gi] - mn), p = expf(d[gi] - mn);
+                l[gi] = l[gi] * sc + p;
+#pragma unroll
+                for (int e = 0; e < EPL; e++) o[gi][e] = o[gi][e] * sc + p * vv[e];
+                m[gi] = mn;
+            }
+        }
+    }
+#pragma unroll
+    for (int gi = 0; gi < G; gi++) {
+        if (sl == 0) {
+            sm_m[grp][gi] = m[gi];
+            sm_l[grp][gi] = l[gi];
+        }
+#pragma unroll
+        for (int e = 0; e < EPL; e++) sm_o[grp][gi * HD + sl * EPL + e] = o[gi][e];
+    }
+    __syncthreads();
+    for (int idx = threadIdx.x; idx < G * HD; idx += ATT_WARPS * 32) {
+        const int gi = idx / HD, e = idx % HD;
+        float M = -INFINITY;
+#pragma unroll
+        for (int w = 0; w < NG; w++) M = fmaxf(M, sm_m[w][gi]);
+        float L = 0.0f, acc = 0.0f;
+#pragma unroll
+        for (int w = 0; w < NG; w++)
+            if (sm_m[w][gi] != -INFINITY) {
+                const float wt = expf(sm_m[w][gi] - M);
+                L += sm_l[w][gi] * wt;
+                acc += sm_o[w][idx] * wt;
+            }
+        const int h = kvh * G + gi;
+        if (nsplit == 1) {
+            Out[((size_t)bt * Hq + h) * HD + e] = L > 0.0f ? acc / L : 0.0f;
+        } else {
+            float *P = Part + (((size_t)bt * Hq + h) * nsplit + sp) * (HD + 2);
+            P[2 + e] = acc;
+            if (e == 0) {
+                P[0] = M;
+                P[1] = L;
+            }
+        }
+    }
+}
+
 __global__ void k_attn_combine(float *__restrict__ Out, const float *__restrict__ Part, int nsplit, int hd) {
     const size_t row = blockIdx.x; /* (bt, h) */
     const float *P = Part + row * nsplit * (hd + 2);
@@ -243,10 +348,15 @@ dia_status cu_attention(dia_backend *be, dia_tensor *out, const dia_tensor *q, c
     /* split the keys so that a decode step still has >= ~4 blocks per SM */
     const int vec = (hd == 32 || hd == 64 || hd == 128) && ((uintptr_t)cu_ptr(q) | (uintptr_t)cu_ptr(k) |
                                                              (uintptr_t)cu_ptr(v)) % 16 == 0;
+    /* GQA grouping (decode: few queries, so K/V reads dominate): head_dim 128 with 2 or 4 query heads
+     * per kv head */
+    const int64_t G = Hq / Hkv;
+    const int grouped = vec && hd == 128 && (G == 2 || G == 4) && R * T * Hq < 8 * (int64_t)c->sm_count;
+    const int64_t blocks_base = grouped ? R * T * Hkv : R * T * Hq;
     const int64_t base = R * T * Hq, want = (vec ? 8 : 4) * (int64_t)c->sm_count;
     int64_t nsplit = 1;
-    if (base < want && S > 64) {
-        nsplit = (want + base - 1) / base;
+    if (blocks_base < want && S > 64) {
+        nsplit = (want + blocks_base - 1) / blocks_base;
         const int64_t max_split = (S + 31) / 32; /* chunks of at least 32 keys */
         if (nsplit > max_split) nsplit = max_split;
     }
@@ -258,7 +368,7 @@ dia_status cu_attention(dia_backend *be, dia_tensor *out, const dia_tensor *q, c
         if (st != DIA_OK) return st;
         part = (float *)p;
     }
-    dim3 grid((unsigned)(R * T), (unsigned)Hq, (unsigned)nsplit);
+    dim3 grid((unsigned)(R * T), (unsigned)(grouped ? Hkv : Hq), (unsigned)nsplit);
     const int hdj = (int)((hd + 31) / 32);
 #define ATT_LAUNCH(J)                                                                                              \
     k_attn<J><<<grid, ATT_WARPS * 32, 0, c->stream>>>(                                                             \
@@ -270,7 +380,14 @@ dia_status cu_attention(dia_backend *be, dia_tensor *out, const dia_tensor *q, c
         (float *)cu_ptr(out), part, (const float *)cu_ptr(q), (const float *)cu_ptr(k), (const float *)cu_ptr(v), \
         (const int32_t *)cu_ptr(kv_len), qpos ? (const int32_t *)cu_ptr(qpos) : NULL, (int)T, (int)Hq, (int)Hkv,   \
         (int)S, (int)nsplit, (int)chunk)
-    if (vec && hd == 128) ATT8_LAUNCH(16);
+#define ATT8G_LAUNCH(GG)                                                                                           \
+    k_attn8g<16, GG><<<grid, ATT_WARPS * 32, 0, c->stream>>>(                                                      \
+        (float *)cu_ptr(out), part, (const float *)cu_ptr(q), (const float *)cu_ptr(k), (const float *)cu_ptr(v), \
+        (const int32_t *)cu_ptr(kv_len), qpos ? (const int32_t *)cu_ptr(qpos) : NULL, (int)T, (int)Hq, (int)Hkv,   \
+        (int)S, (int)nsplit, (int)chunk)
+    if (grouped && G == 4) ATT8G_LAUNCH(4);
+    else if (grouped) ATT8G_LAUNCH(2);
+    else if (vec && hd == 128) ATT8_LAUNCH(16);
     else if (vec && hd == 64) ATT8_LAUNCH(8);
     else if (vec && hd == 32) ATT8_LAUNCH(4);
     else if (hdj <= 1) ATT_LAUNCH(1);
@@ -279,6 +396,7 @@ dia_status cu_attention(dia_backend *be, dia_tensor *out, const dia_tensor *q, c
     else ATT_LAUNCH(8);
 #undef ATT_LAUNCH
 #undef ATT8_LAUNCH
+#undef ATT8G_LAUNCH
     CU_LAUNCHED("attention");
     if (nsplit > 1) {
         const int threads = hd <= 32 ? 32 : (hd <= 64 ? 64 : 128);
