@@ -129,13 +129,17 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
     for (int base = s0 + warp * 4; base < s1; base += 2 * NG) {
         const int sa = base + g, sb = base + g + NG;
         const bool va = sa < s1, vb_ = sb < s1;
-        float ka[EPL], kb2[EPL];
+        float ka[EPL], kb2[EPL], vA[EPL], vB[EPL];
 #pragma unroll
         for (int j = 0; j < EPL / 4; j++) {
             const float4 a = va ? __ldg((const float4 *)(kb + (size_t)sa * HD) + j) : make_float4(0, 0, 0, 0);
             const float4 b = vb_ ? __ldg((const float4 *)(kb + (size_t)sb * HD) + j) : make_float4(0, 0, 0, 0);
+            const float4 c = va ? __ldg((const float4 *)(vb + (size_t)sa * HD) + j) : make_float4(0, 0, 0, 0);
+            const float4 d = vb_ ? __ldg((const float4 *)(vb + (size_t)sb * HD) + j) : make_float4(0, 0, 0, 0);
             ka[4 * j] = a.x, ka[4 * j + 1] = a.y, ka[4 * j + 2] = a.z, ka[4 * j + 3] = a.w;
             kb2[4 * j] = b.x, kb2[4 * j + 1] = b.y, kb2[4 * j + 2] = b.z, kb2[4 * j + 3] = b.w;
+            vA[4 * j] = c.x, vA[4 * j + 1] = c.y, vA[4 * j + 2] = c.z, vA[4 * j + 3] = c.w;
+            vB[4 * j] = d.x, vB[4 * j + 1] = d.y, vB[4 * j + 2] = d.z, vB[4 * j + 3] = d.w;
         }
         float da = 0.0f, db = 0.0f;
 #pragma unroll
@@ -153,13 +157,7 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
             const float sc = expf(m - mn), p = expf(da - mn);
             l = l * sc + p;
 #pragma unroll
-            for (int j = 0; j < EPL / 4; j++) {
-                const float4 vv = __ldg((const float4 *)(vb + (size_t)sa * HD) + j);
-                o[4 * j] = o[4 * j] * sc + p * vv.x;
-                o[4 * j + 1] = o[4 * j + 1] * sc + p * vv.y;
-                o[4 * j + 2] = o[4 * j + 2] * sc + p * vv.z;
-                o[4 * j + 3] = o[4 * j + 3] * sc + p * vv.w;
-            }
+            for (int e = 0; e < EPL; e++) o[e] = o[e] * sc + p * vA[e];
             m = mn;
         }
         if (vb_) {
@@ -167,13 +165,7 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
             const float sc = expf(m - mn), p = expf(db - mn);
             l = l * sc + p;
 #pragma unroll
-            for (int j = 0; j < EPL / 4; j++) {
-                const float4 vv = __ldg((const float4 *)(vb + (size_t)sb * HD) + j);
-                o[4 * j] = o[4 * j] * sc + p * vv.x;
-                o[4 * j + 1] = o[4 * j + 1] * sc + p * vv.y;
-                o[4 * j + 2] = o[4 * j + 2] * sc + p * vv.z;
-                o[4 * j + 3] = o[4 * j + 3] * sc + p * vv.w;
-            }
+            for (int e = 0; e < EPL; e++) o[e] = o[e] * sc + p * vB[e];
             m = mn;
         }
     }
@@ -209,18 +201,18 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
 
 /* GQA-grouped variant of k_attn8: block (query, kv head, chunk) serves the G query heads that share
  * the kv head, so each key and value row is read once per block instead of once per query head. */
-template <int EPL, int G>
+template <int HD, int G, int LPK>
 __global__ void __launch_bounds__(ATT_WARPS * 32)
     k_attn8g(float *__restrict__ Out, float *__restrict__ Part, const float *__restrict__ Q,
              const float *__restrict__ K, const float *__restrict__ V, const int32_t *__restrict__ len,
              const int32_t *__restrict__ qpos, int T, int Hq, int Hkv, int S, int nsplit, int chunk) {
-    constexpr int HD = EPL * 8, NG = ATT_WARPS * 4;
+    constexpr int EPL = HD / LPK, GPW = 32 / LPK, NG = ATT_WARPS * GPW; /* LPK lanes per key */
     __shared__ float sm_m[NG][G], sm_l[NG][G];
     __shared__ float sm_o[NG][G * HD];
     const int bt = blockIdx.x, kvh = blockIdx.y, sp = blockIdx.z;
     const int r = bt / T;
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 3, sl = lane & 7;
-    const int grp = warp * 4 + g;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane / LPK, sl = lane % LPK;
+    const int grp = warp * GPW + g;
     int n = len[r];
     if (qpos) n = min(n, qpos[bt] + 1);
     n = max(0, min(n, S));
@@ -241,7 +233,7 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
         m[gi] = -INFINITY;
         l[gi] = 0.0f;
     }
-    for (int base = s0 + warp * 4; base < s1; base += NG) {
+    for (int base = s0 + warp * GPW; base < s1; base += NG) {
         const int sa = base + g;
         const bool va = sa < s1;
         float ka[EPL], vv[EPL];
@@ -260,7 +252,7 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
             for (int e = 0; e < EPL; e++) d[gi] = fmaf(q[gi][e], ka[e], d[gi]);
         }
 #pragma unroll
-        for (int off = 1; off < 8; off <<= 1)
+        for (int off = 1; off < LPK; off <<= 1)
 #pragma unroll
             for (int gi = 0; gi < G; gi++) d[gi] += __shfl_xor_sync(0xffffffffu, d[gi], off);
         if (va) {
@@ -285,19 +277,26 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
         for (int e = 0; e < EPL; e++) sm_o[grp][gi * HD + sl * EPL + e] = o[gi][e];
     }
     __syncthreads();
+    __shared__ float sm_w[NG][G], sm_L[G], sm_M[G];
+    if (threadIdx.x < G) {
+        const int gi = threadIdx.x;
+        float M = -INFINITY, L = 0.0f;
+        for (int w = 0; w < NG; w++) M = fmaxf(M, sm_m[w][gi]);
+        for (int w = 0; w < NG; w++) {
+            const float wt = sm_m[w][gi] == -INFINITY ? 0.0f : expf(sm_m[w][gi] - M);
+            sm_w[w][gi] = wt;
+            L += sm_l[w][gi] * wt;
+        }
+        sm_M[gi] = M;
+        sm_L[gi] = L;
+    }
+    __syncthreads();
     for (int idx = threadIdx.x; idx < G * HD; idx += ATT_WARPS * 32) {
         const int gi = idx / HD, e = idx % HD;
-        float M = -INFINITY;
+        float acc = 0.0f;
 #pragma unroll
-        for (int w = 0; w < NG; w++) M = fmaxf(M, sm_m[w][gi]);
-        float L = 0.0f, acc = 0.0f;
-#pragma unroll
-        for (int w = 0; w < NG; w++)
-            if (sm_m[w][gi] != -INFINITY) {
-                const float wt = expf(sm_m[w][gi] - M);
-                L += sm_l[w][gi] * wt;
-                acc += sm_o[w][idx] * wt;
-            }
+        for (int w = 0; w < NG; w++) acc += sm_o[w][idx] * sm_w[w][gi];
+        const float L = sm_L[gi];
         const int h = kvh * G + gi;
         if (nsplit == 1) {
             Out[((size_t)bt * Hq + h) * HD + e] = L > 0.0f ? acc / L : 0.0f;
@@ -305,7 +304,7 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
             float *P = Part + (((size_t)bt * Hq + h) * nsplit + sp) * (HD + 2);
             P[2 + e] = acc;
             if (e == 0) {
-                P[0] = M;
+                P[0] = sm_M[gi];
                 P[1] = L;
             }
         }
@@ -351,13 +350,14 @@ dia_status cu_attention(dia_backend *be, dia_tensor *out, const dia_tensor *q, c
     /* GQA grouping (decode: few queries, so K/V reads dominate): head_dim 128 with 2 or 4 query heads
      * per kv head */
     const int64_t G = Hq / Hkv;
-    const int grouped = vec && hd == 128 && (G == 2 || G == 4) && R * T * Hq < 8 * (int64_t)c->sm_count;
+    const int grouped = vec && hd == 128 && (G == 2 || G == 4);
     const int64_t blocks_base = grouped ? R * T * Hkv : R * T * Hq;
     const int64_t base = R * T * Hq, want = (vec ? 8 : 4) * (int64_t)c->sm_count;
     int64_t nsplit = 1;
     if (blocks_base < want && S > 64) {
         nsplit = (want + blocks_base - 1) / blocks_base;
-        const int64_t max_split = (S + 31) / 32; /* chunks of at least 32 keys */
+        const int64_t min_chunk = 32;
+        const int64_t max_split = (S + min_chunk - 1) / min_chunk;
         if (nsplit > max_split) nsplit = max_split;
     }
     const int64_t chunk = (S + nsplit - 1) / nsplit;
@@ -381,7 +381,7 @@ dia_status cu_attention(dia_backend *be, dia_tensor *out, const dia_tensor *q, c
         (const int32_t *)cu_ptr(kv_len), qpos ? (const int32_t *)cu_ptr(qpos) : NULL, (int)T, (int)Hq, (int)Hkv,   \
         (int)S, (int)nsplit, (int)chunk)
 #define ATT8G_LAUNCH(GG)                                                                                           \
-    k_attn8g<16, GG><<<grid, ATT_WARPS * 32, 0, c->stream>>>(                                                      \
+    k_attn8g<128, GG, (GG == 4 ? 16 : 8)><<<grid, ATT_WARPS * 32, 0, c->stream>>>(                                                      \
         (float *)cu_ptr(out), part, (const float *)cu_ptr(q), (const float *)cu_ptr(k), (const float *)cu_ptr(v), \
         (const int32_t *)cu_ptr(kv_len), qpos ? (const int32_t *)cu_ptr(qpos) : NULL, (int)T, (int)Hq, (int)Hkv,   \
         (int)S, (int)nsplit, (int)chunk)
