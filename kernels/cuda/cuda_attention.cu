@@ -311,22 +311,41 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
     }
 }
 
+/* Merge the nsplit (max, sum, unnormalised output) triples of one (query, head): the split weights
+ * are computed once per block (block-wide max, then one expf per split) and every thread sums one
+ * output element over the splits. */
 __global__ void k_attn_combine(float *__restrict__ Out, const float *__restrict__ Part, int nsplit, int hd) {
+    extern __shared__ float w[]; /* [nsplit] */
+    __shared__ float red[32];
     const size_t row = blockIdx.x; /* (bt, h) */
     const float *P = Part + row * nsplit * (hd + 2);
+    const int tid = threadIdx.x, nw = (blockDim.x + 31) / 32;
     float M = -INFINITY;
-    for (int i = 0; i < nsplit; i++) M = fmaxf(M, P[(size_t)i * (hd + 2)]);
+    for (int i = tid; i < nsplit; i += blockDim.x) M = fmaxf(M, P[(size_t)i * (hd + 2)]);
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
+    if ((tid & 31) == 0) red[tid >> 5] = M;
+    __syncthreads();
+    M = -INFINITY;
+    for (int i = 0; i < nw; i++) M = fmaxf(M, red[i]);
+    __syncthreads();
     float L = 0.0f;
-    for (int i = 0; i < nsplit; i++) {
+    for (int i = tid; i < nsplit; i += blockDim.x) {
         const float mi = P[(size_t)i * (hd + 2)];
-        if (mi != -INFINITY) L += P[(size_t)i * (hd + 2) + 1] * expf(mi - M);
+        const float wi = mi == -INFINITY ? 0.0f : expf(mi - M);
+        w[i] = wi;
+        L += P[(size_t)i * (hd + 2) + 1] * wi;
     }
-    for (int e = threadIdx.x; e < hd; e += blockDim.x) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) L += __shfl_xor_sync(0xffffffffu, L, o);
+    if ((tid & 31) == 0) red[tid >> 5] = L;
+    __syncthreads();
+    L = 0.0f;
+    for (int i = 0; i < nw; i++) L += red[i];
+    for (int e = tid; e < hd; e += blockDim.x) {
         float acc = 0.0f;
-        for (int i = 0; i < nsplit; i++) {
-            const float mi = P[(size_t)i * (hd + 2)];
-            if (mi != -INFINITY) acc += P[(size_t)i * (hd + 2) + 2 + e] * expf(mi - M);
-        }
+        for (int i = 0; i < nsplit; i++)
+            if (w[i] != 0.0f) acc += P[(size_t)i * (hd + 2) + 2 + e] * w[i];
         Out[row * hd + e] = L > 0.0f ? acc / L : 0.0f;
     }
 }
@@ -400,7 +419,8 @@ dia_status cu_attention(dia_backend *be, dia_tensor *out, const dia_tensor *q, c
     CU_LAUNCHED("attention");
     if (nsplit > 1) {
         const int threads = hd <= 32 ? 32 : (hd <= 64 ? 64 : 128);
-        k_attn_combine<<<(unsigned)base, threads, 0, c->stream>>>((float *)cu_ptr(out), part, (int)nsplit, (int)hd);
+        k_attn_combine<<<(unsigned)base, threads, (size_t)nsplit * sizeof(float), c->stream>>>(
+            (float *)cu_ptr(out), part, (int)nsplit, (int)hd);
         CU_LAUNCHED("attention_combine");
     }
     return DIA_OK;
