@@ -24,8 +24,13 @@ EXTRA_TESTS := test-packaging test-examples test-python test-rust
 # that are not themselves instrumented (python, cargo test binaries, the installed examples).
 ifeq ($(SANITIZE),1)
 DIA_PRELOAD := LD_PRELOAD=$(shell $(CC) -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0
+# cargo and rustc must not run under the preload: only the test binaries (through a runner)
+# (RUST_BACKTRACE=0: a panicking test's backtrace under the preloaded ASan runtime hangs at exit in
+# p11-kit's destructor, from libcurl's TLS stack)
+RUST_PRELOAD := CARGO_TARGET_$(shell uname -m | tr a-z A-Z)_UNKNOWN_LINUX_GNU_RUNNER="env RUST_BACKTRACE=0 $(DIA_PRELOAD)"
 else
 DIA_PRELOAD :=
+RUST_PRELOAD :=
 endif
 
 BINDGEN_FLAGS := --no-layout-tests --size_t-is-usize --no-prepend-enum-name \
@@ -47,11 +52,11 @@ $(BUILD)/examples/%: examples/%.c include/dia.h $(BUILD)/lib/libdia.so
 test-packaging: test-abi test-install
 
 test-abi: $(BUILD)/lib/libdia.so
-	sh tests/test_abi.sh $(BUILD)/lib/libdia.so
+	DIA_PRELOAD="$(DIA_PRELOAD)" sh tests/test_abi.sh $(BUILD)/lib/libdia.so
 
 test-install: all
 	MAKE="$(MAKE)" BUILD=$(BUILD) VERSION=$(VERSION) ABI=$(ABI) DIA_PRELOAD="$(DIA_PRELOAD)" \
-	    sh tests/test_install.sh
+	    DIA_LDFLAGS="$(SANFLAGS)" sh tests/test_install.sh
 
 test-examples: $(EXAMPLE_BINS)
 	BUILD=$(BUILD) sh tests/test_examples.sh
@@ -63,7 +68,7 @@ test-python: $(BUILD)/lib/libdia.so
 
 test-rust: $(BUILD)/lib/libdia.so check-bindgen
 	@command -v $(CARGO) >/dev/null || { echo "test-rust: $(CARGO) not found (apt-get install cargo)"; exit 1; }
-	cd bindings/rust && $(DIA_PRELOAD) DIA_LIB_DIR=$(abspath $(BUILD)/lib) \
+	cd bindings/rust && $(RUST_PRELOAD) DIA_LIB_DIR=$(abspath $(BUILD)/lib) \
 	    LD_LIBRARY_PATH=$(abspath $(BUILD)/lib)$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH} \
 	    DIA_FIXTURES=$(abspath tests/fixtures/tiny) CARGO_TARGET_DIR=$(abspath $(BUILD)/rust) \
 	    $(CARGO) test --offline --workspace

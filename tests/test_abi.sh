@@ -135,7 +135,8 @@ int main(void) {
 EOF
 libdir=$(cd "$(dirname "$LIB")" && pwd)
 if $CC -std=c99 -Wall -Werror -Iinclude "$tmp/rt.c" -o "$tmp/rt" -L"$libdir" -ldia 2>"$tmp/err"; then
-  if out=$(LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$tmp/rt" 2>&1); then
+  # DIA_PRELOAD: "LD_PRELOAD=.../libasan.so ..." when the library was built with SANITIZE=1
+  if out=$(env ${DIA_PRELOAD:-} LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$tmp/rt" 2>&1); then
     ok "runtime dia_abi_version()/dia_version_string() match the header ($ver, ABI $abi)"
   else bad "runtime check: $out"; fi
 else bad "cannot link a program against $LIB:"; sed 's/^/       /' "$tmp/err"; fi

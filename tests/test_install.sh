@@ -17,6 +17,7 @@ CC=${CC:-cc}
 VERSION=${VERSION:-$(sed -n 's/^#define DIA_VERSION_STRING "\(.*\)".*/\1/p' include/dia.h)}
 ABI=${ABI:-$(sed -n 's/^#define DIA_ABI_VERSION \([0-9]*\).*/\1/p' include/dia.h)}
 DIA_PRELOAD=${DIA_PRELOAD:-}
+DIA_LDFLAGS=${DIA_LDFLAGS:-}   # extra link flags for the static program (-fsanitize=... for SANITIZE=1)
 FIX=tests/fixtures/tiny
 fails=0
 ok() { echo "ok   - $*"; }
@@ -86,7 +87,8 @@ else bad "make install PREFIX=<tmp>/prefix failed:"; tail -20 "$tmp/install2.log
 export PKG_CONFIG_PATH="$p/lib/pkgconfig"
 cflags=$(pkg-config --cflags dia)
 libs=$(pkg-config --libs dia)
-slibs=$(pkg-config --static --libs dia)
+# the private dependencies for a static link: --static --libs minus its own -ldia
+slibs=$(pkg-config --static --libs dia | sed -e 's/-ldia\( \|$\)/ /g')
 # shellcheck disable=SC2086
 if $CC -std=c11 -Wall -Wextra -Werror examples/simple.c -o "$tmp/simple" $cflags $libs 2>"$tmp/err"; then
   ok "examples/simple.c builds with \$(pkg-config --cflags --libs dia)"
@@ -102,7 +104,7 @@ else bad "examples/simple.c does not build against the installed prefix:"; sed '
 
 # static: libdia.a plus Libs.private; the program must not need libdia.so at all
 # shellcheck disable=SC2086
-if $CC -std=c11 -Wall -Werror examples/simple.c -o "$tmp/simple_static" $cflags -L"$p/lib" -Wl,-Bstatic -ldia -Wl,-Bdynamic $slibs 2>"$tmp/err"; then
+if $CC -std=c11 -Wall -Werror examples/simple.c -o "$tmp/simple_static" $cflags -L"$p/lib" -Wl,-Bstatic -ldia -Wl,-Bdynamic $slibs $DIA_LDFLAGS 2>"$tmp/err"; then
   if readelf -d "$tmp/simple_static" | grep -q 'libdia\.so'; then bad "static build still needs libdia.so"
   elif out=$(run "$tmp/simple_static" "$FIX/dia-hf" "$FIX/dac-hf" "[S1] Hello from the installed library." "$tmp/static.wav" 7 2>&1) \
        && [ "$(head -c 4 "$tmp/static.wav" 2>/dev/null)" = RIFF ]; then
