@@ -4,9 +4,11 @@
  *   cc batch.c $(pkg-config --cflags --libs dia) -o batch
  *   ./batch MODEL_DIR DAC_DIR OUT_PREFIX "[S1] first text." "[S1] second text." ...
  *
- * Writes OUT_PREFIX0.wav, OUT_PREFIX1.wav, ... Each item's codes are the same as if it had been
- * generated alone with the same seed (the sampler's random numbers depend on seed, item and step
- * only). Set DIA_THREADS to limit the CPU threads, DIA_TEMPERATURE=0 for greedy decoding.
+ * Writes OUT_PREFIX0.wav, OUT_PREFIX1.wav, ... With greedy decoding (DIA_TEMPERATURE=0) each
+ * item's codes equal those of its text generated alone. With sampling, the random numbers are
+ * keyed by (seed, item index, step, channel): a batch reproduces exactly across runs and thread
+ * counts, and equal texts at different indices get different samples. Set DIA_THREADS to limit
+ * the CPU threads.
  * Uses only <dia.h>.
  */
 #include <stdio.h>
