@@ -38,7 +38,7 @@ if has env; then
 fi
 if has build; then
   echo "=== build"
-  "${MK[@]}" -j"$JOBS" lib build-cuda/tests/test_cuda build-cuda/bench/bench_cuda build-cuda/bench/bench_cuda_ops > /tmp/build.log 2>&1 || { tail -40 /tmp/build.log; exit 1; }
+  "${MK[@]}" -j"$JOBS" lib build-cuda/tests/test_cuda build-cuda/bench/bench_cuda build-cuda/bench/bench_cuda_ops build-cuda/bench/bench_dac_cuda > /tmp/build.log 2>&1 || { tail -40 /tmp/build.log; exit 1; }
   echo "build ok"
 fi
 if has test; then
@@ -99,6 +99,12 @@ if has long; then
     ./build-cuda/bench/bench_cuda --model "$MODEL" --backend cuda --dtype bf16 --batch "$B" --steps 100 --warmup 1400 \
       2>&1 | grep -v "^libdia info"
   done
+fi
+if has dac; then
+  echo "=== DAC decode (random descript/dac_44khz-architecture weights, f32)"
+  [ -f /tmp/dac-full/config.json ] || python3 bench/make_full_dac.py /tmp/dac-full | grep DAC
+  ./build-cuda/bench/bench_dac_cuda /tmp/dac-full cuda 10 f32 2>&1 | grep -v "^libdia info"
+  ./build-cuda/bench/bench_dac_cuda /tmp/dac-full cpu 1 f32 2>&1 | grep -v "^libdia info"
 fi
 if has nograph; then
   echo "=== libdia decode steps (cuda), CUDA graphs off"
