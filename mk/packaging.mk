@@ -56,7 +56,8 @@ test-abi: $(BUILD)/lib/libdia.so
 
 test-install: all
 	MAKE="$(MAKE)" BUILD=$(BUILD) VERSION=$(VERSION) ABI=$(ABI) DIA_PRELOAD="$(DIA_PRELOAD)" \
-	    DIA_LDFLAGS="$(SANFLAGS)" sh tests/test_install.sh
+	    DIA_LDFLAGS="$(SANFLAGS)" PYTHON=$(PYTHON) CARGO=$(CARGO) \
+	    sh tests/test_install.sh
 
 test-examples: $(EXAMPLE_BINS)
 	BUILD=$(BUILD) sh tests/test_examples.sh

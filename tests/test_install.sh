@@ -116,5 +116,26 @@ if $CC -std=c11 -Wall -Werror examples/simple.c -o "$tmp/simple_static" $cflags 
   else bad "static simple failed:"; echo "$out" | sed 's/^/       /'; fi
 else bad "static link with pkg-config --static failed:"; sed 's/^/       /' "$tmp/err"; fi
 
+# the bindings find the installed library through pkg-config alone (no DIA_LIBRARY / DIA_LIB_DIR)
+PYTHON=${PYTHON:-python3}
+if command -v "$PYTHON" >/dev/null; then
+  if out=$(cd bindings/python && env -u DIA_LIBRARY ${DIA_PRELOAD:-} "$PYTHON" -c 'import dia; print(dia.lib().path, dia.version())' 2>&1); then
+    case "$out" in
+      "$p/lib/"*) ok "python finds the installed libdia through pkg-config: $out" ;;
+      *) bad "python loaded '$out', not the library under the prefix" ;;
+    esac
+  else bad "python: import dia / dia.version() failed:"; echo "$out" | sed 's/^/       /'; fi
+else echo "SKIP - python check: $PYTHON not found"; fi
+CARGO=${CARGO:-cargo}
+if command -v "$CARGO" >/dev/null; then
+  # dia-sys's build.rs runs `pkg-config --libs dia`; its unit tests call into the library
+  # (SANITIZE=1: only the test binaries get the ASan preload, through a cargo runner)
+  runner=CARGO_TARGET_$(uname -m | tr a-z A-Z)_UNKNOWN_LINUX_GNU_RUNNER
+  if out=$(cd bindings/rust && env -u DIA_LIB_DIR CARGO_TARGET_DIR="$tmp/cargo" LD_LIBRARY_PATH="$p/lib" \
+           ${DIA_PRELOAD:+"$runner=env RUST_BACKTRACE=0 $DIA_PRELOAD"} "$CARGO" test --offline -p dia-sys 2>&1); then
+    ok "cargo test -p dia-sys links the installed libdia through pkg-config"
+  else bad "cargo test -p dia-sys against the installed prefix failed:"; echo "$out" | tail -20 | sed 's/^/       /'; fi
+else echo "SKIP - rust check: $CARGO not found"; fi
+
 if [ $fails -eq 0 ]; then echo "INSTALL CHECKS PASSED"; else echo "INSTALL CHECKS FAILED ($fails)"; fi
 [ $fails -eq 0 ]
