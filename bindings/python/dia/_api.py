@@ -404,6 +404,9 @@ class Dac(_Handle):
         frames = shape[0] if shape else 0
         if frames == 0:
             return result(None, (0,), "f32")
+        Q = self.info("codebooks")
+        if len(shape) != 2 or shape[1] != Q:
+            raise ValueError("codes must be [frames, %d], got shape %s" % (Q, shape))
         audio = ctypes.POINTER(ctypes.c_float)()
         n = ctypes.c_size_t()
         self._L.dia_dac_decode(self.handle, ptr, frames, ctypes.byref(audio), ctypes.byref(n))
@@ -415,6 +418,8 @@ class Dac(_Handle):
     def encode(self, audio):
         """Mono float32 audio at 44.1 kHz -> int32 codes [frames, codebooks]."""
         ptr, keep, shape = as_c(audio, "f32")
+        if len(shape) != 1:
+            raise ValueError("audio must be 1-D (mono), got shape %s" % (shape,))
         codes = ctypes.POINTER(ctypes.c_int32)()
         frames = ctypes.c_int()
         self._L.dia_dac_encode(self.handle, ptr, shape[0], ctypes.byref(codes), ctypes.byref(frames))

@@ -39,9 +39,6 @@ def as_c(x, kind):
     """(ctypes pointer, keepalive object, shape) of x as a C-contiguous int32 or float32 array.
     kind is "i32" or "f32"."""
     ctype = ctypes.c_int32 if kind == "i32" else ctypes.c_float
-    if np is not None and not isinstance(x, (list, tuple, array.array)):
-        a = np.ascontiguousarray(x, dtype=np.int32 if kind == "i32" else np.float32)
-        return a.ctypes.data_as(ctypes.POINTER(ctype)), a, tuple(a.shape)
     if np is not None:
         a = np.ascontiguousarray(np.asarray(x), dtype=np.int32 if kind == "i32" else np.float32)
         return a.ctypes.data_as(ctypes.POINTER(ctype)), a, tuple(a.shape)

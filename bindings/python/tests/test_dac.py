@@ -52,6 +52,10 @@ def test_decode_bad_code_raises(dac):
     with pytest.raises(dia.DiaError) as e:
         dac.decode([[0] * 8 + [1024]])
     assert e.value.status == dia.DIA_ERR_BAD_AUDIO
+    with pytest.raises(ValueError):
+        dac.decode([[0] * 8])  # wrong codebook count: caught before the C call
+    with pytest.raises(ValueError):
+        dac.encode([[0.0] * 512])
 
 
 @requires("dia_generate")
