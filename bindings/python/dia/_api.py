@@ -341,35 +341,36 @@ class GenParams(_Handle):
         return {k: self[k] for k in self.KEYS}
 
 
+# dia_sampler_probs / dia_sample_frame work on Dia-1.6B's frame shape
+CHANNELS, VOCAB = 9, 1028
+
+
 def _rows(cond, uncond):
     pc, kc, sc = as_c(cond, "f32")
     pu, ku, su = as_c(uncond, "f32")
-    if sc != su:
-        raise ValueError("cond and uncond shapes differ: %s vs %s" % (sc, su))
-    n = 1
-    for s in sc:
-        n *= s
-    return pc, pu, (kc, ku), n
+    for name, shape in (("cond", sc), ("uncond", su)):
+        n = 1
+        for d in shape:
+            n *= d
+        if n != CHANNELS * VOCAB:
+            raise ValueError("%s must be [%d, %d] logits, got shape %s" % (name, CHANNELS, VOCAB, shape))
+    return pc, pu, (kc, ku)
 
 
-def sampler_probs(params, cond, uncond, channels=9, vocab=1028):
+def sampler_probs(params, cond, uncond):
     """The sampling distribution for one frame: float32 [C, V] from cond/uncond logits [C, V]."""
-    pc, pu, keep, n = _rows(cond, uncond)
-    if n != channels * vocab:
-        raise ValueError("cond/uncond must hold C*V = %d floats" % (channels * vocab))
-    out = empty(n, "f32")
+    pc, pu, keep = _rows(cond, uncond)
+    out = empty(CHANNELS * VOCAB, "f32")
     lib().dia_sampler_probs(params.handle, pc, pu, out)
-    return result(out, (channels, vocab), "f32")
+    return result(out, (CHANNELS, VOCAB), "f32")
 
 
-def sample_frame(params, cond, uncond, item, step, channels=9, vocab=1028):
+def sample_frame(params, cond, uncond, item, step):
     """Codes int32 [C] sampled from cond/uncond [C, V] with the counter-based generator."""
-    pc, pu, keep, n = _rows(cond, uncond)
-    if n != channels * vocab:
-        raise ValueError("cond/uncond must hold C*V = %d floats" % (channels * vocab))
-    out = empty(channels, "i32")
+    pc, pu, keep = _rows(cond, uncond)
+    out = empty(CHANNELS, "i32")
     lib().dia_sample_frame(params.handle, pc, pu, int(item), int(step), out)
-    return result(out, (channels,), "i32")
+    return result(out, (CHANNELS,), "i32")
 
 
 class Dac(_Handle):

@@ -118,6 +118,8 @@ def test_sampler_probs_golden(golden):
     want, _ = golden.flat("sampler.probs")
     rows = shape[0]
     p = dia.GenParams(cfg_scale=3.0, temperature=1.2, top_p=0.95, cfg_filter_top_k=45)
+    with pytest.raises(ValueError):
+        dia.sampler_probs(p, cond[:100], uncond[:100])  # not [9, 1028]: refused before the C call
     n = C * V
     for r in range(rows):
         got = dia.sampler_probs(p, nest(cond[r * n:(r + 1) * n], (C, V)), nest(uncond[r * n:(r + 1) * n], (C, V)))

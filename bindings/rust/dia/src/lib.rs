@@ -551,27 +551,38 @@ impl GenParams {
         Ok(v)
     }
 
-    /// The sampling distribution of one frame, f32 [C, V], from cond/uncond logits [C, V].
+    /// The sampling distribution of one frame, f32 [C, V], from cond/uncond logits [C, V]
+    /// (the sampler works on Dia-1.6B's shape: C = [`CHANNELS`], V = [`VOCAB`]).
     pub fn sampler_probs(&self, cond: &[f32], uncond: &[f32]) -> Result<Vec<f32>> {
-        if cond.len() != uncond.len() || cond.is_empty() {
-            return Err(invalid("cond and uncond must be non-empty [C, V] of the same size".into()));
-        }
-        let mut probs = vec![0f32; cond.len()];
+        check_frame_logits(cond, uncond)?;
+        let mut probs = vec![0f32; CHANNELS * VOCAB];
         check(unsafe { sys::dia_sampler_probs(self.raw.as_ptr(), cond.as_ptr(), uncond.as_ptr(), probs.as_mut_ptr()) })?;
         Ok(probs)
     }
 
     /// One sampled frame (codes [C]) with the counter-based generator of (seed, item, step).
-    pub fn sample_frame(&self, cond: &[f32], uncond: &[f32], channels: usize, item: u64, step: u64) -> Result<Vec<i32>> {
-        if cond.len() != uncond.len() || channels == 0 || cond.len() % channels != 0 {
-            return Err(invalid("cond and uncond must be [C, V] of the same size".into()));
-        }
-        let mut codes = vec![0i32; channels];
+    pub fn sample_frame(&self, cond: &[f32], uncond: &[f32], item: u64, step: u64) -> Result<Vec<i32>> {
+        check_frame_logits(cond, uncond)?;
+        let mut codes = vec![0i32; CHANNELS];
         check(unsafe {
             sys::dia_sample_frame(self.raw.as_ptr(), cond.as_ptr(), uncond.as_ptr(), item, step, codes.as_mut_ptr())
         })?;
         Ok(codes)
     }
+}
+
+/// Channels and vocabulary of the frames dia_sampler_probs / dia_sample_frame work on (Dia-1.6B).
+pub const CHANNELS: usize = 9;
+pub const VOCAB: usize = 1028;
+
+fn check_frame_logits(cond: &[f32], uncond: &[f32]) -> Result<()> {
+    if cond.len() != CHANNELS * VOCAB || uncond.len() != CHANNELS * VOCAB {
+        return Err(invalid(format!(
+            "cond and uncond must be [{}, {}] ({} floats), got {} and {}",
+            CHANNELS, VOCAB, CHANNELS * VOCAB, cond.len(), uncond.len()
+        )));
+    }
+    Ok(())
 }
 
 /// The DAC codec (44.1 kHz): codes [frames, codebooks] <-> mono f32 audio.

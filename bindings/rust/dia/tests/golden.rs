@@ -180,12 +180,13 @@ fn sampler_probs_match_golden() {
     let want = g["sampler.probs"].f32();
     let p = GenParams::new().unwrap();
     assert_eq!(p.get("temperature").unwrap(), 1.2);
+    assert_eq!(p.sampler_probs(&cond[..100], &uncond[..100]).unwrap_err().status, Status::InvalidArg);
     let n = C * V;
     for r in 0..g["sampler.cond"].shape[0] {
         let got = p.sampler_probs(&cond[r * n..(r + 1) * n], &uncond[r * n..(r + 1) * n]).unwrap();
         let d = max_abs_diff(&got, &want[r * n..(r + 1) * n]);
         assert!(d <= 1e-5, "row {}: {}", r, d);
-        let codes = p.sample_frame(&cond[r * n..(r + 1) * n], &uncond[r * n..(r + 1) * n], C, 0, r as u64).unwrap();
+        let codes = p.sample_frame(&cond[r * n..(r + 1) * n], &uncond[r * n..(r + 1) * n], 0, r as u64).unwrap();
         for (c, &code) in codes.iter().enumerate() {
             assert!(got[c * V + code as usize] > 0.0, "row {} channel {}: sampled a zero-probability code", r, c);
         }
