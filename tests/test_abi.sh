@@ -114,6 +114,13 @@ for std in c++11 c++17; do
     ok "$HDR compiles as $std -pedantic -Werror ($CXX)"
   else bad "$HDR does not compile as $std with -Werror:"; sed 's/^/       /' "$tmp/err"; fi
 done
+# a second compiler family when one is installed (optional: not a build dependency)
+if command -v clang >/dev/null && command -v clang++ >/dev/null; then
+  if clang -std=c99 $WC -Wstrict-prototypes -c "$tmp/hdr.c" -o "$tmp/hdr_clang.o" 2>"$tmp/err" &&
+     clang++ -std=c++11 $WC -Wold-style-cast -Wzero-as-null-pointer-constant -c "$tmp/hdr.cc" -o "$tmp/hdr_clangxx.o" 2>>"$tmp/err"; then
+    ok "$HDR compiles with clang (c99) and clang++ (c++11) -pedantic -Werror"
+  else bad "$HDR does not compile with clang/clang++:"; sed 's/^/       /' "$tmp/err"; fi
+else echo "SKIP - clang/clang++ not installed: header checked with $CC/$CXX only"; fi
 # C++ must see C linkage: the object must reference the unmangled name.
 if nm "$tmp/hdr_c++11.o" 2>/dev/null | grep -q ' U dia_model_load$'; then ok "C++ sees extern \"C\" (unmangled dia_model_load)"
 else bad "C++ translation unit does not reference the unmangled dia_model_load"; fi
