@@ -72,7 +72,7 @@ test-rust: $(BUILD)/lib/libdia.so check-bindgen
 	cd bindings/rust && $(RUST_PRELOAD) DIA_LIB_DIR=$(abspath $(BUILD)/lib) \
 	    LD_LIBRARY_PATH=$(abspath $(BUILD)/lib)$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH} \
 	    DIA_FIXTURES=$(abspath tests/fixtures/tiny) CARGO_TARGET_DIR=$(abspath $(BUILD)/rust) \
-	    $(CARGO) test --offline --workspace
+	    MAKEFLAGS= $(CARGO) test --offline --workspace
 
 bindgen:
 	@command -v $(BINDGEN) >/dev/null || { echo "bindgen: $(BINDGEN) not found (apt-get install bindgen)"; exit 1; }

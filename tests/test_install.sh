@@ -132,7 +132,7 @@ if command -v "$CARGO" >/dev/null; then
   # (SANITIZE=1: only the test binaries get the ASan preload, through a cargo runner)
   runner=CARGO_TARGET_$(uname -m | tr a-z A-Z)_UNKNOWN_LINUX_GNU_RUNNER
   if out=$(cd bindings/rust && env -u DIA_LIB_DIR CARGO_TARGET_DIR="$tmp/cargo" LD_LIBRARY_PATH="$p/lib" \
-           ${DIA_PRELOAD:+"$runner=env RUST_BACKTRACE=0 $DIA_PRELOAD"} "$CARGO" test --offline -p dia-sys 2>&1); then
+           MAKEFLAGS= ${DIA_PRELOAD:+"$runner=env RUST_BACKTRACE=0 $DIA_PRELOAD"} "$CARGO" test --offline -p dia-sys 2>&1); then
     ok "cargo test -p dia-sys links the installed libdia through pkg-config"
   else bad "cargo test -p dia-sys against the installed prefix failed:"; echo "$out" | tail -20 | sed 's/^/       /'; fi
 else echo "SKIP - rust check: $CARGO not found"; fi
