@@ -49,8 +49,8 @@ def set_log_callback(fn):
     global _log_keep
     L = lib()
     if fn is None:
-        _log_keep = None
         L.dia_set_log_callback(L.dia_set_log_callback.argtypes[0](), None)  # NULL: the default
+        _log_keep = None  # only now: the library no longer holds the old trampoline
         return
 
     def cb(level, msg, user):
@@ -58,8 +58,9 @@ def set_log_callback(fn):
             fn(level, msg.decode("utf-8", "replace"))
         except Exception:  # never let a Python exception cross the C frames
             pass
-    _log_keep = L.dia_set_log_callback.argtypes[0](cb)
-    L.dia_set_log_callback(_log_keep, None)
+    new = L.dia_set_log_callback.argtypes[0](cb)
+    L.dia_set_log_callback(new, None)
+    _log_keep = new  # keep the trampoline alive while the library may call it
 
 
 class _Options:
