@@ -104,6 +104,7 @@ if has dac; then
   echo "=== DAC decode (random descript/dac_44khz-architecture weights, f32)"
   [ -f /tmp/dac-full/config.json ] || python3 bench/make_full_dac.py /tmp/dac-full | grep DAC
   ./build-cuda/bench/bench_dac_cuda /tmp/dac-full cuda 10 f32 2>&1 | grep -v "^libdia info"
+  echo "(DIA_CUDA_TF32=1:)"; DIA_CUDA_TF32=1 ./build-cuda/bench/bench_dac_cuda /tmp/dac-full cuda 10 f32 2>&1 | grep -v "^libdia info"
   ./build-cuda/bench/bench_dac_cuda /tmp/dac-full cpu 1 f32 2>&1 | grep -v "^libdia info"
 fi
 if has nograph; then

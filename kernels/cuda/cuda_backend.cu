@@ -311,8 +311,11 @@ extern "C" dia_status dia_backend_cuda_new(int device, dia_backend **out) {
     }
     if (st == DIA_OK) {
         /* f32 GEMMs stay true f32 (no TF32) for parity with the CPU; bf16 GEMMs accumulate in f32 */
+        /* DIA_CUDA_TF32=1 (opt-in, not for parity): f32 GEMMs (the f32 mode, the DAC) on TF32 tensor cores */
+        const char *tf32 = getenv("DIA_CUDA_TF32");
+        const cublasMath_t math = tf32 && tf32[0] == '1' ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH;
         if (cublasSetStream(c->blas, c->stream) != CUBLAS_STATUS_SUCCESS ||
-            cublasSetMathMode(c->blas, CUBLAS_DEFAULT_MATH) != CUBLAS_STATUS_SUCCESS)
+            cublasSetMathMode(c->blas, math) != CUBLAS_STATUS_SUCCESS)
             st = dia_fail(DIA_ERR_BACKEND, "cuBLAS: cannot configure the handle");
     }
     if (st == DIA_OK) {
