@@ -57,7 +57,7 @@ BENCH_SRCS := $(wildcard bench/*.c)
 BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
 DEB_PKGS := build-essential pkg-config libopenblas-dev libcjson-dev libcmocka-dev libsndfile1-dev \
-            libsamplerate0-dev libzstd-dev libcurl4-openssl-dev libssl-dev python3
+            libsamplerate0-dev libzstd-dev libcurl4-openssl-dev libssl-dev python3 python3-pytest python3-numpy cargo bindgen
 
 .PHONY: all lib test test-cuda deps clean install bench demo fuzz
 all: lib $(BUILD)/bin/dia
@@ -121,6 +121,7 @@ deps:
 test: deps
 	$(MAKE) all $(TEST_BINS) $(BENCH_BINS)
 	@BUILD=$(BUILD) sh tests/run_tests.sh $(TEST_BINS)
+	@$(MAKE) --no-print-directory $(EXTRA_TESTS)
 
 # (the library and the GPU test only: the CLI and audio code are not needed to test the backend)
 test-cuda:

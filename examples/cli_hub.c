@@ -1,7 +1,8 @@
 /* cli_hub.c - the Hugging Face hub cache layout for the CLI: resolve "org/name" to a local snapshot
  * directory, and `dia download` (libcurl: resume, progress, sha256 check of LFS files).
  *
- * Layout: $HF_HUB_CACHE (or $HF_HOME/hub, or ~/.cache/huggingface/hub)/models--org--name/
+ * Layout: $HF_HUB_CACHE (or $HF_HOME/hub, $XDG_CACHE_HOME/huggingface/hub, ~/.cache/huggingface/hub)
+ *   /models--org--name/
  *   refs/main                 the snapshot's commit
  *   blobs/<sha256 or blob id> file contents
  *   snapshots/<commit>/<file> symlinks to ../../blobs/<blob>
@@ -20,9 +21,11 @@
 #include "cli.h"
 
 static void cache_root(char *buf, size_t cap) {
-    const char *c = getenv("HF_HUB_CACHE"), *h = getenv("HF_HOME"), *home = getenv("HOME");
+    const char *c = getenv("HF_HUB_CACHE"), *h = getenv("HF_HOME"), *x = getenv("XDG_CACHE_HOME"),
+               *home = getenv("HOME");
     if (c && *c) snprintf(buf, cap, "%s", c);
     else if (h && *h) snprintf(buf, cap, "%s/hub", h);
+    else if (x && *x) snprintf(buf, cap, "%s/huggingface/hub", x);
     else snprintf(buf, cap, "%s/.cache/huggingface/hub", home ? home : ".");
 }
 

@@ -6,7 +6,7 @@
 set -eu
 BUILD=${BUILD:-build}
 DIA="$BUILD/bin/dia"
-hub=${HF_HUB_CACHE:-${HF_HOME:-$HOME/.cache/huggingface}/hub}
+hub=${HF_HUB_CACHE:-${HF_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/huggingface}/hub}
 cached() { [ -f "$hub/models--$(echo "$1" | sed 's|/|--|')/refs/main" ]; }
 MODEL=${DIA_MODEL:-}
 DAC=${DIA_DAC:-}
