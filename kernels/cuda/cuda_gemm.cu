@@ -5,12 +5,10 @@
  *                     streams the bf16 weight once with 16-byte loads, keeps x in f32 and
  *                     accumulates in f32 (memory bound: the weights are the whole cost).
  *   bf16 W otherwise: x is rounded to bf16 in a scratch buffer and cublasGemmEx runs bf16 x bf16
- *                     with f32 accumulation and f32 output (tensor cores).
+ *                     with f32 accumulation and f32 output (tensor cores). (A naive wmma skinny GEMM
+ *                     for 4 < M <= 128 was tried and measured 1.5-4x slower than cuBLAS here.)
  *   f16 W:            converted to f32 in scratch, then cublasSgemm (not used by the loaders).
  * Row-major y = x . W is computed as the column-major y^T = op(W) . x^T. */
-#include <mma.h>
-#include <stdlib.h>
-
 #include "cuda_common.cuh"
 
 #define GEMV_WARPS 8
@@ -109,59 +107,6 @@ static int gemv_ok(const dia_tensor *x, const dia_tensor *w, int trans_w, int64_
     return 1;
 }
 
-/* ---- skinny tensor-core GEMM for 4 < M <= 128 rows (decode at B = 3..64) ----
- * y[M,N] (+)= xb[Mp,K] . W[N,K]^T with xb the activations rounded to bf16 and padded with zero rows
- * to Mp = 16 * MT. Block = TC_KW warps (8, or 4 for MT = 8) over one 16-column strip of W: warp w takes the K-slice
- * w, w + TC_KW, ... of 16-wide steps, keeps MT 16x16 f32 accumulators (all rows of x) and streams
- * its W tiles once; the TC_KW partial sums are added in shared memory. */
-template <int MT, int TC_KW>
-__global__ void __launch_bounds__(TC_KW * 32)
-    k_gemm_tc(float *__restrict__ Y, const __nv_bfloat16 *__restrict__ Xb, const __nv_bfloat16 *__restrict__ W,
-              int M, int N, int K, int accumulate) {
-    using namespace nvcuda;
-    __shared__ float red[TC_KW][MT * 16 * 16];
-    const int warp = threadIdx.x >> 5, n0 = blockIdx.x * 16;
-    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[MT];
-#pragma unroll
-    for (int t = 0; t < MT; t++) wmma::fill_fragment(acc[t], 0.0f);
-    const int ksteps = K / 16;
-#pragma unroll 4
-    for (int ks = warp; ks < ksteps; ks += TC_KW) {
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> b;
-        wmma::load_matrix_sync(b, W + (size_t)n0 * K + (size_t)ks * 16, K);
-#pragma unroll
-        for (int t = 0; t < MT; t++) {
-            wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> a;
-            wmma::load_matrix_sync(a, Xb + (size_t)(t * 16) * K + (size_t)ks * 16, K);
-            wmma::mma_sync(acc[t], a, b, acc[t]);
-        }
-    }
-#pragma unroll
-    for (int t = 0; t < MT; t++) wmma::store_matrix_sync(&red[warp][t * 256], acc[t], 16, wmma::mem_row_major);
-    __syncthreads();
-    for (int i = threadIdx.x; i < MT * 256; i += TC_KW * 32) {
-        const int m = (i / 256) * 16 + (i % 256) / 16, n = n0 + i % 16;
-        if (m >= M || n >= N) continue;
-        float v = 0.0f;
-#pragma unroll
-        for (int w = 0; w < TC_KW; w++) v += red[w][i];
-        float *y = Y + (size_t)m * N + n;
-        *y = accumulate ? *y + v : v;
-    }
-}
-
-/* x f32 [M,K] -> bf16 [Mp,K], rows M..Mp-1 zero */
-__global__ void k_to_bf16_pad(__nv_bfloat16 *dst, const float *src, int64_t M, int64_t Mp, int64_t K) {
-    const int64_t n = Mp * K;
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
-        dst[i] = __float2bfloat16_rn(i < M * K ? src[i] : 0.0f);
-}
-
-static int tc_ok(const dia_tensor *w, int trans_w, int64_t M, int64_t N, int64_t K) {
-    return trans_w && w->dtype == DIA_BF16 && M > 4 && M <= 128 && N % 16 == 0 && K % 16 == 0 &&
-           ((uintptr_t)cu_ptr(w)) % 32 == 0 && !getenv("DIA_CUDA_NO_TC_GEMM");
-}
-
 dia_status cu_matmul(dia_backend *be, dia_tensor *y, const dia_tensor *x, const dia_tensor *w, int trans_w,
                      int accumulate) {
     const int64_t M = x->ne[0], K = x->ne[1];
@@ -201,27 +146,6 @@ dia_status cu_matmul(dia_backend *be, dia_tensor *y, const dia_tensor *x, const 
         else if (M == 2) launch_gemv_mt<2>(c->stream, Y, X, Wp, (int)M, (int)N, (int)K, accumulate, nr);
         else launch_gemv_mt<4>(c->stream, Y, X, Wp, (int)M, (int)N, (int)K, accumulate, nr);
         CU_LAUNCHED("gemv_bf16");
-        return DIA_OK;
-    }
-    if (tc_ok(w, trans_w, M, N, K)) {
-        const int mt0 = (int)((M + 15) / 16);
-        const int mt = mt0 == 1 ? 1 : (mt0 == 2 ? 2 : (mt0 <= 4 ? 4 : 8));
-        const int64_t Mp = 16 * (int64_t)mt;
-        void *xbp;
-        dia_status st = cu_scratch(be, CU_SCRATCH_ACT, (size_t)(Mp * K) * sizeof(__nv_bfloat16), &xbp);
-        if (st != DIA_OK) return st;
-        __nv_bfloat16 *xb = (__nv_bfloat16 *)xbp;
-        int64_t blocks = (Mp * K + 255) / 256;
-        if (blocks > 65535) blocks = 65535;
-        k_to_bf16_pad<<<(unsigned)blocks, 256, 0, c->stream>>>(xb, X, M, Mp, K);
-        CU_LAUNCHED("to_bf16_pad");
-        const __nv_bfloat16 *Wp = (const __nv_bfloat16 *)cu_ptr(w);
-        const unsigned grid = (unsigned)(N / 16);
-        if (mt == 1) k_gemm_tc<1, 8><<<grid, 8 * 32, 0, c->stream>>>(Y, xb, Wp, (int)M, (int)N, (int)K, accumulate);
-        else if (mt == 2) k_gemm_tc<2, 8><<<grid, 8 * 32, 0, c->stream>>>(Y, xb, Wp, (int)M, (int)N, (int)K, accumulate);
-        else if (mt == 4) k_gemm_tc<4, 8><<<grid, 8 * 32, 0, c->stream>>>(Y, xb, Wp, (int)M, (int)N, (int)K, accumulate);
-        else k_gemm_tc<8, 4><<<grid, 4 * 32, 0, c->stream>>>(Y, xb, Wp, (int)M, (int)N, (int)K, accumulate);
-        CU_LAUNCHED("gemm_tc");
         return DIA_OK;
     }
     void *xb;
