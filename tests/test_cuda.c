@@ -7,6 +7,7 @@
  * CUDA (dia_backend_new("cuda") gives DIA_ERR_BACKEND) or a machine without a device. */
 #include "test_util.h"
 
+#include <pthread.h>
 #include <stdint.h>
 
 #include "backend.h"
@@ -670,6 +671,70 @@ static void test_dac_decode_golden(void **state) {
     dia_dac_free(d);
 }
 
+/* One model shared by decoder states on two threads (the public contract): each thread runs the
+ * golden teacher-forced sequence (prefill 7 + 17 graph-replayed steps) and must get the golden
+ * logits. */
+typedef struct thread_job {
+    dia_model *m;
+    double worst;
+    dia_status st;
+} thread_job;
+
+static void *thread_main(void *arg) {
+    thread_job *j = arg;
+    const float *want = (const float *)golden("text0.tf_logits")->data;
+    const int32_t *tok = (const int32_t *)golden("text0.tf_tokens")->data;
+    dia_encoder_state *enc = NULL;
+    dia_kvcache *cache = NULL;
+    dia_decoder_state *dec = NULL;
+    float *got = calloc((size_t)2 * TF_T * C * V, sizeof(float)), *step = calloc(2 * C * V, sizeof(float));
+    j->worst = 0;
+    for (int rep = 0; rep < 3 && j->st == DIA_OK; rep++) {
+        if ((j->st = dia_encode(j->m, &TEXT0, 1, 0, &enc)) != DIA_OK) break;
+        if ((j->st = dia_kvcache_new(j->m, 1, 32, &cache)) != DIA_OK) break;
+        if ((j->st = dia_decoder_state_new(j->m, enc, cache, &dec)) != DIA_OK) break;
+        if ((j->st = dia_decoder_prefill(dec, tok, 7, got)) != DIA_OK) break;
+        for (int t = 7; t < TF_T && j->st == DIA_OK; t++) {
+            j->st = dia_decoder_step(dec, tok + t * C);
+            if (j->st == DIA_OK) j->st = dia_decoder_logits(dec, step, 2 * C * V);
+            for (int r = 0; r < 2 && j->st == DIA_OK; r++) {
+                double d = max_abs_diff(step + (size_t)r * C * V, want + ((size_t)r * TF_T + t) * C * V, C * V);
+                if (!(d <= j->worst)) j->worst = d;
+            }
+        }
+        dia_decoder_state_free(dec);
+        dia_kvcache_free(cache);
+        dia_encoder_state_free(enc);
+        dec = NULL, cache = NULL, enc = NULL;
+    }
+    dia_decoder_state_free(dec);
+    dia_kvcache_free(cache);
+    dia_encoder_state_free(enc);
+    free(got);
+    free(step);
+    return NULL;
+}
+
+static void test_shared_model_threads(void **state) {
+    (void)state;
+    NEED_CUDA();
+    dia_model *m = load("dia-hf", "f32");
+    golden("text0.tf_logits"); /* open the goldens before the threads */
+    thread_job jobs[3];
+    pthread_t th[3];
+    for (int i = 0; i < 3; i++) {
+        jobs[i].m = m, jobs[i].st = DIA_OK, jobs[i].worst = 0;
+        assert_int_equal(pthread_create(&th[i], NULL, thread_main, &jobs[i]), 0);
+    }
+    for (int i = 0; i < 3; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 3; i++) {
+        printf("  thread %d: %s, max diff %.3g\n", i, dia_status_string(jobs[i].st), jobs[i].worst);
+        assert_int_equal(jobs[i].st, DIA_OK);
+        assert_true(jobs[i].worst <= 1e-4);
+    }
+    dia_model_free(m);
+}
+
 /* Without a device (or without CUDA in the build) the backend and a model load report
  * DIA_ERR_BACKEND, never crash. */
 static void test_unavailable_is_backend_error(void **state) {
@@ -700,6 +765,7 @@ int main(void) {
         cmocka_unit_test(test_hf_bf16),
         cmocka_unit_test(test_batch_equals_single),
         cmocka_unit_test(test_generate_parity),
+        cmocka_unit_test(test_shared_model_threads),
         cmocka_unit_test(test_dac_ops),
         cmocka_unit_test(test_dac_decode_golden),
     };

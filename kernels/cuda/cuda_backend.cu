@@ -65,6 +65,7 @@ static void cuda_destroy(dia_backend *be) {
     if (!be) return;
     cuda_ctx *c = cu_ctx(be);
     if (c) {
+        if (c->mu_ok) pthread_mutex_lock(&c->mu);
         cu_graph_boundary(be);
         cu_graph_destroy(be);
         if (c->stream) cudaStreamSynchronize(c->stream);
@@ -73,6 +74,10 @@ static void cuda_destroy(dia_backend *be) {
             if (c->scratch[i]) cudaFree(c->scratch[i]);
         if (c->blas) cublasDestroy(c->blas);
         if (c->stream) cudaStreamDestroy(c->stream);
+        if (c->mu_ok) {
+            pthread_mutex_unlock(&c->mu);
+            pthread_mutex_destroy(&c->mu);
+        }
         free(c);
     }
     free(be);
@@ -85,6 +90,7 @@ static dia_status cuda_set_threads(dia_backend *be, int threads) {
 }
 
 static dia_status cuda_alloc(dia_backend *be, size_t bytes, dia_buffer **out) {
+    cu_lock lock_(be);
     *out = NULL;
     dia_status gst = cu_graph_boundary(be);
     if (gst != DIA_OK) return gst;
@@ -111,6 +117,7 @@ static dia_status cuda_alloc(dia_backend *be, size_t bytes, dia_buffer **out) {
 }
 
 static void cuda_buffer_free(dia_backend *be, dia_buffer *b) {
+    cu_lock lock_(be);
     if (!b) return;
     cu_graph_boundary(be); /* held-back ops may read b: launch them first (an error is logged) */
     cudaFree(b->ptr); /* synchronises with pending work on the device */
@@ -118,6 +125,7 @@ static void cuda_buffer_free(dia_backend *be, dia_buffer *b) {
 }
 
 static dia_status cuda_upload(dia_backend *be, dia_buffer *dst, size_t off, const void *src, size_t n) {
+    cu_lock lock_(be);
     if (off + n > dst->size) return dia_fail(DIA_ERR_INTERNAL, "upload past the end of a buffer");
     if (!n) return DIA_OK;
     dia_status gst = cu_graph_boundary(be);
@@ -128,6 +136,7 @@ static dia_status cuda_upload(dia_backend *be, dia_buffer *dst, size_t off, cons
 }
 
 static dia_status cuda_download(dia_backend *be, const dia_buffer *src, size_t off, void *dst, size_t n) {
+    cu_lock lock_(be);
     if (off + n > src->size) return dia_fail(DIA_ERR_INTERNAL, "download past the end of a buffer");
     if (!n) return DIA_OK;
     dia_status gst = cu_graph_boundary(be);
@@ -140,6 +149,7 @@ static dia_status cuda_download(dia_backend *be, const dia_buffer *src, size_t o
 
 static dia_status cuda_copy(dia_backend *be, dia_buffer *dst, size_t doff, const dia_buffer *src, size_t soff,
                             size_t n) {
+    cu_lock lock_(be);
     if (doff + n > dst->size || soff + n > src->size) return dia_fail(DIA_ERR_INTERNAL, "copy past a buffer end");
     if (!n) return DIA_OK;
     dia_status gst = cu_graph_boundary(be);
@@ -150,6 +160,7 @@ static dia_status cuda_copy(dia_backend *be, dia_buffer *dst, size_t doff, const
 }
 
 static dia_status cuda_sync(dia_backend *be) {
+    cu_lock lock_(be);
     dia_status gst = cu_graph_boundary(be);
     if (gst != DIA_OK) return gst;
     CU_CHECK(cudaStreamSynchronize(cu_ctx(be)->stream));
@@ -158,6 +169,7 @@ static dia_status cuda_sync(dia_backend *be) {
 
 /* Weights from host memory (the mapping): copied to the device as-is. */
 static dia_status cuda_wrap_host(dia_backend *be, const void *host, size_t bytes, dia_buffer **out) {
+    cu_lock lock_(be);
     dia_status st = cuda_alloc(be, bytes, out);
     if (st != DIA_OK) return st;
     st = cuda_upload(be, *out, 0, host, bytes);
@@ -172,6 +184,7 @@ static dia_status cuda_wrap_host(dia_backend *be, const void *host, size_t bytes
  * and converted on the device when the dtypes differ. */
 static dia_status cuda_weight_upload(dia_backend *be, const void *host, dia_dtype src, int ndim, const int64_t *ne,
                                      dia_dtype want, dia_tensor *out) {
+    cu_lock lock_(be);
     if (!cu_is_float(src)) return dia_fail(DIA_ERR_BAD_MODEL, "weight of dtype %s is not a float type", dia_dtype_name(src));
     if (want != DIA_F32 && want != DIA_BF16) want = DIA_F32;
     if (ndim < 1 || ndim > 4) return dia_fail(DIA_ERR_INTERNAL, "weight_upload: ndim %d", ndim);
@@ -214,27 +227,33 @@ static dia_dtype cuda_default_weight_dtype(dia_backend *be) {
 /* DAC ops end the graph segment (codebook_lookup reads device data on the host). */
 static dia_status g_conv1d(dia_backend *be, dia_tensor *y, const dia_tensor *x, const dia_tensor *w, const dia_tensor *b,
                            int stride, int dilation, int pad) {
+    cu_lock lock_(be);
     dia_status st = cu_graph_boundary(be);
     return st != DIA_OK ? st : cu_conv1d(be, y, x, w, b, stride, dilation, pad);
 }
 static dia_status g_conv_transpose1d(dia_backend *be, dia_tensor *y, const dia_tensor *x, const dia_tensor *w,
                                      const dia_tensor *b, int stride, int pad) {
+    cu_lock lock_(be);
     dia_status st = cu_graph_boundary(be);
     return st != DIA_OK ? st : cu_conv_transpose1d(be, y, x, w, b, stride, pad);
 }
 static dia_status g_snake(dia_backend *be, dia_tensor *x, const dia_tensor *alpha) {
+    cu_lock lock_(be);
     dia_status st = cu_graph_boundary(be);
     return st != DIA_OK ? st : cu_snake(be, x, alpha);
 }
 static dia_status g_tanh(dia_backend *be, dia_tensor *x) {
+    cu_lock lock_(be);
     dia_status st = cu_graph_boundary(be);
     return st != DIA_OK ? st : cu_tanh(be, x);
 }
 static dia_status g_codebook_lookup(dia_backend *be, dia_tensor *y, const dia_tensor *codebook, const dia_tensor *codes) {
+    cu_lock lock_(be);
     dia_status st = cu_graph_boundary(be);
     return st != DIA_OK ? st : cu_codebook_lookup(be, y, codebook, codes);
 }
 static dia_status g_codebook_nearest(dia_backend *be, dia_tensor *codes, const dia_tensor *x, const dia_tensor *codebook) {
+    cu_lock lock_(be);
     dia_status st = cu_graph_boundary(be);
     return st != DIA_OK ? st : cu_codebook_nearest(be, codes, x, codebook);
 }
@@ -298,6 +317,14 @@ extern "C" dia_status dia_backend_cuda_new(int device, dia_backend **out) {
     be->ctx = c;
     c->device = device;
     dia_status st = DIA_OK;
+    {
+        pthread_mutexattr_t a;
+        pthread_mutexattr_init(&a);
+        pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+        if (pthread_mutex_init(&c->mu, &a) == 0) c->mu_ok = 1;
+        else st = dia_fail(DIA_ERR_BACKEND, "CUDA backend: cannot create its lock");
+        pthread_mutexattr_destroy(&a);
+    }
     if ((e = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking)) != cudaSuccess) {
         c->stream = NULL;
         st = dia_fail(DIA_ERR_BACKEND, "CUDA: cannot create a stream: %s", cudaGetErrorString(e));

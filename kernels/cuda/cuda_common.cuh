@@ -6,6 +6,7 @@
 #ifndef DIA_CUDA_COMMON_CUH
 #define DIA_CUDA_COMMON_CUH
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -38,11 +39,24 @@ typedef struct cuda_ctx {
     void *blas_workspace; /* fixed cuBLAS workspace (no allocation inside graph capture) */
     cu_graph_state *graph;
     unsigned scratch_gen; /* bumped whenever a scratch buffer moves */
+    /* One model (one backend) may serve decoder states on several threads: every vtable entry
+     * holds this recursive lock, so an op's kernels (and its use of the shared scratch and graph
+     * state) are enqueued on the one stream without interleaving with another thread's. */
+    pthread_mutex_t mu;
+    int mu_ok;
 } cuda_ctx;
 
 enum { CU_SCRATCH_ATTN = 0, CU_SCRATCH_ACT = 1, CU_SCRATCH_W = 2, CU_SCRATCH_COL = 3 };
 
 static inline cuda_ctx *cu_ctx(dia_backend *be) { return (cuda_ctx *)be->ctx; }
+
+struct cu_lock {
+    pthread_mutex_t *m;
+    explicit cu_lock(dia_backend *be) : m(&((cuda_ctx *)be->ctx)->mu) { pthread_mutex_lock(m); }
+    ~cu_lock() { pthread_mutex_unlock(m); }
+    cu_lock(const cu_lock &) = delete;
+    cu_lock &operator=(const cu_lock &) = delete;
+};
 
 /* Device pointer to the first element of a view. */
 static inline void *cu_ptr(const dia_tensor *t) { return (char *)t->buf->ptr + t->offset; }

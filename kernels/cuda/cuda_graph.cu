@@ -243,6 +243,7 @@ static dia_status run_direct(cu_graph_state *g, dia_status (*record)(void *), vo
 }
 
 dia_status cu_graph_run(dia_backend *be, uint64_t key, dia_status (*record)(void *ctx), void *ctx) {
+    cu_lock lock_(be);
     cu_graph_state *g = gs_of(be);
     cuda_ctx *c = cu_ctx(be);
     dia_status st = cu_graph_boundary(be);
@@ -304,6 +305,7 @@ dia_status cu_graph_run(dia_backend *be, uint64_t key, dia_status (*record)(void
 }
 
 void cu_graph_release(dia_backend *be, uint64_t key) {
+    cu_lock lock_(be);
     cu_graph_state *g = gs_of(be);
     if (!g || !key) return;
     for (int i = 0; i < KEYED_MAX; i++)
@@ -345,6 +347,7 @@ static void rec_f(op_rec *r, float f) {
 
 dia_status cu_g_matmul(dia_backend *be, dia_tensor *y, const dia_tensor *x, const dia_tensor *w, int trans_w,
                        int accumulate) {
+    cu_lock lock_(be);
     op_rec r;
     rec_init(&r, OP_MATMUL);
     rec_t(&r, y), rec_t(&r, x), rec_t(&r, w);
@@ -353,6 +356,7 @@ dia_status cu_g_matmul(dia_backend *be, dia_tensor *y, const dia_tensor *x, cons
 }
 
 dia_status cu_g_rmsnorm(dia_backend *be, dia_tensor *y, const dia_tensor *x, const dia_tensor *w, float eps) {
+    cu_lock lock_(be);
     op_rec r;
     rec_init(&r, OP_RMSNORM);
     rec_t(&r, y), rec_t(&r, x), rec_t(&r, w);
@@ -361,6 +365,7 @@ dia_status cu_g_rmsnorm(dia_backend *be, dia_tensor *y, const dia_tensor *x, con
 }
 
 dia_status cu_g_rope(dia_backend *be, dia_tensor *x, const dia_tensor *pos, float theta) {
+    cu_lock lock_(be);
     op_rec r;
     rec_init(&r, OP_ROPE);
     rec_t(&r, x), rec_t(&r, pos);
@@ -369,6 +374,7 @@ dia_status cu_g_rope(dia_backend *be, dia_tensor *x, const dia_tensor *pos, floa
 }
 
 dia_status cu_g_embed(dia_backend *be, dia_tensor *y, const dia_tensor *tables, int n_tables, const dia_tensor *tok) {
+    cu_lock lock_(be);
     if (n_tables < 1 || n_tables > REC_MAX_T - 2) {
         dia_status st = cu_graph_boundary(be);
         return st != DIA_OK ? st : cu_embed(be, y, tables, n_tables, tok);
@@ -382,6 +388,7 @@ dia_status cu_g_embed(dia_backend *be, dia_tensor *y, const dia_tensor *tables, 
 }
 
 dia_status cu_g_silu_mul(dia_backend *be, dia_tensor *y, const dia_tensor *h) {
+    cu_lock lock_(be);
     op_rec r;
     rec_init(&r, OP_SILU);
     rec_t(&r, y), rec_t(&r, h);
@@ -389,6 +396,7 @@ dia_status cu_g_silu_mul(dia_backend *be, dia_tensor *y, const dia_tensor *h) {
 }
 
 dia_status cu_g_add(dia_backend *be, dia_tensor *y, const dia_tensor *x) {
+    cu_lock lock_(be);
     op_rec r;
     rec_init(&r, OP_ADD);
     rec_t(&r, y), rec_t(&r, x);
@@ -396,6 +404,7 @@ dia_status cu_g_add(dia_backend *be, dia_tensor *y, const dia_tensor *x) {
 }
 
 dia_status cu_g_kv_store(dia_backend *be, dia_tensor *cache, const dia_tensor *src, const dia_tensor *start) {
+    cu_lock lock_(be);
     op_rec r;
     rec_init(&r, OP_KVSTORE);
     rec_t(&r, cache), rec_t(&r, src), rec_t(&r, start);
@@ -404,6 +413,7 @@ dia_status cu_g_kv_store(dia_backend *be, dia_tensor *cache, const dia_tensor *s
 
 dia_status cu_g_attention(dia_backend *be, dia_tensor *out, const dia_tensor *q, const dia_tensor *k,
                           const dia_tensor *v, const dia_tensor *kv_len, const dia_tensor *qpos) {
+    cu_lock lock_(be);
     op_rec r;
     rec_init(&r, OP_ATTN);
     rec_t(&r, out), rec_t(&r, q), rec_t(&r, k), rec_t(&r, v), rec_t(&r, kv_len), rec_t(&r, qpos);
