@@ -70,6 +70,11 @@ typedef struct dia_backend_ops {
      * record(ctx) themselves. graph_release forgets a key. Keys are never reused. */
     dia_status (*graph_run)(dia_backend *be, uint64_t key, dia_status (*record)(void *ctx), void *ctx);
     void (*graph_release)(dia_backend *be, uint64_t key);
+    /* Optional: the dtype of attention caches (self-attention KV cache and cross-attention K/V) for
+     * a model whose weights are `weight_dtype` (DIA_F32 or DIA_BF16): DIA_F32 or DIA_BF16. NULL:
+     * DIA_F32. kv_store and
+     * attention must accept caches of the dtype returned here (q, out and src stay f32). */
+    dia_dtype (*cache_dtype)(dia_backend *be, dia_dtype weight_dtype);
 
     /* ---- transformer ops ---- */
     /* y[M,N] = x[M,K] . W, where W is [K,N] (trans_w = 0, DenseGeneral layout) or [N,K]
@@ -89,8 +94,8 @@ typedef struct dia_backend_ops {
     dia_status (*silu_mul)(dia_backend *be, dia_tensor *y, const dia_tensor *h);
     /* y += x (same shape). */
     dia_status (*add)(dia_backend *be, dia_tensor *y, const dia_tensor *x);
-    /* Write src[R, T, Hkv, hd] into cache[R, Hkv, S, hd] at positions start[r] .. start[r]+T-1.
-     * start: i32 [R]. */
+    /* Write src[R, T, Hkv, hd] (f32) into cache[R, Hkv, S, hd] (f32, or the backend's cache_dtype)
+     * at positions start[r] .. start[r]+T-1. start: i32 [R]. */
     dia_status (*kv_store)(dia_backend *be, dia_tensor *cache, const dia_tensor *src, const dia_tensor *start);
     /* Attention with scale 1.0 (no 1/sqrt(d)) and GQA (query head h uses kv head h / (Hq/Hkv)):
      * out[R,T,Hq,hd] = softmax(q . k^T) . v with q[R,T,Hq,hd], k,v[R,Hkv,S,hd] (S = capacity).

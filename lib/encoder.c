@@ -91,6 +91,7 @@ DIA_API dia_status dia_encode(dia_model *m, const char *const *texts, int B, uns
     if (flags & ~DIA_ENCODE_TRUNCATE) return dia_fail(DIA_ERR_INVALID_ARG, "dia_encode: unknown flags 0x%x", flags);
     const dia_config *c = &m->cfg;
     dia_backend *be = m->be;
+    const dia_dtype cdt = dia_model_cache_dtype(m); /* attention caches: f32 on CPU */
     dia_encoder_state *s = calloc(1, sizeof *s);
     if (!s) return dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory");
     s->model = m;
@@ -134,8 +135,8 @@ DIA_API dia_status dia_encode(dia_model *m, const char *const *texts, int B, uns
         TRY(dia_tensor_alloc(be, DIA_F32, 2, s_q, &q));        /* f32 [R*T, H*hd]             */
         TRY(dia_tensor_alloc(be, DIA_F32, 2, s_k, &k));        /* f32 [R*T, KV*hd]            */
         TRY(dia_tensor_alloc(be, DIA_F32, 2, s_k, &v));        /* f32 [R*T, KV*hd]            */
-        TRY(dia_tensor_alloc(be, DIA_F32, 4, s_c, &kc));       /* f32 [R, KV, T, hd]          */
-        TRY(dia_tensor_alloc(be, DIA_F32, 4, s_c, &vc));       /* f32 [R, KV, T, hd]          */
+        TRY(dia_tensor_alloc(be, cdt, 4, s_c, &kc));           /* cache dtype [R, KV, T, hd]  */
+        TRY(dia_tensor_alloc(be, cdt, 4, s_c, &vc));           /* cache dtype [R, KV, T, hd]  */
         TRY(dia_tensor_alloc(be, DIA_F32, 2, s_q, &att));      /* f32 [R*T, H*hd]             */
         TRY(dia_tensor_alloc(be, DIA_F32, 2, s_h, &h));        /* f32 [R*T, 2I] gate | up     */
         TRY(dia_tensor_alloc(be, DIA_F32, 2, s_m, &mlp));      /* f32 [R*T, I]                */
@@ -177,8 +178,8 @@ DIA_API dia_status dia_encode(dia_model *m, const char *const *texts, int B, uns
         TRY(dia_tensor_alloc(be, DIA_F32, 2, s_ck, &ck)); /* f32 [R*T, CKV*chd] */
         st = dia_tensor_alloc(be, DIA_F32, 2, s_ck, &cv);
         for (int l = 0; st == DIA_OK && l < c->dec_layers; l++) {
-            st = dia_tensor_alloc(be, DIA_F32, 4, s_cc, &s->cross_k[l]);
-            if (st == DIA_OK) st = dia_tensor_alloc(be, DIA_F32, 4, s_cc, &s->cross_v[l]);
+            st = dia_tensor_alloc(be, cdt, 4, s_cc, &s->cross_k[l]);
+            if (st == DIA_OK) st = dia_tensor_alloc(be, cdt, 4, s_cc, &s->cross_v[l]);
             if (st == DIA_OK) st = op_linear(be, &ck, &s->enc_out, &m->dec[l].ck, 0);
             if (st == DIA_OK) st = op_linear(be, &cv, &s->enc_out, &m->dec[l].cv, 0);
             dia_tensor ck4 = as4(&ck, R, T, CKV, chd), cv4 = as4(&cv, R, T, CKV, chd);

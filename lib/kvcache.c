@@ -1,6 +1,7 @@
 /* kvcache.c - the decoder self-attention cache: per layer K and V of shape
  * (rows, kv_heads, capacity, head_dim), preallocated, with a fill length per row. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "log.h"
 #include "model.h"
@@ -37,9 +38,10 @@ DIA_API dia_status dia_kvcache_new(dia_model *m, int batch, int capacity, dia_kv
     c->v = calloc((size_t)m->cfg.dec_layers, sizeof(dia_tensor));
     dia_status st = (c->lengths && c->k && c->v) ? DIA_OK : dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory");
     int64_t ne[4] = {c->rows, m->cfg.dec_kv_heads, capacity, m->cfg.dec_head_dim};
+    const dia_dtype dt = dia_model_cache_dtype(m); /* f32 on CPU; bf16 where the backend says so */
     for (int l = 0; st == DIA_OK && l < m->cfg.dec_layers; l++) {
-        st = dia_tensor_alloc(m->be, DIA_F32, 4, ne, &c->k[l]); /* f32 [rows, kv_heads, capacity, head_dim] */
-        if (st == DIA_OK) st = dia_tensor_alloc(m->be, DIA_F32, 4, ne, &c->v[l]);
+        st = dia_tensor_alloc(m->be, dt, 4, ne, &c->k[l]); /* [rows, kv_heads, capacity, head_dim] */
+        if (st == DIA_OK) st = dia_tensor_alloc(m->be, dt, 4, ne, &c->v[l]);
     }
     if (st != DIA_OK) {
         dia_kvcache_free(c);
@@ -86,11 +88,23 @@ DIA_API dia_status dia_kvcache_read(const dia_kvcache *c, int layer, int which, 
                  S = (size_t)c->capacity;
     if (n < H * L * hd) return dia_fail(DIA_ERR_CAPACITY, "dia_kvcache_read: needs %zu floats, got %zu", H * L * hd, n);
     const dia_tensor *t = which ? &c->v[layer] : &c->k[layer];
+    const size_t es = dia_dtype_size(t->dtype);
     dia_backend *be = c->model->be;
+    uint16_t *tmp = t->dtype == DIA_F32 ? NULL : malloc(L * hd * es + 1); /* narrow cache: convert here */
+    if (t->dtype != DIA_F32 && !tmp) return dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory");
     for (size_t h = 0; h < H; h++) {
-        dia_status st = be->ops->download(be, t->buf, t->offset + (((size_t)row * H + h) * S) * hd * 4, out + h * L * hd,
-                                          L * hd * 4);
-        if (st != DIA_OK) return st;
+        const size_t off = t->offset + (((size_t)row * H + h) * S) * hd * es;
+        float *dst = out + h * L * hd;
+        dia_status st = be->ops->download(be, t->buf, off, tmp ? (void *)tmp : (void *)dst, L * hd * es);
+        if (st != DIA_OK) {
+            free(tmp);
+            return st;
+        }
+        for (size_t i = 0; tmp && i < L * hd; i++) {
+            const uint32_t u = (uint32_t)tmp[i] << 16; /* bf16 -> f32 */
+            memcpy(dst + i, &u, 4);
+        }
     }
+    free(tmp);
     return DIA_OK;
 }

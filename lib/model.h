@@ -100,6 +100,11 @@ struct dia_decoder_state {
     float *last_logits; /* host [rows, C, V] of the last position */
 };
 
+/* The dtype of attention caches for this model (f32 unless the backend stores them narrower). */
+static inline dia_dtype dia_model_cache_dtype(const dia_model *m) {
+    return m->be->ops->cache_dtype ? m->be->ops->cache_dtype(m->be, m->want_dtype) : DIA_F32;
+}
+
 /* Internal (benchmarks): a model with random weights from a config.json text, in memory. */
 dia_status dia_model_new_random(const char *config_json, const dia_options *opts, uint64_t seed, dia_dtype wdtype,
                                 dia_model **out);

@@ -67,6 +67,7 @@ dia_status dia_model_new_random(const char *config_json, const dia_options *opts
     const dia_config *c = &m->cfg;
     m->layout_hf = 1;
     m->wdtype = wdtype;
+    m->want_dtype = wdtype;
     const int64_t De = c->enc_width, Dd = c->dec_width;
     /* scale ~ 1/sqrt(fan_in) keeps activations O(1) without a 1/sqrt(d) attention scale */
 #define W(dst, out_f, in_f) \

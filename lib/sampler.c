@@ -88,13 +88,12 @@ static int before(const vi *a, const vi *b) { return a->v > b->v || (a->v == b->
 
 /* Mark the k largest of v[n] (ties: lower index) in keep[n]: quickselect, O(n). */
 static void top_k_set(const float *v, int n, int k, unsigned char *keep, vi *tmp) {
-    if (n <= 0) return;
-    for (int i = 0; i < n; i++) tmp[i].v = isnan(v[i]) ? -INFINITY : v[i], tmp[i].i = i;
-    memset(keep, 0, (size_t)n);
-    if (k >= n) {
-        memset(keep, 1, (size_t)n);
-        return;
+    for (int i = 0; i < n; i++) {
+        tmp[i].v = isnan(v[i]) ? -INFINITY : v[i];
+        tmp[i].i = i;
+        keep[i] = k >= n; /* everything kept when k covers the row */
     }
+    if (k >= n) return;
     int lo = 0, hi = n - 1; /* place the k first elements of the order in tmp[0..k-1] */
     while (lo < hi) {
         const vi pivot = tmp[lo + (hi - lo) / 2];
