@@ -235,6 +235,12 @@ int dia_cli_generate(int argc, char **argv) {
         }
         dia_free(pc);
     }
+    if (!quiet) {
+        int64_t graphs = 0;
+        dia_model_info(model, "graphs", &graphs);
+        if (!strcmp(backend, "cuda")) fprintf(stderr, "dia: backend cuda, CUDA graphs %s\n", graphs ? "on" : "off");
+        else fprintf(stderr, "dia: backend cpu, threads %s\n", strcmp(threads, "0") ? threads : "all cores");
+    }
     progress prog = {.quiet = quiet, .t0 = now_s()};
     prog.last = prog.t0;
     st = dia_generate(model, params, n_texts, texts, (const int32_t *const *)prompts, prompt_frames, on_frame, &prog,

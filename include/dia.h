@@ -135,7 +135,8 @@ DIA_API void dia_model_free(dia_model *model);
  *   positions, 3072), "channels" (9), "vocab" (1028), "encoder_width", "decoder_width",
  *   "encoder_layers", "decoder_layers", "eos" (1024), "pad" (1025), "bos" (1026),
  *   "delay.<c>" for c in 0..channels-1, "max_delay", "kv_heads" and "head_dim" (decoder
- *   self-attention: the KV cache row shape).
+ *   self-attention: the KV cache row shape), "graphs" (1 when decode steps are recorded once and
+ *   replayed as CUDA graphs; 0 on the CPU or with DIA_CUDA_GRAPHS=0).
  * Errors: DIA_ERR_INVALID_ARG (NULL or unknown key). */
 DIA_API dia_status dia_model_info(const dia_model *model, const char *key, int64_t *value);
 

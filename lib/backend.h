@@ -70,6 +70,8 @@ typedef struct dia_backend_ops {
      * record(ctx) themselves. graph_release forgets a key. Keys are never reused. */
     dia_status (*graph_run)(dia_backend *be, uint64_t key, dia_status (*record)(void *ctx), void *ctx);
     void (*graph_release)(dia_backend *be, uint64_t key);
+    /* Optional: 1 if graph_run records and replays (graphs enabled and working), else 0. */
+    int (*graphs_enabled)(dia_backend *be);
     /* Optional: the dtype of attention caches (self-attention KV cache and cross-attention K/V) for
      * a model whose weights are `weight_dtype` (DIA_F32 or DIA_BF16): DIA_F32 or DIA_BF16. NULL:
      * DIA_F32. kv_store and

@@ -286,6 +286,10 @@ DIA_API dia_status dia_model_info(const dia_model *m, const char *key, int64_t *
             *value = tab[i].v;
             return DIA_OK;
         }
+    if (!strcmp(key, "graphs")) { /* decode steps replayed as device graphs (CUDA graphs) */
+        *value = m->be->ops->graph_run && m->be->ops->graphs_enabled ? m->be->ops->graphs_enabled(m->be) : 0;
+        return DIA_OK;
+    }
     int ch;
     char tail;
     if (sscanf(key, "delay.%d%c", &ch, &tail) == 1 && ch >= 0 && ch < c->channels) {
