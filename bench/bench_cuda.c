@@ -3,12 +3,14 @@
  * CPU too).
  *
  *   bench_cuda --model DIR [--backend cuda|cpu] [--dtype auto|f32|bf16] [--batch B] [--steps N]
- *              [--warmup W] [--text TEXT]
+ *              [--warmup W] [--capacity CAP] [--text TEXT]
  *
- * The cache holds 1 + W + N positions; the first position is a BOS prefill, then W untimed and N
+ * The cache holds max(CAP, 1 + W + N) positions (CAP 3072 = a full generation's cache); the first position is a BOS prefill, then W untimed and N
  * timed single steps with fixed pseudo-random codes. Every step includes what dia_decoder_step
  * does today: the host upload of tokens/positions and the download of the last logits.
- * Prints one "RESULT" line (key=value) and the process's GPU memory from nvidia-smi. */
+ * Prints one "RESULT" line (key=value) with the process's GPU memory from nvidia-smi and, in a CUDA
+ * build, the device memory in use from cudaMemGetInfo (total - free, so the CUDA context included)
+ * before the model is loaded, after loading, after the cache is allocated and at the end. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +34,16 @@ static double now_s(void) {
         }                                                                                                   \
     } while (0)
 
+/* cudaMemGetInfo when the CUDA runtime is linked (a CUDA build), else NULL */
+extern int cudaMemGetInfo(size_t *free_bytes, size_t *total_bytes) __attribute__((weak));
+
+/* MiB of device memory in use (total - free) on the current device, -1 without CUDA. */
+static long used_mib(void) {
+    size_t fr = 0, tot = 0;
+    if (!cudaMemGetInfo || cudaMemGetInfo(&fr, &tot) != 0) return -1;
+    return (long)((tot - fr) >> 20);
+}
+
 /* MiB of GPU memory this process holds, from nvidia-smi (-1 if unknown). */
 static long gpu_mib(void) {
     FILE *f = popen("nvidia-smi --query-compute-apps=pid,used_memory --format=csv,noheader,nounits 2>/dev/null", "r");
@@ -48,7 +60,7 @@ int main(int argc, char **argv) {
     const char *model_dir = NULL, *backend = "cuda", *dtype = "auto";
     const char *text = "[S1] Dia is an open weights text to dialogue model. [S2] You get full control over scripts "
                        "and voices. [S1] Wow. Amazing. (laughs)";
-    int batch = 1, steps = 200, warmup = 20;
+    int batch = 1, steps = 200, warmup = 20, capacity = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *a = argv[i], *v = argv[i + 1];
         if (!strcmp(a, "--model")) model_dir = v;
@@ -57,6 +69,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--batch")) batch = atoi(v);
         else if (!strcmp(a, "--steps")) steps = atoi(v);
         else if (!strcmp(a, "--warmup")) warmup = atoi(v);
+        else if (!strcmp(a, "--capacity")) capacity = atoi(v);
         else if (!strcmp(a, "--text")) text = v;
         else {
             fprintf(stderr, "bench_cuda: unknown option %s\n", a);
@@ -65,13 +78,15 @@ int main(int argc, char **argv) {
     }
     if (!model_dir || batch < 1 || steps < 1 || warmup < 0) {
         fprintf(stderr, "usage: bench_cuda --model DIR [--backend cuda|cpu] [--dtype auto|f32|bf16] [--batch B]\n"
-                        "                  [--steps N] [--warmup W] [--text TEXT]\n");
+                        "                  [--steps N] [--warmup W] [--capacity CAP] [--text TEXT]\n");
         return 2;
     }
     dia_options *opts = NULL;
     CHECK(dia_options_new(&opts));
     CHECK(dia_options_set(opts, "backend", backend));
     CHECK(dia_options_set(opts, "dtype", dtype));
+    const int use_gpu = !strcmp(backend, "cuda");
+    const long mib_start = use_gpu ? used_mib() : -1; /* creates the CUDA context libdia then uses */
     dia_model *m = NULL;
     double t0 = now_s();
     CHECK(dia_model_load(model_dir, opts, &m));
@@ -100,8 +115,11 @@ int main(int argc, char **argv) {
     t0 = now_s();
     CHECK(dia_encode(m, texts, batch, 0, &enc));
     const double enc_s = now_s() - t0;
+    const long mib_model = use_gpu ? used_mib() : -1; /* weights + encoder state (and scratch) */
     dia_kvcache *cache = NULL;
-    CHECK(dia_kvcache_new(m, batch, 1 + warmup + steps, &cache));
+    if (capacity < 1 + warmup + steps) capacity = 1 + warmup + steps;
+    CHECK(dia_kvcache_new(m, batch, capacity, &cache));
+    const long mib_cache = use_gpu ? used_mib() : -1;
     dia_decoder_state *dec = NULL;
     CHECK(dia_decoder_state_new(m, enc, cache, &dec));
     for (int i = 0; i < batch * C; i++) tok[i] = (int32_t)bos;
@@ -130,15 +148,16 @@ int main(int argc, char **argv) {
     CHECK(dia_decoder_logits(dec, logits, (size_t)(2 * batch) * (size_t)(C * V)));
     double chk = 0;
     for (size_t i = 0; i < (size_t)(2 * batch) * (size_t)(C * V); i++) chk += logits[i];
-    const long mib = gpu_mib();
+    const long mib = gpu_mib(), mib_end = use_gpu ? used_mib() : -1;
     const double sps = steps / loop_s;
     /* the first complete output frame needs max_delay + 1 = 16 positions after BOS */
     const double ttff_ms = 1e3 * (enc_s + first_s + 15.0 * loop_s / steps);
     printf("RESULT backend=%s dtype=%s batch=%d steps=%d warmup=%d positions=%d..%d steps_per_s=%.1f "
            "ms_per_step=%.3f frames_per_s=%.0f x_realtime=%.2f load_s=%.2f encode_cold_ms=%.2f encode_ms=%.2f first_step_ms=%.2f "
-           "ttff_ms=%.1f gpu_mib=%ld logits_sum=%.6g\n",
+           "ttff_ms=%.1f capacity=%d gpu_mib=%ld used_mib(start,model,cache,end)=%ld,%ld,%ld,%ld logits_sum=%.6g\n",
            backend, dtype, batch, steps, warmup, 1 + warmup, warmup + steps, sps, 1e3 * loop_s / steps, sps * batch,
-           sps * batch / 86.13, load_s, 1e3 * enc_cold_s, 1e3 * enc_s, 1e3 * first_s, ttff_ms, mib, chk);
+           sps * batch / 86.13, load_s, 1e3 * enc_cold_s, 1e3 * enc_s, 1e3 * first_s, ttff_ms, capacity, mib,
+           mib_start, mib_model, mib_cache, mib_end, chk);
     dia_decoder_state_free(dec);
     dia_kvcache_free(cache);
     dia_encoder_state_free(enc);

@@ -3,7 +3,11 @@
 # full-size random Dia-1.6B model and time decode steps of libdia and of the PyTorch reference.
 #
 #   PHASES="env build test model lib ref" BATCHES="1 8 32 64" STEPS=200 bash bench/bench_cuda.sh
+#   PHASES="build test model vram lib long" CACHE_MODES="bf16 f32" BATCHES="1 64" bash bench/bench_cuda.sh
 #
+# Phases: env build test model ops cmp ncu vram lib long dac nograph ref. CACHE_MODES (vram, lib,
+# long): bf16 = the attention caches the backend picks (bf16 with bf16 weights), f32 =
+# DIA_CUDA_CACHE_F32=1 (f32 caches, the behaviour before bf16 caches).
 # The machine has no libcjson/libcmocka/libsndfile/libsamplerate: the Debian packages in
 # kernels/cuda/debs are unpacked into /tmp/deps and the build points at them (DEPS_PREFIX).
 set -u
@@ -28,8 +32,12 @@ for l in crypto curl zstd openblas gomp; do
   fi
 done
 CBLAS_DIR=$(dirname "$(find /usr/include -name cblas.h 2>/dev/null | head -1)")
-# -Wno-error: gcc 13 (Ubuntu 24.04) warns where the CI gcc 12 does not (e.g. stringop-overflow in lib/sampler.c)
-MK=(make CUDA=1 BUILD=build-cuda DEPS_PREFIX=/tmp/deps "CFLAGS=-I$CBLAS_DIR -Wno-error")
+# the build keeps -Werror (gcc 13 on the device machine); if it fails, the build phase prints the
+# errors, lists every warning of a -Wno-error build and goes on with that build
+MK=(make CUDA=1 BUILD=build-cuda DEPS_PREFIX=/tmp/deps "CFLAGS=-I$CBLAS_DIR")
+# attention caches: "bf16" = the backend's choice (bf16 with bf16 weights), "f32" = DIA_CUDA_CACHE_F32=1
+CACHE_MODES=${CACHE_MODES:-bf16}
+cache_env() { if [ "$1" = f32 ]; then echo DIA_CUDA_CACHE_F32=1; else echo DIA_CUDA_CACHE_F32=0; fi; }
 
 if has env; then
   echo "=== env"; date -u; nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.memory --format=csv
@@ -38,8 +46,16 @@ if has env; then
 fi
 if has build; then
   echo "=== build"
-  "${MK[@]}" -j"$JOBS" lib build-cuda/tests/test_cuda build-cuda/bench/bench_cuda build-cuda/bench/bench_cuda_ops build-cuda/bench/bench_dac_cuda > /tmp/build.log 2>&1 || { tail -40 /tmp/build.log; exit 1; }
-  echo "build ok"
+  TARGETS=(lib build-cuda/tests/test_cuda build-cuda/bench/bench_cuda build-cuda/bench/bench_cuda_ops build-cuda/bench/bench_dac_cuda)
+  if "${MK[@]}" -j"$JOBS" "${TARGETS[@]}" > /tmp/build.log 2>&1; then
+    echo "build ok (-Werror); warnings: $(grep -c 'warning:' /tmp/build.log)"
+    grep -B2 -A3 'warning:' /tmp/build.log | head -40
+  else
+    echo "build FAILED with -Werror:"; grep -B2 -A6 'error' /tmp/build.log | head -60
+    MK=(make CUDA=1 BUILD=build-cuda DEPS_PREFIX=/tmp/deps "CFLAGS=-I$CBLAS_DIR -Wno-error")
+    "${MK[@]}" -k -j"$JOBS" "${TARGETS[@]}" > /tmp/build2.log 2>&1 || { tail -40 /tmp/build2.log; exit 1; }
+    echo "=== all warnings of the -Wno-error build"; grep -A4 'warning:' /tmp/build2.log | head -80
+  fi
 fi
 if has test; then
   echo "=== make test-cuda"
@@ -84,20 +100,31 @@ for k, v in sorted(tot.items(), key=lambda x: -x[1]):
     print(f"  {k:64s} n={cnt[k]:4d} total={v:9.1f} us  mean={v / cnt[k]:7.2f} us")
 PY
 fi
+if has vram; then
+  echo "=== device memory at B=1 with a full 3072-position cache (cudaMemGetInfo: total - free)"
+  for cm in $CACHE_MODES; do
+    echo "cache $cm:"; env $(cache_env $cm) ./build-cuda/bench/bench_cuda --model "$MODEL" --backend cuda --dtype bf16 \
+      --batch 1 --steps 50 --warmup 10 --capacity 3072 2>&1 | grep -v "^libdia info"
+  done
+fi
 if has lib; then
   echo "=== libdia decode steps (cuda)"
   for dt in ${DTYPES:-bf16}; do
     for B in $BATCHES; do
-      ./build-cuda/bench/bench_cuda --model "$MODEL" --backend cuda --dtype "$dt" --batch "$B" --steps "$STEPS" \
-        --warmup "$WARMUP" 2>&1 | grep -v "^libdia info"
+      for cm in $CACHE_MODES; do
+        echo "cache $cm:"; env $(cache_env $cm) ./build-cuda/bench/bench_cuda --model "$MODEL" --backend cuda \
+          --dtype "$dt" --batch "$B" --steps "$STEPS" --warmup "$WARMUP" 2>&1 | grep -v "^libdia info"
+      done
     done
   done
 fi
 if has long; then
   echo "=== libdia decode steps at a long context (positions 1401..1500; the mean position of a 3072-step generation is ~1536)"
   for B in ${LONG_BATCHES:-1 64}; do
-    ./build-cuda/bench/bench_cuda --model "$MODEL" --backend cuda --dtype bf16 --batch "$B" --steps 100 --warmup 1400 \
-      2>&1 | grep -v "^libdia info"
+    for cm in $CACHE_MODES; do
+      echo "cache $cm:"; env $(cache_env $cm) ./build-cuda/bench/bench_cuda --model "$MODEL" --backend cuda --dtype bf16 \
+        --batch "$B" --steps 100 --warmup 1400 2>&1 | grep -v "^libdia info"
+    done
   done
 fi
 if has dac; then

@@ -91,11 +91,21 @@ int main(int argc, char **argv) {
     CHECK(dia_tensor_upload(be, &len, hl, (size_t)R * 4));
     dia_tensor q4 = T(DIA_F32, 4, R, 1, H, hd), o4 = T(DIA_F32, 4, R, 1, H, hd);
     TIME("self-attention (decode, L kv)", R * KV * L * hd * 8, be->ops->attention(be, &o4, &q4, &kc, &vc, &len, NULL));
+    /* the same over bf16 caches (the CUDA cache dtype with bf16 weights) */
+    dia_tensor kcb = T(DIA_BF16, 4, R, KV, S, hd), vcb = T(DIA_BF16, 4, R, KV, S, hd);
+    TIME("kv_store (bf16 cache)", R * KV * hd * 6, be->ops->kv_store(be, &kcb, &knew, &start));
+    TIME("self-attention (decode, L kv, bf16 cache)", R * KV * L * hd * 4,
+         be->ops->attention(be, &o4, &q4, &kcb, &vcb, &len, NULL));
+    dia_tensor_free(be, &kcb);
+    dia_tensor_free(be, &vcb);
     dia_tensor ck = T(DIA_F32, 4, R, H, Lt, hd), cv = T(DIA_F32, 4, R, H, Lt, hd);
     for (int64_t r = 0; r < R; r++) hl[r] = (int32_t)Lt;
     dia_tensor clen = T(DIA_I32, 1, R, 0, 0, 0);
     CHECK(dia_tensor_upload(be, &clen, hl, (size_t)R * 4));
     TIME("cross-attention (130 keys)", R * H * Lt * hd * 8, be->ops->attention(be, &o4, &q4, &ck, &cv, &clen, NULL));
+    dia_tensor ckb = T(DIA_BF16, 4, R, H, Lt, hd), cvb = T(DIA_BF16, 4, R, H, Lt, hd);
+    TIME("cross-attention (130 keys, bf16)", R * H * Lt * hd * 4,
+         be->ops->attention(be, &o4, &q4, &ckb, &cvb, &clen, NULL));
     dia_tensor hm = T(DIA_F32, 2, R, I, 0, 0);
     TIME("silu_mul", R * I * 12, be->ops->silu_mul(be, &hm, &y));
     TIME("add", R * D * 12, be->ops->add(be, &x, &xn));

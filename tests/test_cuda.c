@@ -221,6 +221,145 @@ static void test_ops_attention(void **state) {
     backends_free(&p);
 }
 
+/* bf16 attention caches (the CUDA cache dtype when the weights are bf16): K and V rounded to bf16
+ * on the host and uploaded as DIA_BF16. Two comparisons: (1) against the CPU backend run on the
+ * same rounded values in f32 - the kernels only convert on load and accumulate in f32, so this is
+ * float rounding only (tolerance 1e-5, like the f32 attention test); (2) against the f32-cache
+ * result on the unrounded K/V - the accuracy cost of the bf16 cache (tolerance 1e-2 absolute, for
+ * |v| < 1 and q.k logits of magnitude ~0.3: bf16 rounds each element by <= 2^-9 relative). */
+static void check_attention_bf16(pair *p, int64_t R, int64_t T, int64_t Hq, int64_t Hkv, int64_t hd, int64_t S,
+                                 const int32_t *len, int causal) {
+    const size_t nq = (size_t)(R * T * Hq * hd), nk = (size_t)(R * Hkv * S * hd);
+    float *q = rand_f32(nq, 0.3f), *k = rand_f32(nk, 0.3f), *v = rand_f32(nk, 1.0f);
+    uint16_t *kb = malloc(nk * 2), *vb = malloc(nk * 2);
+    float *kr = malloc(nk * sizeof(float)), *vr = malloc(nk * sizeof(float));
+    for (size_t i = 0; i < nk; i++) {
+        kb[i] = f32_to_bf16(k[i]), vb[i] = f32_to_bf16(v[i]);
+        const uint32_t a = (uint32_t)kb[i] << 16, b = (uint32_t)vb[i] << 16;
+        memcpy(kr + i, &a, 4), memcpy(vr + i, &b, 4);
+    }
+    int32_t *qp = malloc((size_t)(R * T) * sizeof(int32_t));
+    for (int64_t r = 0; r < R; r++)
+        for (int64_t t = 0; t < T; t++) qp[r * T + t] = len[r] - (int32_t)T + (int32_t)t;
+    int64_t sq[4] = {R, T, Hq, hd}, sk[4] = {R, Hkv, S, hd}, sr[1] = {R}, sp[2] = {R, T};
+    /* 0: GPU bf16 cache, 1: CPU on the rounded values (f32), 2: GPU f32 cache (unrounded) */
+    dia_backend *bes[3] = {p->gpu, p->cpu, p->gpu};
+    const dia_dtype dts[3] = {DIA_BF16, DIA_F32, DIA_F32};
+    const void *ks[3] = {kb, kr, k}, *vs[3] = {vb, vr, v};
+    float *out[3];
+    for (int b = 0; b < 3; b++) {
+        dia_backend *be = bes[b];
+        dia_tensor tq = mk(be, DIA_F32, 4, sq, q), tk = mk(be, dts[b], 4, sk, ks[b]), tv = mk(be, dts[b], 4, sk, vs[b]);
+        dia_tensor to = mk(be, DIA_F32, 4, sq, NULL), tl = mk(be, DIA_I32, 1, sr, len), tp = mk(be, DIA_I32, 2, sp, qp);
+        assert_int_equal(be->ops->attention(be, &to, &tq, &tk, &tv, &tl, causal ? &tp : NULL), DIA_OK);
+        out[b] = get(be, &to);
+        dia_tensor *all[] = {&tq, &tk, &tv, &to, &tl, &tp};
+        for (int i = 0; i < 6; i++) dia_tensor_free(be, all[i]);
+    }
+    const double d_cpu = max_abs_diff(out[0], out[1], nq), d_f32 = max_abs_diff(out[0], out[2], nq);
+    printf("  bf16-cache attention R=%lld T=%lld H=%lld/%lld hd=%lld S=%lld causal=%d: vs CPU on the rounded K/V "
+           "%.3g, vs the f32 cache %.3g\n",
+           (long long)R, (long long)T, (long long)Hq, (long long)Hkv, (long long)hd, (long long)S, causal, d_cpu, d_f32);
+    if (!(d_cpu <= 1e-5)) fail_msg("bf16-cache attention vs CPU on the rounded values: max diff %.3g", d_cpu);
+    if (!(d_f32 <= 1e-2)) fail_msg("bf16-cache attention vs the f32 cache: max diff %.3g", d_f32);
+    for (int b = 0; b < 3; b++) free(out[b]);
+    free(q), free(k), free(v), free(kb), free(vb), free(kr), free(vr), free(qp);
+}
+
+static void test_ops_attention_bf16_cache(void **state) {
+    (void)state;
+    NEED_CUDA();
+    pair p = backends();
+    /* decode at full size: 3072-position caches, GQA 16/4 (grouped kernel), rows 2 and 128 */
+    int32_t len2[2] = {3072, 1500};
+    check_attention_bf16(&p, 2, 1, 16, 4, 128, 3072, len2, 0);
+    int32_t *len128 = malloc(128 * sizeof(int32_t));
+    for (int r = 0; r < 128; r++) len128[r] = r == 0 ? 3072 : r == 1 ? 0 : r == 2 ? 1 : (r * 997 + 13) % 3073;
+    check_attention_bf16(&p, 128, 1, 16, 4, 128, 3072, len128, 0);
+    free(len128);
+    int32_t len2g[2] = {1000, 13};
+    check_attention_bf16(&p, 2, 1, 8, 4, 128, 1000, len2g, 0); /* GQA group of 2 */
+    int32_t len2p[2] = {777, 777};
+    check_attention_bf16(&p, 2, 1, 16, 4, 128, 3072, len2p, 1);
+    /* causal prefill, several queries */
+    int32_t len2b[2] = {40, 40};
+    check_attention_bf16(&p, 2, 9, 16, 4, 128, 64, len2b, 1);
+    /* cross-attention / encoder: MHA hd 128 (vectorised kernel), many queries */
+    int32_t len2c[2] = {130, 77};
+    check_attention_bf16(&p, 2, 40, 16, 16, 128, 130, len2c, 0);
+    check_attention_bf16(&p, 2, 40, 16, 16, 128, 130, len2c, 1);
+    /* vectorised kernel at hd 64 / 32, generic kernel at hd 16 / 80 */
+    int32_t len3[3] = {100, 57, 3};
+    check_attention_bf16(&p, 3, 4, 8, 8, 64, 100, len3, 1);
+    check_attention_bf16(&p, 3, 1, 8, 2, 32, 2048, len3, 0);
+    int32_t len6[6] = {5, 31, 17, 32, 1, 20};
+    check_attention_bf16(&p, 6, 32, 4, 4, 16, 32, len6, 0);
+    int32_t len1[1] = {200};
+    check_attention_bf16(&p, 1, 3, 8, 2, 80, 256, len1, 0);
+    backends_free(&p);
+}
+
+/* kv_store into a bf16 cache: every stored element is the f32 source rounded to nearest even,
+ * everything else stays zero (fresh allocations are zero-filled); a position past the capacity is
+ * skipped. */
+static void test_kv_store_bf16(void **state) {
+    (void)state;
+    NEED_CUDA();
+    pair p = backends();
+    dia_backend *be = p.gpu;
+    const int64_t R = 2, T = 3, H = 4, hd = 128, S = 16;
+    float *src = rand_f32((size_t)(R * T * H * hd), 3.0f);
+    src[0] = 1.0f + 1.0f / 256.0f; /* a tie: rounds to even (1.0) */
+    src[1] = -0.0f;
+    int32_t start[2] = {5, 14}; /* row 1: positions 14, 15 stored, 16 skipped */
+    int64_t ssrc[4] = {R, T, H, hd}, sc[4] = {R, H, S, hd}, s1[1] = {R};
+    dia_tensor tsrc = mk(be, DIA_F32, 4, ssrc, src), tc = mk(be, DIA_BF16, 4, sc, NULL), tst = mk(be, DIA_I32, 1, s1, start);
+    assert_int_equal(be->ops->kv_store(be, &tc, &tsrc, &tst), DIA_OK);
+    const size_t n = (size_t)(R * H * S * hd);
+    uint16_t *got = malloc(n * 2);
+    assert_int_equal(dia_tensor_download(be, &tc, got, n * 2), DIA_OK);
+    size_t bad = 0, stored = 0;
+    for (int64_t r = 0; r < R; r++)
+        for (int64_t h = 0; h < H; h++)
+            for (int64_t s = 0; s < S; s++)
+                for (int64_t e = 0; e < hd; e++) {
+                    const int64_t t = s - start[r];
+                    uint16_t want = 0;
+                    if (t >= 0 && t < T) {
+                        want = f32_to_bf16(src[((r * T + t) * H + h) * hd + e]);
+                        stored++;
+                    }
+                    if (got[((r * H + h) * S + s) * hd + e] != want) bad++;
+                }
+    printf("  kv_store bf16: %zu elements stored, %zu mismatches\n", stored, bad);
+    assert_int_equal(bad, 0);
+    assert_int_equal(stored, (size_t)(H * hd * (3 + 2)));
+    assert_int_equal(got[(size_t)(5 * hd)], 0x3f80); /* src[0] (r 0, h 0, s 5, e 0): the tie went to even */
+    /* round trip through attention: one key per row, so out = v exactly (as bf16 -> f32) */
+    int64_t sq[4] = {R, 1, H, hd};
+    int32_t one[2] = {1, 1}, zero[2] = {0, 0};
+    dia_tensor tv = mk(be, DIA_BF16, 4, sc, NULL), tz = mk(be, DIA_I32, 1, s1, zero), tl = mk(be, DIA_I32, 1, s1, one);
+    dia_tensor tq = mk(be, DIA_F32, 4, sq, src), to = mk(be, DIA_F32, 4, sq, NULL);
+    assert_int_equal(be->ops->kv_store(be, &tc, &tsrc, &tz), DIA_OK);
+    assert_int_equal(be->ops->kv_store(be, &tv, &tsrc, &tz), DIA_OK);
+    assert_int_equal(be->ops->attention(be, &to, &tq, &tc, &tv, &tl, NULL), DIA_OK);
+    float *o = get(be, &to);
+    for (int64_t r = 0; r < R; r++)
+        for (int64_t i = 0; i < H * hd; i++) {
+            const uint32_t u = (uint32_t)f32_to_bf16(src[(r * T) * H * hd + i]) << 16;
+            float w;
+            memcpy(&w, &u, 4);
+            if (o[r * H * hd + i] != w) fail_msg("bf16 round trip r %lld i %lld: %g vs %g", (long long)r, (long long)i,
+                                                 o[r * H * hd + i], w);
+        }
+    free(o);
+    dia_tensor *all[] = {&tsrc, &tc, &tst, &tv, &tz, &tl, &tq, &to};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) dia_tensor_free(be, all[i]);
+    free(got);
+    free(src);
+    backends_free(&p);
+}
+
 static void test_ops_small(void **state) {
     (void)state;
     NEED_CUDA();
@@ -461,6 +600,70 @@ static void test_hf_bf16(void **state) {
     d = check_tf_logits(m, 5e-2);
     printf("  bf16 sharded checkpoint vs f32 goldens: max |diff| %.3g\n", d);
     dia_model_free(m);
+}
+
+/* The cache dtype follows the weights: f32 mode keeps f32 caches (the parity mode), bf16 weights
+ * get bf16 KV caches and cross K/V. dia_kvcache_read on a bf16 cache returns the stored values as
+ * f32 (lib/ converts on the host): equal to the raw bf16 words, and close to the f32-mode cache. */
+static void test_cache_dtype_and_read(void **state) {
+    (void)state;
+    NEED_CUDA();
+    const int32_t *tok = golden_i32("text0.tf_tokens", NULL);
+    const int P = 10;
+    float *vals[2] = {NULL, NULL};
+    size_t nv = 0;
+    for (int mode = 0; mode < 2; mode++) {
+        dia_model *m = load("dia-hf", mode ? "auto" : "f32");
+        const dia_dtype want = mode ? DIA_BF16 : DIA_F32;
+        assert_int_equal(dia_model_cache_dtype(m), want);
+        dia_encoder_state *enc = NULL;
+        assert_int_equal(dia_encode(m, &TEXT0, 1, 0, &enc), DIA_OK);
+        assert_int_equal(enc->cross_k[0].dtype, want);
+        assert_int_equal(enc->cross_v[m->cfg.dec_layers - 1].dtype, want);
+        dia_kvcache *cache = NULL;
+        assert_int_equal(dia_kvcache_new(m, 1, 32, &cache), DIA_OK);
+        assert_int_equal(cache->k[0].dtype, want);
+        assert_int_equal(cache->v[0].dtype, want);
+        dia_decoder_state *dec = NULL;
+        assert_int_equal(dia_decoder_state_new(m, enc, cache, &dec), DIA_OK);
+        assert_int_equal(dia_decoder_prefill(dec, tok, P, NULL), DIA_OK);
+        const int L = m->cfg.dec_layers, H = m->cfg.dec_kv_heads, hd = m->cfg.dec_head_dim, S = 32;
+        nv = (size_t)L * 2 * 2 * H * P * hd; /* layers x {k, v} x rows x heads x positions x hd */
+        vals[mode] = malloc(nv * sizeof(float));
+        for (int l = 0; l < L; l++)
+            for (int w = 0; w < 2; w++)
+                for (int r = 0; r < 2; r++) {
+                    float *dst = vals[mode] + (((size_t)l * 2 + w) * 2 + r) * H * P * hd;
+                    assert_int_equal(dia_kvcache_read(cache, l, w, r, dst, (size_t)H * P * hd), DIA_OK);
+                    if (!mode) continue;
+                    /* the raw bf16 words of the same row, converted here */
+                    const dia_tensor *t = w ? &cache->v[l] : &cache->k[l];
+                    const size_t nrow = (size_t)H * S * hd;
+                    uint16_t *raw = malloc(nrow * 2);
+                    assert_int_equal(m->be->ops->download(m->be, t->buf, t->offset + (size_t)r * nrow * 2, raw, nrow * 2),
+                                     DIA_OK);
+                    for (int h = 0; h < H; h++)
+                        for (int i = 0; i < P * hd; i++) {
+                            const uint32_t u = (uint32_t)raw[(size_t)h * S * hd + i] << 16;
+                            float f;
+                            memcpy(&f, &u, 4);
+                            if (dst[(size_t)h * P * hd + i] != f) fail_msg("kvcache_read bf16 l %d w %d r %d h %d i %d", l, w, r, h, i);
+                        }
+                    free(raw);
+                }
+        dia_decoder_state_free(dec);
+        dia_kvcache_free(cache);
+        dia_encoder_state_free(enc);
+        dia_model_free(m);
+    }
+    double mx = 0;
+    for (size_t i = 0; i < nv; i++) mx = fmax(mx, fabs(vals[0][i]));
+    const double d = max_abs_diff(vals[1], vals[0], nv);
+    printf("  dia_kvcache_read: bf16 cache (bf16 weights) vs f32 cache (f32 weights), %d positions: max diff %.3g "
+           "(max |value| %.3g)\n", P, d, mx);
+    if (!(d <= 5e-2 * (1 + mx))) fail_msg("bf16 cache read vs f32: %.3g", d);
+    free(vals[0]);
+    free(vals[1]);
 }
 
 static void test_batch_equals_single(void **state) {
@@ -758,11 +961,14 @@ int main(void) {
         cmocka_unit_test(test_unavailable_is_backend_error),
         cmocka_unit_test(test_ops_matmul),
         cmocka_unit_test(test_ops_attention),
+        cmocka_unit_test(test_ops_attention_bf16_cache),
+        cmocka_unit_test(test_kv_store_bf16),
         cmocka_unit_test(test_ops_small),
         cmocka_unit_test(test_graph_replay),
         cmocka_unit_test(test_hf_f32),
         cmocka_unit_test(test_nari_f32),
         cmocka_unit_test(test_hf_bf16),
+        cmocka_unit_test(test_cache_dtype_and_read),
         cmocka_unit_test(test_batch_equals_single),
         cmocka_unit_test(test_generate_parity),
         cmocka_unit_test(test_shared_model_threads),

@@ -224,6 +224,16 @@ static dia_dtype cuda_default_weight_dtype(dia_backend *be) {
     return DIA_BF16;
 }
 
+/* Attention caches (KV cache, cross K/V): bf16 with bf16 weights (halves the attention traffic and
+ * the cache memory; kv_store rounds, attention accumulates in f32), f32 in the f32 parity mode.
+ * DIA_CUDA_CACHE_F32=1 keeps f32 caches with bf16 weights (for comparisons). */
+static dia_dtype cuda_cache_dtype(dia_backend *be, dia_dtype weight_dtype) {
+    (void)be;
+    const char *e = getenv("DIA_CUDA_CACHE_F32");
+    if (e && e[0] == '1') return DIA_F32;
+    return weight_dtype == DIA_BF16 ? DIA_BF16 : DIA_F32;
+}
+
 /* DAC ops end the graph segment (codebook_lookup reads device data on the host). */
 static dia_status g_conv1d(dia_backend *be, dia_tensor *y, const dia_tensor *x, const dia_tensor *w, const dia_tensor *b,
                            int stride, int dilation, int pad) {
@@ -275,6 +285,7 @@ static dia_backend_ops make_ops(void) {
     o.default_weight_dtype = cuda_default_weight_dtype;
     o.graph_run = cu_graph_run;
     o.graph_release = cu_graph_release;
+    o.cache_dtype = cuda_cache_dtype;
     o.matmul = cu_g_matmul;
     o.rmsnorm = cu_g_rmsnorm;
     o.rope = cu_g_rope;

@@ -1,4 +1,5 @@
-/* cuda_elementwise.cu - embedding sum, SiLU-gated activation, residual add, KV-cache store.
+/* cuda_elementwise.cu - embedding sum, SiLU-gated activation, residual add, KV-cache store (f32 or
+ * bf16 cache).
  *
  * Range checks that the CPU backend performs on device data (token ids, cache positions) are done
  * on the host by the model code before it uploads them (lib/decoder.c validates tokens and the
@@ -89,29 +90,39 @@ dia_status cu_add(dia_backend *be, dia_tensor *y, const dia_tensor *x) {
     return DIA_OK;
 }
 
-/* src [R, T, H, hd] -> cache [R, H, S, hd] at positions start[r] + t */
-__global__ void k_kv_store(float *Cache, const float *Src, const int32_t *start, int64_t R, int64_t T, int64_t H,
+/* src [R, T, H, hd] (f32) -> cache [R, H, S, hd] (f32 or bf16, rounded to nearest even) at
+ * positions start[r] + t */
+__device__ __forceinline__ void kv_put(float *p, float x) { *p = x; }
+__device__ __forceinline__ void kv_put(__nv_bfloat16 *p, float x) { *p = __float2bfloat16_rn(x); }
+
+template <typename CT>
+__global__ void k_kv_store(CT *Cache, const float *Src, const int32_t *start, int64_t R, int64_t T, int64_t H,
                            int64_t hd, int64_t S) {
     const int64_t n = R * T * H * hd;
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
         const int64_t e = i % hd, h = (i / hd) % H, t = (i / (hd * H)) % T, r = i / (hd * H * T);
         const int64_t s = (int64_t)start[r] + t;
         if (s < 0 || s >= S) continue;
-        Cache[((r * H + h) * S + s) * hd + e] = Src[i];
+        kv_put(Cache + ((r * H + h) * S + s) * hd + e, Src[i]);
     }
 }
 
 dia_status cu_kv_store(dia_backend *be, dia_tensor *cache, const dia_tensor *src, const dia_tensor *start) {
     const int64_t R = src->ne[0], T = src->ne[1], H = src->ne[2], hd = src->ne[3], S = cache->ne[2];
-    if (cache->ne[0] != R || cache->ne[1] != H || cache->ne[3] != hd || cache->dtype != DIA_F32 ||
-        src->dtype != DIA_F32 || start->dtype != DIA_I32)
+    if (cache->ne[0] != R || cache->ne[1] != H || cache->ne[3] != hd ||
+        (cache->dtype != DIA_F32 && cache->dtype != DIA_BF16) || src->dtype != DIA_F32 || start->dtype != DIA_I32)
         return dia_fail(DIA_ERR_INTERNAL, "kv_store shapes");
     const int64_t n = R * T * H * hd;
     if (n == 0) return DIA_OK;
     int64_t blocks = (n + 255) / 256;
     if (blocks > 65535) blocks = 65535;
-    k_kv_store<<<(unsigned)blocks, 256, 0, cu_ctx(be)->stream>>>((float *)cu_ptr(cache), (const float *)cu_ptr(src),
-                                                                 (const int32_t *)cu_ptr(start), R, T, H, hd, S);
+    cudaStream_t st = cu_ctx(be)->stream;
+    const float *sp = (const float *)cu_ptr(src);
+    const int32_t *p0 = (const int32_t *)cu_ptr(start);
+    if (cache->dtype == DIA_BF16)
+        k_kv_store<<<(unsigned)blocks, 256, 0, st>>>((__nv_bfloat16 *)cu_ptr(cache), sp, p0, R, T, H, hd, S);
+    else
+        k_kv_store<<<(unsigned)blocks, 256, 0, st>>>((float *)cu_ptr(cache), sp, p0, R, T, H, hd, S);
     CU_LAUNCHED("kv_store");
     return DIA_OK;
 }
