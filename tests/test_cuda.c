@@ -574,6 +574,9 @@ static void test_hf_f32(void **state) {
     const char *env = getenv("DIA_CUDA_GRAPHS");
     printf("  decode steps replayed as CUDA graphs: %ld\n", replays(m->be));
     if (!(env && env[0] == '0')) assert_true(replays(m->be) >= 10); /* 17 steps: captured at the 2nd */
+    int64_t graphs = -1; /* what `dia generate` reports */
+    assert_int_equal(dia_model_info(m, "graphs", &graphs), DIA_OK);
+    assert_int_equal(graphs, (env && env[0] == '0') ? 0 : 1);
     dia_model_free(m);
 }
 

@@ -285,6 +285,7 @@ static dia_backend_ops make_ops(void) {
     o.default_weight_dtype = cuda_default_weight_dtype;
     o.graph_run = cu_graph_run;
     o.graph_release = cu_graph_release;
+    o.graphs_enabled = cu_graphs_enabled;
     o.cache_dtype = cuda_cache_dtype;
     o.matmul = cu_g_matmul;
     o.rmsnorm = cu_g_rmsnorm;

@@ -95,6 +95,7 @@ void cu_graph_invalidate(dia_backend *be);
 void cu_graph_destroy(dia_backend *be);
 dia_status cu_graph_run(dia_backend *be, uint64_t key, dia_status (*record)(void *ctx), void *ctx);
 void cu_graph_release(dia_backend *be, uint64_t key);
+int cu_graphs_enabled(dia_backend *be);
 dia_status cu_g_matmul(dia_backend *be, dia_tensor *y, const dia_tensor *x, const dia_tensor *w, int trans_w,
                        int accumulate);
 dia_status cu_g_rmsnorm(dia_backend *be, dia_tensor *y, const dia_tensor *x, const dia_tensor *w, float eps);

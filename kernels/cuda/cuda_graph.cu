@@ -72,6 +72,12 @@ dia_status cu_graph_init(dia_backend *be) {
     return DIA_OK;
 }
 
+/* 1 while graphs are on (not switched off by DIA_CUDA_GRAPHS=0 or by a failed capture). */
+int cu_graphs_enabled(dia_backend *be) {
+    cu_graph_state *g = gs_of(be);
+    return g && g->enabled;
+}
+
 static void drop_graph(cu_graph_state *g) {
     if (g->exec) cudaGraphExecDestroy(g->exec);
     g->exec = NULL;
