@@ -62,6 +62,63 @@ static int gemm_cols(dia_backend *be, int thread, const float *X, const dia_tens
     return 0;
 }
 
+/* Few rows (decode: M = 2B): a streaming kernel that reads each weight once, converting bf16 on the
+ * fly, instead of sgemm (which packs the weights: an extra copy of every byte at M = 2). Columns
+ * [n0, n0+n) of y[M, N]; each output is computed by one thread in a fixed order, so results do not
+ * depend on the thread count. */
+#define GEMV_MAX_ROWS 8
+static inline float w_at(const void *W, dia_dtype dt, int64_t i) {
+    if (dt == DIA_F32) return ((const float *)W)[i];
+    const uint32_t u = (uint32_t)((const uint16_t *)W)[i] << 16; /* bf16 */
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+static void gemv_cols(const float *X, const dia_tensor *w, int trans_w, float *Y, int64_t M, int64_t N, int64_t K,
+                      int64_t n0, int64_t n, int accumulate) {
+    const void *W = cpu_ptr(w);
+    const dia_dtype dt = w->dtype;
+    if (trans_w) { /* W [N, K]: one dot product per output */
+        for (int64_t j = n0; j < n0 + n; j++) {
+            const int64_t row = j * K;
+            for (int64_t m = 0; m < M; m++) {
+                const float *xm = X + m * K;
+                float acc = 0.0f;
+                if (dt == DIA_F32) {
+                    const float *wr = (const float *)W + row;
+#pragma omp simd reduction(+ : acc)
+                    for (int64_t k = 0; k < K; k++) acc += wr[k] * xm[k];
+                } else {
+#pragma omp simd reduction(+ : acc)
+                    for (int64_t k = 0; k < K; k++) acc += w_at(W, dt, row + k) * xm[k];
+                }
+                Y[m * N + j] = accumulate ? Y[m * N + j] + acc : acc;
+            }
+        }
+    } else { /* W [K, N]: rows of W scaled and summed into the block of y */
+        float acc[GEMV_MAX_ROWS][256];
+        for (int64_t c0 = n0; c0 < n0 + n; c0 += 256) {
+            const int64_t nb = n0 + n - c0 < 256 ? n0 + n - c0 : 256;
+            for (int64_t m = 0; m < M; m++)
+                for (int64_t j = 0; j < nb; j++) acc[m][j] = 0.0f;
+            for (int64_t k = 0; k < K; k++) {
+                const int64_t base = k * N + c0;
+                for (int64_t m = 0; m < M; m++) {
+                    const float xv = X[m * K + k];
+                    float *am = acc[m];
+#pragma omp simd
+                    for (int64_t j = 0; j < nb; j++) am[j] += xv * w_at(W, dt, base + j);
+                }
+            }
+            for (int64_t m = 0; m < M; m++)
+                for (int64_t j = 0; j < nb; j++)
+                    Y[m * N + c0 + j] = accumulate ? Y[m * N + c0 + j] + acc[m][j] : acc[m][j];
+        }
+    }
+}
+
 dia_status cpu_matmul(dia_backend *be, dia_tensor *y, const dia_tensor *x, const dia_tensor *w, int trans_w,
                       int accumulate) {
     const int64_t M = x->ne[0], K = x->ne[1];
@@ -80,6 +137,14 @@ dia_status cpu_matmul(dia_backend *be, dia_tensor *y, const dia_tensor *x, const
     /* column blocks per thread, multiples of 16 for the micro-kernels */
     int64_t per = (N + threads - 1) / threads;
     per = (per + 15) / 16 * 16;
+    if (M <= GEMV_MAX_ROWS && w->dtype != DIA_F16) {
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+        for (int t = 0; t < threads; t++) {
+            const int64_t n0 = (int64_t)t * per;
+            if (n0 < N) gemv_cols(X, w, trans_w, Y, M, N, K, n0, N - n0 < per ? N - n0 : per, accumulate);
+        }
+        return DIA_OK;
+    }
     int failed = 0;
 #pragma omp parallel for num_threads(threads) schedule(static) reduction(| : failed) if (threads > 1)
     for (int t = 0; t < threads; t++) {
