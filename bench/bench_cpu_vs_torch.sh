@@ -25,8 +25,10 @@ import torch, sys
 from transformers import DiaForConditionalGeneration
 DiaForConditionalGeneration.from_pretrained('$BF16', dtype=torch.float32).save_pretrained('$F32')
 print('f32 copy written')"
-echo "=== $(lscpu | grep 'Model name' | sed 's/ \+/ /g'), $(nproc) cores; threads=$THREADS"
+echo "=== $(lscpu | grep 'Model name' | sed 's/ \+/ /g'), $(nproc) cores; threads: $THREADS"
 for B in ${BATCHES:-1}; do
-  ./build-cpu/bench/bench_decode --model "$F32" --threads "$THREADS" --batch "$B" --steps "$STEPS" --warmup 3 2>&1 | grep -v "^libdia info"
-  python3 bench/reference_pytorch_cpu.py "$F32" "$B" $((STEPS + 5)) "$THREADS" 2>&1 | grep "^REF\|Error"
+  for t in $THREADS; do
+    ./build-cpu/bench/bench_decode --model "$F32" --threads "$t" --batch "$B" --steps "$STEPS" --warmup 3 2>&1 | grep -v "^libdia info"
+    python3 bench/reference_pytorch_cpu.py "$F32" "$B" $((STEPS + 5)) "$t" 2>&1 | grep "^REF\|Error"
+  done
 done

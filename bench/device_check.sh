@@ -4,12 +4,14 @@
 # reports CUDA graphs, then the CPU comparison with PyTorch (bench/bench_cpu_vs_torch.sh).
 #   bash bench/device_check.sh
 set -u
-PHASES="env build test" bash bench/bench_cuda.sh 2>&1 | grep -v "^cc \|^nvcc\|^ar \|^ln \|^rm " | tail -45
+PHASES="${GPU_PHASES:-env build test}" bash bench/bench_cuda.sh 2>&1 | grep -v "^cc \|^nvcc\|^ar \|^ln \|^rm " | tail -45
 CBLAS_DIR=$(dirname "$(find /usr/include -name cblas.h 2>/dev/null | head -1)")
 make CUDA=1 BUILD=build-cuda DEPS_PREFIX=/tmp/deps "CFLAGS=-I$CBLAS_DIR" -j"$(nproc)" build-cuda/bin/dia > /tmp/cli.log 2>&1 \
   || { tail -20 /tmp/cli.log; exit 1; }
 echo "=== dia generate --backend cuda (f32 parity mode, greedy) vs golden text0.greedy_codes"
 T0="[S1] Hello from a tiny model. [S2] It only speaks noise (laughs)."
+# libsndfile's own dependencies (FLAC, vorbis, ...) come from /tmp/deps too: RUNPATH does not reach them
+export LD_LIBRARY_PATH=/tmp/deps/usr/lib/x86_64-linux-gnu
 for dt in f32 auto; do
   ./build-cuda/bin/dia generate --backend cuda --dtype $dt --model tests/fixtures/tiny/dia-hf --text "$T0" \
     --temperature 0 --max-tokens 128 --codes-out /tmp/cuda_$dt.npy
