@@ -75,13 +75,47 @@ static inline float w_at(const void *W, dia_dtype dt, int64_t i) {
     return f;
 }
 
+/* y[0:2, j:j+4] (+)= x[0:2, :] . W[j:j+4, :]^T: one pass over four weight rows (the B = 1 decode),
+ * for f32 and bf16 storage; compiled for AVX-512, AVX2 and baseline x86-64. */
+static inline float bf16_f32(const uint16_t *p) {
+    const uint32_t u = (uint32_t)*p << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+#define BF16_LOAD(p) bf16_f32(p)
+#define F32_LOAD(p) (*(p))
+#define DEFINE_DOT_4X2(name, T, LOAD)                                                                          \
+    __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) static void name(             \
+        const T *W, const float *X, float *Y, int64_t N, int64_t K, int64_t j, int accumulate) {                \
+        const T *w0 = W + j * K, *w1 = w0 + K, *w2 = w1 + K, *w3 = w2 + K;                                     \
+        const float *x0 = X, *x1 = X + K;                                                                      \
+        float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f, b0 = 0.0f, b1 = 0.0f, b2 = 0.0f, b3 = 0.0f;          \
+        _Pragma("omp simd reduction(+ : a0, a1, a2, a3, b0, b1, b2, b3)") for (int64_t k = 0; k < K; k++) {    \
+            const float u = x0[k], v = x1[k];                                                                  \
+            const float c0 = LOAD(w0 + k), c1 = LOAD(w1 + k), c2 = LOAD(w2 + k), c3 = LOAD(w3 + k);            \
+            a0 += c0 * u, a1 += c1 * u, a2 += c2 * u, a3 += c3 * u;                                            \
+            b0 += c0 * v, b1 += c1 * v, b2 += c2 * v, b3 += c3 * v;                                            \
+        }                                                                                                      \
+        const float r[2][4] = {{a0, a1, a2, a3}, {b0, b1, b2, b3}};                                            \
+        for (int m = 0; m < 2; m++)                                                                            \
+            for (int q = 0; q < 4; q++) Y[m * N + j + q] = accumulate ? Y[m * N + j + q] + r[m][q] : r[m][q];  \
+    }
+DEFINE_DOT_4X2(dot_4x2_f32, float, F32_LOAD)
+DEFINE_DOT_4X2(dot_4x2_bf16, uint16_t, BF16_LOAD)
+
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 static void gemv_cols(const float *X, const dia_tensor *w, int trans_w, float *Y, int64_t M, int64_t N, int64_t K,
                       int64_t n0, int64_t n, int accumulate) {
     const void *W = cpu_ptr(w);
     const dia_dtype dt = w->dtype;
     if (trans_w) { /* W [N, K]: one dot product per output */
-        for (int64_t j = n0; j < n0 + n; j++) {
+        int64_t j = n0;
+        if (M == 2 && dt == DIA_F32) /* the B = 1 decode: two rows of x, four rows of W per pass */
+            for (; j + 3 < n0 + n; j += 4) dot_4x2_f32((const float *)W, X, Y, N, K, j, accumulate);
+        else if (M == 2 && dt == DIA_BF16)
+            for (; j + 3 < n0 + n; j += 4) dot_4x2_bf16((const uint16_t *)W, X, Y, N, K, j, accumulate);
+        for (; j < n0 + n; j++) {
             const int64_t row = j * K;
             for (int64_t m = 0; m < M; m++) {
                 const float *xm = X + m * K;
