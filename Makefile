@@ -125,7 +125,7 @@ test: deps
 
 # (the library and the GPU test only: the CLI and audio code are not needed to test the backend)
 test-cuda:
-	$(MAKE) CUDA=1 BUILD=build-cuda lib build-cuda/tests/test_cuda
+	$(MAKE) CUDA=1 BUILD=build-cuda all build-cuda/tests/test_cuda
 	DIA_TEST_CUDA=1 CMOCKA_MESSAGE_OUTPUT=stdout ./build-cuda/tests/test_cuda
 
 install: all
