@@ -18,7 +18,7 @@ dia_status cpu_attention(dia_backend *be, dia_tensor *out, const dia_tensor *q, 
     const int32_t *qp = qpos ? cpu_ptr(qpos) : NULL;
     const int64_t group = Hq / Hkv;
     int failed = 0;
-#pragma omp parallel num_threads(cpu_par(be, R * T * Hq * (int64_t)S * hd / 8))
+#pragma omp parallel num_threads(cpu_par(be, R * T * Hq * (int64_t)S * hd))
     {
         float *score = malloc((size_t)S * sizeof(float));
         if (!score) {
@@ -40,6 +40,7 @@ dia_status cpu_attention(dia_backend *be, dia_tensor *out, const dia_tensor *q, 
                     float mx = -INFINITY;
                     for (int64_t s = 0; s < n; s++) {
                         float d = 0.0f;
+#pragma omp simd reduction(+ : d)
                         for (int64_t i = 0; i < hd; i++) d += qv[i] * kb[s * hd + i];
                         score[s] = d;
                         if (d > mx) mx = d;
@@ -54,6 +55,7 @@ dia_status cpu_attention(dia_backend *be, dia_tensor *out, const dia_tensor *q, 
                     const float inv = (float)(1.0 / sum);
                     for (int64_t s = 0; s < n; s++) {
                         const float p = score[s] * inv;
+#pragma omp simd
                         for (int64_t i = 0; i < hd; i++) o[i] += p * vb[s * hd + i];
                     }
                 }
