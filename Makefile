@@ -34,7 +34,9 @@ DEPS_LDFLAGS := $(if $(DEPS_PREFIX),-L$(DEPS_PREFIX)/usr/lib/x86_64-linux-gnu -W
 CFLAGS_BASE := -std=c11 $(OPT) -g -Wall -Wextra -Werror -Wno-format-truncation -fPIC -fvisibility=hidden -fopenmp \
                -D_GNU_SOURCE -Iinclude -Ilib -I/usr/include/x86_64-linux-gnu/openblas-pthread $(DEPS_CFLAGS)
 CFLAGS_ALL := $(CFLAGS_BASE) $(SANFLAGS) $(CFLAGS)
-LIBS := -lopenblas -lcjson -lsndfile -lsamplerate -lcurl -lcrypto -lzstd -lgomp -lpthread -lm
+# libdia's own dependencies; the CLI adds libcurl and libcrypto (dia download: HTTP, sha256)
+LIBS := -lopenblas -lcjson -lsndfile -lsamplerate -lgomp -lpthread -lm
+CLI_LIBS := -lcurl -lcrypto
 LDFLAGS_ALL := $(SANFLAGS) $(DEPS_LDFLAGS) $(LDFLAGS)
 
 LIB_SRCS := $(wildcard lib/*.c) $(wildcard kernels/cpu/*.c)
@@ -57,7 +59,7 @@ BENCH_SRCS := $(wildcard bench/*.c)
 BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
 DEB_PKGS := build-essential pkg-config libopenblas-dev libcjson-dev libcmocka-dev libsndfile1-dev \
-            libsamplerate0-dev libzstd-dev libcurl4-openssl-dev libssl-dev python3 python3-pytest python3-numpy cargo bindgen
+            libsamplerate0-dev libcurl4-openssl-dev libssl-dev python3 python3-pytest python3-numpy cargo bindgen
 
 .PHONY: all lib test test-cuda deps clean install bench demo fuzz
 all: lib $(BUILD)/bin/dia
@@ -84,7 +86,7 @@ $(BUILD)/lib/libdia.a: $(LIB_OBJS)
 
 $(BUILD)/bin/dia: $(CLI_SRCS) $(BUILD)/lib/libdia.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -o $@ $(CLI_SRCS) $(BUILD)/lib/libdia.a $(LDFLAGS_ALL) $(LIBS)
+	$(CC) $(CFLAGS_ALL) -o $@ $(CLI_SRCS) $(BUILD)/lib/libdia.a $(LDFLAGS_ALL) $(LIBS) $(CLI_LIBS)
 
 $(BUILD)/tests/%: tests/%.c tests/test_util.h $(BUILD)/lib/libdia.a
 	@mkdir -p $(dir $@)
@@ -135,7 +137,8 @@ install: all
 	ln -sf libdia.so.$(ABI) $(DESTDIR)$(PREFIX)/lib/libdia.so
 	install -m 644 $(BUILD)/lib/libdia.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(BUILD)/bin/dia $(DESTDIR)$(PREFIX)/bin/
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' pkgconfig/dia.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/dia.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' -e 's|@LIBS_PRIVATE@|$(LIBS)|g' \
+	    pkgconfig/dia.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/dia.pc
 
 clean:
 	rm -rf build build-san build-cuda build-fuzz
