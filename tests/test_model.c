@@ -1,5 +1,7 @@
 /* test_model.c - golden tests of the Dia transformer on the tiny fixtures: tokenizer, encoder
  * output, teacher-forced logits (one prefill, and prefill + single steps), in every layout. */
+#include <pthread.h>
+
 #include "test_util.h"
 
 static const char *TEXT0 = "[S1] Hello from a tiny model. [S2] It only speaks noise (laughs).";
@@ -167,6 +169,60 @@ static void test_batch_equals_single(void **state) {
     dia_model_free(m);
 }
 
+/* One model used by several threads at once (dia.h: a model is read-only after loading): each
+ * thread runs its own encoder/cache/decoder through the teacher-forced sequence. The bf16 model
+ * also exercises the converted-weight GEMM path (encoder and prefill). */
+typedef struct {
+    dia_model *m;
+    double tol, worst;
+    int ok;
+} thread_job;
+
+static void *thread_run(void *arg) {
+    thread_job *j = arg;
+    const int32_t *tok = golden_i32("text0.tf_tokens", NULL);
+    size_t n = 0;
+    const float *want = golden_f32("text0.tf_logits", &n);
+    dia_encoder_state *enc = NULL;
+    dia_kvcache *cache = NULL;
+    dia_decoder_state *dec = NULL;
+    float *got = calloc(n, sizeof(float));
+    j->ok = got && dia_encode(j->m, &TEXT0, 1, 0, &enc) == DIA_OK && dia_kvcache_new(j->m, 1, TF_T, &cache) == DIA_OK &&
+            dia_decoder_state_new(j->m, enc, cache, &dec) == DIA_OK;
+    for (int rep = 0; j->ok && rep < 3; rep++) {
+        j->ok = dia_kvcache_reset(cache) == DIA_OK && dia_decoder_prefill(dec, tok, TF_T, got) == DIA_OK;
+        const double d = j->ok ? max_abs_diff(got, want, n) : 1e9;
+        if (d > j->worst) j->worst = d;
+    }
+    dia_decoder_state_free(dec);
+    dia_kvcache_free(cache);
+    dia_encoder_state_free(enc);
+    free(got);
+    return NULL;
+}
+
+static void test_shared_model_threads(void **state) {
+    (void)state;
+    golden("text0.tf_tokens"); /* open the goldens before the threads start */
+    const char *dirs[2] = {"dia-hf", "dia-hf-bf16-sharded"};
+    const double tols[2] = {1e-4, 5e-2};
+    for (int d = 0; d < 2; d++) {
+        dia_model *m = load(dirs[d]);
+        thread_job jobs[3];
+        pthread_t th[3];
+        for (int i = 0; i < 3; i++) {
+            jobs[i] = (thread_job){m, tols[d], 0, 0};
+            assert_int_equal(pthread_create(&th[i], NULL, thread_run, &jobs[i]), 0);
+        }
+        for (int i = 0; i < 3; i++) {
+            pthread_join(th[i], NULL);
+            assert_true(jobs[i].ok);
+            if (!(jobs[i].worst <= tols[d])) fail_msg("%s thread %d: max |diff| %g", dirs[d], i, jobs[i].worst);
+        }
+        dia_model_free(m);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tokenize),
@@ -174,6 +230,7 @@ int main(void) {
         cmocka_unit_test(test_nari_f32),
         cmocka_unit_test(test_hf_bf16_sharded),
         cmocka_unit_test(test_batch_equals_single),
+        cmocka_unit_test(test_shared_model_threads),
     };
     return cmocka_run_group_tests_name("model", tests, NULL, NULL);
 }

@@ -10,38 +10,14 @@
 #include "log.h"
 
 static void cpu_destroy(dia_backend *be) {
-    cpu_ctx *c = be->ctx;
-    for (int i = 0; i < c->n_scratch; i++) free(c->scratch[i]);
-    free(c->scratch);
-    free(c->scratch_cap);
-    free(c);
+    free(be->ctx);
     free(be);
-}
-
-float *cpu_scratch(dia_backend *be, int t, size_t n) {
-    cpu_ctx *c = be->ctx;
-    if (t < 0 || t >= c->n_scratch) return NULL;
-    if (c->scratch_cap[t] < n) {
-        free(c->scratch[t]);
-        c->scratch[t] = malloc(n * sizeof(float));
-        c->scratch_cap[t] = c->scratch[t] ? n : 0;
-    }
-    return c->scratch[t];
 }
 
 static dia_status cpu_set_threads(dia_backend *be, int threads) {
     if (threads < 0) return dia_fail(DIA_ERR_INVALID_ARG, "threads must be >= 0 (0 = all cores), got %d", threads);
     cpu_ctx *c = be->ctx;
     const int n = threads > 0 ? threads : omp_get_num_procs();
-    if (n > c->n_scratch) { /* per-thread GEMM scratch slots */
-        float **ns = realloc(c->scratch, sizeof(float *) * (size_t)n);
-        if (ns) c->scratch = ns;
-        size_t *nc = ns ? realloc(c->scratch_cap, sizeof(size_t) * (size_t)n) : NULL;
-        if (!ns || !nc) return dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory");
-        c->scratch_cap = nc;
-        for (int i = c->n_scratch; i < n; i++) c->scratch[i] = NULL, c->scratch_cap[i] = 0;
-        c->n_scratch = n;
-    }
     c->threads = n;
     /* Parallelism comes from our OpenMP loops (cpu_gemm.c); OpenBLAS runs single-threaded so that
      * two thread pools do not fight over the cores. */

@@ -14,14 +14,9 @@ struct dia_buffer {
 };
 
 typedef struct cpu_ctx {
-    int threads;
-    float **scratch;      /* [threads] per-thread conversion buffers of GEMM weights (grown on demand) */
-    size_t *scratch_cap;  /* [threads] floats */
-    int n_scratch;
+    int threads; /* the only state: ops keep no scratch here, so one backend (one model) serves
+                    any number of threads at once */
 } cpu_ctx;
-
-/* Thread t's scratch of at least n floats (NULL when out of memory). Call from thread t only. */
-float *cpu_scratch(dia_backend *be, int t, size_t n);
 
 static inline int cpu_threads(const dia_backend *be) { return ((const cpu_ctx *)be->ctx)->threads; }
 /* Threads for a loop of `work` elements: 1 below 256k (waking the pool, and its spinning afterwards, costs more). */

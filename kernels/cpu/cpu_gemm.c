@@ -28,7 +28,7 @@ void cpu_to_f32(float *dst, const void *src, dia_dtype dt, int64_t first, int64_
 }
 
 /* y[:, n0:n0+n] (+)= x . W[:, n0:n0+n] for one thread. */
-static int gemm_cols(dia_backend *be, int thread, const float *X, const dia_tensor *w, int trans_w, float *Y,
+static int gemm_cols(const float *X, const dia_tensor *w, int trans_w, float *Y,
                      int64_t M, int64_t N, int64_t K, int64_t n0, int64_t n, float beta0) {
     const void *W = cpu_ptr(w);
     if (w->dtype == DIA_F32) {
@@ -45,7 +45,9 @@ static int gemm_cols(dia_backend *be, int thread, const float *X, const dia_tens
     int64_t nb = GEMM_BLOCK_FLOATS / K;
     if (nb < 1) nb = 1;
     if (nb > n) nb = n;
-    float *scratch = cpu_scratch(be, thread, (size_t)(nb * K)); /* [nb, K] (trans) or [K, nb] */
+    /* [nb, K] (trans) or [K, nb]; per call, not per backend: a model may be used from several
+     * threads at once (this path serves M > 8 rows: the encoder and prefill, not decode steps) */
+    float *scratch = malloc((size_t)(nb * K) * sizeof(float));
     if (!scratch) return -1;
     for (int64_t c0 = n0; c0 < n0 + n; c0 += nb) {
         const int64_t cb = n0 + n - c0 < nb ? n0 + n - c0 : nb;
@@ -59,6 +61,7 @@ static int gemm_cols(dia_backend *be, int thread, const float *X, const dia_tens
                         (int)cb, beta0, Y + c0, (int)N);
         }
     }
+    free(scratch);
     return 0;
 }
 
@@ -183,7 +186,7 @@ dia_status cpu_matmul(dia_backend *be, dia_tensor *y, const dia_tensor *x, const
 #pragma omp parallel for num_threads(threads) schedule(static) reduction(| : failed) if (threads > 1)
     for (int t = 0; t < threads; t++) {
         const int64_t n0 = (int64_t)t * per;
-        if (n0 < N) failed |= gemm_cols(be, t, X, w, trans_w, Y, M, N, K, n0, N - n0 < per ? N - n0 : per, beta0);
+        if (n0 < N) failed |= gemm_cols(X, w, trans_w, Y, M, N, K, n0, N - n0 < per ? N - n0 : per, beta0);
     }
     if (failed) return dia_fail(DIA_ERR_OUT_OF_MEMORY, "matmul scratch");
     return DIA_OK;
