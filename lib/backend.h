@@ -40,6 +40,13 @@ dia_tensor dia_tensor_view(const dia_tensor *t, int64_t first, int ndim, const i
 
 typedef struct dia_backend dia_backend;
 
+/* Arguments of the optional device sampler (lib/sampler.c is the reference it must follow). */
+typedef struct dia_sample_args {
+    int B, C, V, eos, top_k;
+    double cfg_scale, temperature, top_p;
+    uint64_t seed, step; /* RNG key: (seed, item b, step, channel c) */
+} dia_sample_args;
+
 typedef struct dia_backend_ops {
     const char *name;
     void (*destroy)(dia_backend *be);
@@ -105,6 +112,12 @@ typedef struct dia_backend_ops {
      * (causal). kv_len: i32 [R]. */
     dia_status (*attention)(dia_backend *be, dia_tensor *out, const dia_tensor *q, const dia_tensor *k,
                             const dia_tensor *v, const dia_tensor *kv_len, const dia_tensor *qpos);
+
+    /* Optional: one frame per item sampled on the device, so no logits leave it. logits: f32
+     * [2B, C*V] (row 2b unconditional, 2b+1 conditional); codes: i32 [B, C]. Same algorithm and
+     * RNG as lib/sampler.c (CFG top-k set, masks, temperature, EOS rule, top-p, inverse CDF of
+     * dia_rng_uniform(seed, b, step, c)); sums may run in another order. NULL: the host samples. */
+    dia_status (*sample)(dia_backend *be, dia_tensor *codes, const dia_tensor *logits, const dia_sample_args *args);
 
     /* ---- DAC ops (codec); activations [Cin, T] per batch item, batch 1 ---- */
     /* y[Cout, Tout] = conv1d(x[Cin, T], w[Cout, Cin, K], b[Cout] or NULL) with stride, dilation and

@@ -19,7 +19,7 @@ static void free_scratch(dia_decoder_state *s) {
     if (s->graph_key && be->ops->graph_release) be->ops->graph_release(be, s->graph_key);
     s->graph_key = 0;
     dia_tensor *t[] = {&s->x, &s->xn, &s->q, &s->k, &s->v, &s->att, &s->h, &s->mlp, &s->logits, &s->tok, &s->pos,
-                       &s->start, &s->kvlen};
+                       &s->start, &s->kvlen, &s->codes};
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) dia_tensor_free(be, t[i]);
     s->scratch_T = 0;
 }
@@ -49,6 +49,8 @@ dia_status dia_decoder_reserve(dia_decoder_state *s, int T) {
     TRY(dia_tensor_alloc(be, DIA_I32, 1, s_pos, &s->pos));    /* i32 [R*T] positions              */
     TRY(dia_tensor_alloc(be, DIA_I32, 1, s_r, &s->start));    /* i32 [R] cache write position     */
     TRY(dia_tensor_alloc(be, DIA_I32, 1, s_r, &s->kvlen));    /* i32 [R] keys after the write     */
+    int64_t s_codes[2] = {R / 2, C};
+    TRY(dia_tensor_alloc(be, DIA_I32, 2, s_codes, &s->codes)); /* i32 [B, C] device-sampled frame */
     s->scratch_T = T;
     s->graph_key = next_graph_key();
     return DIA_OK;
@@ -153,7 +155,7 @@ fail:
 }
 
 /* The forward pass over T positions; tokens host int32 [B, T, C]. */
-static dia_status forward(dia_decoder_state *s, const int32_t *tokens, int T, float *logits_out) {
+static dia_status forward(dia_decoder_state *s, const int32_t *tokens, int T, float *logits_out, int keep_last) {
     dia_model *m = s->model;
     const dia_config *c = &m->cfg;
     dia_backend *be = m->be;
@@ -208,8 +210,8 @@ static dia_status forward(dia_decoder_state *s, const int32_t *tokens, int T, fl
     else TRY(run_layers(&lc));
     dia_tensor lg = as2(&s->logits, M, C * V);
     if (logits_out) TRY(dia_tensor_download(be, &lg, logits_out, (size_t)(M * C * V) * 4));
-    if (T == 1) TRY(dia_tensor_download(be, &lg, s->last_logits, (size_t)(R * C * V) * 4));
-    else
+    if (keep_last && T == 1) TRY(dia_tensor_download(be, &lg, s->last_logits, (size_t)(R * C * V) * 4));
+    else if (keep_last)
         for (int64_t r = 0; r < R; r++) /* last position of each row */
             TRY(be->ops->download(be, lg.buf, lg.offset + (size_t)((r * T + T - 1) * C * V) * 4,
                                   s->last_logits + r * C * V, (size_t)(C * V) * 4));
@@ -223,13 +225,25 @@ DIA_API dia_status dia_decoder_prefill(dia_decoder_state *s, const int32_t *toke
     dia_clear_error();
     if (!s || !tokens) return dia_fail(DIA_ERR_INVALID_ARG, "dia_decoder_prefill: NULL argument");
     if (T < 1) return dia_fail(DIA_ERR_INVALID_ARG, "dia_decoder_prefill: T = %d, must be >= 1", T);
-    return forward(s, tokens, T, logits);
+    return forward(s, tokens, T, logits, 1);
 }
 
 DIA_API dia_status dia_decoder_step(dia_decoder_state *s, const int32_t *tokens) {
     dia_clear_error();
     if (!s || !tokens) return dia_fail(DIA_ERR_INVALID_ARG, "dia_decoder_step: NULL argument");
-    return forward(s, tokens, 1, NULL);
+    return forward(s, tokens, 1, NULL, 1);
+}
+
+dia_status dia_decoder_step_sample(dia_decoder_state *s, const int32_t *tokens, const dia_sample_args *args,
+                                   int32_t *codes) {
+    dia_backend *be = s->model->be;
+    if (!be->ops->sample) return dia_fail(DIA_ERR_INTERNAL, "backend %s has no device sampler", be->ops->name);
+    dia_status st = forward(s, tokens, 1, NULL, 0);
+    const int64_t R = s->rows, C = s->model->cfg.channels, V = s->model->cfg.dec_vocab;
+    dia_tensor lg = as2(&s->logits, R, C * V), codes_t = as2(&s->codes, R / 2, C);
+    if (st == DIA_OK) st = be->ops->sample(be, &codes_t, &lg, args);
+    if (st == DIA_OK) st = dia_tensor_download(be, &codes_t, codes, (size_t)(R / 2 * C) * sizeof(int32_t));
+    return st;
 }
 
 DIA_API dia_status dia_decoder_logits(const dia_decoder_state *s, float *out, size_t n) {

@@ -150,20 +150,26 @@ DIA_API dia_status dia_generate(dia_model *m, const dia_gen_params *params, int 
         for (int b = 0; b < B; b++) all_done &= it[b].countdown == 0;
         if (all_done) break;
         for (int b = 0; b < B; b++) memcpy(tok + b * C, grid + ((size_t)b * M + step) * C, (size_t)C * sizeof(int32_t));
-        if ((st = dia_decoder_step(dec, tok)) != DIA_OK) goto done;
-        if ((st = dia_decoder_logits(dec, logits, (size_t)2 * B * C * V)) != DIA_OK) goto done;
         const int row = step + 1; /* the grid row these logits predict */
-        /* sample every item (independent: the RNG is keyed by item), in parallel for big batches */
-        int failed = 0;
+        if (m->be->ops->sample) { /* sampled on the device: only the codes come back */
+            const dia_sample_args sa = {B, C, V, cfg->eos, p->top_k, p->cfg_scale, p->temperature, p->top_p,
+                                        p->seed, (uint64_t)row};
+            if ((st = dia_decoder_step_sample(dec, tok, &sa, preds)) != DIA_OK) goto done;
+        } else {
+            if ((st = dia_decoder_step(dec, tok)) != DIA_OK) goto done;
+            if ((st = dia_decoder_logits(dec, logits, (size_t)2 * B * C * V)) != DIA_OK) goto done;
+            /* sample every item (independent: the RNG is keyed by item), in parallel for big batches */
+            int failed = 0;
 #pragma omp parallel for schedule(static) reduction(| : failed) if (B >= 8)
-        for (int b = 0; b < B; b++) {
-            const float *uncond = logits + (size_t)(2 * b) * C * V, *cond = logits + (size_t)(2 * b + 1) * C * V;
-            failed |= dia_sampler_pick(p, cond, uncond, C, V, cfg->eos, (uint64_t)b, (uint64_t)row,
-                                       scratch + (size_t)b * V, preds + (size_t)b * C) != DIA_OK;
-        }
-        if (failed) {
-            st = dia_fail(DIA_ERR_OUT_OF_MEMORY, "sampler: out of memory");
-            goto done;
+            for (int b = 0; b < B; b++) {
+                const float *uncond = logits + (size_t)(2 * b) * C * V, *cond = logits + (size_t)(2 * b + 1) * C * V;
+                failed |= dia_sampler_pick(p, cond, uncond, C, V, cfg->eos, (uint64_t)b, (uint64_t)row,
+                                           scratch + (size_t)b * V, preds + (size_t)b * C) != DIA_OK;
+            }
+            if (failed) {
+                st = dia_fail(DIA_ERR_OUT_OF_MEMORY, "sampler: out of memory");
+                goto done;
+            }
         }
         for (int b = 0; b < B; b++) {
             gen_item *e = &it[b];

@@ -96,7 +96,7 @@ struct dia_decoder_state {
     int rows, scratch_T; /* scratch buffers are sized for scratch_T positions */
     uint64_t graph_key;  /* key of the recorded single-position step (0: none); new per scratch */
     /* scratch, sized [rows * scratch_T, ...] */
-    dia_tensor x, xn, q, k, v, att, h, mlp, logits, tok, pos, start, kvlen;
+    dia_tensor x, xn, q, k, v, att, h, mlp, logits, tok, pos, start, kvlen, codes;
     float *last_logits; /* host [rows, C, V] of the last position */
 };
 
@@ -111,5 +111,9 @@ dia_status dia_model_new_random(const char *config_json, const dia_options *opts
 
 /* Internal: make sure the decoder scratch holds T positions. */
 dia_status dia_decoder_reserve(dia_decoder_state *st, int T);
+/* Internal (generation): one step whose frame is sampled on the device (backend `sample` slot);
+ * codes: host int32 [B, C]. The logits stay on the device (dia_decoder_logits is not updated). */
+dia_status dia_decoder_step_sample(dia_decoder_state *st, const int32_t *tokens, const dia_sample_args *args,
+                                   int32_t *codes);
 
 #endif

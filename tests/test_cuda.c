@@ -12,6 +12,7 @@
 
 #include "backend.h"
 #include "model.h"
+#include "sampler.h"
 
 /* graph replay counter of the CUDA backend (absent from builds without CUDA) */
 extern long dia_cuda_graph_replays(dia_backend *be) __attribute__((weak));
@@ -958,6 +959,65 @@ static void test_unavailable_is_backend_error(void **state) {
     dia_options_free(o);
 }
 
+
+/* The device sampler against lib/sampler.c on the golden sampler rows (9 items = the 9 rows, CFG
+ * pairs as the decoder lays them out): greedy codes identical; sampled codes identical except
+ * where rounding of the reordered sums moves a CDF boundary past u (at most 0.2% of picks). */
+static void test_device_sampler(void **state) {
+    (void)state;
+    NEED_CUDA();
+    const float *cond = golden_f32("sampler.cond", NULL), *uncond = golden_f32("sampler.uncond", NULL);
+    const int B = 9;
+    float *host = malloc(sizeof(float) * 2 * B * C * V); /* [2B, C*V] */
+    for (int b = 0; b < B; b++) {
+        memcpy(host + (size_t)(2 * b) * C * V, uncond + (size_t)b * C * V, sizeof(float) * C * V);
+        memcpy(host + (size_t)(2 * b + 1) * C * V, cond + (size_t)b * C * V, sizeof(float) * C * V);
+    }
+    dia_backend *be = NULL;
+    assert_int_equal(dia_backend_new("cuda", 0, 0, &be), DIA_OK);
+    assert_non_null(be->ops->sample);
+    dia_tensor lg, codes;
+    int64_t nl[2] = {2 * B, C * V}, nc[2] = {B, C};
+    assert_int_equal(dia_tensor_alloc(be, DIA_F32, 2, nl, &lg), DIA_OK);
+    assert_int_equal(dia_tensor_alloc(be, DIA_I32, 2, nc, &codes), DIA_OK);
+    assert_int_equal(dia_tensor_upload(be, &lg, host, sizeof(float) * 2 * B * C * V), DIA_OK);
+    struct { double t, p; int k; } cfgs[] = {{0.0, 0.95, 45}, {1.2, 0.95, 45}, {1.0, 1.0, 45}, {1.8, 0.9, 1028}, {1.2, 0.95, 1}};
+    float *scratch = malloc(sizeof(float) * V);
+    int32_t dev[B * C], ref[B * C];
+    for (size_t ci = 0; ci < sizeof cfgs / sizeof cfgs[0]; ci++) {
+        dia_gen_params p;
+        dia_gen_params_defaults(&p);
+        p.temperature = cfgs[ci].t, p.top_p = cfgs[ci].p, p.top_k = cfgs[ci].k, p.seed = 77 + ci;
+        int picks = 0, diff = 0;
+        for (uint64_t step = 0; step < 40; step++) {
+            const dia_sample_args a = {B, C, V, 1024, p.top_k, p.cfg_scale, p.temperature, p.top_p, p.seed, step};
+            assert_int_equal(be->ops->sample(be, &codes, &lg, &a), DIA_OK);
+            assert_int_equal(dia_tensor_download(be, &codes, dev, sizeof dev), DIA_OK);
+            for (int b = 0; b < B; b++)
+                assert_int_equal(dia_sampler_pick(&p, host + (size_t)(2 * b + 1) * C * V, host + (size_t)(2 * b) * C * V,
+                                                  C, V, 1024, (uint64_t)b, step, scratch, ref + b * C),
+                                 DIA_OK);
+            for (int i = 0; i < B * C; i++) picks++, diff += dev[i] != ref[i];
+            if (p.temperature == 0.0) break; /* greedy does not depend on the step */
+        }
+        printf("  device sampler, temperature %.1f top_p %.2f k %d: %d of %d picks differ from the host\n", p.temperature,
+               p.top_p, p.top_k, diff, picks);
+        if (p.temperature == 0.0) assert_int_equal(diff, 0);
+        else assert_true(diff * 500 <= picks);
+    }
+    /* the last golden row has EOS on top of channel 0: EOS is certain */
+    const dia_sample_args a = {B, C, V, 1024, 45, 3.0, 1.2, 0.95, 5, 9};
+    assert_int_equal(be->ops->sample(be, &codes, &lg, &a), DIA_OK);
+    assert_int_equal(dia_tensor_download(be, &codes, dev, sizeof dev), DIA_OK);
+    assert_int_equal(dev[8 * C + 0], 1024);
+    for (int i = 0; i < B * C; i++) assert_true(dev[i] >= 0 && dev[i] < (i % C == 0 ? 1025 : 1024));
+    free(scratch);
+    free(host);
+    dia_tensor_free(be, &lg);
+    dia_tensor_free(be, &codes);
+    dia_backend_free(be);
+}
+
 int main(void) {
     dia_set_log_level(DIA_LOG_ERROR);
     const struct CMUnitTest tests[] = {
@@ -973,6 +1033,7 @@ int main(void) {
         cmocka_unit_test(test_hf_bf16),
         cmocka_unit_test(test_cache_dtype_and_read),
         cmocka_unit_test(test_batch_equals_single),
+        cmocka_unit_test(test_device_sampler),
         cmocka_unit_test(test_generate_parity),
         cmocka_unit_test(test_shared_model_threads),
         cmocka_unit_test(test_dac_ops),

@@ -268,6 +268,13 @@ static dia_status g_codebook_nearest(dia_backend *be, dia_tensor *codes, const d
     return st != DIA_OK ? st : cu_codebook_nearest(be, codes, x, codebook);
 }
 
+/* The device sampler ends the segment too (its codes are downloaded right after). */
+static dia_status g_sample(dia_backend *be, dia_tensor *codes, const dia_tensor *logits, const dia_sample_args *a) {
+    cu_lock lock_(be);
+    dia_status st = cu_graph_boundary(be);
+    return st != DIA_OK ? st : cu_sample(be, codes, logits, a);
+}
+
 static dia_backend_ops make_ops(void) {
     dia_backend_ops o;
     memset(&o, 0, sizeof o);
@@ -287,6 +294,7 @@ static dia_backend_ops make_ops(void) {
     o.graph_release = cu_graph_release;
     o.graphs_enabled = cu_graphs_enabled;
     o.cache_dtype = cuda_cache_dtype;
+    o.sample = g_sample;
     o.matmul = cu_g_matmul;
     o.rmsnorm = cu_g_rmsnorm;
     o.rope = cu_g_rope;
@@ -305,6 +313,13 @@ static dia_backend_ops make_ops(void) {
 }
 
 static const dia_backend_ops cuda_ops = make_ops();
+/* DIA_CUDA_SAMPLE=0: sample on the host (logits downloaded every step), for comparisons */
+static dia_backend_ops make_ops_host_sampling(void) {
+    dia_backend_ops o = make_ops();
+    o.sample = NULL;
+    return o;
+}
+static const dia_backend_ops cuda_ops_host_sampling = make_ops_host_sampling();
 
 extern "C" dia_status dia_backend_cuda_new(int device, dia_backend **out) {
     *out = NULL;
@@ -325,7 +340,8 @@ extern "C" dia_status dia_backend_cuda_new(int device, dia_backend **out) {
         free(c);
         return dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory");
     }
-    be->ops = &cuda_ops;
+    const char *samp = getenv("DIA_CUDA_SAMPLE");
+    be->ops = (samp && samp[0] == '0') ? &cuda_ops_host_sampling : &cuda_ops;
     be->ctx = c;
     c->device = device;
     dia_status st = DIA_OK;

@@ -96,6 +96,8 @@ void cu_graph_destroy(dia_backend *be);
 dia_status cu_graph_run(dia_backend *be, uint64_t key, dia_status (*record)(void *ctx), void *ctx);
 void cu_graph_release(dia_backend *be, uint64_t key);
 int cu_graphs_enabled(dia_backend *be);
+/* cuda_sample.cu */
+dia_status cu_sample(dia_backend *be, dia_tensor *codes, const dia_tensor *logits, const dia_sample_args *args);
 dia_status cu_g_matmul(dia_backend *be, dia_tensor *y, const dia_tensor *x, const dia_tensor *w, int trans_w,
                        int accumulate);
 dia_status cu_g_rmsnorm(dia_backend *be, dia_tensor *y, const dia_tensor *x, const dia_tensor *w, float eps);
