@@ -86,13 +86,6 @@ def max_abs_diff(a, b):
     return m
 
 
-def requires(*symbols):
-    """Skip a test if the loaded libdia does not export one of `symbols` (not implemented yet)."""
-    missing = [s for s in symbols if not dia.lib().has(s)]
-    return pytest.mark.skipif(bool(missing), reason="libdia at %s does not export %s yet" % (
-        dia.lib().path, ", ".join(missing)))
-
-
 @pytest.fixture(scope="session")
 def fixtures():
     return FIXTURES

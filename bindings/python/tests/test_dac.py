@@ -5,10 +5,8 @@ import os
 import pytest
 
 import dia
-from conftest import FIXTURES, TEXT0, flatten, max_abs_diff, nest, requires
+from conftest import FIXTURES, TEXT0, flatten, max_abs_diff, nest
 
-pytestmark = requires("dia_dac_load", "dia_dac_decode", "dia_dac_encode")
-audio_io = requires("dia_audio_read", "dia_audio_write")
 
 
 def transposed(golden, name):
@@ -58,7 +56,6 @@ def test_decode_bad_code_raises(dac):
         dac.encode([[0.0] * 512])
 
 
-@requires("dia_generate")
 def test_pipeline_greedy_audio(tts, golden):
     audio = tts.generate(TEXT0, temperature=0.0, cfg_scale=3.0, cfg_filter_top_k=45, max_tokens=128, seed=0)
     want, _ = golden.flat("text0.greedy_audio")
@@ -70,7 +67,6 @@ def test_pipeline_greedy_audio(tts, golden):
     assert max_abs_diff(both[1], want) <= 1e-4
 
 
-@audio_io
 def test_save_and_load_audio(tmp_path, golden):
     want, _ = golden.flat("dac.decode_audio")
     p32 = str(tmp_path / "a32.wav")
@@ -91,8 +87,6 @@ def test_save_and_load_audio(tmp_path, golden):
         dia.save_audio(str(tmp_path / "stereo.wav"), [[0.0, 0.0]])
 
 
-@audio_io
-@requires("dia_generate")
 def test_audio_prompt_from_file(tts, dac, golden, tmp_path):
     prompt = golden.array("prompt.codes")
     wav = str(tmp_path / "prompt.wav")

@@ -2,12 +2,11 @@
 import pytest
 
 import dia
-from conftest import TEXT0, TEXT1, flatten, max_abs_diff, nest, requires
+from conftest import TEXT0, TEXT1, flatten, max_abs_diff, nest
 
 C, V = 9, 1028
 GREEDY = dict(temperature=0.0, cfg_scale=3.0, cfg_filter_top_k=45, max_tokens=128, seed=0)
 
-pytestmark = requires("dia_generate", "dia_gen_params_new", "dia_codes_data")
 
 
 def as_lists(codes):
@@ -111,7 +110,6 @@ def test_gen_params():
         p["cfg_filter_top_k"] = 0
 
 
-@requires("dia_sampler_probs", "dia_sample_frame")
 def test_sampler_probs_golden(golden):
     cond, shape = golden.flat("sampler.cond")
     uncond, _ = golden.flat("sampler.uncond")
