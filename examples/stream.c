@@ -6,11 +6,10 @@
  *
  * dia_generate calls a frame callback for every output frame as soon as it is final (the delay
  * pattern makes frame t final 15 steps after it started). This program collects the frames and,
- * every CHUNK frames, decodes the new ones with the DAC, giving the decoder CONTEXT frames of
- * already-decoded history on the left so that chunk edges stay smooth. The right edge of a chunk
- * has no future context, so the streamed waveform is close to, but not bit-identical with, a
- * single dia_dac_decode of all frames. A real player would hand each chunk to the sound card; here
- * the chunks are appended to a buffer written as a WAV at the end.
+ * every CHUNK frames, decodes them with dia_dac_decode_range as soon as the DAC's "context_frames"
+ * frames after them are known too; at the end the tail is decoded. The streamed waveform is
+ * therefore exactly the single dia_dac_decode of all frames. A real player would hand each chunk
+ * to the sound card; here the chunks are appended to a buffer written as a WAV at the end.
  * With MAX_FRAMES the callback cancels the generation after that many frames (dia_generate then
  * returns DIA_ERR_CANCELLED) and what was streamed so far is still written.
  * Uses only <dia.h>.
@@ -25,11 +24,11 @@
 
 #define C 9        /* codebooks per frame */
 #define CHUNK 16   /* frames decoded at a time */
-#define CONTEXT 8  /* frames of left context given to the decoder */
 
 typedef struct stream {
     dia_dac *dac;
     int hop;            /* samples per frame */
+    int lookahead;      /* frames the DAC needs after a frame to decode it exactly */
     int32_t *codes;     /* every frame so far, [n, C] */
     int n, cap;
     int decoded;        /* frames already turned into audio */
@@ -47,26 +46,20 @@ static double now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Decode frames [s->decoded, upto) and append their samples. */
+/* Decode frames [s->decoded, upto) of the s->n known frames and append their samples. */
 static dia_status flush(stream *s, int upto) {
     if (upto <= s->decoded) return DIA_OK;
-    int from = s->decoded >= CONTEXT ? s->decoded - CONTEXT : 0;
-    float *pcm = NULL;
-    size_t n = 0;
-    dia_status st = dia_dac_decode(s->dac, s->codes + (size_t)from * C, upto - from, &pcm, &n);
-    if (st != DIA_OK) return st;
-    size_t skip = (size_t)(s->decoded - from) * (size_t)s->hop;
-    size_t keep = n > skip ? n - skip : 0;
+    const size_t keep = (size_t)(upto - s->decoded) * (size_t)s->hop;
     if (s->samples + keep > s->audio_cap) {
         size_t cap = (s->samples + keep) * 2;
         float *a = realloc(s->audio, cap * sizeof *a);
-        if (!a) { dia_free(pcm); return DIA_ERR_OUT_OF_MEMORY; }
+        if (!a) return DIA_ERR_OUT_OF_MEMORY;
         s->audio = a;
         s->audio_cap = cap;
     }
-    memcpy(s->audio + s->samples, pcm + skip, keep * sizeof(float));
+    dia_status st = dia_dac_decode_range(s->dac, s->codes, s->n, s->decoded, upto - s->decoded, s->audio + s->samples);
+    if (st != DIA_OK) return st;
     s->samples += keep;
-    dia_free(pcm);
     if (s->chunks++ == 0) s->first_audio = now() - s->t0;
     printf("chunk %d: frames %d..%d -> %zu samples (t = %.3f s)\n", s->chunks, s->decoded, upto - 1, keep, now() - s->t0);
     s->decoded = upto;
@@ -86,8 +79,8 @@ static int on_frame(int item, int frame, const int32_t *codes, void *user) {
     }
     memcpy(s->codes + (size_t)s->n * C, codes, C * sizeof *codes);
     s->n++;
-    if (s->n - s->decoded >= CHUNK) {
-        dia_status st = flush(s, s->n);
+    if (s->n - s->decoded >= CHUNK + s->lookahead) { /* the chunk's right context is known */
+        dia_status st = flush(s, s->decoded + CHUNK);
         if (st != DIA_OK) { s->error = st; return 1; }
     }
     return s->max_frames > 0 && s->n >= s->max_frames;
@@ -113,6 +106,8 @@ int main(int argc, char **argv) {
     if ((st = dia_dac_load(argv[2], NULL, &s.dac)) != DIA_OK) goto fail;
     if ((st = dia_dac_info(s.dac, "hop_length", &v)) != DIA_OK) goto fail;
     s.hop = (int)v;
+    if ((st = dia_dac_info(s.dac, "context_frames", &v)) != DIA_OK) goto fail;
+    s.lookahead = (int)v;
     if ((st = dia_model_info(model, "max_frames", &max_frames)) != DIA_OK) goto fail;
     if ((st = dia_gen_params_new(&params)) != DIA_OK) goto fail;
     if (max_frames < 3072 && (st = dia_gen_params_set(params, "max_tokens", (double)max_frames)) != DIA_OK) goto fail;
@@ -128,7 +123,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "stream: the callback saw %d frames, the result has %d\n", s.n, dia_codes_frames(codes, 0));
         goto done;
     }
-    if ((st = flush(&s, s.n)) != DIA_OK) goto fail; /* the tail shorter than a chunk */
+    if ((st = flush(&s, s.n)) != DIA_OK) goto fail; /* the tail: the sequence has ended */
     if ((st = dia_audio_write(argv[4], s.audio, s.samples, 44100, 0)) != DIA_OK) goto fail;
     printf("%d frames in %d chunks, first audio after %.3f s, total %.3f s; wrote %s (%.2f s of audio)\n", s.n,
            s.chunks, s.first_audio, now() - s.t0, argv[4], (double)s.samples / 44100.0);

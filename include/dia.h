@@ -288,11 +288,23 @@ typedef struct dia_dac dia_dac;
  * Errors as dia_model_load. */
 DIA_API dia_status dia_dac_load(const char *path, const dia_options *opts, dia_dac **out);
 DIA_API void dia_dac_free(dia_dac *dac);
-/* Integer facts: "sample_rate", "hop_length", "codebooks", "codebook_size". */
+/* Integer facts: "sample_rate", "hop_length", "codebooks", "codebook_size", "context_frames"
+ * (frames of right context a decoded frame depends on: see dia_dac_decode_range). */
 DIA_API dia_status dia_dac_info(const dia_dac *dac, const char *key, int64_t *value);
 /* Codes int32 [frames, codebooks] -> mono float32 audio of frames*hop samples, returned in
  * *audio (free with dia_free). Errors: DIA_ERR_INVALID_ARG, DIA_ERR_BAD_AUDIO (code out of range). */
 DIA_API dia_status dia_dac_decode(dia_dac *dac, const int32_t *codes, int frames, float **audio, size_t *samples);
+/* Streaming decode: the audio of frames [first, first + count) of a code sequence int32
+ * [frames, codebooks] of which `frames` are known so far, into `out` (count * hop_length floats,
+ * caller-owned). Only the frames within "context_frames" (dia_dac_info) of the range are read, so
+ * memory is bounded by `count`. Once frames >= first + count + context_frames are known (or the
+ * sequence is complete) the samples equal those of dia_dac_decode of the whole sequence (bit for
+ * bit on the CPU). Use it from a dia_frame_fn to turn frames into audio as they arrive; ask for a
+ * few dozen frames per call (each call recomputes up to 2 * context_frames frames).
+ * Errors: DIA_ERR_INVALID_ARG (NULL, range outside [0, frames)), DIA_ERR_BAD_AUDIO (a code out of
+ * range), DIA_ERR_OUT_OF_MEMORY, DIA_ERR_BACKEND. */
+DIA_API dia_status dia_dac_decode_range(dia_dac *dac, const int32_t *codes, int frames, int first, int count,
+                                        float *out);
 /* Mono float32 audio at 44.1 kHz (padded with zeros to a multiple of hop) -> codes int32
  * [frames, codebooks] in *codes (free with dia_free). */
 DIA_API dia_status dia_dac_encode(dia_dac *dac, const float *audio, size_t samples, int32_t **codes, int *frames);

@@ -162,6 +162,11 @@ dia_status dac_decode_range(dia_dac *d, const int32_t *codes, int frames, int fi
     return st;
 }
 
+DIA_API dia_status dia_dac_decode_range(dia_dac *d, const int32_t *codes, int frames, int first, int count, float *out) {
+    dia_clear_error();
+    return dac_decode_range(d, codes, frames, first, count, out);
+}
+
 DIA_API dia_status dia_dac_decode(dia_dac *d, const int32_t *codes, int frames, float **audio, size_t *samples) {
     dia_clear_error();
     if (audio) *audio = NULL;

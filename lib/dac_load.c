@@ -485,6 +485,7 @@ DIA_API dia_status dia_dac_info(const dia_dac *d, const char *key, int64_t *valu
     else if (!strcmp(key, "hop_length")) *value = d->cfg.hop;
     else if (!strcmp(key, "codebooks")) *value = d->cfg.codebooks;
     else if (!strcmp(key, "codebook_size")) *value = d->cfg.codebook_size;
+    else if (!strcmp(key, "context_frames")) *value = dac_context_frames(d);
     else return dia_fail(DIA_ERR_INVALID_ARG, "dia_dac_info: unknown key \"%s\"", key);
     return DIA_OK;
 }

@@ -616,6 +616,53 @@ static int teardown(void **s) {
     return 0;
 }
 
+
+/* Streaming through the public API: frames arrive one at a time; a chunk of 16 frames is decoded
+ * with dia_dac_decode_range as soon as context_frames more are known (the tail when the sequence
+ * ends). The streamed audio equals the whole decode bit for bit, and the golden within 1e-4. */
+static void test_streaming_decode_range(void **s) {
+    (void)s;
+    dia_dac *dac = load(DAC_HF);
+    size_t n = 0;
+    const int32_t *codes = golden_i32("text0.greedy_codes", &n);
+    const int frames = (int)(n / 9);
+    int64_t ctx = 0, hop = 0;
+    assert_int_equal(dia_dac_info(dac, "context_frames", &ctx), DIA_OK);
+    assert_int_equal(dia_dac_info(dac, "hop_length", &hop), DIA_OK);
+    assert_true(ctx > 0);
+    float *whole = NULL;
+    size_t ns = 0;
+    assert_int_equal(dia_dac_decode(dac, codes, frames, &whole, &ns), DIA_OK);
+    float *streamed = calloc((size_t)frames * (size_t)hop, sizeof(float));
+    int done = 0, calls = 0;
+    for (int known = 1; known <= frames; known++) { /* frame `known - 1` just arrived */
+        while (done < known && (known - done >= 16 + ctx || known == frames)) {
+            const int count = known == frames ? known - done : 16;
+            assert_int_equal(dia_dac_decode_range(dac, codes, known, done, count, streamed + (size_t)done * hop), DIA_OK);
+            done += count;
+            calls++;
+        }
+    }
+    assert_int_equal(done, frames);
+    assert_true(calls > 3);
+    assert_memory_equal(streamed, whole, ns * sizeof(float));
+    size_t gn = 0;
+    const float *want = golden_f32("text0.greedy_audio", &gn);
+    assert_int_equal(gn, ns);
+    assert_close(streamed, want, gn, 1e-4);
+    /* bad ranges and codes */
+    assert_int_equal(dia_dac_decode_range(dac, codes, frames, frames - 2, 4, streamed), DIA_ERR_INVALID_ARG);
+    assert_int_equal(dia_dac_decode_range(dac, codes, frames, -1, 4, streamed), DIA_ERR_INVALID_ARG);
+    assert_int_equal(dia_dac_decode_range(NULL, codes, frames, 0, 4, streamed), DIA_ERR_INVALID_ARG);
+    int32_t bad[20 * 9];
+    memcpy(bad, codes, sizeof bad);
+    bad[3 * 9 + 2] = 1024;
+    assert_int_equal(dia_dac_decode_range(dac, bad, 20, 0, 8, streamed), DIA_ERR_BAD_AUDIO);
+    free(streamed);
+    dia_free(whole);
+    dia_dac_free(dac);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_info),
@@ -625,6 +672,7 @@ int main(void) {
         cmocka_unit_test(test_encode_weight_norm),
         cmocka_unit_test(test_pipeline_audio),
         cmocka_unit_test(test_chunked_decode),
+        cmocka_unit_test(test_streaming_decode_range),
         cmocka_unit_test(test_chunked_encode),
         cmocka_unit_test(test_bad_codes),
         cmocka_unit_test(test_strict_loading),

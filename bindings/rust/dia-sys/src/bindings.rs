@@ -341,6 +341,16 @@ extern "C" {
     ) -> dia_status;
 }
 extern "C" {
+    pub fn dia_dac_decode_range(
+        dac: *mut dia_dac,
+        codes: *const i32,
+        frames: ::std::os::raw::c_int,
+        first: ::std::os::raw::c_int,
+        count: ::std::os::raw::c_int,
+        out: *mut f32,
+    ) -> dia_status;
+}
+extern "C" {
     pub fn dia_dac_encode(
         dac: *mut dia_dac,
         audio: *const f32,
