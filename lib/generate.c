@@ -145,7 +145,7 @@ DIA_API dia_status dia_generate(dia_model *m, const dia_gen_params *params, int 
             memcpy(tok + (size_t)b * step * C, grid + (size_t)b * M * C, (size_t)step * C * sizeof(int32_t));
         if ((st = dia_decoder_prefill(dec, tok, step, NULL)) != DIA_OK) goto done;
     }
-    for (; step < M; step++) {
+    for (; step + 1 < M; step++) { /* a step writes grid row step + 1 < M */
         int all_done = 1;
         for (int b = 0; b < B; b++) all_done &= it[b].countdown == 0;
         if (all_done) break;
