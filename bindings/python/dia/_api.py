@@ -417,6 +417,24 @@ class Dac(_Handle):
         finally:
             self._L.dia_free(audio)
 
+    @property
+    def context_frames(self):
+        """Frames of right context a decoded frame depends on (see decode_range)."""
+        return self.info("context_frames")
+
+    def decode_range(self, codes, first, count):
+        """Streaming decode: audio of frames [first, first + count) of the frames known so far
+        (codes [known, codebooks]); equal to the same samples of decode(all frames) once
+        context_frames more frames are known, or the sequence is complete."""
+        ptr, keep, shape = as_c(codes, "i32")
+        Q = self.info("codebooks")
+        if len(shape) != 2 or shape[1] != Q:
+            raise ValueError("codes must be [frames, %d], got shape %s" % (Q, shape))
+        n = int(count) * self.hop_length
+        out = (ctypes.c_float * max(n, 1))()
+        self._L.dia_dac_decode_range(self.handle, ptr, shape[0], int(first), int(count), out)
+        return result(ctypes.cast(out, ctypes.POINTER(ctypes.c_float)), (n,), "f32")
+
     def encode(self, audio):
         """Mono float32 audio at 44.1 kHz -> int32 codes [frames, codebooks]."""
         ptr, keep, shape = as_c(audio, "f32")

@@ -125,6 +125,7 @@ PROTOTYPES = {
     "dia_dac_free": (None, [P]),
     "dia_dac_info": (c_status, [P, c_char_p, ctypes.POINTER(c_int64)]),
     "dia_dac_decode": (c_status, [P, c_int32_p, c_int, ctypes.POINTER(c_float_p), ctypes.POINTER(c_size_t)]),
+    "dia_dac_decode_range": (c_status, [P, c_int32_p, c_int, c_int, c_int, c_float_p]),
     "dia_dac_encode": (c_status, [P, c_float_p, c_size_t, ctypes.POINTER(c_int32_p), ctypes.POINTER(c_int)]),
     "dia_audio_read": (c_status, [c_char_p, c_int, ctypes.POINTER(c_float_p), ctypes.POINTER(c_size_t)]),
     "dia_audio_write": (c_status, [c_char_p, c_float_p, c_size_t, c_int, c_uint]),

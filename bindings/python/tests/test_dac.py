@@ -94,3 +94,22 @@ def test_audio_prompt_from_file(tts, dac, golden, tmp_path):
     out = tts.generate(TEXT0, audio_prompt=wav, max_tokens=128, temperature=0.0)
     assert len(out) % 512 == 0
     assert all(abs(x) < 100 for x in flatten(out)[:2048])
+
+
+def test_decode_range_streams_exactly(dac, golden):
+    """Frames decoded in chunks as they arrive (each chunk once context_frames more are known, the
+    tail at the end) equal the whole decode."""
+    codes = transposed(golden, "dac.decode_codes")  # 24 frames
+    whole = flatten(dac.decode(codes))
+    ctx = dac.context_frames
+    assert ctx > 0
+    out, done = [], 0
+    for known in range(1, len(codes) + 1):
+        while done < known and (known - done >= 4 + ctx or known == len(codes)):
+            count = 4 if known < len(codes) else known - done
+            out += flatten(dac.decode_range(codes[:known], done, count))
+            done += count
+    assert done == len(codes)
+    assert out == whole
+    with pytest.raises(dia.DiaError):
+        dac.decode_range(codes, 22, 4)
