@@ -88,7 +88,7 @@ $(BUILD)/bin/dia: $(CLI_SRCS) $(BUILD)/lib/libdia.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $(CLI_SRCS) $(BUILD)/lib/libdia.a $(LDFLAGS_ALL) $(LIBS) $(CLI_LIBS)
 
-$(BUILD)/tests/%: tests/%.c tests/test_util.h $(BUILD)/lib/libdia.a
+$(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(BUILD)/lib/libdia.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Wno-unused-parameter -o $@ $< $(BUILD)/lib/libdia.a $(LDFLAGS_ALL) $(LIBS) -lcmocka -lcjson
 

@@ -55,7 +55,7 @@ if [ -z "$extra" ] && [ -z "$missing" ]; then ok "nm -D --defined-only $LIB matc
 else
   bad "exports of $LIB differ from $LIST"
   [ -n "$extra" ] && { echo "       exported but not in the list (add them, see docs/abi.md):"; echo "$extra" | sed 's/^/         /'; }
-  [ -n "$missing" ] && { echo "       listed but not exported by the library (not implemented yet, or removed = ABI break):"; echo "$missing" | sed 's/^/         /'; }
+  [ -n "$missing" ] && { echo "       listed but not exported by the library (a missing symbol: an ABI break):"; echo "$missing" | sed 's/^/         /'; }
 fi
 nodes=$(awk '$2 == "A" {print $3}' "$tmp/nm" | tr '\n' ' ')
 if [ "$nodes" = "$node " ]; then ok "the only version node is $node"

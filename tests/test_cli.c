@@ -1,48 +1,7 @@
 /* test_cli.c - the `dia` command line contract: greedy codes through `dia generate` equal the
  * goldens (single, prompt, batch with {i}), and errors give a non-zero exit and a message. */
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include "test_util.h"
-
-static char g_dia[512];
-static char g_tmp[256];
-
-static int setup(void **state) {
-    (void)state;
-    const char *build = getenv("BUILD");
-    snprintf(g_dia, sizeof g_dia, "%s/bin/dia", build ? build : "build");
-    snprintf(g_tmp, sizeof g_tmp, "/tmp/dia_cli_test_%d", (int)getpid());
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "mkdir -p %s", g_tmp);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", g_tmp);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-/* Run the CLI with arguments; returns the exit status; stderr goes to g_tmp/err.txt. */
-static int run(const char *args) {
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "%s %s 2> %s/err.txt", g_dia, args, g_tmp);
-    int rc = system(cmd);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
-static char *read_err(void) {
-    static char buf[4096];
-    char path[300];
-    snprintf(path, sizeof path, "%s/err.txt", g_tmp);
-    FILE *f = fopen(path, "r");
-    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-    if (f) fclose(f);
-    buf[n] = 0;
-    return buf;
-}
+#define CLI_TEST_NAME "dia_cli_test"
+#include "cli_harness.h"
 
 /* Compare an int32 [frames, 9] .npy file (header skipped) with a golden tensor. */
 static void expect_npy(const char *file, const char *golden_name) {
@@ -85,18 +44,7 @@ static void test_generate_single_and_prompt(void **state) {
     size_t n = 0;
     const int32_t *prompt = golden_i32("prompt.codes", &n);
     char path[300];
-    snprintf(path, sizeof path, "%s/prompt.npy", g_tmp);
-    FILE *f = fopen(path, "wb");
-    const char hdr[] = "{'descr': '<i4', 'fortran_order': False, 'shape': (20, 9), }";
-    unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, 0, 0};
-    const int len = (int)strlen(hdr), pad = (64 - (10 + len + 1) % 64) % 64;
-    pre[8] = (unsigned char)(len + pad + 1);
-    fwrite(pre, 1, 10, f);
-    fwrite(hdr, 1, (size_t)len, f);
-    for (int i = 0; i < pad; i++) fputc(' ', f);
-    fputc('\n', f);
-    fwrite(prompt, 4, n, f);
-    fclose(f);
+    write_npy("prompt.npy", "<i4", "(20, 9)", prompt, n * 4);
     snprintf(path, sizeof path, "%s/text0.txt", g_tmp);
     write_file(path, "[S1] Hello from a tiny model. [S2] It only speaks noise (laughs).\n", 66);
     snprintf(args, sizeof args,

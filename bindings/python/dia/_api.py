@@ -140,10 +140,10 @@ def tokenize(text):
     return list(buf)
 
 
-class Model(_Handle):
-    """A loaded Dia checkpoint (dia_model). `path` is a directory or .safetensors file, or a hub id
-    found in the local Hugging Face cache. Read-only once loaded; may be shared across threads."""
-    _free = "dia_model_free"
+class _Loaded(_Handle):
+    """A handle loaded from a checkpoint path with options, with integer facts by key
+    (dia_model_* / dia_dac_*: the subclass names the load and info functions)."""
+    _load = _info = None
 
     def __init__(self, path, backend="cpu", dtype=None, threads=None, device=None):
         self._L = lib()
@@ -151,13 +151,19 @@ class Model(_Handle):
         self.path = resolve(path)
         opts = _Options(backend, dtype, threads, device)
         h = ctypes.c_void_p()
-        self._L.dia_model_load(_b(self.path), opts.h, ctypes.byref(h))
+        getattr(self._L, self._load)(_b(self.path), opts.h, ctypes.byref(h))
         self._h = h
 
     def info(self, key):
         v = ctypes.c_int64()
-        self._L.dia_model_info(self.handle, key.encode(), ctypes.byref(v))
+        getattr(self._L, self._info)(self.handle, key.encode(), ctypes.byref(v))
         return v.value
+
+
+class Model(_Loaded):
+    """A loaded Dia checkpoint (dia_model). `path` is a directory or .safetensors file, or a hub id
+    found in the local Hugging Face cache. Read-only once loaded; may be shared across threads."""
+    _free, _load, _info = "dia_model_free", "dia_model_load", "dia_model_info"
 
     @property
     def channels(self):
@@ -374,23 +380,9 @@ def sample_frame(params, cond, uncond, item, step):
     return result(out, (CHANNELS,), "i32")
 
 
-class Dac(_Handle):
+class Dac(_Loaded):
     """The DAC codec (dia_dac): codes [frames, 9] <-> mono float32 audio at 44.1 kHz."""
-    _free = "dia_dac_free"
-
-    def __init__(self, path, backend="cpu", dtype=None, threads=None, device=None):
-        self._L = lib()
-        self._h = None
-        self.path = resolve(path)
-        opts = _Options(backend, dtype, threads, device)
-        h = ctypes.c_void_p()
-        self._L.dia_dac_load(_b(self.path), opts.h, ctypes.byref(h))
-        self._h = h
-
-    def info(self, key):
-        v = ctypes.c_int64()
-        self._L.dia_dac_info(self.handle, key.encode(), ctypes.byref(v))
-        return v.value
+    _free, _load, _info = "dia_dac_free", "dia_dac_load", "dia_dac_info"
 
     @property
     def sample_rate(self):
