@@ -47,6 +47,25 @@ typedef struct dia_sample_args {
     uint64_t seed, step; /* RNG key: (seed, item b, step, channel c) */
 } dia_sample_args;
 
+/* Arguments of the optional fused projection `linear`:
+ *   y_i[M, N_i] (+)= in . W_i   for i < n, where in[M, K] is
+ *     x                                   (norm_w NULL, silu_gate 0),
+ *     rmsnorm(x) with scale norm_w[K]     (norm_w set; eps as in the rmsnorm op),
+ *     silu(x[:, 0:K]) * x[:, K:2K]        (silu_gate 1; x is [M, 2K], gate then up).
+ * The y_i never alias x. `scratch` (f32 [M, K]) may be used for `in`. */
+typedef struct dia_linear_args {
+    const dia_tensor *x;
+    const dia_tensor *norm_w;
+    float eps;
+    int silu_gate;
+    int n; /* 1..3 */
+    dia_tensor *y[3];
+    const dia_tensor *w[3];
+    int trans_w[3];
+    int accumulate;
+    dia_tensor *scratch;
+} dia_linear_args;
+
 typedef struct dia_backend_ops {
     const char *name;
     void (*destroy)(dia_backend *be);
@@ -112,6 +131,14 @@ typedef struct dia_backend_ops {
      * (causal). kv_len: i32 [R]. */
     dia_status (*attention)(dia_backend *be, dia_tensor *out, const dia_tensor *q, const dia_tensor *k,
                             const dia_tensor *v, const dia_tensor *kv_len, const dia_tensor *qpos);
+
+    /* ---- optional fused ops (NULL: lib/ composes them from the ops above, see ops.h) ---- */
+    /* The projections of dia_linear_args in one op. */
+    dia_status (*linear)(dia_backend *be, const dia_linear_args *a);
+    /* rope(q), rope(k) in place (q[M, H, hd], k[R, T, KV, hd], M = R T, positions pos[M]), then
+     * kv_store(kcache, k, start) and kv_store(vcache, v, start): the same results as those ops. */
+    dia_status (*rope_kv_store)(dia_backend *be, dia_tensor *q, dia_tensor *k, const dia_tensor *v, dia_tensor *kcache,
+                                dia_tensor *vcache, const dia_tensor *pos, const dia_tensor *start, float theta);
 
     /* Optional: one frame per item sampled on the device, so no logits leave it. logits: f32
      * [2B, C*V] (row 2b unconditional, 2b+1 conditional); codes: i32 [B, C]. Same algorithm and

@@ -121,34 +121,27 @@ static dia_status run_layers(void *vctx) {
     TRY(be->ops->embed(be, &x, m->dec_embed, (int)C, &tok)); /* x = sum_c E_c[tok[:, c]] */
     for (int l = 0; l < c->dec_layers; l++) {
         const dec_layer *L = &m->dec[l];
-        /* self-attention: causal over the cache, RoPE at absolute positions */
-        TRY(be->ops->rmsnorm(be, &xn, &x, &L->pre_sa_norm, c->dec_eps));
-        TRY(op_linear(be, &q, &xn, &L->wq, 0));
-        TRY(op_linear(be, &k, &xn, &L->wk, 0));
-        TRY(op_linear(be, &v, &xn, &L->wv, 0));
-        dia_tensor q3 = as3(&q, M, H, hd), k3 = as3(&k, M, KV, hd);
-        TRY(be->ops->rope(be, &q3, &pos, c->dec_theta));
-        TRY(be->ops->rope(be, &k3, &pos, c->dec_theta));
-        dia_tensor k4 = as4(&k, R, T, KV, hd), v4 = as4(&v, R, T, KV, hd);
-        TRY(be->ops->kv_store(be, &cache->k[l], &k4, &start));
-        TRY(be->ops->kv_store(be, &cache->v[l], &v4, &start));
+        /* self-attention: q, k, v = rmsnorm(x) . (Wq, Wk, Wv); RoPE at absolute positions; causal
+         * over the cache */
+        dia_linear_args qkv = {.x = &x, .norm_w = &L->pre_sa_norm, .eps = c->dec_eps, .n = 3, .y = {&q, &k, &v},
+                               .w = {&L->wq.t, &L->wk.t, &L->wv.t}, .trans_w = {L->wq.trans, L->wk.trans, L->wv.trans},
+                               .scratch = &xn};
+        TRY(op_linear_fused(be, &qkv));
+        dia_tensor q3 = as3(&q, M, H, hd), k4 = as4(&k, R, T, KV, hd), v4 = as4(&v, R, T, KV, hd);
+        TRY(op_rope_kv_store(be, &q3, &k4, &v4, &cache->k[l], &cache->v[l], &pos, &start, c->dec_theta));
         dia_tensor q4 = as4(&q, R, T, H, hd), a4 = as4(&att, R, T, H, hd);
         TRY(be->ops->attention(be, &a4, &q4, &cache->k[l], &cache->v[l], &kvlen, &qpos));
-        TRY(op_linear(be, &x, &att, &L->wo, 1));
+        TRY(op_linear(be, &x, &att, &L->wo, 1)); /* x += att . Wo */
         /* cross-attention to the encoder output (no RoPE), keys limited to each row's text */
-        TRY(be->ops->rmsnorm(be, &xn, &x, &L->pre_ca_norm, c->dec_eps));
-        TRY(op_linear(be, &cq, &xn, &L->cq, 0));
+        TRY(op_linear_in(be, &cq, &x, &L->pre_ca_norm, c->dec_eps, 0, &xn, &L->cq, 0));
         dia_tensor cq4 = as4(&cq, R, T, CH, chd), ca4 = as4(&catt, R, T, CH, chd);
         TRY(be->ops->attention(be, &ca4, &cq4, &s->enc->cross_k[l], &s->enc->cross_v[l], &s->enc->cross_len, NULL));
         TRY(op_linear(be, &x, &catt, &L->co, 1));
-        /* MLP */
-        TRY(be->ops->rmsnorm(be, &xn, &x, &L->pre_mlp_norm, c->dec_eps));
-        TRY(op_linear(be, &h, &xn, &L->gate_up, 0));
-        TRY(be->ops->silu_mul(be, &mlp, &h));
-        TRY(op_linear(be, &x, &mlp, &L->down, 1));
+        /* MLP: x += (silu(h_gate) * h_up) . Wdown, h = rmsnorm(x) . Wgate_up */
+        TRY(op_linear_in(be, &h, &x, &L->pre_mlp_norm, c->dec_eps, 0, &xn, &L->gate_up, 0));
+        TRY(op_linear_in(be, &x, &h, NULL, 0.0f, 1, &mlp, &L->down, 1));
     }
-    TRY(be->ops->rmsnorm(be, &xn, &x, &m->dec_norm, c->dec_eps));
-    TRY(op_linear(be, &lg, &xn, &m->logits, 0)); /* f32 [R*T, C*V] */
+    TRY(op_linear_in(be, &lg, &x, &m->dec_norm, c->dec_eps, 0, &xn, &m->logits, 0)); /* f32 [R*T, C*V] */
     return DIA_OK;
 fail:
     return st;

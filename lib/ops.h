@@ -16,6 +16,48 @@ static inline dia_status op_linear(dia_backend *be, dia_tensor *y, const dia_ten
     return be->ops->matmul(be, y, x, &w->t, w->trans, accumulate);
 }
 
+/* The projections of `a` (see dia_linear_args): the backend's fused op, or rmsnorm / silu_mul into
+ * a->scratch followed by one matmul per weight. */
+static inline dia_status op_linear_fused(dia_backend *be, const dia_linear_args *a) {
+    if (be->ops->linear) return be->ops->linear(be, a);
+    const dia_tensor *in = a->x;
+    dia_status st = DIA_OK;
+    if (a->norm_w) {
+        st = be->ops->rmsnorm(be, a->scratch, a->x, a->norm_w, a->eps);
+        in = a->scratch;
+    } else if (a->silu_gate) {
+        st = be->ops->silu_mul(be, a->scratch, a->x);
+        in = a->scratch;
+    }
+    for (int i = 0; i < a->n && st == DIA_OK; i++)
+        st = be->ops->matmul(be, a->y[i], in, a->w[i], a->trans_w[i], a->accumulate);
+    return st;
+}
+
+/* y (+)= in . W for a loaded weight, in = x, rmsnorm(x) * norm_w (norm_w set) or the SiLU gate of
+ * x (silu_gate); scratch [M, K] holds `in` where the backend does not fuse. */
+static inline dia_status op_linear_in(dia_backend *be, dia_tensor *y, const dia_tensor *x, const dia_tensor *norm_w,
+                                      float eps, int silu_gate, dia_tensor *scratch, const dia_weight *w,
+                                      int accumulate) {
+    dia_linear_args a = {.x = x, .norm_w = norm_w, .eps = eps, .silu_gate = silu_gate, .n = 1, .y = {y},
+                         .w = {&w->t}, .trans_w = {w->trans}, .accumulate = accumulate, .scratch = scratch};
+    return op_linear_fused(be, &a);
+}
+
+/* RoPE on q and k, then k and v into the caches (see rope_kv_store in backend.h). */
+static inline dia_status op_rope_kv_store(dia_backend *be, dia_tensor *q, dia_tensor *k, const dia_tensor *v,
+                                          dia_tensor *kcache, dia_tensor *vcache, const dia_tensor *pos,
+                                          const dia_tensor *start, float theta) {
+    if (be->ops->rope_kv_store) return be->ops->rope_kv_store(be, q, k, v, kcache, vcache, pos, start, theta);
+    int64_t k3[3] = {k->ne[0] * k->ne[1], k->ne[2], k->ne[3]};
+    dia_tensor kr = dia_tensor_view(k, 0, 3, k3);
+    dia_status st = be->ops->rope(be, q, pos, theta);
+    if (st == DIA_OK) st = be->ops->rope(be, &kr, pos, theta);
+    if (st == DIA_OK) st = be->ops->kv_store(be, kcache, k, start);
+    if (st == DIA_OK) st = be->ops->kv_store(be, vcache, v, start);
+    return st;
+}
+
 /* Reshaped views of a contiguous tensor. */
 static inline dia_tensor as2(const dia_tensor *t, int64_t a, int64_t b) {
     int64_t ne[2] = {a, b};
