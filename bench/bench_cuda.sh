@@ -5,7 +5,7 @@
 #   PHASES="env build test model lib ref" BATCHES="1 8 32 64" STEPS=200 bash bench/bench_cuda.sh
 #   PHASES="build test model vram lib long" CACHE_MODES="bf16 f32" BATCHES="1 64" bash bench/bench_cuda.sh
 #
-# Phases: env build test model ops cmp ncu vram lib long dac nograph ref. CACHE_MODES (vram, lib,
+# Phases: env build test model ops cmp ncu vram lib long dac knobs nograph ref. CACHE_MODES (vram, lib,
 # long): bf16 = the attention caches the backend picks (bf16 with bf16 weights), f32 =
 # DIA_CUDA_CACHE_F32=1 (f32 caches, the behaviour before bf16 caches).
 # The machine has no libcjson/libcmocka/libsndfile/libsamplerate: the Debian packages in
@@ -133,6 +133,15 @@ if has dac; then
   ./build-cuda/bench/bench_dac_cuda /tmp/dac-full cuda 10 f32 2>&1 | grep -v "^libdia info"
   echo "(DIA_CUDA_TF32=1:)"; DIA_CUDA_TF32=1 ./build-cuda/bench/bench_dac_cuda /tmp/dac-full cuda 10 f32 2>&1 | grep -v "^libdia info"
   ./build-cuda/bench/bench_dac_cuda /tmp/dac-full cpu 1 f32 2>&1 | grep -v "^libdia info"
+fi
+if has knobs; then
+  echo "=== libdia decode steps under backend knobs (KNOBS: space-separated VAR=value[,VAR=value] sets)"
+  for B in ${KNOB_BATCHES:-1}; do
+    for k in ${KNOBS:-DIA_CUDA_PDL=1 DIA_CUDA_PDL=0}; do
+      echo "knobs $k:"; env ${k//,/ } ./build-cuda/bench/bench_cuda --model "$MODEL" --backend cuda --dtype bf16 \
+        --batch "$B" --steps "$STEPS" --warmup "$WARMUP" 2>&1 | grep -v "^libdia info"
+    done
+  done
 fi
 if has nograph; then
   echo "=== libdia decode steps (cuda), CUDA graphs off"

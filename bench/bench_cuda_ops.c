@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "backend.h"
+#include "ops.h"
 
 static double now_s(void) {
     struct timespec ts;
@@ -79,25 +80,64 @@ int main(int argc, char **argv) {
         TIME(mm[i].name, mm[i].N * mm[i].K * 2, be->ops->matmul(be, &yo, &xin, &w, 1, 0));
         dia_tensor_free(be, &w);
     }
+    /* fused projections (slot `linear`, or the composition where a backend lacks it) */
+    {
+        dia_tensor wq = T(DIA_BF16, 2, D, D, 0, 0), wk = T(DIA_BF16, 2, KV * hd, D, 0, 0), wv = T(DIA_BF16, 2, KV * hd, D, 0, 0);
+        dia_tensor wgu = T(DIA_BF16, 2, 2 * I, D, 0, 0), wd = T(DIA_BF16, 2, D, I, 0, 0), wl = T(DIA_BF16, 2, CV, D, 0, 0);
+        dia_tensor g = T(DIA_F32, 1, D, 0, 0, 0), sc = T(DIA_F32, 2, R, D, 0, 0), sci = T(DIA_F32, 2, R, I, 0, 0);
+        dia_tensor yq = T(DIA_F32, 2, R, D, 0, 0), yk = T(DIA_F32, 2, R, KV * hd, 0, 0), yv = T(DIA_F32, 2, R, KV * hd, 0, 0);
+        dia_tensor res = T(DIA_F32, 2, R, D, 0, 0);
+        int64_t ne_l[2] = {R, CV};
+        dia_tensor yl = dia_tensor_view(&y2, 0, 2, ne_l);
+        dia_linear_args qkv = {.x = &x, .norm_w = &g, .eps = 1e-5f, .n = 3, .y = {&yq, &yk, &yv}, .w = {&wq, &wk, &wv},
+                               .trans_w = {1, 1, 1}, .scratch = &sc};
+        TIME("linear rmsnorm + q|k|v 3072x2048", (D + 2 * KV * hd) * D * 2, op_linear_fused(be, &qkv));
+        dia_linear_args o = {.x = &yq, .n = 1, .y = {&res}, .w = {&wq}, .trans_w = {1}, .accumulate = 1};
+        TIME("linear o 2048x2048 (+= residual)", D * D * 2, op_linear_fused(be, &o));
+        dia_linear_args gu = {.x = &x, .norm_w = &g, .eps = 1e-5f, .n = 1, .y = {&y}, .w = {&wgu}, .trans_w = {1},
+                              .scratch = &sc};
+        TIME("linear rmsnorm + gate_up 16384x2048", 2 * I * D * 2, op_linear_fused(be, &gu));
+        dia_linear_args dn = {.x = &y, .silu_gate = 1, .n = 1, .y = {&res}, .w = {&wd}, .trans_w = {1}, .accumulate = 1,
+                              .scratch = &sci};
+        TIME("linear silu + down 2048x8192 (+=)", D * I * 2, op_linear_fused(be, &dn));
+        dia_linear_args lg = {.x = &x, .norm_w = &g, .eps = 1e-5f, .n = 1, .y = {&yl}, .w = {&wl}, .trans_w = {1},
+                              .scratch = &sc};
+        TIME("linear rmsnorm + logits 9252x2048", CV * D * 2, op_linear_fused(be, &lg));
+        dia_tensor *all[] = {&wq, &wk, &wv, &wgu, &wd, &wl, &g, &sc, &sci, &yq, &yk, &yv, &res};
+        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) dia_tensor_free(be, all[i]);
+    }
     dia_tensor nw = T(DIA_F32, 1, D, 0, 0, 0), xn = T(DIA_F32, 2, R, D, 0, 0);
     TIME("rmsnorm", R * D * 8, be->ops->rmsnorm(be, &xn, &x, &nw, 1e-5f));
     dia_tensor pos = T(DIA_I32, 1, R, 0, 0, 0), q3 = T(DIA_F32, 3, R, H, hd, 0);
     TIME("rope q", R * H * hd * 8, be->ops->rope(be, &q3, &pos, 10000.0f));
     dia_tensor kc = T(DIA_F32, 4, R, KV, S, hd), vc = T(DIA_F32, 4, R, KV, S, hd), knew = T(DIA_F32, 4, R, 1, KV, hd);
     dia_tensor start = T(DIA_I32, 1, R, 0, 0, 0), len = T(DIA_I32, 1, R, 0, 0, 0);
-    TIME("kv_store", R * KV * hd * 8, be->ops->kv_store(be, &kc, &knew, &start));
     int32_t *hl = malloc((size_t)R * sizeof(int32_t));
+    for (int64_t r = 0; r < R; r++) hl[r] = 0;
+    CHECK(dia_tensor_upload(be, &start, hl, (size_t)R * 4)); /* write position 0 */
+    CHECK(dia_tensor_upload(be, &pos, hl, (size_t)R * 4));
     for (int64_t r = 0; r < R; r++) hl[r] = (int32_t)L;
     CHECK(dia_tensor_upload(be, &len, hl, (size_t)R * 4));
     dia_tensor q4 = T(DIA_F32, 4, R, 1, H, hd), o4 = T(DIA_F32, 4, R, 1, H, hd);
+    TIME("kv_store", R * KV * hd * 8, be->ops->kv_store(be, &kc, &knew, &start));
     TIME("self-attention (decode, L kv)", R * KV * L * hd * 8, be->ops->attention(be, &o4, &q4, &kc, &vc, &len, NULL));
     /* the same over bf16 caches (the CUDA cache dtype with bf16 weights) */
-    dia_tensor kcb = T(DIA_BF16, 4, R, KV, S, hd), vcb = T(DIA_BF16, 4, R, KV, S, hd);
-    TIME("kv_store (bf16 cache)", R * KV * hd * 6, be->ops->kv_store(be, &kcb, &knew, &start));
-    TIME("self-attention (decode, L kv, bf16 cache)", R * KV * L * hd * 4,
-         be->ops->attention(be, &o4, &q4, &kcb, &vcb, &len, NULL));
-    dia_tensor_free(be, &kcb);
-    dia_tensor_free(be, &vcb);
+    const dia_dtype cdt = be->ops->cache_dtype ? be->ops->cache_dtype(be, DIA_BF16) : DIA_F32;
+    if (cdt == DIA_BF16) {
+        dia_tensor kcb = T(DIA_BF16, 4, R, KV, S, hd), vcb = T(DIA_BF16, 4, R, KV, S, hd);
+        TIME("kv_store (bf16 cache)", R * KV * hd * 6, be->ops->kv_store(be, &kcb, &knew, &start));
+        TIME("self-attention (decode, L kv, bf16 cache)", R * KV * L * hd * 4,
+             be->ops->attention(be, &o4, &q4, &kcb, &vcb, &len, NULL));
+        {
+            dia_tensor qq = T(DIA_F32, 3, R, H, hd, 0), kk = T(DIA_F32, 4, R, 1, KV, hd), vv = T(DIA_F32, 4, R, 1, KV, hd);
+            TIME("rope q,k + kv_store k,v (bf16 cache)", R * (H + 3 * KV) * hd * 8,
+                 op_rope_kv_store(be, &qq, &kk, &vv, &kcb, &vcb, &pos, &start, 10000.0f));
+            dia_tensor *all[] = {&qq, &kk, &vv};
+            for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) dia_tensor_free(be, all[i]);
+        }
+        dia_tensor_free(be, &kcb);
+        dia_tensor_free(be, &vcb);
+    }
     dia_tensor ck = T(DIA_F32, 4, R, H, Lt, hd), cv = T(DIA_F32, 4, R, H, Lt, hd);
     for (int64_t r = 0; r < R; r++) hl[r] = (int32_t)Lt;
     dia_tensor clen = T(DIA_I32, 1, R, 0, 0, 0);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "backend.h"
+#include "ops.h"
 #include "model.h"
 #include "sampler.h"
 
@@ -358,6 +359,140 @@ static void test_kv_store_bf16(void **state) {
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) dia_tensor_free(be, all[i]);
     free(got);
     free(src);
+    backends_free(&p);
+}
+
+/* The fused projection (slot `linear`) against the CPU backend's composition (rmsnorm / silu_mul,
+ * then matmul per weight): every input mode, 1 or 3 weights, overwrite and accumulate, the decode
+ * row counts of the fused kernel (1..4) and a batch count that composes on the device. */
+static void check_linear(pair *p, int64_t M, int64_t K, int mode, int n, const int64_t *N, int accumulate, double tol) {
+    const int64_t KX = mode == 2 ? 2 * K : K; /* silu: x = [gate | up] */
+    float *x = rand_f32((size_t)(M * KX), 2.0f), *g = rand_f32((size_t)K, 1.0f);
+    float *y0[3], *out[2][3];
+    uint16_t *wb[3];
+    for (int i = 0; i < n; i++) {
+        float *w = rand_f32((size_t)(N[i] * K), 0.05f);
+        wb[i] = malloc((size_t)(N[i] * K) * 2);
+        for (int64_t j = 0; j < N[i] * K; j++) wb[i][j] = f32_to_bf16(w[j]);
+        free(w);
+        y0[i] = rand_f32((size_t)(M * N[i]), 1.0f);
+    }
+    dia_backend *bes[2] = {p->cpu, p->gpu};
+    for (int b = 0; b < 2; b++) {
+        dia_backend *be = bes[b];
+        int64_t sx[2] = {M, KX}, sg[1] = {K}, ss[2] = {M, K};
+        dia_tensor tx = mk(be, DIA_F32, 2, sx, x), tg = mk(be, DIA_F32, 1, sg, g), tsc = mk(be, DIA_F32, 2, ss, NULL);
+        dia_tensor tw[3], ty[3];
+        dia_linear_args a = {.x = &tx, .norm_w = mode == 1 ? &tg : NULL, .eps = 1e-5f, .silu_gate = mode == 2, .n = n,
+                             .accumulate = accumulate, .scratch = &tsc};
+        for (int i = 0; i < n; i++) {
+            int64_t sw[2] = {N[i], K}, sy[2] = {M, N[i]};
+            tw[i] = mk(be, DIA_BF16, 2, sw, wb[i]);
+            ty[i] = mk(be, DIA_F32, 2, sy, y0[i]);
+            a.y[i] = &ty[i];
+            a.w[i] = &tw[i];
+            a.trans_w[i] = 1;
+        }
+        assert_int_equal(op_linear_fused(be, &a), DIA_OK);
+        for (int i = 0; i < n; i++) {
+            out[b][i] = get(be, &ty[i]);
+            dia_tensor_free(be, &tw[i]);
+            dia_tensor_free(be, &ty[i]);
+        }
+        dia_tensor_free(be, &tx);
+        dia_tensor_free(be, &tg);
+        dia_tensor_free(be, &tsc);
+    }
+    for (int i = 0; i < n; i++) {
+        const double d = rel_diff(out[1][i], out[0][i], (size_t)(M * N[i]));
+        printf("  linear M=%lld K=%lld mode=%s n=%d N[%d]=%lld acc=%d: rel diff %.3g\n", (long long)M, (long long)K,
+               mode == 0 ? "plain" : (mode == 1 ? "norm" : "silu"), n, i, (long long)N[i], accumulate, d);
+        if (!(d <= tol)) fail_msg("linear rel diff %.3g above %.3g", d, tol);
+        free(out[0][i]);
+        free(out[1][i]);
+        free(wb[i]);
+        free(y0[i]);
+    }
+    free(x);
+    free(g);
+}
+
+static void test_ops_linear_fused(void **state) {
+    (void)state;
+    NEED_CUDA();
+    pair p = backends();
+    const int64_t qkv[3] = {2048, 512, 512}, one[1] = {2048}, logits[1] = {9252}, odd[2] = {36, 1000};
+    for (int64_t M = 1; M <= 4; M++) {
+        check_linear(&p, M, 2048, 1, 3, qkv, 0, 1e-5);  /* rmsnorm + q, k, v */
+        check_linear(&p, M, 2048, 0, 1, one, 1, 1e-5);  /* o-proj into the residual */
+        check_linear(&p, M, 8192, 2, 1, one, 1, 1e-5);  /* silu gate + down-proj into the residual */
+    }
+    check_linear(&p, 2, 2048, 1, 1, logits, 0, 1e-5); /* final norm + logits head */
+    check_linear(&p, 2, 256, 1, 2, odd, 0, 1e-5);     /* rows not divisible by 4 */
+    check_linear(&p, 4, 16384, 2, 1, one, 1, 5e-3);    /* too big for shared memory: composed */
+    check_linear(&p, 6, 2048, 1, 3, qkv, 0, 5e-3);     /* B = 3: composed (cuBLAS, bf16 activations) */
+    check_linear(&p, 6, 1024, 2, 1, one, 1, 5e-3);
+    backends_free(&p);
+}
+
+/* rope_kv_store equals rope, rope, kv_store, kv_store on the device bit for bit (f32 and bf16
+ * caches, one and three positions, a row whose last position falls past the capacity). */
+static void test_rope_kv_store(void **state) {
+    (void)state;
+    NEED_CUDA();
+    pair p = backends();
+    dia_backend *be = p.gpu;
+    const int64_t R = 2, H = 16, KV = 4, hd = 128, S = 16;
+    for (int cd = 0; cd < 2; cd++)
+        for (int64_t T = 1; T <= 3; T += 2) {
+            const dia_dtype cdt = cd ? DIA_BF16 : DIA_F32;
+            const int64_t M = R * T;
+            float *q = rand_f32((size_t)(M * H * hd), 2.0f), *k = rand_f32((size_t)(M * KV * hd), 2.0f);
+            float *v = rand_f32((size_t)(M * KV * hd), 2.0f);
+            int32_t pos[6], start[2] = {3, 14};
+            for (int64_t r = 0; r < R; r++)
+                for (int64_t t = 0; t < T; t++) pos[r * T + t] = start[r] + (int32_t)t + 1000 * (int32_t)r;
+            int64_t sq[3] = {M, H, hd}, sk[4] = {R, T, KV, hd}, sc[4] = {R, KV, S, hd}, sm[1] = {M}, sr[1] = {R};
+            float *res[2][3];
+            for (int way = 0; way < 2; way++) {
+                dia_tensor tq = mk(be, DIA_F32, 3, sq, q), tk = mk(be, DIA_F32, 4, sk, k), tv = mk(be, DIA_F32, 4, sk, v);
+                dia_tensor kc = mk(be, cdt, 4, sc, NULL), vc = mk(be, cdt, 4, sc, NULL);
+                dia_tensor tp = mk(be, DIA_I32, 1, sm, pos), ts = mk(be, DIA_I32, 1, sr, start);
+                const size_t cb = dia_tensor_nbytes(&kc);
+                void *zero = calloc(1, cb);
+                assert_int_equal(dia_tensor_upload(be, &kc, zero, cb), DIA_OK);
+                assert_int_equal(dia_tensor_upload(be, &vc, zero, cb), DIA_OK);
+                free(zero);
+                if (way == 0) {
+                    assert_int_equal(be->ops->rope_kv_store(be, &tq, &tk, &tv, &kc, &vc, &tp, &ts, 10000.0f), DIA_OK);
+                } else {
+                    int64_t k3[3] = {M, KV, hd};
+                    dia_tensor kr = dia_tensor_view(&tk, 0, 3, k3);
+                    assert_int_equal(be->ops->rope(be, &tq, &tp, 10000.0f), DIA_OK);
+                    assert_int_equal(be->ops->rope(be, &kr, &tp, 10000.0f), DIA_OK);
+                    assert_int_equal(be->ops->kv_store(be, &kc, &tk, &ts), DIA_OK);
+                    assert_int_equal(be->ops->kv_store(be, &vc, &tv, &ts), DIA_OK);
+                }
+                res[way][0] = get(be, &tq);
+                res[way][1] = malloc(2 * cb);
+                assert_int_equal(dia_tensor_download(be, &kc, res[way][1], cb), DIA_OK);
+                assert_int_equal(dia_tensor_download(be, &vc, (char *)res[way][1] + cb, cb), DIA_OK);
+                res[way][2] = get(be, &tk);
+                dia_tensor *all[] = {&tq, &tk, &tv, &kc, &vc, &tp, &ts};
+                for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) dia_tensor_free(be, all[i]);
+                if (way == 1) {
+                    assert_memory_equal(res[0][0], res[1][0], (size_t)(M * H * hd) * 4);
+                    assert_memory_equal(res[0][1], res[1][1], 2 * cb);
+                    assert_memory_equal(res[0][2], res[1][2], (size_t)(M * KV * hd) * 4);
+                }
+            }
+            printf("  rope_kv_store T=%lld %s cache: identical to rope + kv_store\n", (long long)T, dia_dtype_name(cdt));
+            for (int w = 0; w < 2; w++)
+                for (int i = 0; i < 3; i++) free(res[w][i]);
+            free(q);
+            free(k);
+            free(v);
+        }
     backends_free(&p);
 }
 
@@ -1027,6 +1162,8 @@ int main(void) {
         cmocka_unit_test(test_ops_attention_bf16_cache),
         cmocka_unit_test(test_kv_store_bf16),
         cmocka_unit_test(test_ops_small),
+        cmocka_unit_test(test_ops_linear_fused),
+        cmocka_unit_test(test_rope_kv_store),
         cmocka_unit_test(test_graph_replay),
         cmocka_unit_test(test_hf_f32),
         cmocka_unit_test(test_nari_f32),

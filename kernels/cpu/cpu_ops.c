@@ -101,7 +101,9 @@ dia_status cpu_add(dia_backend *be, dia_tensor *y, const dia_tensor *x) {
 dia_status cpu_kv_store(dia_backend *be, dia_tensor *cache, const dia_tensor *src, const dia_tensor *start) {
     (void)be;
     const int64_t R = src->ne[0], T = src->ne[1], H = src->ne[2], hd = src->ne[3], S = cache->ne[2];
-    if (cache->ne[0] != R || cache->ne[1] != H || cache->ne[3] != hd) return dia_fail(DIA_ERR_INTERNAL, "kv_store shapes");
+    if (cache->ne[0] != R || cache->ne[1] != H || cache->ne[3] != hd || cache->dtype != DIA_F32 ||
+        src->dtype != DIA_F32 || start->dtype != DIA_I32)
+        return dia_fail(DIA_ERR_INTERNAL, "kv_store shapes or dtypes (the CPU backend keeps f32 caches)");
     const int32_t *st = cpu_ptr(start);
     const float *X = cpu_ptr(src);
     float *Cp = cpu_ptr(cache);

@@ -63,6 +63,8 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
     const int bt = blockIdx.x, h = blockIdx.y, sp = blockIdx.z;
     const int r = bt / T;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    cu_pdl_wait();
+    cu_pdl_trigger();
     int n = len[r];
     if (qpos) n = min(n, qpos[bt] + 1);
     n = max(0, min(n, S));
@@ -147,6 +149,8 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
     const int r = bt / T;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 3, sl = lane & 7;
     const int grp = warp * 4 + g;
+    cu_pdl_wait();
+    cu_pdl_trigger();
     int n = len[r];
     if (qpos) n = min(n, qpos[bt] + 1);
     n = max(0, min(n, S));
@@ -248,6 +252,8 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
     const int r = bt / T;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane / LPK, sl = lane % LPK;
     const int grp = warp * GPW + g;
+    cu_pdl_wait();
+    cu_pdl_trigger();
     int n = len[r];
     if (qpos) n = min(n, qpos[bt] + 1);
     n = max(0, min(n, S));
@@ -359,6 +365,8 @@ __global__ void k_attn_combine(float *__restrict__ Out, const float *__restrict_
     const size_t row = blockIdx.x; /* (bt, h) */
     const float *P = Part + row * nsplit * (hd + 2);
     const int tid = threadIdx.x, nw = (blockDim.x + 31) / 32;
+    cu_pdl_wait();
+    cu_pdl_trigger();
     float M = -INFINITY;
     for (int i = tid; i < nsplit; i += blockDim.x) M = fmaxf(M, P[(size_t)i * (hd + 2)]);
 #pragma unroll
@@ -396,10 +404,11 @@ static void att_launch(cudaStream_t st, dim3 grid, float *out, float *part, cons
                        int chunk, int vec, int grouped, int G) {
     const int hdj = (hd + 31) / 32;
     const dim3 blk(ATT_WARPS * 32);
-#define ATT_LAUNCH(J) k_attn<J, KT><<<grid, blk, 0, st>>>(out, part, q, k, v, len, qpos, T, Hq, Hkv, S, hd, nsplit, chunk)
-#define ATT8_LAUNCH(E) k_attn8<E, KT><<<grid, blk, 0, st>>>(out, part, q, k, v, len, qpos, T, Hq, Hkv, S, nsplit, chunk)
+#define ATT_LAUNCH(J) cu_launch(k_attn<J, KT>, grid, blk, 0, st, out, part, q, k, v, len, qpos, T, Hq, Hkv, S, hd, nsplit, chunk)
+#define ATT8_LAUNCH(E) cu_launch(k_attn8<E, KT>, grid, blk, 0, st, out, part, q, k, v, len, qpos, T, Hq, Hkv, S, nsplit, chunk)
 #define ATT8G_LAUNCH(GG) \
-    k_attn8g<128, GG, (GG == 4 ? 16 : 8), KT><<<grid, blk, 0, st>>>(out, part, q, k, v, len, qpos, T, Hq, Hkv, S, nsplit, chunk)
+    cu_launch(k_attn8g<128, GG, (GG == 4 ? 16 : 8), KT>, grid, blk, 0, st, out, part, q, k, v, len, qpos, T, Hq, Hkv, S, \
+              nsplit, chunk)
     if (grouped && G == 4) ATT8G_LAUNCH(4);
     else if (grouped) ATT8G_LAUNCH(2);
     else if (vec && hd == 128) ATT8_LAUNCH(16);
@@ -464,9 +473,8 @@ dia_status cu_attention(dia_backend *be, dia_tensor *out, const dia_tensor *q, c
     CU_LAUNCHED("attention");
     if (nsplit > 1) {
         const int threads = hd <= 32 ? 32 : (hd <= 64 ? 64 : 128);
-        k_attn_combine<<<(unsigned)base, threads, (size_t)nsplit * sizeof(float), c->stream>>>(
-            (float *)cu_ptr(out), part, (int)nsplit, (int)hd);
-        CU_LAUNCHED("attention_combine");
+        CU_CHECK(cu_launch(k_attn_combine, dim3((unsigned)base), dim3(threads), (size_t)nsplit * sizeof(float),
+                           c->stream, (float *)cu_ptr(out), (const float *)part, (int)nsplit, (int)hd));
     }
     return DIA_OK;
 }

@@ -219,6 +219,16 @@ static dia_status cuda_weight_upload(dia_backend *be, const void *host, dia_dtyp
     return DIA_OK;
 }
 
+/* Programmatic dependent launch: on unless DIA_CUDA_PDL=0 (read once). */
+int cu_pdl_enabled(void) {
+    static int v = -1;
+    if (v < 0) {
+        const char *e = getenv("DIA_CUDA_PDL");
+        v = !(e && e[0] == '0');
+    }
+    return v;
+}
+
 static dia_dtype cuda_default_weight_dtype(dia_backend *be) {
     (void)be;
     return DIA_BF16;
@@ -303,6 +313,8 @@ static dia_backend_ops make_ops(void) {
     o.add = cu_g_add;
     o.kv_store = cu_g_kv_store;
     o.attention = cu_g_attention;
+    o.linear = cu_g_linear;
+    o.rope_kv_store = cu_g_rope_kv_store;
     o.conv1d = g_conv1d;
     o.conv_transpose1d = g_conv_transpose1d;
     o.snake = g_snake;

@@ -106,8 +106,48 @@ dia_status cu_g_embed(dia_backend *be, dia_tensor *y, const dia_tensor *tables, 
 dia_status cu_g_silu_mul(dia_backend *be, dia_tensor *y, const dia_tensor *h);
 dia_status cu_g_add(dia_backend *be, dia_tensor *y, const dia_tensor *x);
 dia_status cu_g_kv_store(dia_backend *be, dia_tensor *cache, const dia_tensor *src, const dia_tensor *start);
+dia_status cu_g_linear(dia_backend *be, const dia_linear_args *a);
+dia_status cu_g_rope_kv_store(dia_backend *be, dia_tensor *q, dia_tensor *k, const dia_tensor *v, dia_tensor *kcache,
+                              dia_tensor *vcache, const dia_tensor *pos, const dia_tensor *start, float theta);
 dia_status cu_g_attention(dia_backend *be, dia_tensor *out, const dia_tensor *q, const dia_tensor *k,
                           const dia_tensor *v, const dia_tensor *kv_len, const dia_tensor *qpos);
+
+/* ---- programmatic dependent launch (PDL, sm_90) ----
+ * Kernels launched with cu_launch() may start while the kernel before them in the stream is still
+ * running: everything before cu_pdl_wait() must not read what earlier kernels write (weights only),
+ * and cu_pdl_wait() returns once they have completed and their writes are visible. cu_pdl_trigger()
+ * lets the next PDL kernel start early (its own pre-wait part, e.g. weight prefetch). Both are no-ops
+ * for kernels launched without the attribute. DIA_CUDA_PDL=0 launches everything plainly. */
+__device__ __forceinline__ void cu_pdl_wait(void) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void cu_pdl_trigger(void) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+int cu_pdl_enabled(void);
+
+/* kernel<<<grid, block, smem, stream>>>(args...) with the PDL attribute when enabled. */
+template <typename... KArgs, typename... Args>
+static cudaError_t cu_launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t s,
+                             Args... args) {
+    cudaLaunchConfig_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = s;
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = attr;
+    cfg.numAttrs = cu_pdl_enabled() ? 1 : 0;
+    return cudaLaunchKernelEx(&cfg, kernel, static_cast<KArgs>(args)...);
+}
 
 /* Element i of a float tensor of any float dtype, as f32 (device). */
 __device__ __forceinline__ float cu_load(const void *base, int dt, int64_t i) {
@@ -118,6 +158,10 @@ __device__ __forceinline__ float cu_load(const void *base, int dt, int64_t i) {
     default: return 0.0f;
     }
 }
+
+/* A cache element from f32: as is, or rounded to the nearest bf16 (ties to even). */
+__device__ __forceinline__ void kv_put(float *p, float x) { *p = x; }
+__device__ __forceinline__ void kv_put(__nv_bfloat16 *p, float x) { *p = __float2bfloat16_rn(x); }
 
 static inline int cu_is_float(dia_dtype t) { return t == DIA_F32 || t == DIA_BF16 || t == DIA_F16; }
 
@@ -132,6 +176,9 @@ dia_status cu_matmul(dia_backend *be, dia_tensor *y, const dia_tensor *x, const 
                      int accumulate);
 dia_status cu_rmsnorm(dia_backend *be, dia_tensor *y, const dia_tensor *x, const dia_tensor *w, float eps);
 dia_status cu_rope(dia_backend *be, dia_tensor *x, const dia_tensor *pos, float theta);
+dia_status cu_linear(dia_backend *be, const dia_linear_args *a);
+dia_status cu_rope_kv_store(dia_backend *be, dia_tensor *q, dia_tensor *k, const dia_tensor *v, dia_tensor *kcache,
+                            dia_tensor *vcache, const dia_tensor *pos, const dia_tensor *start, float theta);
 dia_status cu_embed(dia_backend *be, dia_tensor *y, const dia_tensor *tables, int n_tables, const dia_tensor *tok);
 dia_status cu_silu_mul(dia_backend *be, dia_tensor *y, const dia_tensor *h);
 dia_status cu_add(dia_backend *be, dia_tensor *y, const dia_tensor *x);

@@ -92,8 +92,6 @@ dia_status cu_add(dia_backend *be, dia_tensor *y, const dia_tensor *x) {
 
 /* src [R, T, H, hd] (f32) -> cache [R, H, S, hd] (f32 or bf16, rounded to nearest even) at
  * positions start[r] + t */
-__device__ __forceinline__ void kv_put(float *p, float x) { *p = x; }
-__device__ __forceinline__ void kv_put(__nv_bfloat16 *p, float x) { *p = __float2bfloat16_rn(x); }
 
 template <typename CT>
 __global__ void k_kv_store(CT *Cache, const float *Src, const int32_t *start, int64_t R, int64_t T, int64_t H,

@@ -22,7 +22,7 @@
 
 #include "cuda_common.cuh"
 
-enum { OP_MATMUL, OP_RMSNORM, OP_ROPE, OP_EMBED, OP_SILU, OP_ADD, OP_KVSTORE, OP_ATTN };
+enum { OP_MATMUL, OP_RMSNORM, OP_ROPE, OP_EMBED, OP_SILU, OP_ADD, OP_KVSTORE, OP_ATTN, OP_LINEAR, OP_ROPEKV };
 
 #define REC_MAX_T 20
 #define GRAPH_MIN_OPS 8
@@ -143,6 +143,26 @@ static dia_status run_rec(dia_backend *be, op_rec *r) {
     case OP_ADD: return cu_add(be, &t[0], &t[1]);
     case OP_KVSTORE: return cu_kv_store(be, &t[0], &t[1], &t[2]);
     case OP_ATTN: return cu_attention(be, &t[0], &t[1], &t[2], &t[3], &t[4], (r->key.nullmask & 32) ? NULL : &t[5]);
+    case OP_LINEAR: {
+        /* tensors: x, norm_w, scratch, y0..y2, w0..w2; i0 = n | silu << 2 | accumulate << 3; i1 = trans bits */
+        const int64_t nm = r->key.nullmask;
+        dia_linear_args a;
+        memset(&a, 0, sizeof a);
+        a.x = &t[0];
+        a.norm_w = (nm & 2) ? NULL : &t[1];
+        a.scratch = (nm & 4) ? NULL : &t[2];
+        a.eps = r->f;
+        a.n = (int)(r->key.i0 & 3);
+        a.silu_gate = (int)((r->key.i0 >> 2) & 1);
+        a.accumulate = (int)((r->key.i0 >> 3) & 1);
+        for (int i = 0; i < a.n; i++) {
+            a.y[i] = &t[3 + i];
+            a.w[i] = &t[6 + i];
+            a.trans_w[i] = (int)((r->key.i1 >> i) & 1);
+        }
+        return cu_linear(be, &a);
+    }
+    case OP_ROPEKV: return cu_rope_kv_store(be, &t[0], &t[1], &t[2], &t[3], &t[4], &t[5], &t[6], r->f);
     }
     return dia_fail(DIA_ERR_INTERNAL, "CUDA graph: unknown op record");
 }
@@ -423,6 +443,30 @@ dia_status cu_g_attention(dia_backend *be, dia_tensor *out, const dia_tensor *q,
     op_rec r;
     rec_init(&r, OP_ATTN);
     rec_t(&r, out), rec_t(&r, q), rec_t(&r, k), rec_t(&r, v), rec_t(&r, kv_len), rec_t(&r, qpos);
+    return dispatch(be, &r);
+}
+
+dia_status cu_g_linear(dia_backend *be, const dia_linear_args *a) {
+    cu_lock lock_(be);
+    if (!a || a->n < 1 || a->n > 3) return dia_fail(DIA_ERR_INTERNAL, "linear: bad arguments");
+    op_rec r;
+    rec_init(&r, OP_LINEAR);
+    rec_t(&r, a->x), rec_t(&r, a->norm_w), rec_t(&r, a->scratch);
+    for (int i = 0; i < 3; i++) rec_t(&r, i < a->n ? a->y[i] : NULL);
+    for (int i = 0; i < 3; i++) rec_t(&r, i < a->n ? a->w[i] : NULL);
+    r.key.i0 = a->n | (a->silu_gate ? 4 : 0) | (a->accumulate ? 8 : 0);
+    for (int i = 0; i < a->n; i++) r.key.i1 |= (int64_t)(a->trans_w[i] ? 1 : 0) << i;
+    rec_f(&r, a->eps);
+    return dispatch(be, &r);
+}
+
+dia_status cu_g_rope_kv_store(dia_backend *be, dia_tensor *q, dia_tensor *k, const dia_tensor *v, dia_tensor *kcache,
+                              dia_tensor *vcache, const dia_tensor *pos, const dia_tensor *start, float theta) {
+    cu_lock lock_(be);
+    op_rec r;
+    rec_init(&r, OP_ROPEKV);
+    rec_t(&r, q), rec_t(&r, k), rec_t(&r, v), rec_t(&r, kcache), rec_t(&r, vcache), rec_t(&r, pos), rec_t(&r, start);
+    rec_f(&r, theta);
     return dispatch(be, &r);
 }
 

@@ -114,3 +114,78 @@ dia_status cu_rope(dia_backend *be, dia_tensor *x, const dia_tensor *pos, float 
     CU_LAUNCHED("rope");
     return DIA_OK;
 }
+
+/* rope(q), rope(k) in place, then k and v into the caches: one block per (row, position). The
+ * angles of the position are computed once per block (in double, as k_rope does, so the rotated
+ * values are bit-identical to rope + kv_store). */
+template <typename CT>
+__global__ void k_rope_kv_store(float *__restrict__ Q, float *__restrict__ Kn, const float *__restrict__ Vn,
+                                CT *__restrict__ Kc, CT *__restrict__ Vc, const int32_t *__restrict__ P,
+                                const int32_t *__restrict__ start, int T, int H, int KV, int hd, int S, double theta) {
+    extern __shared__ double cs[]; /* [hd / 2][2]: cos, sin */
+    const int m = blockIdx.x, r = m / T, t = m - r * T, half = hd / 2;
+    cu_pdl_wait();
+    for (int j = threadIdx.x; j < half; j += blockDim.x) {
+        const double ts = pow(theta, (double)(2 * j) / (double)hd);
+        const double ang = (double)P[m] / ts;
+        sincos(ang, &cs[2 * j + 1], &cs[2 * j]);
+    }
+    __syncthreads();
+    cu_pdl_trigger();
+    for (int i = threadIdx.x; i < H * half; i += blockDim.x) {
+        const int h = i / half, j = i - h * half;
+        float *v = Q + ((size_t)m * H + h) * hd;
+        const double c = cs[2 * j], s = cs[2 * j + 1], x1 = v[j], x2 = v[j + half];
+        v[j] = (float)(x1 * c - x2 * s);
+        v[j + half] = (float)(x2 * c + x1 * s);
+    }
+    const int64_t sp = (int64_t)start[r] + t;
+    const int in_range = sp >= 0 && sp < S;
+    for (int i = threadIdx.x; i < KV * half; i += blockDim.x) {
+        const int h = i / half, j = i - h * half;
+        float *v = Kn + ((size_t)m * KV + h) * hd;
+        const double c = cs[2 * j], s = cs[2 * j + 1], x1 = v[j], x2 = v[j + half];
+        const float y1 = (float)(x1 * c - x2 * s), y2 = (float)(x2 * c + x1 * s);
+        v[j] = y1;
+        v[j + half] = y2;
+        if (in_range) {
+            CT *d = Kc + (((size_t)r * KV + h) * S + sp) * hd;
+            kv_put(d + j, y1);
+            kv_put(d + j + half, y2);
+        }
+    }
+    if (in_range)
+        for (int i = threadIdx.x; i < KV * hd; i += blockDim.x) {
+            const int h = i / hd, e = i - h * hd;
+            kv_put(Vc + (((size_t)r * KV + h) * S + sp) * hd + e, Vn[(size_t)m * KV * hd + i]);
+        }
+}
+
+dia_status cu_rope_kv_store(dia_backend *be, dia_tensor *q, dia_tensor *k, const dia_tensor *v, dia_tensor *kcache,
+                            dia_tensor *vcache, const dia_tensor *pos, const dia_tensor *start, float theta) {
+    const int64_t M = q->ne[0], H = q->ne[1], hd = q->ne[2];
+    const int64_t R = k->ne[0], T = k->ne[1], KV = k->ne[2], S = kcache->ne[2];
+    if (q->ndim != 3 || k->ndim != 4 || v->ndim != 4 || R * T != M || k->ne[3] != hd || hd % 2 ||
+        v->ne[0] != R || v->ne[1] != T || v->ne[2] != KV || v->ne[3] != hd || kcache->ne[0] != R ||
+        kcache->ne[1] != KV || kcache->ne[3] != hd || vcache->ne[0] != R || vcache->ne[1] != KV ||
+        vcache->ne[2] != S || vcache->ne[3] != hd || kcache->dtype != vcache->dtype ||
+        (kcache->dtype != DIA_F32 && kcache->dtype != DIA_BF16) || q->dtype != DIA_F32 || k->dtype != DIA_F32 ||
+        v->dtype != DIA_F32 || pos->dtype != DIA_I32 || pos->ne[0] != M || start->dtype != DIA_I32 ||
+        M > INT32_MAX || S > INT32_MAX || H * hd > INT32_MAX)
+        return dia_fail(DIA_ERR_INTERNAL, "rope_kv_store shapes");
+    if (M == 0) return DIA_OK;
+    cudaStream_t s = cu_ctx(be)->stream;
+    const size_t smem = (size_t)hd * sizeof(double);
+    const int32_t *pp = (const int32_t *)cu_ptr(pos), *p0 = (const int32_t *)cu_ptr(start);
+    float *qp = (float *)cu_ptr(q), *kp = (float *)cu_ptr(k);
+    const float *vp = (const float *)cu_ptr(v);
+    if (kcache->dtype == DIA_BF16)
+        CU_CHECK(cu_launch(k_rope_kv_store<__nv_bfloat16>, dim3((unsigned)M), dim3(256), smem, s, qp, kp, vp,
+                           (__nv_bfloat16 *)cu_ptr(kcache), (__nv_bfloat16 *)cu_ptr(vcache), pp, p0, (int)T, (int)H,
+                           (int)KV, (int)hd, (int)S, (double)theta));
+    else
+        CU_CHECK(cu_launch(k_rope_kv_store<float>, dim3((unsigned)M), dim3(256), smem, s, qp, kp, vp,
+                           (float *)cu_ptr(kcache), (float *)cu_ptr(vcache), pp, p0, (int)T, (int)H, (int)KV, (int)hd,
+                           (int)S, (double)theta));
+    return DIA_OK;
+}
