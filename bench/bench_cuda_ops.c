@@ -94,12 +94,11 @@ int main(int argc, char **argv) {
         TIME("linear rmsnorm + q|k|v 3072x2048", (D + 2 * KV * hd) * D * 2, op_linear_fused(be, &qkv));
         dia_linear_args o = {.x = &yq, .n = 1, .y = {&res}, .w = {&wq}, .trans_w = {1}, .accumulate = 1};
         TIME("linear o 2048x2048 (+= residual)", D * D * 2, op_linear_fused(be, &o));
-        dia_linear_args gu = {.x = &x, .norm_w = &g, .eps = 1e-5f, .n = 1, .y = {&y}, .w = {&wgu}, .trans_w = {1},
-                              .scratch = &sc};
-        TIME("linear rmsnorm + gate_up 16384x2048", 2 * I * D * 2, op_linear_fused(be, &gu));
-        dia_linear_args dn = {.x = &y, .silu_gate = 1, .n = 1, .y = {&res}, .w = {&wd}, .trans_w = {1}, .accumulate = 1,
-                              .scratch = &sci};
-        TIME("linear silu + down 2048x8192 (+=)", D * I * 2, op_linear_fused(be, &dn));
+        dia_linear_args gu = {.x = &x, .norm_w = &g, .eps = 1e-5f, .gated = 1, .n = 1, .y = {&sci}, .w = {&wgu},
+                              .trans_w = {1}, .scratch = &sc, .scratch_out = &y};
+        TIME("linear rmsnorm + gate_up 16384x2048 + silu", 2 * I * D * 2, op_linear_fused(be, &gu));
+        dia_linear_args dn = {.x = &sci, .n = 1, .y = {&res}, .w = {&wd}, .trans_w = {1}, .accumulate = 1};
+        TIME("linear down 2048x8192 (+= residual)", D * I * 2, op_linear_fused(be, &dn));
         dia_linear_args lg = {.x = &x, .norm_w = &g, .eps = 1e-5f, .n = 1, .y = {&yl}, .w = {&wl}, .trans_w = {1},
                               .scratch = &sc};
         TIME("linear rmsnorm + logits 9252x2048", CV * D * 2, op_linear_fused(be, &lg));

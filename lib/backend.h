@@ -48,22 +48,22 @@ typedef struct dia_sample_args {
 } dia_sample_args;
 
 /* Arguments of the optional fused projection `linear`:
- *   y_i[M, N_i] (+)= in . W_i   for i < n, where in[M, K] is
- *     x                                   (norm_w NULL, silu_gate 0),
- *     rmsnorm(x) with scale norm_w[K]     (norm_w set; eps as in the rmsnorm op),
- *     silu(x[:, 0:K]) * x[:, K:2K]        (silu_gate 1; x is [M, 2K], gate then up).
- * The y_i never alias x. `scratch` (f32 [M, K]) may be used for `in`. */
+ *   y_i[M, N_i] (+)= in . W_i      for i < n, where in[M, K] is x (norm_w NULL) or
+ *                                  rmsnorm(x) with scale norm_w[K] (eps as in the rmsnorm op);
+ *   gated (n = 1): y[M, N/2] (+)= silu(h[:, 0:N/2]) * h[:, N/2:N] with h = in . W (gate then up).
+ * The y_i never alias x. Where a backend does not fuse, `scratch` (f32 [M, K]) holds the normed
+ * input and `scratch_out` (f32 [M, N], gated only) holds h. */
 typedef struct dia_linear_args {
     const dia_tensor *x;
     const dia_tensor *norm_w;
     float eps;
-    int silu_gate;
+    int gated;
     int n; /* 1..3 */
     dia_tensor *y[3];
     const dia_tensor *w[3];
     int trans_w[3];
     int accumulate;
-    dia_tensor *scratch;
+    dia_tensor *scratch, *scratch_out;
 } dia_linear_args;
 
 typedef struct dia_backend_ops {

@@ -133,15 +133,17 @@ static dia_status run_layers(void *vctx) {
         TRY(be->ops->attention(be, &a4, &q4, &cache->k[l], &cache->v[l], &kvlen, &qpos));
         TRY(op_linear(be, &x, &att, &L->wo, 1)); /* x += att . Wo */
         /* cross-attention to the encoder output (no RoPE), keys limited to each row's text */
-        TRY(op_linear_in(be, &cq, &x, &L->pre_ca_norm, c->dec_eps, 0, &xn, &L->cq, 0));
+        TRY(op_linear_norm(be, &cq, &x, &L->pre_ca_norm, c->dec_eps, &xn, &L->cq, 0));
         dia_tensor cq4 = as4(&cq, R, T, CH, chd), ca4 = as4(&catt, R, T, CH, chd);
         TRY(be->ops->attention(be, &ca4, &cq4, &s->enc->cross_k[l], &s->enc->cross_v[l], &s->enc->cross_len, NULL));
         TRY(op_linear(be, &x, &catt, &L->co, 1));
-        /* MLP: x += (silu(h_gate) * h_up) . Wdown, h = rmsnorm(x) . Wgate_up */
-        TRY(op_linear_in(be, &h, &x, &L->pre_mlp_norm, c->dec_eps, 0, &xn, &L->gate_up, 0));
-        TRY(op_linear_in(be, &x, &h, NULL, 0.0f, 1, &mlp, &L->down, 1));
+        /* MLP: mlp = silu(h_gate) * h_up with h = rmsnorm(x) . Wgate_up; x += mlp . Wdown */
+        dia_linear_args gu = {.x = &x, .norm_w = &L->pre_mlp_norm, .eps = c->dec_eps, .gated = 1, .n = 1, .y = {&mlp},
+                              .w = {&L->gate_up.t}, .trans_w = {L->gate_up.trans}, .scratch = &xn, .scratch_out = &h};
+        TRY(op_linear_fused(be, &gu));
+        TRY(op_linear(be, &x, &mlp, &L->down, 1));
     }
-    TRY(op_linear_in(be, &lg, &x, &m->dec_norm, c->dec_eps, 0, &xn, &m->logits, 0)); /* f32 [R*T, C*V] */
+    TRY(op_linear_norm(be, &lg, &x, &m->dec_norm, c->dec_eps, &xn, &m->logits, 0)); /* f32 [R*T, C*V] */
     return DIA_OK;
 fail:
     return st;

@@ -2,6 +2,7 @@
 #ifndef DIA_OPS_H
 #define DIA_OPS_H
 
+#include "log.h"
 #include "model.h"
 
 /* Run `call`; on failure jump to `fail` with the status in `st`. */
@@ -10,14 +11,8 @@
         if ((st = (call)) != DIA_OK) goto fail;  \
     } while (0)
 
-/* y[M,N] (+)= x[M,K] . W for a loaded weight in either layout. */
-static inline dia_status op_linear(dia_backend *be, dia_tensor *y, const dia_tensor *x, const dia_weight *w,
-                                   int accumulate) {
-    return be->ops->matmul(be, y, x, &w->t, w->trans, accumulate);
-}
-
-/* The projections of `a` (see dia_linear_args): the backend's fused op, or rmsnorm / silu_mul into
- * a->scratch followed by one matmul per weight. */
+/* The projections of `a` (see dia_linear_args): the backend's fused op, or rmsnorm into a->scratch,
+ * one matmul per weight and (gated) silu_mul from a->scratch_out. */
 static inline dia_status op_linear_fused(dia_backend *be, const dia_linear_args *a) {
     if (be->ops->linear) return be->ops->linear(be, a);
     const dia_tensor *in = a->x;
@@ -25,23 +20,31 @@ static inline dia_status op_linear_fused(dia_backend *be, const dia_linear_args 
     if (a->norm_w) {
         st = be->ops->rmsnorm(be, a->scratch, a->x, a->norm_w, a->eps);
         in = a->scratch;
-    } else if (a->silu_gate) {
-        st = be->ops->silu_mul(be, a->scratch, a->x);
-        in = a->scratch;
+    }
+    if (a->gated) {
+        if (st == DIA_OK) st = be->ops->matmul(be, a->scratch_out, in, a->w[0], a->trans_w[0], 0);
+        if (st != DIA_OK) return st;
+        if (!a->accumulate) return be->ops->silu_mul(be, a->y[0], a->scratch_out);
+        return dia_fail(DIA_ERR_INTERNAL, "linear: gated output with accumulate is not composed");
     }
     for (int i = 0; i < a->n && st == DIA_OK; i++)
         st = be->ops->matmul(be, a->y[i], in, a->w[i], a->trans_w[i], a->accumulate);
     return st;
 }
 
-/* y (+)= in . W for a loaded weight, in = x, rmsnorm(x) * norm_w (norm_w set) or the SiLU gate of
- * x (silu_gate); scratch [M, K] holds `in` where the backend does not fuse. */
-static inline dia_status op_linear_in(dia_backend *be, dia_tensor *y, const dia_tensor *x, const dia_tensor *norm_w,
-                                      float eps, int silu_gate, dia_tensor *scratch, const dia_weight *w,
-                                      int accumulate) {
-    dia_linear_args a = {.x = x, .norm_w = norm_w, .eps = eps, .silu_gate = silu_gate, .n = 1, .y = {y},
-                         .w = {&w->t}, .trans_w = {w->trans}, .accumulate = accumulate, .scratch = scratch};
+/* y (+)= rmsnorm(x) * norm_w . W (norm_w NULL: x . W) for a loaded weight; scratch [M, K] holds
+ * the normed input where the backend does not fuse. */
+static inline dia_status op_linear_norm(dia_backend *be, dia_tensor *y, const dia_tensor *x, const dia_tensor *norm_w,
+                                        float eps, dia_tensor *scratch, const dia_weight *w, int accumulate) {
+    dia_linear_args a = {.x = x, .norm_w = norm_w, .eps = eps, .n = 1, .y = {y}, .w = {&w->t},
+                         .trans_w = {w->trans}, .accumulate = accumulate, .scratch = scratch};
     return op_linear_fused(be, &a);
+}
+
+/* y[M,N] (+)= x[M,K] . W for a loaded weight in either layout. */
+static inline dia_status op_linear(dia_backend *be, dia_tensor *y, const dia_tensor *x, const dia_weight *w,
+                                   int accumulate) {
+    return op_linear_norm(be, y, x, NULL, 0.0f, NULL, w, accumulate);
 }
 
 /* RoPE on q and k, then k and v into the caches (see rope_kv_store in backend.h). */

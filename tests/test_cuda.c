@@ -362,31 +362,35 @@ static void test_kv_store_bf16(void **state) {
     backends_free(&p);
 }
 
-/* The fused projection (slot `linear`) against the CPU backend's composition (rmsnorm / silu_mul,
- * then matmul per weight): every input mode, 1 or 3 weights, overwrite and accumulate, the decode
- * row counts of the fused kernel (1..4) and a batch count that composes on the device. */
+/* The fused projection (slot `linear`) against the CPU backend's composition (rmsnorm, matmul per
+ * weight, silu_mul): plain / normed input, 1 or 3 weights, the gated (SiLU) output, overwrite and
+ * accumulate, the decode row counts of the fused kernel (1..4) and a batch that composes on the
+ * device. mode: 0 plain, 1 norm, 2 norm + gated, 3 gated. */
 static void check_linear(pair *p, int64_t M, int64_t K, int mode, int n, const int64_t *N, int accumulate, double tol) {
-    const int64_t KX = mode == 2 ? 2 * K : K; /* silu: x = [gate | up] */
-    float *x = rand_f32((size_t)(M * KX), 2.0f), *g = rand_f32((size_t)K, 1.0f);
+    const int norm = mode == 1 || mode == 2, gated = mode >= 2;
+    float *x = rand_f32((size_t)(M * K), 2.0f), *g = rand_f32((size_t)K, 1.0f);
     float *y0[3], *out[2][3];
+    int64_t NY[3];
     uint16_t *wb[3];
     for (int i = 0; i < n; i++) {
         float *w = rand_f32((size_t)(N[i] * K), 0.05f);
         wb[i] = malloc((size_t)(N[i] * K) * 2);
         for (int64_t j = 0; j < N[i] * K; j++) wb[i][j] = f32_to_bf16(w[j]);
         free(w);
-        y0[i] = rand_f32((size_t)(M * N[i]), 1.0f);
+        NY[i] = gated ? N[i] / 2 : N[i];
+        y0[i] = rand_f32((size_t)(M * NY[i]), 1.0f);
     }
     dia_backend *bes[2] = {p->cpu, p->gpu};
     for (int b = 0; b < 2; b++) {
         dia_backend *be = bes[b];
-        int64_t sx[2] = {M, KX}, sg[1] = {K}, ss[2] = {M, K};
-        dia_tensor tx = mk(be, DIA_F32, 2, sx, x), tg = mk(be, DIA_F32, 1, sg, g), tsc = mk(be, DIA_F32, 2, ss, NULL);
+        int64_t sx[2] = {M, K}, sg[1] = {K}, so[2] = {M, N[0]};
+        dia_tensor tx = mk(be, DIA_F32, 2, sx, x), tg = mk(be, DIA_F32, 1, sg, g), tsc = mk(be, DIA_F32, 2, sx, NULL);
+        dia_tensor tso = mk(be, DIA_F32, 2, so, NULL);
         dia_tensor tw[3], ty[3];
-        dia_linear_args a = {.x = &tx, .norm_w = mode == 1 ? &tg : NULL, .eps = 1e-5f, .silu_gate = mode == 2, .n = n,
-                             .accumulate = accumulate, .scratch = &tsc};
+        dia_linear_args a = {.x = &tx, .norm_w = norm ? &tg : NULL, .eps = 1e-5f, .gated = gated, .n = n,
+                             .accumulate = accumulate, .scratch = &tsc, .scratch_out = &tso};
         for (int i = 0; i < n; i++) {
-            int64_t sw[2] = {N[i], K}, sy[2] = {M, N[i]};
+            int64_t sw[2] = {N[i], K}, sy[2] = {M, NY[i]};
             tw[i] = mk(be, DIA_BF16, 2, sw, wb[i]);
             ty[i] = mk(be, DIA_F32, 2, sy, y0[i]);
             a.y[i] = &ty[i];
@@ -399,14 +403,14 @@ static void check_linear(pair *p, int64_t M, int64_t K, int mode, int n, const i
             dia_tensor_free(be, &tw[i]);
             dia_tensor_free(be, &ty[i]);
         }
-        dia_tensor_free(be, &tx);
-        dia_tensor_free(be, &tg);
-        dia_tensor_free(be, &tsc);
+        dia_tensor *all[] = {&tx, &tg, &tsc, &tso};
+        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) dia_tensor_free(be, all[i]);
     }
+    static const char *names[] = {"plain", "norm", "norm+gated", "gated"};
     for (int i = 0; i < n; i++) {
-        const double d = rel_diff(out[1][i], out[0][i], (size_t)(M * N[i]));
-        printf("  linear M=%lld K=%lld mode=%s n=%d N[%d]=%lld acc=%d: rel diff %.3g\n", (long long)M, (long long)K,
-               mode == 0 ? "plain" : (mode == 1 ? "norm" : "silu"), n, i, (long long)N[i], accumulate, d);
+        const double d = rel_diff(out[1][i], out[0][i], (size_t)(M * NY[i]));
+        printf("  linear M=%lld K=%lld %s n=%d N[%d]=%lld acc=%d: rel diff %.3g\n", (long long)M, (long long)K,
+               names[mode], n, i, (long long)N[i], accumulate, d);
         if (!(d <= tol)) fail_msg("linear rel diff %.3g above %.3g", d, tol);
         free(out[0][i]);
         free(out[1][i]);
@@ -421,17 +425,18 @@ static void test_ops_linear_fused(void **state) {
     (void)state;
     NEED_CUDA();
     pair p = backends();
-    const int64_t qkv[3] = {2048, 512, 512}, one[1] = {2048}, logits[1] = {9252}, odd[2] = {36, 1000};
+    const int64_t qkv[3] = {2048, 512, 512}, one[1] = {2048}, gu[1] = {16384}, logits[1] = {9252}, odd[2] = {36, 1000};
     for (int64_t M = 1; M <= 4; M++) {
-        check_linear(&p, M, 2048, 1, 3, qkv, 0, 1e-5);  /* rmsnorm + q, k, v */
-        check_linear(&p, M, 2048, 0, 1, one, 1, 1e-5);  /* o-proj into the residual */
-        check_linear(&p, M, 8192, 2, 1, one, 1, 1e-5);  /* silu gate + down-proj into the residual */
+        check_linear(&p, M, 2048, 1, 3, qkv, 0, 1e-5); /* rmsnorm + q, k, v */
+        check_linear(&p, M, 2048, 0, 1, one, 1, 1e-5); /* o-proj into the residual */
+        check_linear(&p, M, 2048, 2, 1, gu, 0, 1e-5);  /* rmsnorm + gate_up + SiLU gate */
+        check_linear(&p, M, 8192, 0, 1, one, 1, 1e-5); /* down-proj into the residual */
     }
     check_linear(&p, 2, 2048, 1, 1, logits, 0, 1e-5); /* final norm + logits head */
     check_linear(&p, 2, 256, 1, 2, odd, 0, 1e-5);     /* rows not divisible by 4 */
-    check_linear(&p, 4, 16384, 2, 1, one, 1, 5e-3);    /* too big for shared memory: composed */
-    check_linear(&p, 6, 2048, 1, 3, qkv, 0, 5e-3);     /* B = 3: composed (cuBLAS, bf16 activations) */
-    check_linear(&p, 6, 1024, 2, 1, one, 1, 5e-3);
+    check_linear(&p, 3, 512, 3, 1, odd + 1, 1, 1e-5); /* gated without norm, accumulate */
+    check_linear(&p, 6, 2048, 1, 3, qkv, 0, 5e-3);    /* B = 3: composed (cuBLAS, bf16 activations) */
+    check_linear(&p, 6, 1024, 2, 1, gu, 0, 5e-3);
     backends_free(&p);
 }
 

@@ -144,7 +144,8 @@ static dia_status run_rec(dia_backend *be, op_rec *r) {
     case OP_KVSTORE: return cu_kv_store(be, &t[0], &t[1], &t[2]);
     case OP_ATTN: return cu_attention(be, &t[0], &t[1], &t[2], &t[3], &t[4], (r->key.nullmask & 32) ? NULL : &t[5]);
     case OP_LINEAR: {
-        /* tensors: x, norm_w, scratch, y0..y2, w0..w2; i0 = n | silu << 2 | accumulate << 3; i1 = trans bits */
+        /* tensors: x, norm_w, scratch, y0..y2, w0..w2, scratch_out; i0 = n | gated << 2 | accumulate << 3;
+         * i1 = trans bits */
         const int64_t nm = r->key.nullmask;
         dia_linear_args a;
         memset(&a, 0, sizeof a);
@@ -153,7 +154,8 @@ static dia_status run_rec(dia_backend *be, op_rec *r) {
         a.scratch = (nm & 4) ? NULL : &t[2];
         a.eps = r->f;
         a.n = (int)(r->key.i0 & 3);
-        a.silu_gate = (int)((r->key.i0 >> 2) & 1);
+        a.gated = (int)((r->key.i0 >> 2) & 1);
+        a.scratch_out = (nm & 512) ? NULL : &t[9];
         a.accumulate = (int)((r->key.i0 >> 3) & 1);
         for (int i = 0; i < a.n; i++) {
             a.y[i] = &t[3 + i];
@@ -454,7 +456,8 @@ dia_status cu_g_linear(dia_backend *be, const dia_linear_args *a) {
     rec_t(&r, a->x), rec_t(&r, a->norm_w), rec_t(&r, a->scratch);
     for (int i = 0; i < 3; i++) rec_t(&r, i < a->n ? a->y[i] : NULL);
     for (int i = 0; i < 3; i++) rec_t(&r, i < a->n ? a->w[i] : NULL);
-    r.key.i0 = a->n | (a->silu_gate ? 4 : 0) | (a->accumulate ? 8 : 0);
+    rec_t(&r, a->scratch_out);
+    r.key.i0 = a->n | (a->gated ? 4 : 0) | (a->accumulate ? 8 : 0);
     for (int i = 0; i < a->n; i++) r.key.i1 |= (int64_t)(a->trans_w[i] ? 1 : 0) << i;
     rec_f(&r, a->eps);
     return dispatch(be, &r);
