@@ -9,8 +9,9 @@
  * x from L1. RMSNorm folds in as rmsnorm(x) . w = (sum_k x_k g_k w_k) / rms(x): the warp sums x^2
  * on the same pass (so no separate norm kernel and no normed copy of x); the SiLU gate is applied
  * to the two accumulators of an output column before the store.
- * The weights do not depend on earlier kernels: with programmatic dependent launch a warp asks L2
- * for the start of its rows before it waits for the previous kernel to finish.
+ * Weight batches are double-buffered (the next batch is in flight while one is used) and bypass
+ * L1, which keeps x. The weights do not depend on earlier kernels: with programmatic dependent
+ * launch a warp issues its first batch before it waits for the previous kernel to finish.
  * Other shapes and dtypes compose the unfused ops (rmsnorm into the scratch, matmul, silu_mul). */
 #include <stdlib.h>
 
@@ -31,12 +32,30 @@ struct fg_args {
     int groups; /* warps with work */
 };
 
-static __device__ __forceinline__ void prefetch_l2(const void *p) { asm volatile("prefetch.global.L2 [%0];" ::"l"(p)); }
+/* A 16-byte weight load that bypasses L1 (weights are read once; L1 keeps x). */
+static __device__ __forceinline__ uint4 ld_stream(const uint4 *p) {
+    uint4 v;
+    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                 : "l"(p));
+    return v;
+}
+
+template <int NR, int U>
+static __device__ __forceinline__ void load_rows(uint4 (&wq)[NR][U], const uint4 *const (&Wr)[NR], int g0, int K8) {
+#pragma unroll
+    for (int r = 0; r < NR; r++)
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            const int g = g0 + 32 * u;
+            wq[r][u] = g < K8 ? ld_stream(Wr[r] + g) : make_uint4(0, 0, 0, 0);
+        }
+}
 
 template <int MT, int NR, int NORM, int GATED>
 __global__ void __launch_bounds__(FG_WARPS * 32) k_gemv_fused(const fg_args a) {
-    constexpr int U = NR == 4 ? 4 : 8; /* 16-byte loads in flight per row and lane */
-    constexpr int NP = NR / 2;         /* gated: output columns per warp */
+    constexpr int U = NR == 4 ? 2 : (NR == 2 ? 4 : 8); /* 16-byte loads per row and lane per batch */
+    constexpr int NP = NR / 2;                         /* gated: output columns per warp */
     const int lane = threadIdx.x & 31, grp = blockIdx.x * FG_WARPS + (threadIdx.x >> 5);
     const int K = a.K, K8 = K >> 3;
     if (grp >= a.groups) return;
@@ -57,10 +76,10 @@ __global__ void __launch_bounds__(FG_WARPS * 32) k_gemv_fused(const fg_args a) {
 #pragma unroll
         for (int r = 0; r < NR; r++) Wr[r] = (const uint4 *)(a.W[s] + (size_t)(col0 + r) * K);
     }
-    /* before the wait only weights are touched: start pulling the rows into L2 */
-#pragma unroll
-    for (int r = 0; r < NR; r++)
-        for (int off = lane * 128; off < K * 2; off += 32 * 128) prefetch_l2((const char *)Wr[r] + off);
+    /* the first batch of weights is loaded before the wait (weights do not depend on earlier
+     * kernels); every batch is in flight while the previous one is used */
+    uint4 cur[NR][U];
+    load_rows<NR, U>(cur, Wr, lane, K8);
     cu_pdl_wait();
     cu_pdl_trigger();
     float acc[NR][MT], ss[MT];
@@ -71,14 +90,8 @@ __global__ void __launch_bounds__(FG_WARPS * 32) k_gemv_fused(const fg_args a) {
         for (int r = 0; r < NR; r++) acc[r][m] = 0.0f;
     }
     for (int g0 = lane; g0 < K8; g0 += 32 * U) {
-        uint4 wq[NR][U];
-#pragma unroll
-        for (int r = 0; r < NR; r++)
-#pragma unroll
-            for (int u = 0; u < U; u++) {
-                const int g = g0 + 32 * u;
-                wq[r][u] = g < K8 ? __ldg(Wr[r] + g) : make_uint4(0, 0, 0, 0);
-            }
+        uint4 nxt[NR][U];
+        load_rows<NR, U>(nxt, Wr, g0 + 32 * U, K8);
 #pragma unroll
         for (int u = 0; u < U; u++) {
             const int g = g0 + 32 * u;
@@ -104,7 +117,7 @@ __global__ void __launch_bounds__(FG_WARPS * 32) k_gemv_fused(const fg_args a) {
                 }
 #pragma unroll
                 for (int r = 0; r < NR; r++) {
-                    const __nv_bfloat162 *w2 = (const __nv_bfloat162 *)&wq[r][u];
+                    const __nv_bfloat162 *w2 = (const __nv_bfloat162 *)&cur[r][u];
 #pragma unroll
                     for (int j = 0; j < 4; j++) {
                         const float2 f = __bfloat1622float2(w2[j]);
@@ -114,6 +127,10 @@ __global__ void __launch_bounds__(FG_WARPS * 32) k_gemv_fused(const fg_args a) {
                 }
             }
         }
+#pragma unroll
+        for (int r = 0; r < NR; r++)
+#pragma unroll
+            for (int u = 0; u < U; u++) cur[r][u] = nxt[r][u];
     }
 #pragma unroll
     for (int m = 0; m < MT; m++) {

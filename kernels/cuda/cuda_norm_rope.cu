@@ -115,9 +115,11 @@ dia_status cu_rope(dia_backend *be, dia_tensor *x, const dia_tensor *pos, float 
     return DIA_OK;
 }
 
-/* rope(q), rope(k) in place, then k and v into the caches: one block per (row, position). The
- * angles of the position are computed once per block (in double, as k_rope does, so the rotated
- * values are bit-identical to rope + kv_store). */
+/* rope(q), rope(k) in place, then k and v into the caches. Block (m, y) takes heads
+ * [RKV_HEADS y, RKV_HEADS (y + 1)) of the list (q heads, then k heads; a k head also stores its v
+ * head). The angles are computed once per block (in double, as k_rope does, so the rotated values
+ * are bit-identical to rope + kv_store). */
+#define RKV_HEADS 4
 template <typename CT>
 __global__ void k_rope_kv_store(float *__restrict__ Q, float *__restrict__ Kn, const float *__restrict__ Vn,
                                 CT *__restrict__ Kc, CT *__restrict__ Vc, const int32_t *__restrict__ P,
@@ -132,33 +134,27 @@ __global__ void k_rope_kv_store(float *__restrict__ Q, float *__restrict__ Kn, c
     }
     __syncthreads();
     cu_pdl_trigger();
-    for (int i = threadIdx.x; i < H * half; i += blockDim.x) {
-        const int h = i / half, j = i - h * half;
-        float *v = Q + ((size_t)m * H + h) * hd;
-        const double c = cs[2 * j], s = cs[2 * j + 1], x1 = v[j], x2 = v[j + half];
-        v[j] = (float)(x1 * c - x2 * s);
-        v[j + half] = (float)(x2 * c + x1 * s);
-    }
     const int64_t sp = (int64_t)start[r] + t;
     const int in_range = sp >= 0 && sp < S;
-    for (int i = threadIdx.x; i < KV * half; i += blockDim.x) {
-        const int h = i / half, j = i - h * half;
-        float *v = Kn + ((size_t)m * KV + h) * hd;
+    const int h0 = blockIdx.y * RKV_HEADS;
+    for (int i = threadIdx.x; i < RKV_HEADS * half; i += blockDim.x) {
+        const int hh = h0 + i / half, j = i % half;
+        if (hh >= H + KV) break;
+        const int kvh = hh - H;
+        float *v = kvh < 0 ? Q + ((size_t)m * H + hh) * hd : Kn + ((size_t)m * KV + kvh) * hd;
         const double c = cs[2 * j], s = cs[2 * j + 1], x1 = v[j], x2 = v[j + half];
         const float y1 = (float)(x1 * c - x2 * s), y2 = (float)(x2 * c + x1 * s);
         v[j] = y1;
         v[j + half] = y2;
-        if (in_range) {
-            CT *d = Kc + (((size_t)r * KV + h) * S + sp) * hd;
-            kv_put(d + j, y1);
-            kv_put(d + j + half, y2);
+        if (kvh >= 0 && in_range) {
+            const size_t o = (((size_t)r * KV + kvh) * S + sp) * hd;
+            const float *vs = Vn + ((size_t)m * KV + kvh) * hd;
+            kv_put(Kc + o + j, y1);
+            kv_put(Kc + o + j + half, y2);
+            kv_put(Vc + o + j, vs[j]);
+            kv_put(Vc + o + j + half, vs[j + half]);
         }
     }
-    if (in_range)
-        for (int i = threadIdx.x; i < KV * hd; i += blockDim.x) {
-            const int h = i / hd, e = i - h * hd;
-            kv_put(Vc + (((size_t)r * KV + h) * S + sp) * hd + e, Vn[(size_t)m * KV * hd + i]);
-        }
 }
 
 dia_status cu_rope_kv_store(dia_backend *be, dia_tensor *q, dia_tensor *k, const dia_tensor *v, dia_tensor *kcache,
@@ -179,12 +175,14 @@ dia_status cu_rope_kv_store(dia_backend *be, dia_tensor *q, dia_tensor *k, const
     const int32_t *pp = (const int32_t *)cu_ptr(pos), *p0 = (const int32_t *)cu_ptr(start);
     float *qp = (float *)cu_ptr(q), *kp = (float *)cu_ptr(k);
     const float *vp = (const float *)cu_ptr(v);
+    const dim3 grid((unsigned)M, (unsigned)((H + KV + RKV_HEADS - 1) / RKV_HEADS));
+    const dim3 blk((unsigned)(RKV_HEADS * hd / 2 < 1024 ? RKV_HEADS * hd / 2 : 1024));
     if (kcache->dtype == DIA_BF16)
-        CU_CHECK(cu_launch(k_rope_kv_store<__nv_bfloat16>, dim3((unsigned)M), dim3(256), smem, s, qp, kp, vp,
+        CU_CHECK(cu_launch(k_rope_kv_store<__nv_bfloat16>, grid, blk, smem, s, qp, kp, vp,
                            (__nv_bfloat16 *)cu_ptr(kcache), (__nv_bfloat16 *)cu_ptr(vcache), pp, p0, (int)T, (int)H,
                            (int)KV, (int)hd, (int)S, (double)theta));
     else
-        CU_CHECK(cu_launch(k_rope_kv_store<float>, dim3((unsigned)M), dim3(256), smem, s, qp, kp, vp,
+        CU_CHECK(cu_launch(k_rope_kv_store<float>, grid, blk, smem, s, qp, kp, vp,
                            (float *)cu_ptr(kcache), (float *)cu_ptr(vcache), pp, p0, (int)T, (int)H, (int)KV, (int)hd,
                            (int)S, (double)theta));
     return DIA_OK;
