@@ -71,6 +71,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--warmup")) warmup = atoi(v);
         else if (!strcmp(a, "--capacity")) capacity = atoi(v);
         else if (!strcmp(a, "--text")) text = v;
+        else if (!strcmp(a, "--verbose")) dia_set_log_level(atoi(v) ? DIA_LOG_DEBUG : DIA_LOG_INFO);
         else {
             fprintf(stderr, "bench_cuda: unknown option %s\n", a);
             return 2;
@@ -78,7 +79,7 @@ int main(int argc, char **argv) {
     }
     if (!model_dir || batch < 1 || steps < 1 || warmup < 0) {
         fprintf(stderr, "usage: bench_cuda --model DIR [--backend cuda|cpu] [--dtype auto|f32|bf16] [--batch B]\n"
-                        "                  [--steps N] [--warmup W] [--capacity CAP] [--text TEXT]\n");
+                        "                  [--steps N] [--warmup W] [--capacity CAP] [--text TEXT] [--verbose 0|1]\n");
         return 2;
     }
     dia_options *opts = NULL;
