@@ -36,8 +36,8 @@ typedef struct cuda_ctx {
     cublasHandle_t blas;
     int sm_count;
     /* grow-only device scratch: attention partials, bf16 copies of activations, f32 weights */
-    void *scratch[4];
-    size_t scratch_size[4];
+    void *scratch[5];
+    size_t scratch_size[5];
     void *blas_workspace; /* fixed cuBLAS workspace (no allocation inside graph capture) */
     size_t blas_workspace_size;
     cublasLtHandle_t lt;  /* bf16 GEMMs with more than 4 rows */
@@ -51,7 +51,7 @@ typedef struct cuda_ctx {
     int mu_ok;
 } cuda_ctx;
 
-enum { CU_SCRATCH_ATTN = 0, CU_SCRATCH_ACT = 1, CU_SCRATCH_W = 2, CU_SCRATCH_COL = 3 };
+enum { CU_SCRATCH_ATTN = 0, CU_SCRATCH_ACT = 1, CU_SCRATCH_W = 2, CU_SCRATCH_COL = 3, CU_SCRATCH_CNT = 4 };
 
 static inline cuda_ctx *cu_ctx(dia_backend *be) { return (cuda_ctx *)be->ctx; }
 
@@ -92,6 +92,8 @@ static inline void *cu_ptr(const dia_tensor *t) { return (char *)t->buf->ptr + t
 
 /* Grow-only scratch slot `which` to at least `bytes`. */
 dia_status cu_scratch(dia_backend *be, int which, size_t bytes, void **out);
+/* The same, zero-filled when (re)allocated (counters that kernels reset after use). */
+dia_status cu_scratch_zeroed(dia_backend *be, int which, size_t bytes, void **out);
 
 /* Graph replay (cuda_graph.cu): every memory call ends the current op segment first. */
 dia_status cu_graph_init(dia_backend *be);
@@ -184,6 +186,10 @@ dia_status cu_matmul(dia_backend *be, dia_tensor *y, const dia_tensor *x, const 
 dia_status cu_rmsnorm(dia_backend *be, dia_tensor *y, const dia_tensor *x, const dia_tensor *w, float eps);
 dia_status cu_rope(dia_backend *be, dia_tensor *x, const dia_tensor *pos, float theta);
 dia_status cu_linear(dia_backend *be, const dia_linear_args *a);
+/* bf16 input rows (e.g. from cu_rmsnorm_bf16) times a bf16 weight: y[M,N] (+)= xb . W (cuBLASLt). */
+dia_status cu_matmul_bf16_input(dia_backend *be, dia_tensor *y, const __nv_bfloat16 *xb, int64_t M, int64_t K,
+                                 const dia_tensor *w, int trans_w, int accumulate);
+dia_status cu_rmsnorm_bf16(dia_backend *be, __nv_bfloat16 *y, const dia_tensor *x, const dia_tensor *w, float eps);
 dia_status cu_rope_kv_store(dia_backend *be, dia_tensor *q, dia_tensor *k, const dia_tensor *v, dia_tensor *kcache,
                             dia_tensor *vcache, const dia_tensor *pos, const dia_tensor *start, float theta);
 dia_status cu_embed(dia_backend *be, dia_tensor *y, const dia_tensor *tables, int n_tables, const dia_tensor *tok);

@@ -293,7 +293,21 @@ dia_status cu_matmul(dia_backend *be, dia_tensor *y, const dia_tensor *x, const 
     dia_status st = cu_scratch(be, CU_SCRATCH_ACT, (size_t)(M * K) * sizeof(__nv_bfloat16), &xb);
     if (st != DIA_OK) return st;
     if ((st = cu_convert_to_bf16(be, (__nv_bfloat16 *)xb, X, DIA_F32, M * K)) != DIA_OK) return st;
+    return cu_matmul_bf16_input(be, y, (const __nv_bfloat16 *)xb, M, K, w, trans_w, accumulate);
+}
+
+dia_status cu_matmul_bf16_input(dia_backend *be, dia_tensor *y, const __nv_bfloat16 *xb, int64_t M, int64_t K,
+                                 const dia_tensor *w, int trans_w, int accumulate) {
+    const int64_t N = trans_w ? w->ne[0] : w->ne[1];
+    if (w->dtype != DIA_BF16 || w->ndim != 2 || (trans_w ? w->ne[1] : w->ne[0]) != K || y->dtype != DIA_F32 ||
+        y->ne[0] != M || y->ne[1] != N || M > INT32_MAX || N > INT32_MAX || K > INT32_MAX)
+        return dia_fail(DIA_ERR_INTERNAL, "bf16 matmul shapes");
+    cuda_ctx *c = cu_ctx(be);
+    float *Y = (float *)cu_ptr(y);
     if (lt_enabled() && c->lt) return lt_matmul(be, Y, xb, cu_ptr(w), M, N, K, trans_w, accumulate);
+    const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
+    const cublasOperation_t opw = trans_w ? CUBLAS_OP_T : CUBLAS_OP_N;
+    const int ldw = trans_w ? (int)K : (int)N;
     CUBLAS_CHECK(cublasGemmEx(c->blas, opw, CUBLAS_OP_N, (int)N, (int)M, (int)K, &alpha, cu_ptr(w), CUDA_R_16BF, ldw,
                               xb, CUDA_R_16BF, (int)K, &beta, Y, CUDA_R_32F, (int)N, CUBLAS_COMPUTE_32F,
                               CUBLAS_GEMM_DEFAULT));

@@ -17,7 +17,7 @@
 
 #include "cuda_common.cuh"
 
-#define FG_WARPS 8
+#define FG_WARPS 4 /* measured: 4 warps per block beat 8 (bench/bench_gemv_variants.cu) */
 
 struct fg_args {
     float *Y[3];               /* y_i [M, N_i] (gated: y_0 [M, half]) */
@@ -235,14 +235,12 @@ dia_status cu_linear(dia_backend *be, const dia_linear_args *a) {
         f.K = (int)K;
         f.accumulate = a->accumulate;
         f.half = a->gated ? (int)(tot / 2) : 0;
-        /* rows per warp: more rows = more loads in flight per warp, fewer warps; keep >= ~16 warps per
-         * SM. Every N_i (gated: N/2) divisible. */
-        const int64_t cols = a->gated ? tot / 2 : tot, want = (int64_t)16 * c->sm_count;
+        /* rows per warp (bench/bench_gemv_variants.cu, H100, cold L2, M = 2): 4 rows x 2 loads for
+         * the wide matrices (gate_up 16384 x 2048: 2.59 TB/s), 2 rows x 4 loads for the rest (down
+         * 2048 x 8192: 1.98 TB/s; the 2048 x 2048 ones are latency-bound at ~7 us) */
+        const int64_t cols = a->gated ? tot / 2 : tot;
         int nr = env_int("DIA_CUDA_GEMV_NR", 0);
-        if (nr != 1 && nr != 2 && nr != 4) {
-            if (a->gated) nr = cols / 2 >= want ? 4 : 2;
-            else nr = tot / 4 >= want ? 4 : (tot / 2 >= want ? 2 : 1);
-        }
+        if (nr != 1 && nr != 2 && nr != 4) nr = tot >= 8192 ? 4 : 2;
         if (a->gated) {
             if (nr < 2) nr = 2;
             if (cols % (nr / 2)) nr = 2;
@@ -257,9 +255,27 @@ dia_status cu_linear(dia_backend *be, const dia_linear_args *a) {
         if (M == 2) return fg_launch_mt<2>(c, f, nr, norm, a->gated);
         return fg_launch_mt<4>(c, f, nr, norm, a->gated);
     }
-    /* composed: the normed input into the scratch, one matmul per weight, the SiLU gate */
-    const dia_tensor *in = a->x;
+    /* composed. bf16 weights (batches): the input rounded to bf16 once (normed on the way) for
+     * every weight's GEMM */
     dia_status st = DIA_OK;
+    int all_bf16 = a->x->dtype == DIA_F32;
+    for (int i = 0; i < a->n; i++) all_bf16 = all_bf16 && a->w[i]->dtype == DIA_BF16;
+    if (all_bf16 && (!a->norm_w || a->norm_w->dtype == DIA_F32) && (!a->gated || (a->scratch_out && !a->accumulate))) {
+        void *xb;
+        if ((st = cu_scratch(be, CU_SCRATCH_ACT, (size_t)(M * K) * sizeof(__nv_bfloat16), &xb)) != DIA_OK) return st;
+        __nv_bfloat16 *xbp = (__nv_bfloat16 *)xb;
+        st = a->norm_w ? cu_rmsnorm_bf16(be, xbp, a->x, a->norm_w, a->eps)
+                       : cu_convert_to_bf16(be, xbp, cu_ptr(a->x), DIA_F32, M * K);
+        if (a->gated) {
+            if (st == DIA_OK) st = cu_matmul_bf16_input(be, a->scratch_out, xbp, M, K, a->w[0], a->trans_w[0], 0);
+            return st != DIA_OK ? st : cu_silu_mul(be, a->y[0], a->scratch_out);
+        }
+        for (int i = 0; i < a->n && st == DIA_OK; i++)
+            st = cu_matmul_bf16_input(be, a->y[i], xbp, M, K, a->w[i], a->trans_w[i], a->accumulate);
+        return st;
+    }
+    /* composed in f32: the normed input into the scratch, one matmul per weight, the SiLU gate */
+    const dia_tensor *in = a->x;
     if (a->norm_w) {
         if (!a->scratch) return dia_fail(DIA_ERR_INTERNAL, "linear: no scratch for the normed input");
         st = cu_rmsnorm(be, a->scratch, a->x, a->norm_w, a->eps);

@@ -59,6 +59,37 @@ __global__ void __launch_bounds__(NORM_THREADS)
     }
 }
 
+/* rmsnorm(x) * w rounded to bf16 (the input of a bf16 GEMM), f32 scale; one block per row. */
+__global__ void __launch_bounds__(NORM_THREADS)
+    k_rmsnorm_bf16(__nv_bfloat16 *Y, const float *X, const float *W, int64_t D, float eps) {
+    __shared__ double part[NORM_THREADS / 32];
+    const int64_t m = blockIdx.x;
+    const float *xr = X + m * D;
+    cu_pdl_wait();
+    cu_pdl_trigger();
+    double ss = 0.0;
+    for (int64_t d = threadIdx.x; d < D; d += NORM_THREADS) ss += (double)xr[d] * xr[d];
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+    if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = ss;
+    __syncthreads();
+    double tot = 0.0;
+#pragma unroll
+    for (int i = 0; i < NORM_THREADS / 32; i++) tot += part[i];
+    const float r = (float)(1.0 / sqrt(tot / (double)D + (double)eps));
+    for (int64_t d = threadIdx.x; d < D; d += NORM_THREADS) Y[m * D + d] = __float2bfloat16_rn(xr[d] * r * W[d]);
+}
+
+dia_status cu_rmsnorm_bf16(dia_backend *be, __nv_bfloat16 *y, const dia_tensor *x, const dia_tensor *w, float eps) {
+    const int64_t M = x->ne[0], D = x->ne[1];
+    if (x->ndim != 2 || w->ne[0] != D || x->dtype != DIA_F32 || w->dtype != DIA_F32)
+        return dia_fail(DIA_ERR_INTERNAL, "rmsnorm_bf16 shapes");
+    if (M == 0) return DIA_OK;
+    CU_CHECK(cu_launch(k_rmsnorm_bf16, dim3((unsigned)M), dim3(NORM_THREADS), 0, cu_ctx(be)->stream, y,
+                       (const float *)cu_ptr(x), (const float *)cu_ptr(w), D, eps));
+    return DIA_OK;
+}
+
 dia_status cu_rmsnorm(dia_backend *be, dia_tensor *y, const dia_tensor *x, const dia_tensor *w, float eps) {
     const int64_t M = x->ne[0], D = x->ne[1];
     if (w->ne[0] != D || y->ne[0] != M || y->ne[1] != D || x->dtype != DIA_F32 || y->dtype != DIA_F32 ||
