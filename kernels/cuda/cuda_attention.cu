@@ -14,12 +14,24 @@
  * is a template on the cache element type KT and converts to f32 on load; q, out, the partials and
  * all accumulation stay f32. */
 #include <math.h>
+#include <stdlib.h>
 
 #include "cuda_common.cuh"
 
 #define ATT_WARPS 4
 #define ATT_MAX_HD 256
 #define ATT_MAX_SPLIT 256
+#define ATT_MERGE_MAX 16 /* up to this many splits the last block of a head group merges them */
+
+/* DIA_CUDA_ATT_MERGE=0: always merge in a separate kernel (comparisons) */
+static int att_merge_in_kernel(void) {
+    static int v = -1;
+    if (v < 0) {
+        const char *e = getenv("DIA_CUDA_ATT_MERGE");
+        v = !(e && e[0] == '0');
+    }
+    return v;
+}
 
 /* one cache element as f32 */
 __device__ __forceinline__ float att_f(float x) { return x; }
@@ -93,9 +105,19 @@ __device__ void att_merge(float *__restrict__ out, const float *__restrict__ P, 
     __syncthreads(); /* w and red are reused by the next merge of this block */
 }
 
+/* The merge as its own kernel (one block per (query, head)): for many splits, where merging in the
+ * last block of a head group would serialise too much work. */
+__global__ void k_attn_combine(float *__restrict__ Out, const float *__restrict__ Part, int nsplit, int hd) {
+    cu_pdl_wait();
+    const size_t row = blockIdx.x;
+    att_merge(Out + row * hd, Part + row * nsplit * (hd + 2), nsplit, hd);
+}
+
 /* After a block stored its partials: 1 in the block that finished its (query, head group) last. */
 __device__ __forceinline__ int att_last_block(int *cnt, int nsplit) {
     __shared__ int last;
+    cu_pdl_trigger();
+    if (!cnt) return 0; /* merged by k_attn_combine */
     __threadfence(); /* this thread's partials are visible before the count */
     __syncthreads();
     if (threadIdx.x == 0) {
@@ -119,7 +141,6 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
     const int r = bt / T;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     cu_pdl_wait();
-    cu_pdl_trigger();
     int n = len[r];
     if (qpos) n = min(n, qpos[bt] + 1);
     n = max(0, min(n, S));
@@ -186,7 +207,7 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
         P[0] = M;
         P[1] = L;
     }
-    if (nsplit > 1 && att_last_block(Cnt + (size_t)bt * Hq + h, nsplit))
+    if (nsplit > 1 && att_last_block(Cnt ? Cnt + (size_t)bt * Hq + h : NULL, nsplit))
         att_merge(Out + orow, Part + ((size_t)bt * Hq + h) * nsplit * (hd + 2), nsplit, hd);
 }
 
@@ -207,7 +228,6 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 3, sl = lane & 7;
     const int grp = warp * 4 + g;
     cu_pdl_wait();
-    cu_pdl_trigger();
     int n = len[r];
     if (qpos) n = min(n, qpos[bt] + 1);
     n = max(0, min(n, S));
@@ -289,7 +309,7 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
         P[0] = M;
         P[1] = L;
     }
-    if (nsplit > 1 && att_last_block(Cnt + (size_t)bt * Hq + h, nsplit))
+    if (nsplit > 1 && att_last_block(Cnt ? Cnt + (size_t)bt * Hq + h : NULL, nsplit))
         att_merge(Out + orow, Part + ((size_t)bt * Hq + h) * nsplit * (HD + 2), nsplit, HD);
 }
 
@@ -312,7 +332,6 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane / LPK, sl = lane % LPK;
     const int grp = warp * GPW + g;
     cu_pdl_wait();
-    cu_pdl_trigger();
     int n = len[r];
     if (qpos) n = min(n, qpos[bt] + 1);
     n = max(0, min(n, S));
@@ -413,7 +432,7 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
             }
         }
     }
-    if (nsplit > 1 && att_last_block(Cnt + (size_t)bt * Hq + kvh * G, nsplit))
+    if (nsplit > 1 && att_last_block(Cnt ? Cnt + (size_t)bt * Hq + kvh * G : NULL, nsplit))
         for (int gi = 0; gi < G; gi++) {
             const size_t row = (size_t)bt * Hq + kvh * G + gi;
             att_merge(Out + row * HD, Part + row * nsplit * (HD + 2), nsplit, HD);
@@ -484,8 +503,10 @@ dia_status cu_attention(dia_backend *be, dia_tensor *out, const dia_tensor *q, c
         dia_status st = cu_scratch(be, CU_SCRATCH_ATTN, (size_t)(base * nsplit * (hd + 2)) * sizeof(float), &p);
         if (st != DIA_OK) return st;
         part = (float *)p;
-        if ((st = cu_scratch_zeroed(be, CU_SCRATCH_CNT, (size_t)base * sizeof(int), &p)) != DIA_OK) return st;
-        cnt = (int *)p;
+        if (nsplit <= ATT_MERGE_MAX && att_merge_in_kernel()) {
+            if ((st = cu_scratch_zeroed(be, CU_SCRATCH_CNT, (size_t)base * sizeof(int), &p)) != DIA_OK) return st;
+            cnt = (int *)p;
+        }
     }
     dim3 grid((unsigned)(R * T), (unsigned)(grouped ? Hkv : Hq), (unsigned)nsplit);
     const int32_t *lp = (const int32_t *)cu_ptr(kv_len), *pp = qpos ? (const int32_t *)cu_ptr(qpos) : NULL;
@@ -498,5 +519,10 @@ dia_status cu_attention(dia_backend *be, dia_tensor *out, const dia_tensor *q, c
                           (const float *)cu_ptr(k), (const float *)cu_ptr(v), lp, pp, (int)T, (int)Hq, (int)Hkv,
                           (int)S, (int)hd, (int)nsplit, (int)chunk, vec, grouped, (int)G);
     CU_LAUNCHED("attention");
+    if (nsplit > 1 && !cnt) {
+        const int threads = hd <= 32 ? 32 : (hd <= 64 ? 64 : 128);
+        CU_CHECK(cu_launch(k_attn_combine, dim3((unsigned)base), dim3(threads), 0, c->stream, (float *)cu_ptr(out),
+                           (const float *)part, (int)nsplit, (int)hd));
+    }
     return DIA_OK;
 }

@@ -81,7 +81,6 @@ __global__ void __launch_bounds__(FG_WARPS * 32) k_gemv_fused(const fg_args a) {
     uint4 cur[NR][U];
     load_rows<NR, U>(cur, Wr, lane, K8);
     cu_pdl_wait();
-    cu_pdl_trigger();
     float acc[NR][MT], ss[MT];
 #pragma unroll
     for (int m = 0; m < MT; m++) {
@@ -132,6 +131,7 @@ __global__ void __launch_bounds__(FG_WARPS * 32) k_gemv_fused(const fg_args a) {
 #pragma unroll
             for (int u = 0; u < U; u++) cur[r][u] = nxt[r][u];
     }
+    cu_pdl_trigger(); /* the next kernel may start loading its weights during the reductions */
 #pragma unroll
     for (int m = 0; m < MT; m++) {
 #pragma unroll
