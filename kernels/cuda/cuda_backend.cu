@@ -334,14 +334,17 @@ static dia_backend_ops make_ops(void) {
     return o;
 }
 
-static const dia_backend_ops cuda_ops = make_ops();
-/* DIA_CUDA_SAMPLE=0: sample on the host (logits downloaded every step), for comparisons */
-static dia_backend_ops make_ops_host_sampling(void) {
+/* DIA_CUDA_SAMPLE=0: sample on the host (logits downloaded every step); DIA_CUDA_FUSED=0: no fused
+ * slots (lib/ composes linear and rope_kv_store from the basic ops, the behaviour before them).
+ * Both for comparisons. */
+static dia_backend_ops make_ops_variant(int host_sampling, int unfused) {
     dia_backend_ops o = make_ops();
-    o.sample = NULL;
+    if (host_sampling) o.sample = NULL;
+    if (unfused) o.linear = NULL, o.rope_kv_store = NULL;
     return o;
 }
-static const dia_backend_ops cuda_ops_host_sampling = make_ops_host_sampling();
+static const dia_backend_ops cuda_ops_variants[4] = {make_ops_variant(0, 0), make_ops_variant(1, 0),
+                                                      make_ops_variant(0, 1), make_ops_variant(1, 1)};
 
 extern "C" dia_status dia_backend_cuda_new(int device, dia_backend **out) {
     *out = NULL;
@@ -362,8 +365,8 @@ extern "C" dia_status dia_backend_cuda_new(int device, dia_backend **out) {
         free(c);
         return dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory");
     }
-    const char *samp = getenv("DIA_CUDA_SAMPLE");
-    be->ops = (samp && samp[0] == '0') ? &cuda_ops_host_sampling : &cuda_ops;
+    const char *samp = getenv("DIA_CUDA_SAMPLE"), *fused = getenv("DIA_CUDA_FUSED");
+    be->ops = &cuda_ops_variants[(samp && samp[0] == '0' ? 1 : 0) + (fused && fused[0] == '0' ? 2 : 0)];
     be->ctx = c;
     c->device = device;
     dia_status st = DIA_OK;
