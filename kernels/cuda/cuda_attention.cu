@@ -4,9 +4,9 @@
  *
  * Flash-decoding style: the key range [0, S) is split into `nsplit` chunks; block (query, head,
  * chunk) runs an online softmax over its chunk with one warp per key (lanes split head_dim), the
- * warps of a block are merged in shared memory, and when nsplit > 1 the per-chunk (max, sum,
- * unnormalised output) triples are merged by the block that finishes last (a counter per query
- * and head, reset by that block, so no second kernel). Chunks past a row's length exit at once, so
+ * warps of a block are merged in shared memory, and when nsplit > 1 a second kernel merges the
+ * per-chunk (max, sum, unnormalised output) triples. (Merging in the last block of each head
+ * group, with a counter, was tried: 5% slower per decode step at B = 1 on the H100.) Chunks past a row's length exit at once, so
  * the fixed-capacity cache costs nothing beyond the filled positions. nsplit is chosen so that a
  * decode step (few queries) still fills the GPU; big prefills use nsplit = 1 (no merge pass).
  *
@@ -21,14 +21,13 @@
 #define ATT_WARPS 4
 #define ATT_MAX_HD 256
 #define ATT_MAX_SPLIT 256
-#define ATT_MERGE_MAX 16 /* up to this many splits the last block of a head group merges them */
 
-/* DIA_CUDA_ATT_MERGE=0: always merge in a separate kernel (comparisons) */
-static int att_merge_in_kernel(void) {
+/* DIA_CUDA_ATT_MINCHUNK: fewest keys per split of a decode attention (default 32; comparisons) */
+static int att_min_chunk(void) {
     static int v = -1;
     if (v < 0) {
-        const char *e = getenv("DIA_CUDA_ATT_MERGE");
-        v = !(e && e[0] == '0');
+        const char *e = getenv("DIA_CUDA_ATT_MINCHUNK");
+        v = e && atoi(e) > 0 ? atoi(e) : 32;
     }
     return v;
 }
@@ -69,7 +68,7 @@ __device__ __forceinline__ void att_row(const __nv_bfloat16 *p, bool ok, float *
 
 /* Merge the nsplit (max, sum, unnormalised output) triples of one (query, head) into out[hd]: the
  * split weights are computed once (block-wide max, then one expf per split) and every thread sums
- * one output element over the splits. Partials are read through L2 (other blocks wrote them). */
+ * one output element over the splits. */
 __device__ void att_merge(float *__restrict__ out, const float *__restrict__ P, int nsplit, int hd) {
     __shared__ float w[ATT_MAX_SPLIT];
     __shared__ float red[32];
@@ -105,34 +104,16 @@ __device__ void att_merge(float *__restrict__ out, const float *__restrict__ P, 
     __syncthreads(); /* w and red are reused by the next merge of this block */
 }
 
-/* The merge as its own kernel (one block per (query, head)): for many splits, where merging in the
- * last block of a head group would serialise too much work. */
+/* The merge of the splits: one block per (query, head). */
 __global__ void k_attn_combine(float *__restrict__ Out, const float *__restrict__ Part, int nsplit, int hd) {
     cu_pdl_wait();
     const size_t row = blockIdx.x;
     att_merge(Out + row * hd, Part + row * nsplit * (hd + 2), nsplit, hd);
 }
 
-/* After a block stored its partials: 1 in the block that finished its (query, head group) last. */
-__device__ __forceinline__ int att_last_block(int *cnt, int nsplit) {
-    __shared__ int last;
-    cu_pdl_trigger();
-    if (!cnt) return 0; /* merged by k_attn_combine */
-    __threadfence(); /* this thread's partials are visible before the count */
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        const int prev = atomicAdd(cnt, 1);
-        last = prev == nsplit - 1;
-        if (last) *cnt = 0; /* ready for the next launch */
-    }
-    __syncthreads();
-    if (last) __threadfence();
-    return last;
-}
-
 template <int HDJ, typename KT>
 __global__ void __launch_bounds__(ATT_WARPS * 32)
-    k_attn(float *__restrict__ Out, float *__restrict__ Part, int *__restrict__ Cnt, const float *__restrict__ Q, const KT *__restrict__ K,
+    k_attn(float *__restrict__ Out, float *__restrict__ Part, const float *__restrict__ Q, const KT *__restrict__ K,
            const KT *__restrict__ V, const int32_t *__restrict__ len, const int32_t *__restrict__ qpos, int T,
            int Hq, int Hkv, int S, int hd, int nsplit, int chunk) {
     __shared__ float sm_m[ATT_WARPS], sm_l[ATT_WARPS];
@@ -207,8 +188,6 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
         P[0] = M;
         P[1] = L;
     }
-    if (nsplit > 1 && att_last_block(Cnt ? Cnt + (size_t)bt * Hq + h : NULL, nsplit))
-        att_merge(Out + orow, Part + ((size_t)bt * Hq + h) * nsplit * (hd + 2), nsplit, hd);
 }
 
 /* head_dim 32 / 64 / 128 (16-byte aligned rows): 8 lanes per key, so a warp works on 4 keys at
@@ -217,7 +196,7 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
  * the block are merged in shared memory. */
 template <int EPL, typename KT>
 __global__ void __launch_bounds__(ATT_WARPS * 32)
-    k_attn8(float *__restrict__ Out, float *__restrict__ Part, int *__restrict__ Cnt, const float *__restrict__ Q, const KT *__restrict__ K,
+    k_attn8(float *__restrict__ Out, float *__restrict__ Part, const float *__restrict__ Q, const KT *__restrict__ K,
             const KT *__restrict__ V, const int32_t *__restrict__ len, const int32_t *__restrict__ qpos, int T,
             int Hq, int Hkv, int S, int nsplit, int chunk) {
     constexpr int HD = EPL * 8, NG = ATT_WARPS * 4;
@@ -309,8 +288,6 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
         P[0] = M;
         P[1] = L;
     }
-    if (nsplit > 1 && att_last_block(Cnt ? Cnt + (size_t)bt * Hq + h : NULL, nsplit))
-        att_merge(Out + orow, Part + ((size_t)bt * Hq + h) * nsplit * (HD + 2), nsplit, HD);
 }
 
 /* GQA-grouped variant of k_attn8: block (query, kv head, chunk) serves the G query heads that share
@@ -320,7 +297,7 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
  * than U = 2 at 128 rows x 1500 keys, 156 vs 166 us on the H100). */
 template <int HD, int G, int LPK, typename KT>
 __global__ void __launch_bounds__(ATT_WARPS * 32)
-    k_attn8g(float *__restrict__ Out, float *__restrict__ Part, int *__restrict__ Cnt, const float *__restrict__ Q,
+    k_attn8g(float *__restrict__ Out, float *__restrict__ Part, const float *__restrict__ Q,
              const KT *__restrict__ K, const KT *__restrict__ V, const int32_t *__restrict__ len,
              const int32_t *__restrict__ qpos, int T, int Hq, int Hkv, int S, int nsplit, int chunk) {
     constexpr int EPL = HD / LPK, GPW = 32 / LPK, NG = ATT_WARPS * GPW; /* LPK lanes per key */
@@ -432,24 +409,19 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
             }
         }
     }
-    if (nsplit > 1 && att_last_block(Cnt ? Cnt + (size_t)bt * Hq + kvh * G : NULL, nsplit))
-        for (int gi = 0; gi < G; gi++) {
-            const size_t row = (size_t)bt * Hq + kvh * G + gi;
-            att_merge(Out + row * HD, Part + row * nsplit * (HD + 2), nsplit, HD);
-        }
 }
 
 /* Pick the kernel for (vec, grouped, G, hd) and launch it on cache element type KT. */
 template <typename KT>
-static void att_launch(cudaStream_t st, dim3 grid, float *out, float *part, int *cnt, const float *q, const KT *k, const KT *v,
+static void att_launch(cudaStream_t st, dim3 grid, float *out, float *part, const float *q, const KT *k, const KT *v,
                        const int32_t *len, const int32_t *qpos, int T, int Hq, int Hkv, int S, int hd, int nsplit,
                        int chunk, int vec, int grouped, int G) {
     const int hdj = (hd + 31) / 32;
     const dim3 blk(ATT_WARPS * 32);
-#define ATT_LAUNCH(J) cu_launch(k_attn<J, KT>, grid, blk, 0, st, out, part, cnt, q, k, v, len, qpos, T, Hq, Hkv, S, hd, nsplit, chunk)
-#define ATT8_LAUNCH(E) cu_launch(k_attn8<E, KT>, grid, blk, 0, st, out, part, cnt, q, k, v, len, qpos, T, Hq, Hkv, S, nsplit, chunk)
+#define ATT_LAUNCH(J) cu_launch(k_attn<J, KT>, grid, blk, 0, st, out, part, q, k, v, len, qpos, T, Hq, Hkv, S, hd, nsplit, chunk)
+#define ATT8_LAUNCH(E) cu_launch(k_attn8<E, KT>, grid, blk, 0, st, out, part, q, k, v, len, qpos, T, Hq, Hkv, S, nsplit, chunk)
 #define ATT8G_LAUNCH(GG) \
-    cu_launch(k_attn8g<128, GG, (GG == 4 ? 16 : 8), KT>, grid, blk, 0, st, out, part, cnt, q, k, v, len, qpos, T, Hq, Hkv, S, \
+    cu_launch(k_attn8g<128, GG, (GG == 4 ? 16 : 8), KT>, grid, blk, 0, st, out, part, q, k, v, len, qpos, T, Hq, Hkv, S, \
               nsplit, chunk)
     if (grouped && G == 4) ATT8G_LAUNCH(4);
     else if (grouped) ATT8G_LAUNCH(2);
@@ -490,36 +462,31 @@ dia_status cu_attention(dia_backend *be, dia_tensor *out, const dia_tensor *q, c
     int64_t nsplit = 1;
     if (blocks_base < want && S > 64) {
         nsplit = (want + blocks_base - 1) / blocks_base;
-        const int64_t min_chunk = 32;
+        const int64_t min_chunk = att_min_chunk();
         const int64_t max_split = (S + min_chunk - 1) / min_chunk;
         if (nsplit > max_split) nsplit = max_split;
         if (nsplit > ATT_MAX_SPLIT) nsplit = ATT_MAX_SPLIT;
     }
     const int64_t chunk = (S + nsplit - 1) / nsplit;
     float *part = NULL;
-    int *cnt = NULL;
     if (nsplit > 1) {
         void *p;
         dia_status st = cu_scratch(be, CU_SCRATCH_ATTN, (size_t)(base * nsplit * (hd + 2)) * sizeof(float), &p);
         if (st != DIA_OK) return st;
         part = (float *)p;
-        if (nsplit <= ATT_MERGE_MAX && att_merge_in_kernel()) {
-            if ((st = cu_scratch_zeroed(be, CU_SCRATCH_CNT, (size_t)base * sizeof(int), &p)) != DIA_OK) return st;
-            cnt = (int *)p;
-        }
     }
     dim3 grid((unsigned)(R * T), (unsigned)(grouped ? Hkv : Hq), (unsigned)nsplit);
     const int32_t *lp = (const int32_t *)cu_ptr(kv_len), *pp = qpos ? (const int32_t *)cu_ptr(qpos) : NULL;
     if (k->dtype == DIA_BF16)
-        att_launch<__nv_bfloat16>(c->stream, grid, (float *)cu_ptr(out), part, cnt, (const float *)cu_ptr(q),
+        att_launch<__nv_bfloat16>(c->stream, grid, (float *)cu_ptr(out), part, (const float *)cu_ptr(q),
                                   (const __nv_bfloat16 *)cu_ptr(k), (const __nv_bfloat16 *)cu_ptr(v), lp, pp, (int)T,
                                   (int)Hq, (int)Hkv, (int)S, (int)hd, (int)nsplit, (int)chunk, vec, grouped, (int)G);
     else
-        att_launch<float>(c->stream, grid, (float *)cu_ptr(out), part, cnt, (const float *)cu_ptr(q),
+        att_launch<float>(c->stream, grid, (float *)cu_ptr(out), part, (const float *)cu_ptr(q),
                           (const float *)cu_ptr(k), (const float *)cu_ptr(v), lp, pp, (int)T, (int)Hq, (int)Hkv,
                           (int)S, (int)hd, (int)nsplit, (int)chunk, vec, grouped, (int)G);
     CU_LAUNCHED("attention");
-    if (nsplit > 1 && !cnt) {
+    if (nsplit > 1) {
         const int threads = hd <= 32 ? 32 : (hd <= 64 ? 64 : 128);
         CU_CHECK(cu_launch(k_attn_combine, dim3((unsigned)base), dim3(threads), 0, c->stream, (float *)cu_ptr(out),
                            (const float *)part, (int)nsplit, (int)hd));

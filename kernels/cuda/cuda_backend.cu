@@ -58,15 +58,6 @@ dia_status cu_scratch(dia_backend *be, int which, size_t bytes, void **out) {
     return DIA_OK;
 }
 
-dia_status cu_scratch_zeroed(dia_backend *be, int which, size_t bytes, void **out) {
-    cuda_ctx *c = cu_ctx(be);
-    const size_t before = c->scratch_size[which];
-    dia_status st = cu_scratch(be, which, bytes, out);
-    if (st == DIA_OK && c->scratch_size[which] != before)
-        CU_CHECK(cudaMemsetAsync(c->scratch[which], 0, c->scratch_size[which], c->stream));
-    return st;
-}
-
 /* ---------------------------------------------------------------------------------------------
  * memory
  * ------------------------------------------------------------------------------------------- */
@@ -79,7 +70,7 @@ static void cuda_destroy(dia_backend *be) {
         cu_graph_destroy(be);
         if (c->stream) cudaStreamSynchronize(c->stream);
         if (c->blas_workspace) cudaFree(c->blas_workspace);
-        for (int i = 0; i < 5; i++)
+        for (int i = 0; i < 4; i++)
             if (c->scratch[i]) cudaFree(c->scratch[i]);
         if (c->blas) cublasDestroy(c->blas);
         cu_lt_destroy(c);

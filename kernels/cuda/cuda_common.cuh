@@ -36,8 +36,8 @@ typedef struct cuda_ctx {
     cublasHandle_t blas;
     int sm_count;
     /* grow-only device scratch: attention partials, bf16 copies of activations, f32 weights */
-    void *scratch[5];
-    size_t scratch_size[5];
+    void *scratch[4];
+    size_t scratch_size[4];
     void *blas_workspace; /* fixed cuBLAS workspace (no allocation inside graph capture) */
     size_t blas_workspace_size;
     cublasLtHandle_t lt;  /* bf16 GEMMs with more than 4 rows */
@@ -51,7 +51,7 @@ typedef struct cuda_ctx {
     int mu_ok;
 } cuda_ctx;
 
-enum { CU_SCRATCH_ATTN = 0, CU_SCRATCH_ACT = 1, CU_SCRATCH_W = 2, CU_SCRATCH_COL = 3, CU_SCRATCH_CNT = 4 };
+enum { CU_SCRATCH_ATTN = 0, CU_SCRATCH_ACT = 1, CU_SCRATCH_W = 2, CU_SCRATCH_COL = 3 };
 
 static inline cuda_ctx *cu_ctx(dia_backend *be) { return (cuda_ctx *)be->ctx; }
 
@@ -92,8 +92,6 @@ static inline void *cu_ptr(const dia_tensor *t) { return (char *)t->buf->ptr + t
 
 /* Grow-only scratch slot `which` to at least `bytes`. */
 dia_status cu_scratch(dia_backend *be, int which, size_t bytes, void **out);
-/* The same, zero-filled when (re)allocated (counters that kernels reset after use). */
-dia_status cu_scratch_zeroed(dia_backend *be, int which, size_t bytes, void **out);
 
 /* Graph replay (cuda_graph.cu): every memory call ends the current op segment first. */
 dia_status cu_graph_init(dia_backend *be);
