@@ -84,9 +84,11 @@ typedef struct dia_backend_ops {
                        size_t bytes);
     dia_status (*sync)(dia_backend *be);
     /* Optional (NULL on the CPU, which wraps the mapped files in place): create a weight tensor of
-     * shape ne[ndim] from host data of dtype `src`, stored as `want` (DIA_F32 or DIA_BF16). */
+     * shape ne[ndim] from host data of dtype `src`, stored as `want` (DIA_F32 or DIA_BF16);
+     * transpose = 1 (ndim 2): the host matrix [ne0, ne1] is stored as [ne1, ne0] (out->ne too), so
+     * that linear weights of either checkpoint layout end up in nn.Linear layout. */
     dia_status (*weight_upload)(dia_backend *be, const void *host, dia_dtype src, int ndim, const int64_t *ne,
-                                dia_dtype want, dia_tensor *out);
+                                dia_dtype want, int transpose, dia_tensor *out);
     /* Optional: the weight dtype used when the "dtype" option is "auto" (NULL: keep the stored one). */
     dia_dtype (*default_weight_dtype)(dia_backend *be);
     /* Optional (CUDA graphs): run `record(ctx)`, a sequence of ops on buffers that stay fixed for a

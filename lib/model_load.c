@@ -14,8 +14,10 @@ typedef struct loader {
 } loader;
 
 /* A backend tensor of an archive tensor, reshaped to 2-D [d0, d1] (or 1-D [d0]): a view of the
- * wrapped mapping, or (backends with weight_upload) an uploaded copy in the wanted dtype. */
-static dia_status view_of(dia_model *m, const st_tensor *t, int ndim, int64_t d0, int64_t d1, dia_tensor *out) {
+ * wrapped mapping, or (backends with weight_upload) an uploaded copy in the wanted dtype, stored
+ * as [d1, d0] when `transpose` (only with weight_upload). */
+static dia_status view_of(dia_model *m, const st_tensor *t, int ndim, int64_t d0, int64_t d1, int transpose,
+                          dia_tensor *out) {
     dia_tensor v;
     memset(&v, 0, sizeof v);
     v.dtype = t->dtype;
@@ -31,7 +33,7 @@ static dia_status view_of(dia_model *m, const st_tensor *t, int ndim, int64_t d0
             m->cap_owned = cap;
         }
         dia_dtype want = ndim == 1 ? DIA_F32 : m->want_dtype; /* norm scales stay f32 */
-        dia_status st = m->be->ops->weight_upload(m->be, t->data, t->dtype, ndim, v.ne, want, &v);
+        dia_status st = m->be->ops->weight_upload(m->be, t->data, t->dtype, ndim, v.ne, want, transpose, &v);
         if (st != DIA_OK) return st;
         m->owned[m->n_owned++] = v;
     } else {
@@ -58,7 +60,7 @@ static dia_status take_vec(loader *L, int64_t n, dia_tensor *out, const char *fm
     va_end(ap);
     const st_tensor *t;
     dia_status st = take(L, 1, &n, &t);
-    if (st == DIA_OK) st = view_of(L->m, t, 1, n, 0, out);
+    if (st == DIA_OK) st = view_of(L->m, t, 1, n, 0, 0, out);
     return st;
 }
 
@@ -72,13 +74,16 @@ static dia_status take_lin(loader *L, int64_t in, int64_t out, int nari_ndim, co
         snprintf(L->name, sizeof L->name, "%s", hf_name);
         int64_t shape[2] = {out, in};
         if ((st = take(L, 2, shape, &t)) != DIA_OK) return st;
-        if ((st = view_of(L->m, t, 2, out, in, &w->t)) != DIA_OK) return st;
+        if ((st = view_of(L->m, t, 2, out, in, 0, &w->t)) != DIA_OK) return st;
         w->trans = 1;
     } else {
         snprintf(L->name, sizeof L->name, "%s", nari_name);
         if ((st = take(L, nari_ndim, nari_shape, &t)) != DIA_OK) return st;
-        if ((st = view_of(L->m, t, 2, in, out, &w->t)) != DIA_OK) return st;
-        w->trans = 0;
+        /* a backend that copies the weights stores them as [out, in] too (its decode kernels want
+         * nn.Linear rows); the CPU uses the mapping in place */
+        const int tr = L->m->be->ops->weight_upload != NULL;
+        if ((st = view_of(L->m, t, 2, in, out, tr, &w->t)) != DIA_OK) return st;
+        w->trans = tr;
     }
     return DIA_OK;
 }
@@ -96,7 +101,7 @@ static dia_status load_weights(dia_model *m) {
         int64_t s[2] = {c->enc_vocab, De};
         const st_tensor *t;
         if ((st = take(&L, 2, s, &t)) != DIA_OK) return st;
-        if ((st = view_of(m, t, 2, s[0], s[1], &m->enc_embed)) != DIA_OK) return st;
+        if ((st = view_of(m, t, 2, s[0], s[1], 0, &m->enc_embed)) != DIA_OK) return st;
     }
     const char *ep = hf ? "model.encoder" : "encoder";
     for (int i = 0; i < c->enc_layers; i++) {
@@ -134,7 +139,7 @@ static dia_status load_weights(dia_model *m) {
         const st_tensor *t;
         if ((st = take(&L, 2, s, &t)) != DIA_OK) return st;
         dia_tensor all;
-        if ((st = view_of(m, t, 2, C * V, Dd, &all)) != DIA_OK) return st;
+        if ((st = view_of(m, t, 2, C * V, Dd, 0, &all)) != DIA_OK) return st;
         for (int ch = 0; ch < C; ch++) {
             int64_t ne[2] = {V, Dd};
             m->dec_embed[ch] = dia_tensor_view(&all, ch * V * Dd, 2, ne);
@@ -145,7 +150,7 @@ static dia_status load_weights(dia_model *m) {
             int64_t s[2] = {V, Dd};
             const st_tensor *t;
             if ((st = take(&L, 2, s, &t)) != DIA_OK) return st;
-            if ((st = view_of(m, t, 2, V, Dd, &m->dec_embed[ch])) != DIA_OK) return st;
+            if ((st = view_of(m, t, 2, V, Dd, 0, &m->dec_embed[ch])) != DIA_OK) return st;
         }
     }
     for (int i = 0; i < c->dec_layers; i++) {

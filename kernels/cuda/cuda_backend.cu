@@ -17,6 +17,25 @@ __global__ void k_to_bf16(__nv_bfloat16 *dst, const void *src, int dt, int64_t n
         dst[i] = __float2bfloat16_rn(cu_load(src, dt, i));
 }
 
+/* dst[c, r] = src[r, c] for src [R, C] of any float dtype, dst f32 or bf16 (32 x 32 tiles). */
+template <typename DT>
+__global__ void k_transpose_to(DT *dst, const void *src, int dt, int64_t R, int64_t C) {
+    __shared__ float tile[32][33];
+    const int64_t r0 = (int64_t)blockIdx.y * 32, c0 = (int64_t)blockIdx.x * 32;
+    for (int i = threadIdx.y; i < 32; i += blockDim.y) {
+        const int64_t r = r0 + i, c = c0 + threadIdx.x;
+        if (r < R && c < C) tile[i][threadIdx.x] = cu_load(src, dt, r * C + c);
+    }
+    __syncthreads();
+    for (int i = threadIdx.y; i < 32; i += blockDim.y) {
+        const int64_t c = c0 + i, r = r0 + threadIdx.x;
+        if (r < R && c < C) {
+            if constexpr (sizeof(DT) == 4) dst[c * R + r] = tile[threadIdx.x][i];
+            else dst[c * R + r] = __float2bfloat16_rn(tile[threadIdx.x][i]);
+        }
+    }
+}
+
 static unsigned grid_for(int64_t n) {
     int64_t b = (n + 255) / 256;
     if (b > 65535) b = 65535;
@@ -182,20 +201,24 @@ static dia_status cuda_wrap_host(dia_backend *be, const void *host, size_t bytes
 }
 
 /* A weight tensor of dtype `want` (F32 or BF16) from host data of dtype `src`: uploaded as stored
- * and converted on the device when the dtypes differ. */
+ * and converted (and transposed, see backend.h) on the device when asked. */
 static dia_status cuda_weight_upload(dia_backend *be, const void *host, dia_dtype src, int ndim, const int64_t *ne,
-                                     dia_dtype want, dia_tensor *out) {
+                                     dia_dtype want, int transpose, dia_tensor *out) {
     cu_lock lock_(be);
     if (!cu_is_float(src)) return dia_fail(DIA_ERR_BAD_MODEL, "weight of dtype %s is not a float type", dia_dtype_name(src));
     if (want != DIA_F32 && want != DIA_BF16) want = DIA_F32;
-    if (ndim < 1 || ndim > 4) return dia_fail(DIA_ERR_INTERNAL, "weight_upload: ndim %d", ndim);
+    if (ndim < 1 || ndim > 4 || (transpose && ndim != 2))
+        return dia_fail(DIA_ERR_INTERNAL, "weight_upload: ndim %d (transpose %d)", ndim, transpose);
+    int64_t sne[4] = {0, 0, 0, 0};
+    for (int i = 0; i < ndim; i++) sne[i] = ne[i];
+    if (transpose) sne[0] = ne[1], sne[1] = ne[0];
     dia_tensor t;
     memset(&t, 0, sizeof t);
-    dia_status st = dia_tensor_alloc(be, want, ndim, ne, &t);
+    dia_status st = dia_tensor_alloc(be, want, ndim, sne, &t);
     if (st != DIA_OK) return st;
     const int64_t n = dia_tensor_nelem(&t);
     const size_t src_bytes = (size_t)n * dia_dtype_size(src);
-    if (src == want) {
+    if (src == want && !transpose) {
         st = cuda_upload(be, t.buf, 0, host, src_bytes);
     } else {
         void *tmp = NULL;
@@ -205,10 +228,24 @@ static dia_status cuda_weight_upload(dia_backend *be, const void *host, dia_dtyp
             st = dia_fail(DIA_ERR_OUT_OF_MEMORY, "CUDA: cannot allocate %zu bytes to convert a weight: %s", src_bytes,
                           cudaGetErrorString(e));
         } else {
-            e = cudaMemcpyAsync(tmp, host, src_bytes, cudaMemcpyHostToDevice, cu_ctx(be)->stream);
-            if (e != cudaSuccess) st = dia_fail(DIA_ERR_BACKEND, "CUDA: weight upload failed: %s", cudaGetErrorString(e));
-            else if (want == DIA_F32) st = cu_convert_to_f32(be, (float *)cu_ptr(&t), tmp, src, n);
-            else st = cu_convert_to_bf16(be, (__nv_bfloat16 *)cu_ptr(&t), tmp, src, n);
+            cudaStream_t s = cu_ctx(be)->stream;
+            e = cudaMemcpyAsync(tmp, host, src_bytes, cudaMemcpyHostToDevice, s);
+            if (e != cudaSuccess) {
+                st = dia_fail(DIA_ERR_BACKEND, "CUDA: weight upload failed: %s", cudaGetErrorString(e));
+            } else if (transpose && n > 0) {
+                const dim3 grid((unsigned)((ne[1] + 31) / 32), (unsigned)((ne[0] + 31) / 32)), blk(32, 8);
+                if (ne[0] / 32 >= 65535) st = dia_fail(DIA_ERR_BAD_MODEL, "weight of %lld rows is too large", (long long)ne[0]);
+                else if (want == DIA_F32) k_transpose_to<float><<<grid, blk, 0, s>>>((float *)cu_ptr(&t), tmp, (int)src, ne[0], ne[1]);
+                else k_transpose_to<__nv_bfloat16><<<grid, blk, 0, s>>>((__nv_bfloat16 *)cu_ptr(&t), tmp, (int)src, ne[0], ne[1]);
+                if (st == DIA_OK) {
+                    e = cudaGetLastError();
+                    if (e != cudaSuccess) st = dia_fail(DIA_ERR_BACKEND, "CUDA: weight transpose failed: %s", cudaGetErrorString(e));
+                }
+            } else if (want == DIA_F32) {
+                st = cu_convert_to_f32(be, (float *)cu_ptr(&t), tmp, src, n);
+            } else {
+                st = cu_convert_to_bf16(be, (__nv_bfloat16 *)cu_ptr(&t), tmp, src, n);
+            }
             cudaFree(tmp); /* waits for the conversion */
         }
     }
