@@ -5,7 +5,7 @@
 #   PHASES="env build test model lib ref" BATCHES="1 8 32 64" STEPS=200 bash bench/bench_cuda.sh
 #   PHASES="build test model vram lib long" CACHE_MODES="bf16 f32" BATCHES="1 64" bash bench/bench_cuda.sh
 #
-# Phases: env build test model ops cmp ncu vram lib long dac knobs nograph ref. CACHE_MODES (vram, lib,
+# Phases: env build test model ops cmp ncu vram lib long dac knobs sampling nograph ref. CACHE_MODES (vram, lib,
 # long): bf16 = the attention caches the backend picks (bf16 with bf16 weights), f32 =
 # DIA_CUDA_CACHE_F32=1 (f32 caches, the behaviour before bf16 caches).
 # The machine has no libcjson/libcmocka/libsndfile/libsamplerate: the Debian packages in
@@ -46,7 +46,7 @@ if has env; then
 fi
 if has build; then
   echo "=== build"
-  TARGETS=(lib build-cuda/tests/test_cuda build-cuda/bench/bench_cuda build-cuda/bench/bench_cuda_ops build-cuda/bench/bench_dac_cuda)
+  TARGETS=(lib build-cuda/tests/test_cuda build-cuda/bench/bench_cuda build-cuda/bench/bench_cuda_ops build-cuda/bench/bench_dac_cuda build-cuda/bin/dia)
   if "${MK[@]}" -j"$JOBS" "${TARGETS[@]}" > /tmp/build.log 2>&1; then
     echo "build ok (-Werror); warnings: $(grep -c 'warning:' /tmp/build.log)"
     grep -B2 -A3 'warning:' /tmp/build.log | head -40
@@ -142,6 +142,10 @@ if has knobs; then
         --batch "$B" --steps "$STEPS" --warmup "$WARMUP" 2>&1 | grep -v "^libdia info"
     done
   done
+fi
+if has sampling; then
+  echo "=== dia generate end to end (device vs host sampler), MAX_TOKENS=${MAX_TOKENS:-400}"
+  BATCHES="${SAMPLING_BATCHES:-1 64}" bash bench/bench_sampling.sh
 fi
 if has nograph; then
   echo "=== libdia decode steps (cuda), CUDA graphs off"
