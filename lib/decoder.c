@@ -18,8 +18,7 @@ static void free_scratch(dia_decoder_state *s) {
     dia_backend *be = s->model->be;
     if (s->graph_key && be->ops->graph_release) be->ops->graph_release(be, s->graph_key);
     s->graph_key = 0;
-    dia_tensor *t[] = {&s->x, &s->xn, &s->q, &s->k, &s->v, &s->att, &s->h, &s->mlp, &s->logits, &s->tok, &s->pos,
-                       &s->start, &s->kvlen, &s->codes};
+    dia_tensor *t[] = {&s->x, &s->xn, &s->q, &s->k, &s->v, &s->att, &s->h, &s->mlp, &s->logits, &s->inputs, &s->codes};
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) dia_tensor_free(be, t[i]);
     s->scratch_T = 0;
 }
@@ -34,7 +33,7 @@ dia_status dia_decoder_reserve(dia_decoder_state *s, int T) {
     if (cw > qw) qw = cw; /* q and att serve self- and cross-attention */
     const int64_t kw = (int64_t)c->dec_kv_heads * c->dec_head_dim, I = c->dec_inter;
     int64_t s_x[2] = {M, D}, s_q[2] = {M, qw}, s_k[2] = {M, kw}, s_h[2] = {M, 2 * I}, s_m[2] = {M, I},
-            s_l[2] = {M, C * V}, s_tok[2] = {M, C}, s_pos[1] = {M}, s_r[1] = {R};
+            s_l[2] = {M, C * V};
     dia_status st;
     TRY(dia_tensor_alloc(be, DIA_F32, 2, s_x, &s->x));        /* f32 [R*T, D] residual stream     */
     TRY(dia_tensor_alloc(be, DIA_F32, 2, s_x, &s->xn));       /* f32 [R*T, D] normed input        */
@@ -45,10 +44,8 @@ dia_status dia_decoder_reserve(dia_decoder_state *s, int T) {
     TRY(dia_tensor_alloc(be, DIA_F32, 2, s_h, &s->h));        /* f32 [R*T, 2I] gate | up          */
     TRY(dia_tensor_alloc(be, DIA_F32, 2, s_m, &s->mlp));      /* f32 [R*T, I]                     */
     TRY(dia_tensor_alloc(be, DIA_F32, 2, s_l, &s->logits));   /* f32 [R*T, C*V]                   */
-    TRY(dia_tensor_alloc(be, DIA_I32, 2, s_tok, &s->tok));    /* i32 [R*T, C] tokens              */
-    TRY(dia_tensor_alloc(be, DIA_I32, 1, s_pos, &s->pos));    /* i32 [R*T] positions              */
-    TRY(dia_tensor_alloc(be, DIA_I32, 1, s_r, &s->start));    /* i32 [R] cache write position     */
-    TRY(dia_tensor_alloc(be, DIA_I32, 1, s_r, &s->kvlen));    /* i32 [R] keys after the write     */
+    int64_t s_in[1] = {M * C + M + 2 * R};
+    TRY(dia_tensor_alloc(be, DIA_I32, 1, s_in, &s->inputs));       /* i32: the four below, one upload */
     int64_t s_codes[2] = {R / 2, C};
     TRY(dia_tensor_alloc(be, DIA_I32, 2, s_codes, &s->codes)); /* i32 [B, C] device-sampled frame */
     s->scratch_T = T;
@@ -57,6 +54,17 @@ dia_status dia_decoder_reserve(dia_decoder_state *s, int T) {
 fail:
     free_scratch(s);
     return st;
+}
+
+/* The views of s->inputs for a forward pass over T positions (the same offsets for every
+ * single-position step, so a recorded step keeps reading the right places). */
+static void set_input_views(dia_decoder_state *s, int T) {
+    const int64_t R = s->rows, M = R * T, C = s->model->cfg.channels;
+    int64_t s_tok[2] = {M, C}, s_pos[1] = {M}, s_r[1] = {R};
+    s->tok = dia_tensor_view(&s->inputs, 0, 2, s_tok);             /* i32 [R*T, C] tokens          */
+    s->pos = dia_tensor_view(&s->inputs, M * C, 1, s_pos);         /* i32 [R*T] positions          */
+    s->start = dia_tensor_view(&s->inputs, M * C + M, 1, s_r);     /* i32 [R] cache write position */
+    s->kvlen = dia_tensor_view(&s->inputs, M * C + M + R, 1, s_r); /* i32 [R] keys after the write */
 }
 
 DIA_API void dia_decoder_state_free(dia_decoder_state *s) {
@@ -171,31 +179,22 @@ static dia_status forward(dia_decoder_state *s, const int32_t *tokens, int T, fl
                             tokens[i], (long long)(i / (T * C)), (long long)(i / C % T), (long long)(i % C), (long long)V);
     dia_status st;
     TRY(dia_decoder_reserve(s, T));
-    /* host inputs: tokens [R*T, C] (both rows of an item get its tokens), positions, lengths */
-    int32_t *htok = malloc((size_t)(M * C) * sizeof(int32_t));
-    int32_t *hpos = malloc((size_t)M * sizeof(int32_t));
-    int32_t *hr = malloc((size_t)(2 * R) * sizeof(int32_t));
-    if (!htok || !hpos || !hr) {
-        free(htok);
-        free(hpos);
-        free(hr);
-        return dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory");
-    }
+    /* host inputs, laid out as s->inputs: tokens [R*T, C] (both rows of an item get its tokens),
+     * positions [R*T], cache write positions [R], key lengths [R] */
+    const int64_t n_in = M * C + M + 2 * R;
+    int32_t *hin = malloc((size_t)n_in * sizeof(int32_t));
+    if (!hin) return dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory");
+    int32_t *htok = hin, *hpos = hin + M * C, *hr = hin + M * C + M;
     for (int64_t r = 0; r < R; r++) {
         memcpy(htok + r * T * C, tokens + (r / 2) * T * C, (size_t)(T * C) * sizeof(int32_t));
         for (int t = 0; t < T; t++) hpos[r * T + t] = p0 + t;
         hr[r] = p0;
         hr[R + r] = p0 + T;
     }
-    dia_tensor tok = as2(&s->tok, M, C), pos = as2(&s->pos, M, 1), start = as2(&s->start, R, 1),
-               kvlen = as2(&s->kvlen, R, 1);
-    st = dia_tensor_upload(be, &tok, htok, (size_t)(M * C) * 4);
-    if (st == DIA_OK) st = dia_tensor_upload(be, &pos, hpos, (size_t)M * 4);
-    if (st == DIA_OK) st = dia_tensor_upload(be, &start, hr, (size_t)R * 4);
-    if (st == DIA_OK) st = dia_tensor_upload(be, &kvlen, hr + R, (size_t)R * 4);
-    free(htok);
-    free(hpos);
-    free(hr);
+    set_input_views(s, T);
+    dia_tensor in = dia_tensor_view(&s->inputs, 0, 1, &n_in);
+    st = dia_tensor_upload(be, &in, hin, (size_t)n_in * sizeof(int32_t));
+    free(hin);
     if (st != DIA_OK) return st;
 
     /* the ops; a single-position step is a fixed sequence on fixed buffers, which a backend may

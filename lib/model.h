@@ -96,7 +96,9 @@ struct dia_decoder_state {
     int rows, scratch_T; /* scratch buffers are sized for scratch_T positions */
     uint64_t graph_key;  /* key of the recorded single-position step (0: none); new per scratch */
     /* scratch, sized [rows * scratch_T, ...] */
-    dia_tensor x, xn, q, k, v, att, h, mlp, logits, tok, pos, start, kvlen, codes;
+    dia_tensor x, xn, q, k, v, att, h, mlp, logits, codes;
+    dia_tensor inputs;                /* i32: tok | pos | start | kvlen, uploaded at once per forward */
+    dia_tensor tok, pos, start, kvlen; /* views of inputs */
     float *last_logits; /* host [rows, C, V] of the last position */
 };
 
