@@ -101,6 +101,7 @@ void cu_graph_destroy(dia_backend *be);
 dia_status cu_graph_run(dia_backend *be, uint64_t key, dia_status (*record)(void *ctx), void *ctx);
 void cu_graph_release(dia_backend *be, uint64_t key);
 int cu_graphs_enabled(dia_backend *be);
+int cu_graph_in_step(dia_backend *be);
 /* cuda_gemm.cu */
 void cu_lt_destroy(cuda_ctx *c);
 /* cuda_sample.cu */

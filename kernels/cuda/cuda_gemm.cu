@@ -224,10 +224,13 @@ static dia_status lt_matmul(dia_backend *be, float *Y, const void *xb, const voi
     if (bs != CUBLAS_STATUS_SUCCESS || nres < 1)
         return dia_fail(DIA_ERR_BACKEND, "cuBLASLt: no algorithm for a bf16 GEMM %lldx%lldx%lld: %s", (long long)M,
                         (long long)N, (long long)K, cublasGetStatusString(bs));
-    /* under graph capture nothing can be timed: the heuristic's first choice, not remembered; the
-     * same for row counts above decode batches (prefill and encoder shapes vary with the text) */
+    /* candidates are timed only for the GEMMs of decode steps (issued eagerly through graph_run:
+     * their shapes repeat thousands of times); the encoder's and prefill's shapes vary with the
+     * text and run once, and under graph capture nothing can be timed: the heuristic's first
+     * choice, not remembered */
     cudaStreamCaptureStatus cap = cudaStreamCaptureStatusNone;
-    if (M > 256 || cudaStreamIsCapturing(c->stream, &cap) != cudaSuccess || cap != cudaStreamCaptureStatusNone)
+    if (!cu_graph_in_step(be) || cudaStreamIsCapturing(c->stream, &cap) != cudaSuccess ||
+        cap != cudaStreamCaptureStatusNone)
         return lt_run(c, d, &res[0].algo, Y, xb, W, acc);
     int best = 0;
     float best_ms = INFINITY, first_ms = INFINITY;
