@@ -43,7 +43,7 @@ LIB_SRCS := $(wildcard lib/*.c) $(wildcard kernels/cpu/*.c)
 ifeq ($(CUDA),1)
 CU_SRCS := $(wildcard kernels/cuda/*.cu)
 CU_OBJS := $(patsubst %.cu,$(BUILD)/obj/%.o,$(CU_SRCS))
-LIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
+LIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
 NVCCFLAGS := -O3 -std=c++17 -Xcompiler -fPIC,-fvisibility=hidden -Iinclude -Ilib \
              -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
 else

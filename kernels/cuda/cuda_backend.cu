@@ -92,7 +92,6 @@ static void cuda_destroy(dia_backend *be) {
         for (int i = 0; i < 4; i++)
             if (c->scratch[i]) cudaFree(c->scratch[i]);
         if (c->blas) cublasDestroy(c->blas);
-        cu_lt_destroy(c);
         if (c->stream) cudaStreamDestroy(c->stream);
         if (c->mu_ok) {
             pthread_mutex_unlock(&c->mu);
@@ -429,19 +428,11 @@ extern "C" dia_status dia_backend_cuda_new(int device, dia_backend **out) {
     if (st == DIA_OK) {
         /* a fixed workspace (after cublasSetStream, which resets it): no allocation under capture */
         const size_t ws = (size_t)32 << 20;
-        c->blas_workspace_size = ws;
         if ((e = cudaMalloc(&c->blas_workspace, ws)) != cudaSuccess) {
             c->blas_workspace = NULL;
             st = dia_fail(DIA_ERR_OUT_OF_MEMORY, "CUDA: cannot allocate the cuBLAS workspace: %s", cudaGetErrorString(e));
         } else if (cublasSetWorkspace(c->blas, c->blas_workspace, ws) != CUBLAS_STATUS_SUCCESS) {
             st = dia_fail(DIA_ERR_BACKEND, "cuBLAS: cannot set the workspace");
-        }
-    }
-    if (st == DIA_OK) {
-        cublasStatus_t s = cublasLtCreate(&c->lt);
-        if (s != CUBLAS_STATUS_SUCCESS) {
-            c->lt = NULL;
-            st = dia_fail(DIA_ERR_BACKEND, "cuBLASLt: cannot create a handle: %s", cublasGetStatusString(s));
         }
     }
     if (st == DIA_OK) st = cu_graph_init(be);

@@ -11,7 +11,6 @@
 #include <stdint.h>
 #include <string.h>
 
-#include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -28,7 +27,6 @@ struct dia_buffer {
 };
 
 struct cu_graph_state; /* cuda_graph.cu */
-struct cu_lt_cache;    /* cuda_gemm.cu: tuned cuBLASLt algorithms per GEMM shape */
 
 typedef struct cuda_ctx {
     int device;
@@ -39,9 +37,6 @@ typedef struct cuda_ctx {
     void *scratch[4];
     size_t scratch_size[4];
     void *blas_workspace; /* fixed cuBLAS workspace (no allocation inside graph capture) */
-    size_t blas_workspace_size;
-    cublasLtHandle_t lt;  /* bf16 GEMMs with more than 4 rows */
-    cu_lt_cache *lt_cache;
     cu_graph_state *graph;
     unsigned scratch_gen; /* bumped whenever a scratch buffer moves */
     /* One model (one backend) may serve decoder states on several threads: every vtable entry
@@ -101,9 +96,6 @@ void cu_graph_destroy(dia_backend *be);
 dia_status cu_graph_run(dia_backend *be, uint64_t key, dia_status (*record)(void *ctx), void *ctx);
 void cu_graph_release(dia_backend *be, uint64_t key);
 int cu_graphs_enabled(dia_backend *be);
-int cu_graph_in_step(dia_backend *be);
-/* cuda_gemm.cu */
-void cu_lt_destroy(cuda_ctx *c);
 /* cuda_sample.cu */
 dia_status cu_sample(dia_backend *be, dia_tensor *codes, const dia_tensor *logits, const dia_sample_args *args);
 dia_status cu_g_matmul(dia_backend *be, dia_tensor *y, const dia_tensor *x, const dia_tensor *w, int trans_w,
@@ -185,7 +177,7 @@ dia_status cu_matmul(dia_backend *be, dia_tensor *y, const dia_tensor *x, const 
 dia_status cu_rmsnorm(dia_backend *be, dia_tensor *y, const dia_tensor *x, const dia_tensor *w, float eps);
 dia_status cu_rope(dia_backend *be, dia_tensor *x, const dia_tensor *pos, float theta);
 dia_status cu_linear(dia_backend *be, const dia_linear_args *a);
-/* bf16 input rows (e.g. from cu_rmsnorm_bf16) times a bf16 weight: y[M,N] (+)= xb . W (cuBLASLt). */
+/* bf16 input rows (e.g. from cu_rmsnorm_bf16) times a bf16 weight: y[M,N] (+)= xb . W (cuBLAS). */
 dia_status cu_matmul_bf16_input(dia_backend *be, dia_tensor *y, const __nv_bfloat16 *xb, int64_t M, int64_t K,
                                  const dia_tensor *w, int trans_w, int accumulate);
 dia_status cu_rmsnorm_bf16(dia_backend *be, __nv_bfloat16 *y, const dia_tensor *x, const dia_tensor *w, float eps);

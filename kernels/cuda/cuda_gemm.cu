@@ -4,16 +4,14 @@
  *   bf16 W, nn.Linear layout [N,K], M <= 4 (decode at B <= 2): an own GEMV-style kernel that
  *                     streams the bf16 weight once with 16-byte loads, keeps x in f32 and
  *                     accumulates in f32 (memory bound: the weights are the whole cost).
- *   bf16 W otherwise: x is rounded to bf16 in a scratch buffer and cuBLASLt runs bf16 x bf16 with
- *                     f32 accumulation and f32 output (tensor cores). The algorithm of each GEMM
- *                     shape is chosen once by timing cuBLASLt's candidates (at decode shapes the
- *                     default heuristic often picks too few blocks to stream the weights);
- *                     DIA_CUDA_LT=0 uses cublasGemmEx with the default algorithm instead. (A naive
- *                     wmma skinny GEMM for 4 < M <= 128 was tried and measured 1.5-4x slower.)
+ *   bf16 W otherwise: x is rounded to bf16 in a scratch buffer and cublasGemmEx runs bf16 x bf16
+ *                     with f32 accumulation and f32 output (tensor cores). (A naive wmma skinny GEMM
+ *                     for 4 < M <= 128 was tried and measured 1.5-4x slower than cuBLAS here; cuBLASLt
+ *                     with the fastest of its candidates timed per decode shape was tried too: the
+ *                     single GEMMs got up to 35% faster, whole B = 64 steps did not (230 vs 233
+ *                     steps/s), and the timing cost ~100 ms at the first step, so it was dropped.)
  *   f16 W:            converted to f32 in scratch, then cublasSgemm (not used by the loaders).
  * Row-major y = x . W is computed as the column-major y^T = op(W) . x^T. */
-#include <math.h>
-#include <stdlib.h>
 
 #include "cuda_common.cuh"
 
@@ -113,143 +111,6 @@ static int gemv_ok(const dia_tensor *x, const dia_tensor *w, int trans_w, int64_
     return 1;
 }
 
-/* ---- bf16 GEMMs with more than 4 rows: cuBLASLt, one timed algorithm choice per shape ---- */
-#define LT_MAX_PLANS 64
-#define LT_CANDIDATES 16
-
-typedef struct lt_plan {
-    int64_t M, N, K;
-    int trans, acc, used;
-    cublasLtMatmulAlgo_t algo;
-} lt_plan;
-
-struct cu_lt_cache {
-    lt_plan p[LT_MAX_PLANS];
-    int n, next;
-};
-
-void cu_lt_destroy(cuda_ctx *c) {
-    if (c->lt) cublasLtDestroy(c->lt);
-    c->lt = NULL;
-    free(c->lt_cache);
-    c->lt_cache = NULL;
-}
-
-static int lt_enabled(void) {
-    static int v = -1;
-    if (v < 0) {
-        const char *e = getenv("DIA_CUDA_LT");
-        v = !(e && e[0] == '0');
-    }
-    return v;
-}
-
-/* The descriptors of y^T[N, M] = op(W) . xb^T (column-major), destroyed with the object. */
-struct lt_descs {
-    cublasLtMatmulDesc_t op = NULL;
-    cublasLtMatrixLayout_t a = NULL, b = NULL, c = NULL;
-    ~lt_descs() {
-        if (op) cublasLtMatmulDescDestroy(op);
-        if (a) cublasLtMatrixLayoutDestroy(a);
-        if (b) cublasLtMatrixLayoutDestroy(b);
-        if (c) cublasLtMatrixLayoutDestroy(c);
-    }
-};
-
-static dia_status lt_describe(lt_descs *d, int64_t M, int64_t N, int64_t K, int trans) {
-    const cublasOperation_t ta = trans ? CUBLAS_OP_T : CUBLAS_OP_N, tb = CUBLAS_OP_N;
-    CUBLAS_CHECK(cublasLtMatmulDescCreate(&d->op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(d->op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
-    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(d->op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
-    /* W: nn.Linear [N, K] row-major = column-major K x N (op T); DenseGeneral [K, N] = N x K (op N) */
-    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&d->a, CUDA_R_16BF, trans ? K : N, trans ? N : K, trans ? K : N));
-    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&d->b, CUDA_R_16BF, K, M, K));
-    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&d->c, CUDA_R_32F, N, M, N));
-    return DIA_OK;
-}
-
-static dia_status lt_run(cuda_ctx *c, const lt_descs &d, const cublasLtMatmulAlgo_t *algo, float *Y, const void *xb,
-                         const void *W, int acc) {
-    const float alpha = 1.0f, beta = acc ? 1.0f : 0.0f;
-    CUBLAS_CHECK(cublasLtMatmul(c->lt, d.op, &alpha, W, d.a, xb, d.b, &beta, Y, d.c, Y, d.c, algo, c->blas_workspace,
-                                c->blas_workspace_size, c->stream));
-    return DIA_OK;
-}
-
-/* Time `reps` runs of one candidate into a scratch output (never into y: accumulate would add). */
-static float lt_time(cuda_ctx *c, const lt_descs &d, const cublasLtMatmulAlgo_t *algo, float *tmp, const void *xb,
-                     const void *W) {
-    cudaEvent_t e0, e1;
-    if (cudaEventCreate(&e0) != cudaSuccess) return INFINITY;
-    if (cudaEventCreate(&e1) != cudaSuccess) {
-        cudaEventDestroy(e0);
-        return INFINITY;
-    }
-    float ms = INFINITY;
-    if (lt_run(c, d, algo, tmp, xb, W, 0) == DIA_OK && cudaEventRecord(e0, c->stream) == cudaSuccess) {
-        int ok = 1;
-        for (int i = 0; i < 5 && ok; i++) ok = lt_run(c, d, algo, tmp, xb, W, 0) == DIA_OK;
-        if (ok && cudaEventRecord(e1, c->stream) == cudaSuccess && cudaEventSynchronize(e1) == cudaSuccess)
-            cudaEventElapsedTime(&ms, e0, e1);
-    }
-    cudaEventDestroy(e0);
-    cudaEventDestroy(e1);
-    dia_clear_error(); /* a failing candidate is skipped, not reported */
-    return ms;
-}
-
-static dia_status lt_matmul(dia_backend *be, float *Y, const void *xb, const void *W, int64_t M, int64_t N, int64_t K,
-                            int trans, int acc) {
-    cuda_ctx *c = cu_ctx(be);
-    if (!c->lt_cache && !(c->lt_cache = (cu_lt_cache *)calloc(1, sizeof(cu_lt_cache))))
-        return dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory");
-    cu_lt_cache *cache = c->lt_cache;
-    lt_descs d;
-    dia_status st = lt_describe(&d, M, N, K, trans);
-    if (st != DIA_OK) return st;
-    for (int i = 0; i < cache->n; i++) {
-        lt_plan *p = &cache->p[i];
-        if (p->M == M && p->N == N && p->K == K && p->trans == trans && p->acc == acc)
-            return lt_run(c, d, &p->algo, Y, xb, W, acc);
-    }
-    cublasLtMatmulPreference_t pref = NULL;
-    CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
-    cublasLtMatmulHeuristicResult_t res[LT_CANDIDATES];
-    int nres = 0;
-    cublasStatus_t bs = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
-                                                             &c->blas_workspace_size, sizeof c->blas_workspace_size);
-    if (bs == CUBLAS_STATUS_SUCCESS)
-        bs = cublasLtMatmulAlgoGetHeuristic(c->lt, d.op, d.a, d.b, d.c, d.c, pref, LT_CANDIDATES, res, &nres);
-    cublasLtMatmulPreferenceDestroy(pref);
-    if (bs != CUBLAS_STATUS_SUCCESS || nres < 1)
-        return dia_fail(DIA_ERR_BACKEND, "cuBLASLt: no algorithm for a bf16 GEMM %lldx%lldx%lld: %s", (long long)M,
-                        (long long)N, (long long)K, cublasGetStatusString(bs));
-    /* candidates are timed only for the GEMMs of decode steps (issued eagerly through graph_run:
-     * their shapes repeat thousands of times); the encoder's and prefill's shapes vary with the
-     * text and run once, and under graph capture nothing can be timed: the heuristic's first
-     * choice, not remembered */
-    cudaStreamCaptureStatus cap = cudaStreamCaptureStatusNone;
-    if (!cu_graph_in_step(be) || cudaStreamIsCapturing(c->stream, &cap) != cudaSuccess ||
-        cap != cudaStreamCaptureStatusNone)
-        return lt_run(c, d, &res[0].algo, Y, xb, W, acc);
-    int best = 0;
-    float best_ms = INFINITY, first_ms = INFINITY;
-    float *tmp = NULL;
-    if (nres > 1 && cudaMalloc(&tmp, (size_t)(M * N) * sizeof(float)) == cudaSuccess) {
-        for (int i = 0; i < nres; i++) {
-            const float ms = lt_time(c, d, &res[i].algo, tmp, xb, W);
-            if (i == 0) first_ms = ms;
-            if (ms < best_ms) best_ms = ms, best = i;
-        }
-        cudaFree(tmp);
-    }
-    cudaGetLastError();
-    dia_log(DIA_LOG_DEBUG, "cuBLASLt bf16 GEMM M=%lld N=%lld K=%lld: candidate %d of %d, %.1f us (heuristic's first %.1f us)",
-            (long long)M, (long long)N, (long long)K, best, nres, 1e3f * best_ms / 5, 1e3f * first_ms / 5);
-    lt_plan *p = cache->n < LT_MAX_PLANS ? &cache->p[cache->n++] : &cache->p[cache->next++ % LT_MAX_PLANS];
-    p->M = M, p->N = N, p->K = K, p->trans = trans, p->acc = acc, p->algo = res[best].algo;
-    return lt_run(c, d, &p->algo, Y, xb, W, acc);
-}
 
 dia_status cu_matmul(dia_backend *be, dia_tensor *y, const dia_tensor *x, const dia_tensor *w, int trans_w,
                      int accumulate) {
@@ -307,7 +168,6 @@ dia_status cu_matmul_bf16_input(dia_backend *be, dia_tensor *y, const __nv_bfloa
         return dia_fail(DIA_ERR_INTERNAL, "bf16 matmul shapes");
     cuda_ctx *c = cu_ctx(be);
     float *Y = (float *)cu_ptr(y);
-    if (lt_enabled() && c->lt) return lt_matmul(be, Y, xb, cu_ptr(w), M, N, K, trans_w, accumulate);
     const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
     const cublasOperation_t opw = trans_w ? CUBLAS_OP_T : CUBLAS_OP_N;
     const int ldw = trans_w ? (int)K : (int)N;

@@ -54,7 +54,7 @@ typedef struct keyed_graph { /* graph_run: one recorded sequence per caller key 
 } keyed_graph;
 
 struct cu_graph_state {
-    int enabled, deferring, announced, direct, in_step;
+    int enabled, deferring, announced, direct;
     op_list cur, prev, glist;
     cudaGraphExec_t exec;
     long replays, clock;
@@ -265,10 +265,8 @@ static dia_status dispatch(dia_backend *be, op_rec *r) {
  * Later: launch the graph; `record` is not called at all. */
 static dia_status run_direct(cu_graph_state *g, dia_status (*record)(void *), void *ctx) {
     g->direct = 1;
-    g->in_step = 1; /* a decode step: its GEMM shapes repeat, worth choosing algorithms for */
     dia_status st = record(ctx);
     g->direct = 0;
-    g->in_step = 0;
     return st;
 }
 
@@ -473,12 +471,6 @@ dia_status cu_g_rope_kv_store(dia_backend *be, dia_tensor *q, dia_tensor *k, con
     rec_t(&r, q), rec_t(&r, k), rec_t(&r, v), rec_t(&r, kcache), rec_t(&r, vcache), rec_t(&r, pos), rec_t(&r, start);
     rec_f(&r, theta);
     return dispatch(be, &r);
-}
-
-/* 1 while the ops of a decode step named through graph_run are issued eagerly. */
-int cu_graph_in_step(dia_backend *be) {
-    cu_graph_state *g = gs_of(be);
-    return g && g->in_step;
 }
 
 /* statistics for tests and benchmarks */
