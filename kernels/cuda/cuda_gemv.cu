@@ -210,12 +210,14 @@ static int fused_ok(const dia_linear_args *a, int64_t M, int64_t K) {
     return 1;
 }
 
-dia_status cu_linear(dia_backend *be, const dia_linear_args *a) {
-    if (!a || !a->x || a->n < 1 || a->n > 3 || a->x->ndim != 2 || (a->gated && a->n != 1))
-        return dia_fail(DIA_ERR_INTERNAL, "linear: bad arguments");
+int cu_linear_fusable(const dia_linear_args *a) {
+    return a && a->x && a->x->ndim == 2 && a->n >= 1 && a->n <= 3 && fused_ok(a, a->x->ne[0], a->x->ne[1]);
+}
+
+/* The decode kernel for `a` (cu_linear_fusable(a) holds). */
+dia_status cu_linear_fused(dia_backend *be, const dia_linear_args *a) {
     const int64_t M = a->x->ne[0], K = a->x->ne[1];
-    if (M == 0) return DIA_OK;
-    if (fused_ok(a, M, K)) {
+    {
         cuda_ctx *c = cu_ctx(be);
         fg_args f;
         memset(&f, 0, sizeof f);
@@ -255,6 +257,14 @@ dia_status cu_linear(dia_backend *be, const dia_linear_args *a) {
         if (M == 2) return fg_launch_mt<2>(c, f, nr, norm, a->gated);
         return fg_launch_mt<4>(c, f, nr, norm, a->gated);
     }
+}
+
+dia_status cu_linear(dia_backend *be, const dia_linear_args *a) {
+    if (!a || !a->x || a->n < 1 || a->n > 3 || a->x->ndim != 2 || (a->gated && a->n != 1))
+        return dia_fail(DIA_ERR_INTERNAL, "linear: bad arguments");
+    const int64_t M = a->x->ne[0], K = a->x->ne[1];
+    if (M == 0) return DIA_OK;
+    if (fused_ok(a, M, K)) return cu_linear_fused(be, a);
     /* composed. bf16 weights (batches): the input rounded to bf16 once (normed on the way) for
      * every weight's GEMM */
     dia_status st = DIA_OK;

@@ -4,12 +4,18 @@
 
 #define NORM_THREADS 256
 
+/* y = x * r * w, stored as f32, or rounded to bf16 (the input of a bf16 GEMM) */
+__device__ __forceinline__ void norm_put(float *p, float v) { *p = v; }
+__device__ __forceinline__ void norm_put(__nv_bfloat16 *p, float v) { *p = __float2bfloat16_rn(v); }
+
+template <typename OT>
 __global__ void __launch_bounds__(NORM_THREADS)
-    k_rmsnorm(float *Y, const float *X, const void *W, int wdt, int64_t D, float eps) {
+    k_rmsnorm(OT *Y, const float *X, const void *W, int wdt, int64_t D, float eps) {
     __shared__ double part[NORM_THREADS / 32];
     const int64_t m = blockIdx.x;
     const float *xr = X + m * D;
-    float *yr = Y + m * D;
+    OT *yr = Y + m * D;
+    cu_pdl_wait();
     double ss = 0.0;
     for (int64_t d = threadIdx.x; d < D; d += NORM_THREADS) ss += (double)xr[d] * xr[d];
 #pragma unroll
@@ -20,7 +26,7 @@ __global__ void __launch_bounds__(NORM_THREADS)
 #pragma unroll
     for (int i = 0; i < NORM_THREADS / 32; i++) tot += part[i];
     const float r = (float)(1.0 / sqrt(tot / (double)D + (double)eps));
-    for (int64_t d = threadIdx.x; d < D; d += NORM_THREADS) yr[d] = xr[d] * r * cu_load(W, wdt, d);
+    for (int64_t d = threadIdx.x; d < D; d += NORM_THREADS) norm_put(yr + d, xr[d] * r * cu_load(W, wdt, d));
 }
 
 /* f32 weight, D = 4 * NORM_THREADS * NV, 16-byte aligned rows: each thread loads its NV float4 of
@@ -60,33 +66,13 @@ __global__ void __launch_bounds__(NORM_THREADS)
 }
 
 /* rmsnorm(x) * w rounded to bf16 (the input of a bf16 GEMM), f32 scale; one block per row. */
-__global__ void __launch_bounds__(NORM_THREADS)
-    k_rmsnorm_bf16(__nv_bfloat16 *Y, const float *X, const float *W, int64_t D, float eps) {
-    __shared__ double part[NORM_THREADS / 32];
-    const int64_t m = blockIdx.x;
-    const float *xr = X + m * D;
-    cu_pdl_wait();
-    cu_pdl_trigger();
-    double ss = 0.0;
-    for (int64_t d = threadIdx.x; d < D; d += NORM_THREADS) ss += (double)xr[d] * xr[d];
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
-    if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = ss;
-    __syncthreads();
-    double tot = 0.0;
-#pragma unroll
-    for (int i = 0; i < NORM_THREADS / 32; i++) tot += part[i];
-    const float r = (float)(1.0 / sqrt(tot / (double)D + (double)eps));
-    for (int64_t d = threadIdx.x; d < D; d += NORM_THREADS) Y[m * D + d] = __float2bfloat16_rn(xr[d] * r * W[d]);
-}
-
 dia_status cu_rmsnorm_bf16(dia_backend *be, __nv_bfloat16 *y, const dia_tensor *x, const dia_tensor *w, float eps) {
     const int64_t M = x->ne[0], D = x->ne[1];
     if (x->ndim != 2 || w->ne[0] != D || x->dtype != DIA_F32 || w->dtype != DIA_F32)
         return dia_fail(DIA_ERR_INTERNAL, "rmsnorm_bf16 shapes");
     if (M == 0) return DIA_OK;
-    CU_CHECK(cu_launch(k_rmsnorm_bf16, dim3((unsigned)M), dim3(NORM_THREADS), 0, cu_ctx(be)->stream, y,
-                       (const float *)cu_ptr(x), (const float *)cu_ptr(w), D, eps));
+    CU_CHECK(cu_launch(k_rmsnorm<__nv_bfloat16>, dim3((unsigned)M), dim3(NORM_THREADS), 0, cu_ctx(be)->stream, y,
+                       (const float *)cu_ptr(x), (const void *)cu_ptr(w), (int)DIA_F32, D, eps));
     return DIA_OK;
 }
 
@@ -110,7 +96,7 @@ dia_status cu_rmsnorm(dia_backend *be, dia_tensor *y, const dia_tensor *x, const
         CU_LAUNCHED("rmsnorm4");
         return DIA_OK;
     }
-    k_rmsnorm<<<(unsigned)M, NORM_THREADS, 0, cu_ctx(be)->stream>>>((float *)cu_ptr(y), (const float *)cu_ptr(x),
+    k_rmsnorm<float><<<(unsigned)M, NORM_THREADS, 0, cu_ctx(be)->stream>>>((float *)cu_ptr(y), (const float *)cu_ptr(x),
                                                                     cu_ptr(w), (int)w->dtype, D, eps);
     CU_LAUNCHED("rmsnorm");
     return DIA_OK;
