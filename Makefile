@@ -61,7 +61,7 @@ BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 DEB_PKGS := build-essential pkg-config libopenblas-dev libcjson-dev libcmocka-dev libsndfile1-dev \
             libsamplerate0-dev libcurl4-openssl-dev libssl-dev python3 python3-pytest python3-numpy cargo bindgen
 
-.PHONY: all lib test test-cuda deps clean install bench demo fuzz
+.PHONY: all lib test test-cuda deps clean install uninstall bench demo fuzz
 all: lib $(BUILD)/bin/dia
 
 lib: $(BUILD)/lib/libdia.so $(BUILD)/lib/libdia.a
@@ -139,6 +139,12 @@ install: all
 	install -m 755 $(BUILD)/bin/dia $(DESTDIR)$(PREFIX)/bin/
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' -e 's|@LIBS_PRIVATE@|$(LIBS)|g' \
 	    pkgconfig/dia.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/dia.pc
+
+# removes exactly the files `make install` wrote (same PREFIX / DESTDIR)
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/include/dia.h $(DESTDIR)$(PREFIX)/lib/libdia.so.$(ABI) \
+	      $(DESTDIR)$(PREFIX)/lib/libdia.so $(DESTDIR)$(PREFIX)/lib/libdia.a $(DESTDIR)$(PREFIX)/bin/dia \
+	      $(DESTDIR)$(PREFIX)/lib/pkgconfig/dia.pc
 
 clean:
 	rm -rf build build-san build-cuda build-fuzz

@@ -137,5 +137,13 @@ if command -v "$CARGO" >/dev/null; then
   else bad "cargo test -p dia-sys against the installed prefix failed:"; echo "$out" | tail -20 | sed 's/^/       /'; fi
 else echo "SKIP - rust check: $CARGO not found"; fi
 
+# ---- C. uninstall: removes every installed file and nothing else ----------------------------------
+touch "$p/lib/keep-me"
+if $MAKE --no-print-directory uninstall BUILD="$BUILD" PREFIX="$p" > "$tmp/uninstall.log" 2>&1; then
+  left=$(find "$p" -type f ! -name keep-me | sed "s|^$p/||")
+  if [ -z "$left" ] && [ -f "$p/lib/keep-me" ]; then ok "make uninstall removed the installed files and kept another"
+  else bad "make uninstall left: ${left:-<nothing>} (keep-me $( [ -f "$p/lib/keep-me" ] && echo kept || echo removed))"; fi
+else bad "make uninstall failed:"; tail -20 "$tmp/uninstall.log" | sed 's/^/       /'; fi
+
 if [ $fails -eq 0 ]; then echo "INSTALL CHECKS PASSED"; else echo "INSTALL CHECKS FAILED ($fails)"; fi
 [ $fails -eq 0 ]
