@@ -166,10 +166,15 @@ __global__ void __launch_bounds__(FG_WARPS * 32) k_gemv_fused(const fg_args a) {
     }
 }
 
-/* DIA_CUDA_GEMV_NR = rows per warp (1, 2 or 4; gated 2 or 4) overrides the choice (benchmarks). */
-static int env_int(const char *name, int def) {
-    const char *e = getenv(name);
-    return e && *e ? atoi(e) : def;
+/* DIA_CUDA_GEMV_NR = rows per warp (1, 2 or 4; gated 2 or 4) overrides the choice (benchmarks);
+ * read once. */
+static int forced_rows_per_warp(void) {
+    static int v = -1;
+    if (v < 0) {
+        const char *e = getenv("DIA_CUDA_GEMV_NR");
+        v = e && *e ? atoi(e) : 0;
+    }
+    return v;
 }
 
 template <int MT, int NR, int NORM, int GATED>
@@ -217,46 +222,44 @@ int cu_linear_fusable(const dia_linear_args *a) {
 /* The decode kernel for `a` (cu_linear_fusable(a) holds). */
 dia_status cu_linear_fused(dia_backend *be, const dia_linear_args *a) {
     const int64_t M = a->x->ne[0], K = a->x->ne[1];
-    {
-        cuda_ctx *c = cu_ctx(be);
-        fg_args f;
-        memset(&f, 0, sizeof f);
-        int64_t tot = 0;
-        for (int i = 0; i < a->n; i++) {
-            f.Y[i] = (float *)cu_ptr(a->y[i]);
-            f.W[i] = (const __nv_bfloat16 *)cu_ptr(a->w[i]);
-            tot += a->w[i]->ne[0];
-            if (tot > INT32_MAX) return dia_fail(DIA_ERR_INTERNAL, "linear too large");
-            f.end[i] = (int)tot;
-        }
-        f.nseg = a->n;
-        f.X = (const float *)cu_ptr(a->x);
-        f.G = a->norm_w ? (const float *)cu_ptr(a->norm_w) : NULL;
-        f.eps = a->eps;
-        f.M = (int)M;
-        f.K = (int)K;
-        f.accumulate = a->accumulate;
-        f.half = a->gated ? (int)(tot / 2) : 0;
-        /* rows per warp (bench/bench_gemv_variants.cu, H100, cold L2, M = 2): 4 rows x 2 loads for
-         * the wide matrices (gate_up 16384 x 2048: 2.59 TB/s), 2 rows x 4 loads for the rest (down
-         * 2048 x 8192: 1.98 TB/s; the 2048 x 2048 ones are latency-bound at ~7 us) */
-        const int64_t cols = a->gated ? tot / 2 : tot;
-        int nr = env_int("DIA_CUDA_GEMV_NR", 0);
-        if (nr != 1 && nr != 2 && nr != 4) nr = tot >= 8192 ? 4 : 2;
-        if (a->gated) {
-            if (nr < 2) nr = 2;
-            if (cols % (nr / 2)) nr = 2;
-            f.groups = (int)(cols / (nr / 2));
-        } else {
-            for (int i = 0; i < a->n; i++)
-                while (nr > 1 && a->w[i]->ne[0] % nr) nr /= 2;
-            f.groups = (int)(tot / nr);
-        }
-        const int norm = a->norm_w != NULL;
-        if (M == 1) return fg_launch_mt<1>(c, f, nr, norm, a->gated);
-        if (M == 2) return fg_launch_mt<2>(c, f, nr, norm, a->gated);
-        return fg_launch_mt<4>(c, f, nr, norm, a->gated);
+    cuda_ctx *c = cu_ctx(be);
+    fg_args f;
+    memset(&f, 0, sizeof f);
+    int64_t tot = 0;
+    for (int i = 0; i < a->n; i++) {
+        f.Y[i] = (float *)cu_ptr(a->y[i]);
+        f.W[i] = (const __nv_bfloat16 *)cu_ptr(a->w[i]);
+        tot += a->w[i]->ne[0];
+        if (tot > INT32_MAX) return dia_fail(DIA_ERR_INTERNAL, "linear too large");
+        f.end[i] = (int)tot;
     }
+    f.nseg = a->n;
+    f.X = (const float *)cu_ptr(a->x);
+    f.G = a->norm_w ? (const float *)cu_ptr(a->norm_w) : NULL;
+    f.eps = a->eps;
+    f.M = (int)M;
+    f.K = (int)K;
+    f.accumulate = a->accumulate;
+    f.half = a->gated ? (int)(tot / 2) : 0;
+    /* rows per warp (bench/bench_gemv_variants.cu, H100, cold L2, M = 2): 4 rows x 2 loads for
+     * the wide matrices (gate_up 16384 x 2048: 2.59 TB/s), 2 rows x 4 loads for the rest (down
+     * 2048 x 8192: 1.98 TB/s; the 2048 x 2048 ones are latency-bound at ~7 us) */
+    const int64_t cols = a->gated ? tot / 2 : tot;
+    int nr = forced_rows_per_warp();
+    if (nr != 1 && nr != 2 && nr != 4) nr = tot >= 8192 ? 4 : 2;
+    if (a->gated) {
+        if (nr < 2) nr = 2;
+        if (cols % (nr / 2)) nr = 2;
+        f.groups = (int)(cols / (nr / 2));
+    } else {
+        for (int i = 0; i < a->n; i++)
+            while (nr > 1 && a->w[i]->ne[0] % nr) nr /= 2;
+        f.groups = (int)(tot / nr);
+    }
+    const int norm = a->norm_w != NULL;
+    if (M == 1) return fg_launch_mt<1>(c, f, nr, norm, a->gated);
+    if (M == 2) return fg_launch_mt<2>(c, f, nr, norm, a->gated);
+    return fg_launch_mt<4>(c, f, nr, norm, a->gated);
 }
 
 dia_status cu_linear(dia_backend *be, const dia_linear_args *a) {
