@@ -92,7 +92,7 @@ $(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(BUILD)/lib/libdia.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Wno-unused-parameter -o $@ $< $(BUILD)/lib/libdia.a $(LDFLAGS_ALL) $(LIBS) -lcmocka -lcjson
 
-$(BUILD)/bench/%: bench/%.c $(BUILD)/lib/libdia.a
+$(BUILD)/bench/%: bench/%.c bench/bench_util.h $(BUILD)/lib/libdia.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/lib/libdia.a $(LDFLAGS_ALL) $(LIBS)
 

@@ -18,21 +18,7 @@
 #include <unistd.h>
 
 #include "dia.h"
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-#define CHECK(call)                                                                                         \
-    do {                                                                                                    \
-        dia_status st_ = (call);                                                                            \
-        if (st_ != DIA_OK) {                                                                                \
-            fprintf(stderr, "bench_cuda: %s failed: %s: %s\n", #call, dia_status_string(st_), dia_last_error()); \
-            return 1;                                                                                       \
-        }                                                                                                   \
-    } while (0)
+#include "bench_util.h"
 
 /* cudaMemGetInfo when the CUDA runtime is linked (a CUDA build), else NULL */
 extern int cudaMemGetInfo(size_t *free_bytes, size_t *total_bytes) __attribute__((weak));

@@ -12,24 +12,10 @@
 
 #include "backend.h"
 #include "ops.h"
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "bench_util.h"
 
 static dia_backend *be;
 static int reps = 200;
-
-#define CHECK(call)                                                                              \
-    do {                                                                                         \
-        dia_status st_ = (call);                                                                 \
-        if (st_ != DIA_OK) {                                                                     \
-            fprintf(stderr, "%s failed: %s: %s\n", #call, dia_status_string(st_), dia_last_error()); \
-            exit(1);                                                                             \
-        }                                                                                        \
-    } while (0)
 
 static dia_tensor T(dia_dtype dt, int ndim, int64_t a, int64_t b, int64_t c, int64_t d) {
     int64_t ne[4] = {a, b, c, d};

@@ -10,12 +10,7 @@
 #include <time.h>
 
 #include "backend.h"
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "bench_util.h"
 
 static void direct_conv(float *y, const float *x, const float *w, const float *b, int Cin, int T, int Cout, int K,
                         int dil, int pad, int Tout) {

@@ -12,21 +12,7 @@
 
 #include "model.h"
 #include "safetensors.h"
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-#define CHECK(call)                                                                                     \
-    do {                                                                                                \
-        dia_status st_ = (call);                                                                        \
-        if (st_ != DIA_OK) {                                                                            \
-            fprintf(stderr, "bench: %s failed: %s: %s\n", #call, dia_status_string(st_), dia_last_error()); \
-            return 1;                                                                                   \
-        }                                                                                               \
-    } while (0)
+#include "bench_util.h"
 
 int main(int argc, char **argv) {
     const char *model_dir = NULL, *random_cfg = NULL, *dtype = "f32", *backend = "cpu", *threads = "0";
