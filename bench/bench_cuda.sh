@@ -5,7 +5,8 @@
 #   PHASES="env build test model lib ref" BATCHES="1 8 32 64" STEPS=200 bash bench/bench_cuda.sh
 #   PHASES="build test model vram lib long" CACHE_MODES="bf16 f32" BATCHES="1 64" bash bench/bench_cuda.sh
 #
-# Phases: env build test model ops cmp ncu vram lib long dac knobs sampling nograph ref. CACHE_MODES (vram, lib,
+# Phases: env build test model ops cmp ncu vram lib long dac knobs sampling nograph ref (dac: DAC_NCU=1 adds a
+# per-kernel ncu breakdown, DAC_CPU=1 a CPU line). CACHE_MODES (vram, lib,
 # long): bf16 = the attention caches the backend picks (bf16 with bf16 weights), f32 =
 # DIA_CUDA_CACHE_F32=1 (f32 caches, the behaviour before bf16 caches).
 # The machine has no libcjson/libcmocka/libsndfile/libsamplerate: the Debian packages in
@@ -38,6 +39,24 @@ MK=(make CUDA=1 BUILD=build-cuda DEPS_PREFIX=/tmp/deps "CFLAGS=-I$CBLAS_DIR")
 # attention caches: "bf16" = the backend's choice (bf16 with bf16 weights), "f32" = DIA_CUDA_CACHE_F32=1
 CACHE_MODES=${CACHE_MODES:-bf16}
 cache_env() { if [ "$1" = f32 ]; then echo DIA_CUDA_CACHE_F32=1; else echo DIA_CUDA_CACHE_F32=0; fi; }
+
+ncu_summary() {
+  python3 - <<'PY'
+import csv, collections
+rows = [r for r in csv.reader(open("/tmp/ncu.csv")) if len(r) > 10]
+hdr = rows[0]; ki = hdr.index("Kernel Name"); vi = hdr.index("Metric Value"); ui = hdr.index("Metric Unit")
+tot = collections.defaultdict(float); cnt = collections.Counter()
+for r in rows[1:]:
+    name = r[ki].split("(")[0].split("<")[0][:40] + ("<" + r[ki].split("<")[1].split(">")[0][:20] + ">" if "<" in r[ki] else "")
+    u = r[ui].strip().lower()
+    v = float(r[vi].replace(",", "")) * {"ns": 1e-3, "nsecond": 1e-3, "us": 1.0, "usecond": 1.0, "ms": 1e3, "msecond": 1e3}.get(u, float("nan"))
+    tot[name] += v; cnt[name] += 1
+allt = sum(tot.values()); n = sum(cnt.values())
+print(f"kernels {n}, GPU time {allt:.0f} us ({allt / n:.2f} us per kernel on average)")
+for k, v in sorted(tot.items(), key=lambda x: -x[1]):
+    print(f"  {k:64s} n={cnt[k]:4d} total={v:9.1f} us  mean={v / cnt[k]:7.2f} us")
+PY
+}
 
 if has env; then
   echo "=== env"; date -u; nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.memory --format=csv
@@ -84,21 +103,7 @@ if has ncu; then
   DIA_CUDA_GRAPHS=0 ncu --cache-control none --clock-control none --metrics gpu__time_duration.sum --csv --launch-skip ${NCU_SKIP:-2500} --launch-count ${NCU_COUNT:-700} \
     ./build-cuda/bench/bench_cuda --model "$MODEL" --backend cuda --dtype bf16 --batch ${NCU_B:-1} --steps 12 --warmup 2 \
     > /tmp/ncu.csv 2>/tmp/ncu.err; tail -3 /tmp/ncu.err
-  python3 - <<'PY'
-import csv, collections
-rows = [r for r in csv.reader(open("/tmp/ncu.csv")) if len(r) > 10]
-hdr = rows[0]; ki = hdr.index("Kernel Name"); vi = hdr.index("Metric Value"); ui = hdr.index("Metric Unit")
-tot = collections.defaultdict(float); cnt = collections.Counter()
-for r in rows[1:]:
-    name = r[ki].split("(")[0].split("<")[0][:40] + ("<" + r[ki].split("<")[1].split(">")[0][:20] + ">" if "<" in r[ki] else "")
-    u = r[ui].strip().lower()
-    v = float(r[vi].replace(",", "")) * {"ns": 1e-3, "nsecond": 1e-3, "us": 1.0, "usecond": 1.0, "ms": 1e3, "msecond": 1e3}.get(u, float("nan"))
-    tot[name] += v; cnt[name] += 1
-allt = sum(tot.values()); n = sum(cnt.values())
-print(f"kernels {n}, GPU time {allt:.0f} us ({allt / n:.2f} us per kernel on average)")
-for k, v in sorted(tot.items(), key=lambda x: -x[1]):
-    print(f"  {k:64s} n={cnt[k]:4d} total={v:9.1f} us  mean={v / cnt[k]:7.2f} us")
-PY
+  ncu_summary
 fi
 if has vram; then
   echo "=== device memory at B=1 with a full 3072-position cache (cudaMemGetInfo: total - free)"
@@ -128,11 +133,18 @@ if has long; then
   done
 fi
 if has dac; then
-  echo "=== DAC decode (random descript/dac_44khz-architecture weights, f32)"
+  echo "=== DAC decode (random descript/dac_44khz-architecture weights): f32, f32 with TF32 GEMMs, bf16 (conv_bf16)"
   [ -f /tmp/dac-full/config.json ] || python3 bench/make_full_dac.py /tmp/dac-full | grep DAC
   ./build-cuda/bench/bench_dac_cuda /tmp/dac-full cuda 10 f32 2>&1 | grep -v "^libdia info"
   echo "(DIA_CUDA_TF32=1:)"; DIA_CUDA_TF32=1 ./build-cuda/bench/bench_dac_cuda /tmp/dac-full cuda 10 f32 2>&1 | grep -v "^libdia info"
-  ./build-cuda/bench/bench_dac_cuda /tmp/dac-full cpu 1 f32 2>&1 | grep -v "^libdia info"
+  ./build-cuda/bench/bench_dac_cuda /tmp/dac-full cuda 10 bf16 2>&1 | grep -v "^libdia info"
+  if [ -n "${DAC_CPU:-}" ]; then ./build-cuda/bench/bench_dac_cuda /tmp/dac-full cpu 1 f32 2>&1 | grep -v "^libdia info"; fi
+  if [ -n "${DAC_NCU:-}" ]; then
+    echo "=== ncu: GPU time per kernel of one 1 s bf16 DAC decode"
+    ncu --cache-control none --clock-control none --metrics gpu__time_duration.sum --csv \
+      ./build-cuda/bench/bench_dac_cuda /tmp/dac-full cuda 1 bf16 > /tmp/ncu.csv 2>/tmp/ncu.err; tail -3 /tmp/ncu.err
+    ncu_summary
+  fi
 fi
 if has knobs; then
   echo "=== libdia decode steps under backend knobs (KNOBS: space-separated VAR=value[,VAR=value] sets)"

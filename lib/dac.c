@@ -42,11 +42,23 @@ static dia_status conv(dia_backend *be, const dac_conv *c, dia_tensor *y, const 
     return be->ops->conv1d(be, y, x, &c->w, &c->b, c->stride, c->dilation, c->pad);
 }
 
+/* bf16 mode (c->wt set): y (+)= conv(alpha ? snake(x) : x), Snake fused, x unchanged. */
+static dia_status conv_lp(dia_backend *be, const dac_conv *c, dia_tensor *y, const dia_tensor *x,
+                          const dia_tensor *alpha, int transposed, int accumulate) {
+    const dia_conv_args a = {.y = y, .x = x, .w = &c->wt, .b = &c->b, .alpha = alpha, .transposed = transposed,
+                             .stride = c->stride, .dilation = c->dilation, .pad = c->pad, .accumulate = accumulate};
+    return be->ops->conv_bf16(be, &a);
+}
+
 /* x[C, T] (in buffer xi) += conv2(snake2(conv1(snake1(x)))), using the two other buffers. */
 static dia_status resunit(dia_backend *be, const dac_resunit *ru, dac_work *w, int xi, int64_t C, int64_t T) {
     const int a = (xi + 1) % 3, b = (xi + 2) % 3;
     dia_tensor x = wv(w, xi, C, T), ta = wv(w, a, C, T), tb = wv(w, b, C, T);
     dia_status st;
+    if (ru->conv1.wt.buf && ru->conv2.wt.buf) { /* two fused convs: ta = conv1(snake1(x)); x += conv2(snake2(ta)) */
+        if ((st = conv_lp(be, &ru->conv1, &ta, &x, &ru->snake1, 0, 0)) != DIA_OK) return st;
+        return conv_lp(be, &ru->conv2, &x, &ta, &ru->snake2, 0, 1);
+    }
     if ((st = be->ops->copy(be, ta.buf, ta.offset, x.buf, x.offset, dia_tensor_nbytes(&x))) != DIA_OK) return st;
     if ((st = be->ops->snake(be, &ta, &ru->snake1)) != DIA_OK) return st;
     if ((st = conv(be, &ru->conv1, &tb, &ta)) != DIA_OK) return st;
@@ -104,27 +116,35 @@ static dia_status decode_segment(dia_dac *d, const int32_t *codes, int a, int b,
     /* conv1: [latent, n] -> [dec_dim, n] (buffer 1) */
     {
         dia_tensor z = wv(&w, 0, c->latent, n), y = wv(&w, 1, c->dec_dim, n);
-        TRY(conv(be, &d->dec_conv1, &y, &z));
+        TRY(d->dec_conv1.wt.buf ? conv_lp(be, &d->dec_conv1, &y, &z, NULL, 0, 0) : conv(be, &d->dec_conv1, &y, &z));
     }
     int cur = 1;
     int64_t C = c->dec_dim, T = n;
     for (int i = 0; i < c->n_up; i++) {
         const dac_block *blk = &d->dec[i];
         dia_tensor x = wv(&w, cur, C, T); /* [cin, T] */
-        TRY(be->ops->snake(be, &x, &blk->snake));
         const int nx = (cur + 1) % 3;
         dia_tensor y = wv(&w, nx, blk->cout, T * blk->stride); /* [cout, T s] */
-        TRY(be->ops->conv_transpose1d(be, &y, &x, &blk->conv.w, &blk->conv.b, blk->conv.stride, blk->conv.pad));
+        if (blk->conv.wt.buf) {
+            TRY(conv_lp(be, &blk->conv, &y, &x, &blk->snake, 1, 0));
+        } else {
+            TRY(be->ops->snake(be, &x, &blk->snake));
+            TRY(be->ops->conv_transpose1d(be, &y, &x, &blk->conv.w, &blk->conv.b, blk->conv.stride, blk->conv.pad));
+        }
         cur = nx;
         C = blk->cout;
         T *= blk->stride;
         for (int r = 0; r < DAC_RES_UNITS; r++) TRY(resunit(be, &blk->ru[r], &w, cur, C, T));
     }
     {
-        dia_tensor x = wv(&w, cur, C, T); /* [C, n hop] */
-        TRY(be->ops->snake(be, &x, &d->dec_snake));
+        dia_tensor x = wv(&w, cur, C, T);           /* [C, n hop] */
         dia_tensor y = wv(&w, (cur + 1) % 3, 1, T); /* [1, n hop] */
-        TRY(conv(be, &d->dec_conv2, &y, &x));
+        if (d->dec_conv2.wt.buf) {
+            TRY(conv_lp(be, &d->dec_conv2, &y, &x, &d->dec_snake, 0, 0));
+        } else {
+            TRY(be->ops->snake(be, &x, &d->dec_snake));
+            TRY(conv(be, &d->dec_conv2, &y, &x));
+        }
         TRY(be->ops->tanh_(be, &y));
         TRY(dia_tensor_download(be, &y, out, (size_t)T * sizeof(float)));
     }

@@ -29,7 +29,8 @@ dia_status dac_config_parse(const char *json, const char *what, dac_config *cfg)
 /* A convolution with its (folded) weight. conv1d: w [Cout, Cin, K]; conv_transpose1d: w [Cin, Cout, K]. */
 typedef struct dac_conv {
     dia_tensor w;
-    dia_tensor b; /* [Cout] */
+    dia_tensor b;  /* [Cout] */
+    dia_tensor wt; /* bf16 [K, Cout, Cin] for the backend's conv_bf16 (decoder convs in bf16 mode), else unset */
     int stride, dilation, pad;
 } dac_conv;
 
@@ -58,6 +59,7 @@ typedef struct dac_quantizer {
 struct dia_dac {
     dac_config cfg;
     dia_backend *be;
+    int bf16; /* the decoder's convolutions run as conv_bf16 (dtype option, see dia.h) */
     st_archive ar;
     dia_buffer **wbufs; /* one wrapped buffer per mapped file (plain weights are used in place) */
     int n_wbufs;

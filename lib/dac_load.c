@@ -139,6 +139,7 @@ static float st_elem(const st_tensor *t, int64_t i) {
 typedef struct loader {
     dia_dac *d;
     int orig; /* 1: the original descript naming (encoder.block.N.block.M..., decoder.model.N...) */
+    int prep; /* 1: give the convs taken now a bf16 [K, Cout, Cin] copy (dac_conv.wt) */
     char name[320];
 } loader;
 
@@ -154,8 +155,8 @@ static dia_tensor view_of(const dia_dac *d, const st_tensor *t, int ndim, const 
     return v;
 }
 
-/* A backend f32 tensor of shape ne[ndim] holding `host`, owned by the codec. */
-static dia_status own_tensor(dia_dac *d, const float *host, int ndim, const int64_t *ne, dia_tensor *out) {
+/* A backend tensor of dtype dt and shape ne[ndim], owned by the codec (freed with it). */
+static dia_status own_alloc(dia_dac *d, dia_dtype dt, int ndim, const int64_t *ne, dia_tensor *out) {
     if (d->n_owned == d->cap_owned) {
         int cap = d->cap_owned ? 2 * d->cap_owned : 64;
         dia_buffer **p = realloc(d->owned, (size_t)cap * sizeof *p);
@@ -163,10 +164,40 @@ static dia_status own_tensor(dia_dac *d, const float *host, int ndim, const int6
         d->owned = p;
         d->cap_owned = cap;
     }
-    dia_status st = dia_tensor_alloc(d->be, DIA_F32, ndim, ne, out);
-    if (st != DIA_OK) return st;
-    d->owned[d->n_owned++] = out->buf;
-    return dia_tensor_upload(d->be, out, host, dia_tensor_nbytes(out));
+    dia_status st = dia_tensor_alloc(d->be, dt, ndim, ne, out);
+    if (st == DIA_OK) d->owned[d->n_owned++] = out->buf;
+    return st;
+}
+
+/* A backend f32 tensor of shape ne[ndim] holding `host`, owned by the codec. */
+static dia_status own_tensor(dia_dac *d, const float *host, int ndim, const int64_t *ne, dia_tensor *out) {
+    dia_status st = own_alloc(d, DIA_F32, ndim, ne, out);
+    return st != DIA_OK ? st : dia_tensor_upload(d->be, out, host, dia_tensor_nbytes(out));
+}
+
+/* f32 -> bf16, round to nearest even (finite values) */
+static uint16_t f32_to_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return (uint16_t)((u + 0x7fff + ((u >> 16) & 1)) >> 16);
+}
+
+/* c->wt = bf16 [K, Cout, Cin] from the f32 weight `host` of shape `shape`: [Cout, Cin, K], or
+ * [Cin, Cout, K] when transposed; owned by the codec. */
+static dia_status own_prepared(dia_dac *d, const float *host, const int64_t *shape, int transposed, dac_conv *c) {
+    const int64_t K = shape[2], Cout = transposed ? shape[1] : shape[0], Cin = transposed ? shape[0] : shape[1];
+    const int64_t ne[3] = {K, Cout, Cin};
+    uint16_t *h = malloc((size_t)(K * Cout * Cin) * sizeof(uint16_t)); /* [K, Cout, Cin] */
+    if (!h) return dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory");
+    for (int64_t k = 0; k < K; k++)
+        for (int64_t o = 0; o < Cout; o++)
+            for (int64_t i = 0; i < Cin; i++)
+                h[(k * Cout + o) * Cin + i] =
+                    f32_to_bf16(host[(transposed ? i * Cout + o : o * Cin + i) * K + k]);
+    dia_status st = own_alloc(d, DIA_BF16, 3, ne, &c->wt);
+    if (st == DIA_OK) st = dia_tensor_upload(d->be, &c->wt, h, dia_tensor_nbytes(&c->wt));
+    free(h);
+    return st;
 }
 
 static void set_name(loader *L, const char *fmt, ...) DIA_PRINTF(2, 3);
@@ -206,7 +237,7 @@ static void fold_weight_norm(const st_tensor *g, const st_tensor *v, int64_t row
  * "parametrizations.weight.original0"/"original1". If `neg` is not NULL it also receives -W, -b
  * as a second owned conv (for subtracting the projection from a residual). */
 static dia_status take_conv(loader *L, const char *prefix, const int64_t *shape, int64_t cout, int stride,
-                            int dilation, int pad, dac_conv *c, dac_conv *neg) {
+                            int dilation, int pad, int transposed, dac_conv *c, dac_conv *neg) {
     dia_dac *d = L->d;
     st_archive *ar = &d->ar;
     dia_status st;
@@ -230,7 +261,7 @@ static dia_status take_conv(loader *L, const char *prefix, const int64_t *shape,
                             "%s.parametrizations.weight.original0/original1)", L->name, prefix, prefix);
         if ((st = st_take(ar, L->name, 3, shape, &t)) != DIA_OK) return st;
         c->w = view_of(d, t, 3, shape);
-        if (neg) {
+        if (neg || L->prep) {
             host = malloc((size_t)n * sizeof(float));
             if (!host) return dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory");
             for (int64_t i = 0; i < n; i++) host[i] = st_elem(t, i);
@@ -255,6 +286,10 @@ static dia_status take_conv(loader *L, const char *prefix, const int64_t *shape,
         return st;
     }
     c->b = view_of(d, bt, 1, &cout);
+    if (L->prep && (st = own_prepared(d, host, shape, transposed, c)) != DIA_OK) {
+        free(host);
+        return st;
+    }
     if (neg) {
         *neg = *c;
         for (int64_t i = 0; i < n; i++) host[i] = -host[i];
@@ -272,7 +307,7 @@ static dia_status take_conv(loader *L, const char *prefix, const int64_t *shape,
 static dia_status take_conv1d(loader *L, const char *prefix, int64_t cout, int64_t cin, int64_t k, int stride,
                               int dilation, int pad, dac_conv *c) {
     const int64_t shape[3] = {cout, cin, k};
-    return take_conv(L, prefix, shape, cout, stride, dilation, pad, c, NULL);
+    return take_conv(L, prefix, shape, cout, stride, dilation, pad, 0, c, NULL);
 }
 
 /* A residual unit: transformers "<prefix>.snake1/conv1/snake2/conv2", original
@@ -353,14 +388,16 @@ static dia_status load_weights(dia_dac *d) {
         if ((st = take_conv1d(&L, p, c->codebook_dim, c->latent, 1, 1, 1, 0, &Q->in_proj)) != DIA_OK) return st;
         snprintf(p, sizeof p, "quantizer.quantizers.%d.out_proj", q);
         const int64_t oshape[3] = {c->latent, c->codebook_dim, 1};
-        if ((st = take_conv(&L, p, oshape, c->latent, 1, 1, 0, &Q->out_proj, &Q->out_proj_neg)) != DIA_OK) return st;
+        if ((st = take_conv(&L, p, oshape, c->latent, 1, 1, 0, 0, &Q->out_proj, &Q->out_proj_neg)) != DIA_OK) return st;
         set_name(&L, "quantizer.quantizers.%d.codebook.weight", q);
         const int64_t cshape[2] = {c->codebook_size, c->codebook_dim};
         st_tensor *t;
         if ((st = st_take(&d->ar, L.name, 2, cshape, &t)) != DIA_OK) return st;
         Q->codebook = view_of(d, t, 2, cshape);
     }
-    /* decoder: conv1, blocks (snake, transposed conv, res units), snake, conv2 (then tanh) */
+    /* decoder: conv1, blocks (snake, transposed conv, res units), snake, conv2 (then tanh); in
+     * bf16 mode every decoder conv also gets its bf16 [K, Cout, Cin] copy */
+    L.prep = d->bf16;
     snprintf(p, sizeof p, "%s", L.orig ? "decoder.model.0" : "decoder.conv1");
     if ((st = take_conv1d(&L, p, c->dec_dim, c->latent, 7, 1, 1, 3, &d->dec_conv1)) != DIA_OK) return st;
     ch = c->dec_dim;
@@ -374,7 +411,7 @@ static dia_status load_weights(dia_dac *d) {
         PFX(&L, p, "decoder.block.%d.conv_t1", "decoder.model.%d.block.1", L.orig ? i + 1 : i);
         const int s = b->stride;
         const int64_t tshape[3] = {ch, ch / 2, 2 * s};
-        if ((st = take_conv(&L, p, tshape, ch / 2, s, 1, (s + 1) / 2, &b->conv, NULL)) != DIA_OK) return st;
+        if ((st = take_conv(&L, p, tshape, ch / 2, s, 1, (s + 1) / 2, 1, &b->conv, NULL)) != DIA_OK) return st;
         for (int r = 0; r < DAC_RES_UNITS; r++) {
             PFX(&L, p, "decoder.block.%d.res_unit%d", "decoder.model.%d.block.%d", L.orig ? i + 1 : i,
                 L.orig ? r + 2 : r + 1);
@@ -454,14 +491,23 @@ DIA_API dia_status dia_dac_load(const char *path, const dia_options *opts, dia_d
             if (st == DIA_OK) d->n_wbufs = i + 1;
         }
     }
+    if (st == DIA_OK) {
+        /* dtype: f32 everywhere, or (CUDA: auto and bf16) the decoder's convs in bf16 (conv_bf16) */
+        const char *dt = opts ? opts->dtype : "auto";
+        if (!strcmp(dt, "bf16") && !d->be->ops->conv_bf16)
+            st = dia_fail(DIA_ERR_INVALID_ARG, "DAC dtype bf16: the %s backend computes the codec in f32 only "
+                                               "(use dtype auto or f32)", d->be->ops->name);
+        d->bf16 = strcmp(dt, "f32") && d->be->ops->conv_bf16 ? 1 : 0;
+    }
     if (st == DIA_OK) st = load_weights(d);
     if (st != DIA_OK) {
         dia_dac_free(d);
         return st;
     }
     receptive_fields(d);
-    dia_log(DIA_LOG_INFO, "loaded DAC %s (%d codebooks of %d, hop %d, %d Hz, backend %s)", path, d->cfg.codebooks,
-            d->cfg.codebook_size, d->cfg.hop, d->cfg.sample_rate, d->be->ops->name);
+    dia_log(DIA_LOG_INFO, "loaded DAC %s (%d codebooks of %d, hop %d, %d Hz, backend %s, decoder %s)", path,
+            d->cfg.codebooks, d->cfg.codebook_size, d->cfg.hop, d->cfg.sample_rate, d->be->ops->name,
+            d->bf16 ? "bf16" : "f32");
     *out = d;
     return DIA_OK;
 }

@@ -994,6 +994,135 @@ static void test_dac_ops(void **state) {
     backends_free(&p);
 }
 
+static float bf16_round(float f) {
+    const uint32_t u = (uint32_t)f32_to_bf16(f) << 16;
+    float r;
+    memcpy(&r, &u, 4);
+    return r;
+}
+
+/* conv_bf16 against a host reference on the same bf16-rounded operands (snake(x) and w), summed in
+ * double: y (+)= b + conv(snake(x)) for a stride-1 conv (transposed = 0) or a transposed conv. */
+static void check_conv_bf16(dia_backend *be, int transposed, int64_t Cin, int64_t Cout, int64_t K, int64_t T, int s,
+                            int dil, int pad, int use_snake, int accumulate) {
+    const int64_t Tout = transposed ? (T - 1) * s - 2 * pad + K : T + 2 * pad - dil * (K - 1);
+    float *x = rand_f32((size_t)(Cin * T), 2.0f), *w = rand_f32((size_t)(Cin * Cout * K), 0.2f);
+    float *bias = rand_f32((size_t)Cout, 1.0f), *alpha = rand_f32((size_t)Cin, 1.0f);
+    float *y0 = rand_f32((size_t)(Cout * Tout), 1.0f); /* y before (accumulate) */
+    for (int64_t i = 0; i < Cin; i++) alpha[i] = fabsf(alpha[i]) + 0.1f;
+    /* checkpoint layout w: [Cout, Cin, K], transposed [Cin, Cout, K]; the op's: bf16 [K, Cout, Cin] */
+    uint16_t *wt = malloc((size_t)(Cin * Cout * K) * 2);
+    float *xs = malloc((size_t)(Cin * T) * sizeof(float)), *ref = malloc((size_t)(Cout * Tout) * sizeof(float));
+#define WIDX(o, i, k) ((transposed ? (i) * Cout + (o) : (o) * Cin + (i)) * K + (k))
+    for (int64_t k = 0; k < K; k++)
+        for (int64_t o = 0; o < Cout; o++)
+            for (int64_t i = 0; i < Cin; i++) wt[(k * Cout + o) * Cin + i] = f32_to_bf16(w[WIDX(o, i, k)]);
+    for (int64_t i = 0; i < Cin; i++) {
+        const float a = alpha[i], inv = (float)(1.0 / ((double)a + 1e-9));
+        for (int64_t j = 0; j < T; j++) {
+            float v = x[i * T + j];
+            if (use_snake) {
+                const float sn = sinf(a * v);
+                v = v + inv * (sn * sn);
+            }
+            xs[i * T + j] = bf16_round(v);
+        }
+    }
+    for (int64_t o = 0; o < Cout; o++)
+        for (int64_t t = 0; t < Tout; t++) {
+            double acc = bias[o];
+            for (int64_t i = 0; i < Cin; i++)
+                for (int64_t k = 0; k < K; k++) {
+                    int64_t j;
+                    if (transposed) { /* j s + k - pad = t */
+                        const int64_t num = t + pad - k;
+                        if (num < 0 || num % s) continue;
+                        j = num / s;
+                    } else {
+                        j = t + k * dil - pad;
+                    }
+                    if (j < 0 || j >= T) continue;
+                    acc += (double)bf16_round(w[WIDX(o, i, k)]) * xs[i * T + j];
+                }
+            ref[o * Tout + t] = (float)(acc + (accumulate ? y0[o * Tout + t] : 0.0));
+        }
+#undef WIDX
+    int64_t sx[2] = {Cin, T}, sw[3] = {K, Cout, Cin}, sb[1] = {Cout}, sa[1] = {Cin}, sy[2] = {Cout, Tout};
+    dia_tensor tx = mk(be, DIA_F32, 2, sx, x), tw = mk(be, DIA_BF16, 3, sw, wt), tb = mk(be, DIA_F32, 1, sb, bias),
+               ta = mk(be, DIA_F32, 1, sa, alpha), ty = mk(be, DIA_F32, 2, sy, y0);
+    const dia_conv_args args = {.y = &ty, .x = &tx, .w = &tw, .b = &tb, .alpha = use_snake ? &ta : NULL,
+                                .transposed = transposed, .stride = s, .dilation = dil, .pad = pad,
+                                .accumulate = accumulate};
+    assert_int_equal(be->ops->conv_bf16(be, &args), DIA_OK);
+    float *out = get(be, &ty);
+    const double d = rel_diff(out, ref, (size_t)(Cout * Tout));
+    printf("  conv_bf16 %s Cin=%lld Cout=%lld K=%lld T=%lld s=%d d=%d p=%d snake=%d acc=%d: rel diff %.3g\n",
+           transposed ? "transposed" : "conv", (long long)Cin, (long long)Cout, (long long)K, (long long)T, s, dil,
+           pad, use_snake, accumulate, d);
+    if (!(d <= 1e-4)) fail_msg("conv_bf16 rel diff %.3g", d);
+    dia_tensor *all[] = {&tx, &tw, &tb, &ta, &ty};
+    for (int i = 0; i < 5; i++) dia_tensor_free(be, all[i]);
+    free(out), free(x), free(w), free(bias), free(alpha), free(y0), free(wt), free(xs), free(ref);
+}
+
+static void test_conv_bf16(void **state) {
+    (void)state;
+    NEED_CUDA();
+    dia_backend *be = NULL;
+    assert_int_equal(dia_backend_new("cuda", 0, 0, &be), DIA_OK);
+    assert_non_null(be->ops->conv_bf16);
+    /* chunk and tile tails (Cin 48, Cout 80), dilations, 1x1 with accumulate, Cin not a multiple of
+     * 8 (scalar weight loads), one output channel, transposed convs of the DAC's strides */
+    check_conv_bf16(be, 0, 48, 80, 7, 300, 1, 1, 3, 1, 0);
+    check_conv_bf16(be, 0, 64, 64, 7, 517, 1, 9, 27, 1, 1);
+    check_conv_bf16(be, 0, 96, 96, 1, 1000, 1, 1, 0, 1, 1);
+    check_conv_bf16(be, 0, 12, 20, 3, 129, 1, 3, 3, 0, 0);
+    check_conv_bf16(be, 0, 40, 1, 7, 700, 1, 1, 3, 1, 0);
+    check_conv_bf16(be, 1, 64, 32, 16, 40, 8, 1, 4, 1, 0);
+    check_conv_bf16(be, 1, 48, 24, 4, 301, 2, 1, 1, 1, 0);
+    check_conv_bf16(be, 1, 32, 16, 8, 77, 4, 1, 2, 0, 0);
+    /* a shape mismatch is an error, not a launch */
+    int64_t sx[2] = {8, 10}, sw[3] = {3, 4, 9}, sy[2] = {4, 10};
+    dia_tensor tx = mk(be, DIA_F32, 2, sx, NULL), tw = mk(be, DIA_BF16, 3, sw, NULL), ty = mk(be, DIA_F32, 2, sy, NULL);
+    const dia_conv_args bad = {.y = &ty, .x = &tx, .w = &tw, .stride = 1, .dilation = 1, .pad = 1};
+    assert_int_equal(be->ops->conv_bf16(be, &bad), DIA_ERR_INTERNAL);
+    dia_tensor_free(be, &tx), dia_tensor_free(be, &tw), dia_tensor_free(be, &ty);
+    dia_backend_free(be);
+}
+
+/* The DAC decoder in bf16 (dtype auto on CUDA) against the f32 reference audio. */
+static void test_dac_decode_bf16(void **state) {
+    (void)state;
+    NEED_CUDA();
+    dia_options *o = NULL;
+    assert_int_equal(dia_options_new(&o), DIA_OK);
+    assert_int_equal(dia_options_set(o, "backend", "cuda"), DIA_OK);
+    dia_dac *d = NULL;
+    dia_status st = dia_dac_load(FIXTURES "/dac-hf", o, &d);
+    dia_options_free(o);
+    if (st != DIA_OK) fail_msg("dia_dac_load on cuda: %s: %s", dia_status_string(st), dia_last_error());
+    size_t nc, na;
+    const int32_t *qn = golden_i32("dac.decode_codes", &nc); /* [Q, n] codebook-major */
+    const float *ref = golden_f32("dac.decode_audio", &na);
+    const int n = (int)(nc / 9);
+    int32_t *codes = malloc(nc * sizeof(int32_t));
+    for (int q = 0; q < 9; q++)
+        for (int t = 0; t < n; t++) codes[t * 9 + q] = qn[q * n + t];
+    float *audio = NULL;
+    size_t samples = 0;
+    assert_int_equal(dia_dac_decode(d, codes, n, &audio, &samples), DIA_OK);
+    assert_int_equal(samples, na);
+    double ss = 0, se = 0;
+    for (size_t i = 0; i < na; i++) ss += (double)ref[i] * ref[i], se += (double)(audio[i] - ref[i]) * (audio[i] - ref[i]);
+    const double mx = max_abs_diff(audio, ref, na), rms_rel = sqrt(se / (ss > 0 ? ss : 1));
+    printf("  DAC decode on cuda, bf16: max |diff| %.3g, rms error / rms signal %.3g\n", mx, rms_rel);
+    assert_true(mx <= 0.05);
+    assert_true(rms_rel <= 0.02);
+    dia_free(audio);
+    free(codes);
+    dia_dac_free(d);
+}
+
 /* The DAC decoder end to end on CUDA (f32) against the reference audio, as test_dac.c on the CPU. */
 static void test_dac_decode_golden(void **state) {
     (void)state;
@@ -1186,6 +1315,8 @@ int main(void) {
         cmocka_unit_test(test_shared_model_threads),
         cmocka_unit_test(test_dac_ops),
         cmocka_unit_test(test_dac_decode_golden),
+        cmocka_unit_test(test_conv_bf16),
+        cmocka_unit_test(test_dac_decode_bf16),
     };
     return cmocka_run_group_tests_name("cuda", tests, NULL, NULL);
 }

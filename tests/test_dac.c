@@ -407,6 +407,17 @@ static void test_strict_loading(void **s) {
     assert_non_null(strstr(dia_last_error(), "/nonexistent-dac-dir"));
     assert_int_equal(dia_dac_load(NULL, NULL, &d), DIA_ERR_INVALID_ARG);
     assert_int_equal(dia_dac_load(DAC_HF, NULL, NULL), DIA_ERR_INVALID_ARG);
+    /* the CPU computes the codec in f32 only: dtype bf16 is refused, auto and f32 load */
+    dia_options *o = NULL;
+    assert_int_equal(dia_options_new(&o), DIA_OK);
+    assert_int_equal(dia_options_set(o, "dtype", "bf16"), DIA_OK);
+    assert_int_equal(dia_dac_load(DAC_HF, o, &d), DIA_ERR_INVALID_ARG);
+    assert_null(d);
+    assert_non_null(strstr(dia_last_error(), "bf16"));
+    assert_int_equal(dia_options_set(o, "dtype", "auto"), DIA_OK);
+    assert_int_equal(dia_dac_load(DAC_HF, o, &d), DIA_OK);
+    dia_dac_free(d);
+    dia_options_free(o);
 }
 
 /* The original descript name of a transformers DAC tensor (weight norm as weight_g / weight_v, as
