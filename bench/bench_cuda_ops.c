@@ -3,6 +3,8 @@
  * so the figure is the GPU time per op plus the launch gap (what a decode step pays per op).
  *
  *   bench_cuda_ops [--backend cuda|cpu] [--rows R] [--kv L] [--reps N]
+ *   bench_cuda_ops --dac FRAMES [--reps N]: instead, the DAC decoder's bf16 convolutions (conv_bf16,
+ *   as lib/dac.c calls them) at the shapes of one FRAMES-frame segment of the 44.1 kHz codec
  *
  * Internal API (lib/backend.h); exits 0 with a message when the backend is unavailable. */
 #include <stdio.h>
@@ -35,10 +37,90 @@ static dia_tensor T(dia_dtype dt, int ndim, int64_t a, int64_t b, int64_t c, int
         printf("OP %-34s %9.2f us  %8.1f GB/s\n", label, us_, (double)(bytes) / (us_ * 1e3));         \
     } while (0)
 
+/* Each convolution of a 44.1 kHz DAC decoder segment of `frames` frames, as lib/dac.c's bf16 mode
+ * calls it (bf16 operand in, f32 and/or Snake'd bf16 out), timed alone; then the sum. */
+static void bench_dac(int64_t frames) {
+    if (!be->ops->conv_bf16) {
+        printf("backend %s has no conv_bf16\n", be->ops->name);
+        return;
+    }
+    static const int up[4] = {8, 8, 4, 2}, dil[3] = {1, 3, 9};
+    const int64_t peak = 96 * frames * 512 > 1536 * frames * 8 ? 96 * frames * 512 : 1536 * frames * 8;
+    dia_tensor xb = T(DIA_BF16, 1, 2 * peak, 0, 0, 0), yb = T(DIA_BF16, 1, 2 * peak, 0, 0, 0);
+    dia_tensor yf = T(DIA_F32, 1, 2 * peak, 0, 0, 0), alpha = T(DIA_F32, 1, 2048, 0, 0, 0);
+    dia_tensor bias = T(DIA_F32, 1, 2048, 0, 0, 0);
+    /* zeros for the operands and weights (values do not change the work), ones for alpha */
+    void *zeros = calloc((size_t)(4 * peak), 1);
+    float ones[2048];
+    for (int i = 0; i < 2048; i++) ones[i] = 1.0f;
+    if (!zeros) return;
+    CHECK(dia_tensor_upload(be, &xb, zeros, dia_tensor_nbytes(&xb)));
+    CHECK(dia_tensor_upload(be, &alpha, ones, sizeof ones));
+    CHECK(dia_tensor_upload(be, &bias, zeros, 2048 * 4));
+    double total_us = 0, total_flop = 0;
+    printf("DAC decoder convolutions (conv_bf16), one segment of %lld frames, reps %d\n", (long long)frames, reps);
+    for (int step = 0; step < 1 + 4 * 7 + 1; step++) {
+        /* step 0: conv1 1024 -> 1536 k7; per block: transposed, then 3 x (k7 dilated, k1); last: conv2 */
+        int64_t Cin, Cout, K, Tin, s = 1, d = 1, pad = 0;
+        int transposed = 0, acc = 0, f32out = 0;
+        char name[96];
+        if (step == 0) {
+            Cin = 1024, Cout = 1536, K = 7, Tin = frames, pad = 3;
+            snprintf(name, sizeof name, "conv1 1024->1536 k7");
+        } else if (step == 29) {
+            Cin = 96, Cout = 1, K = 7, Tin = frames * 512, pad = 3, f32out = 1;
+            snprintf(name, sizeof name, "conv2 96->1 k7");
+        } else {
+            const int blk = (step - 1) / 7, sub = (step - 1) % 7;
+            int64_t C = 1536 >> blk, T0 = frames;
+            for (int i = 0; i < blk; i++) T0 *= up[i];
+            if (sub == 0) {
+                Cin = C, Cout = C / 2, K = 2 * up[blk], Tin = T0, s = up[blk], pad = (up[blk] + 1) / 2;
+                transposed = 1, f32out = 1;
+                snprintf(name, sizeof name, "block%d conv_t %lld->%lld s%d", blk, (long long)Cin, (long long)Cout, up[blk]);
+            } else {
+                const int r = (sub - 1) / 2;
+                Cin = Cout = C / 2, Tin = T0 * up[blk];
+                if ((sub - 1) % 2 == 0) {
+                    K = 7, d = dil[r], pad = 3 * dil[r];
+                    snprintf(name, sizeof name, "block%d res%d k7 d%lld C=%lld", blk, r, (long long)d, (long long)Cin);
+                } else {
+                    K = 1, acc = f32out = 1;
+                    snprintf(name, sizeof name, "block%d res%d k1 C=%lld", blk, r, (long long)Cin);
+                }
+            }
+        }
+        const int64_t Tout = transposed ? (Tin - 1) * s - 2 * pad + K : Tin + 2 * pad - d * (K - 1);
+        int64_t nx[2] = {Cin, Tin}, ny[2] = {Cout, Tout}, nc[1] = {Cout};
+        dia_tensor x = dia_tensor_view(&xb, 0, 2, nx), ys = dia_tensor_view(&yb, 0, 2, ny), y = dia_tensor_view(&yf, 0, 2, ny);
+        dia_tensor a = dia_tensor_view(&alpha, 0, 1, nc), b = dia_tensor_view(&bias, 0, 1, nc);
+        dia_tensor w = T(DIA_BF16, 3, K, Cout, Cin, 0);
+        CHECK(dia_tensor_upload(be, &w, zeros, dia_tensor_nbytes(&w)));
+        const dia_conv_args args = {.y = f32out ? &y : NULL, .ys = Cout > 1 ? &ys : NULL, .x = &x, .w = &w, .b = &b,
+                                    .alpha_out = &a, .transposed = (int)transposed, .stride = (int)s,
+                                    .dilation = (int)d, .pad = (int)pad, .accumulate = acc};
+        CHECK(be->ops->conv_bf16(be, &args));
+        CHECK(be->ops->sync(be));
+        const double t0 = now_s();
+        for (int i = 0; i < reps; i++) CHECK(be->ops->conv_bf16(be, &args));
+        CHECK(be->ops->sync(be));
+        const double us = 1e6 * (now_s() - t0) / reps;
+        const double flop = 2.0 * (double)Cout * (double)Tout * (double)Cin * (double)(transposed ? K / s : K);
+        printf("DAC %-34s T %7lld -> %7lld  %9.1f us  %6.1f TFLOP/s\n", name, (long long)Tin, (long long)Tout, us,
+               flop / (us * 1e6));
+        total_us += us;
+        total_flop += flop;
+        dia_tensor_free(be, &w);
+    }
+    printf("DAC all convolutions of the segment: %.1f us, %.1f TFLOP/s\n", total_us, total_flop / (total_us * 1e6));
+    free(zeros);
+}
+
 int main(int argc, char **argv) {
     const char *backend = "cuda";
-    int64_t R = 2, L = 1500;
+    int64_t R = 2, L = 1500, dac_frames = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--dac")) dac_frames = atoi(argv[i + 1]);
         if (!strcmp(argv[i], "--backend")) backend = argv[i + 1];
         else if (!strcmp(argv[i], "--rows")) R = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--kv")) L = atoi(argv[i + 1]);
@@ -46,6 +128,11 @@ int main(int argc, char **argv) {
     }
     if (dia_backend_new(backend, 0, 0, &be) != DIA_OK) {
         printf("bench_cuda_ops: backend %s unavailable (%s); nothing to time\n", backend, dia_last_error());
+        return 0;
+    }
+    if (dac_frames > 0) {
+        bench_dac(dac_frames);
+        dia_backend_free(be);
         return 0;
     }
     const int64_t D = 2048, I = 8192, H = 16, KV = 4, hd = 128, S = 3072, Lt = 130, CV = 9 * 1028;

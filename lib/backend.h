@@ -66,18 +66,19 @@ typedef struct dia_linear_args {
     dia_tensor *scratch, *scratch_out;
 } dia_linear_args;
 
-/* Arguments of the optional DAC convolution `conv_bf16` (the codec's low-precision mode):
- *   y[Cout, Tout] (+)= b + conv(alpha ? snake(x, alpha) : x)
- * x f32 [Cin, T]; y f32 (never aliases x; accumulate = 1 adds into it); b [Cout] or NULL; alpha
- * [Cin] or NULL (Snake as the snake op, applied to the input before the convolution's zero
- * padding); w bf16 [K, Cout, Cin], the weight with its taps outermost (built by the loader from
- * the checkpoint's [Cout, Cin, K], or [Cin, Cout, K] for a transposed conv).
+/* Arguments of the optional DAC convolution `conv_bf16` (the codec's bf16 mode):
+ *   out[Cout, Tout] = b + conv(x)        x bf16 [Cin, T] (already Snake'd where the model says so)
+ *   y  (f32, or NULL):  y = out, or y += out with accumulate = 1
+ *   ys (bf16, or NULL): the final y (out, or y + out) through Snake with alpha_out [Cout] (NULL: none),
+ *                       rounded to bf16: the next convolution's input
+ * w bf16 [K, Cout, Cin] is the weight with its taps outermost (built by the loader from the
+ * checkpoint's [Cout, Cin, K], or [Cin, Cout, K] for a transposed conv); b [Cout] or NULL.
  *   transposed = 0: stride 1 with `dilation` and `pad`: Tout = T + 2 pad - dilation (K - 1).
  *   transposed = 1: conv_transpose1d with `stride` and `pad`: Tout = (T - 1) stride - 2 pad + K.
- * Operands are rounded to bf16 (snake(x) after the Snake, in f32); products accumulate in f32. */
+ * Products accumulate in f32. No output aliases x. */
 typedef struct dia_conv_args {
-    dia_tensor *y;
-    const dia_tensor *x, *w, *b, *alpha;
+    dia_tensor *y, *ys;
+    const dia_tensor *x, *w, *b, *alpha_out;
     int transposed, stride, dilation, pad, accumulate;
 } dia_conv_args;
 
@@ -176,9 +177,11 @@ typedef struct dia_backend_ops {
     dia_status (*snake)(dia_backend *be, dia_tensor *x, const dia_tensor *alpha);
     /* In place tanh on x. */
     dia_status (*tanh_)(dia_backend *be, dia_tensor *x);
-    /* Optional (NULL: the codec computes in f32 only, and dtype "bf16" is refused at DAC load):
-     * the convolution of dia_conv_args, Snake fused, in bf16 with f32 accumulation. */
+    /* Optional pair (both or neither; NULL: the codec computes in f32 only, and dtype "bf16" is
+     * refused at DAC load): the convolution of dia_conv_args in bf16 with f32 accumulation, and
+     * ys bf16 [C, T] = alpha ? snake(x, alpha) : x rounded to bf16, for x f32 [C, T]. */
     dia_status (*conv_bf16)(dia_backend *be, const dia_conv_args *a);
+    dia_status (*snake_bf16)(dia_backend *be, dia_tensor *ys, const dia_tensor *x, const dia_tensor *alpha);
     /* y[D, T] = codebook[codes[t]]^T: rows of codebook[N, D] gathered by codes i32 [T]. */
     dia_status (*codebook_lookup)(dia_backend *be, dia_tensor *y, const dia_tensor *codebook, const dia_tensor *codes);
     /* codes[t] = argmax_n cos(x[:, t], codebook[n]) for x[D, T], codebook[N, D]; codes i32 [T]. */

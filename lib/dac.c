@@ -42,23 +42,11 @@ static dia_status conv(dia_backend *be, const dac_conv *c, dia_tensor *y, const 
     return be->ops->conv1d(be, y, x, &c->w, &c->b, c->stride, c->dilation, c->pad);
 }
 
-/* bf16 mode (c->wt set): y (+)= conv(alpha ? snake(x) : x), Snake fused, x unchanged. */
-static dia_status conv_lp(dia_backend *be, const dac_conv *c, dia_tensor *y, const dia_tensor *x,
-                          const dia_tensor *alpha, int transposed, int accumulate) {
-    const dia_conv_args a = {.y = y, .x = x, .w = &c->wt, .b = &c->b, .alpha = alpha, .transposed = transposed,
-                             .stride = c->stride, .dilation = c->dilation, .pad = c->pad, .accumulate = accumulate};
-    return be->ops->conv_bf16(be, &a);
-}
-
 /* x[C, T] (in buffer xi) += conv2(snake2(conv1(snake1(x)))), using the two other buffers. */
 static dia_status resunit(dia_backend *be, const dac_resunit *ru, dac_work *w, int xi, int64_t C, int64_t T) {
     const int a = (xi + 1) % 3, b = (xi + 2) % 3;
     dia_tensor x = wv(w, xi, C, T), ta = wv(w, a, C, T), tb = wv(w, b, C, T);
     dia_status st;
-    if (ru->conv1.wt.buf && ru->conv2.wt.buf) { /* two fused convs: ta = conv1(snake1(x)); x += conv2(snake2(ta)) */
-        if ((st = conv_lp(be, &ru->conv1, &ta, &x, &ru->snake1, 0, 0)) != DIA_OK) return st;
-        return conv_lp(be, &ru->conv2, &x, &ta, &ru->snake2, 0, 1);
-    }
     if ((st = be->ops->copy(be, ta.buf, ta.offset, x.buf, x.offset, dia_tensor_nbytes(&x))) != DIA_OK) return st;
     if ((st = be->ops->snake(be, &ta, &ru->snake1)) != DIA_OK) return st;
     if ((st = conv(be, &ru->conv1, &tb, &ta)) != DIA_OK) return st;
@@ -82,6 +70,64 @@ static int64_t dec_peak(const dia_dac *d, int64_t n) {
         if ((int64_t)d->dec[i].cout * T > peak) peak = (int64_t)d->dec[i].cout * T;
     }
     return peak;
+}
+
+/* bf16 view [C, T] of work buffer i (an f32 buffer of cap elements holds 2 cap bf16). */
+static dia_tensor wv16(const dac_work *w, int i, int64_t C, int64_t T) {
+    dia_tensor t = wv(w, i, C, T);
+    t.dtype = DIA_BF16;
+    return t;
+}
+
+/* One conv_bf16: out = b + conv(x); y (f32, accumulate: +=) and/or ys = bf16(snake(y, alpha_out)). */
+static dia_status conv16(dia_backend *be, const dac_conv *c, int transposed, const dia_tensor *x, dia_tensor *y,
+                         int accumulate, dia_tensor *ys, const dia_tensor *alpha_out) {
+    const dia_conv_args a = {.y = y, .ys = ys, .x = x, .w = &c->wt, .b = &c->b, .alpha_out = alpha_out,
+                             .transposed = transposed, .stride = c->stride, .dilation = c->dilation, .pad = c->pad,
+                             .accumulate = accumulate};
+    return be->ops->conv_bf16(be, &a);
+}
+
+/* The decoder after the quantizer in bf16 mode: z f32 [latent, n] in buffer 0 -> audio f32
+ * [n hop] into out. Buffer 0 then holds the f32 residual stream x; buffers 1 and 2 alternate as
+ * the bf16 operands, each conv writing the next one's (its output through the Snake that follows),
+ * so a residual unit is two kernels: ts = snake2(conv1(xs)); x += conv2(ts), xs = next snake(x). */
+static dia_status decode_blocks_bf16(dia_dac *d, dac_work *w, int64_t n, float *out) {
+    dia_backend *be = d->be;
+    const dac_config *c = &d->cfg;
+    dia_status st;
+    int in = 1; /* the bf16 buffer holding the current operand */
+    {
+        dia_tensor z = wv(w, 0, c->latent, n), zs = wv16(w, in, c->latent, n); /* [latent, n] */
+        if ((st = be->ops->snake_bf16(be, &zs, &z, NULL)) != DIA_OK) return st;
+        dia_tensor ys = wv16(w, 3 - in, c->dec_dim, n); /* [dec_dim, n] */
+        const dia_tensor *next = c->n_up > 0 ? &d->dec[0].snake : &d->dec_snake;
+        if ((st = conv16(be, &d->dec_conv1, 0, &zs, NULL, 0, &ys, next)) != DIA_OK) return st;
+        in = 3 - in;
+    }
+    int64_t C = c->dec_dim, T = n;
+    for (int i = 0; i < c->n_up; i++) {
+        const dac_block *blk = &d->dec[i];
+        const int64_t Tn = T * blk->stride;
+        dia_tensor xs = wv16(w, in, C, T), x = wv(w, 0, blk->cout, Tn), nx = wv16(w, 3 - in, blk->cout, Tn);
+        if ((st = conv16(be, &blk->conv, 1, &xs, &x, 0, &nx, &blk->ru[0].snake1)) != DIA_OK) return st;
+        in = 3 - in;
+        C = blk->cout;
+        T = Tn;
+        for (int r = 0; r < DAC_RES_UNITS; r++) {
+            const dac_resunit *ru = &blk->ru[r];
+            const dia_tensor *next = r + 1 < DAC_RES_UNITS ? &blk->ru[r + 1].snake1
+                                     : i + 1 < c->n_up     ? &d->dec[i + 1].snake
+                                                           : &d->dec_snake;
+            dia_tensor cur = wv16(w, in, C, T), ts = wv16(w, 3 - in, C, T); /* [C, T] */
+            if ((st = conv16(be, &ru->conv1, 0, &cur, NULL, 0, &ts, &ru->snake2)) != DIA_OK) return st;
+            if ((st = conv16(be, &ru->conv2, 0, &ts, &x, 1, &cur, next)) != DIA_OK) return st;
+        }
+    }
+    dia_tensor xs = wv16(w, in, C, T), y = wv(w, 0, 1, T); /* [C, n hop] -> [1, n hop] */
+    if ((st = conv16(be, &d->dec_conv2, 0, &xs, &y, 0, NULL, NULL)) != DIA_OK) return st;
+    if ((st = be->ops->tanh_(be, &y)) != DIA_OK) return st;
+    return dia_tensor_download(be, &y, out, (size_t)T * sizeof(float));
 }
 
 /* Decode frames [a, b) of codes int32 [frames, Q] as one segment into out f32 [(b - a) * hop]. */
@@ -113,10 +159,14 @@ static dia_status decode_segment(dia_dac *d, const int32_t *codes, int a, int b,
             TRY(be->ops->add(be, &acc, &z));
         }
     }
+    if (d->bf16) {
+        st = decode_blocks_bf16(d, &w, n, out);
+        goto fail;
+    }
     /* conv1: [latent, n] -> [dec_dim, n] (buffer 1) */
     {
         dia_tensor z = wv(&w, 0, c->latent, n), y = wv(&w, 1, c->dec_dim, n);
-        TRY(d->dec_conv1.wt.buf ? conv_lp(be, &d->dec_conv1, &y, &z, NULL, 0, 0) : conv(be, &d->dec_conv1, &y, &z));
+        TRY(conv(be, &d->dec_conv1, &y, &z));
     }
     int cur = 1;
     int64_t C = c->dec_dim, T = n;
@@ -125,12 +175,8 @@ static dia_status decode_segment(dia_dac *d, const int32_t *codes, int a, int b,
         dia_tensor x = wv(&w, cur, C, T); /* [cin, T] */
         const int nx = (cur + 1) % 3;
         dia_tensor y = wv(&w, nx, blk->cout, T * blk->stride); /* [cout, T s] */
-        if (blk->conv.wt.buf) {
-            TRY(conv_lp(be, &blk->conv, &y, &x, &blk->snake, 1, 0));
-        } else {
-            TRY(be->ops->snake(be, &x, &blk->snake));
-            TRY(be->ops->conv_transpose1d(be, &y, &x, &blk->conv.w, &blk->conv.b, blk->conv.stride, blk->conv.pad));
-        }
+        TRY(be->ops->snake(be, &x, &blk->snake));
+        TRY(be->ops->conv_transpose1d(be, &y, &x, &blk->conv.w, &blk->conv.b, blk->conv.stride, blk->conv.pad));
         cur = nx;
         C = blk->cout;
         T *= blk->stride;
@@ -139,12 +185,8 @@ static dia_status decode_segment(dia_dac *d, const int32_t *codes, int a, int b,
     {
         dia_tensor x = wv(&w, cur, C, T);           /* [C, n hop] */
         dia_tensor y = wv(&w, (cur + 1) % 3, 1, T); /* [1, n hop] */
-        if (d->dec_conv2.wt.buf) {
-            TRY(conv_lp(be, &d->dec_conv2, &y, &x, &d->dec_snake, 0, 0));
-        } else {
-            TRY(be->ops->snake(be, &x, &d->dec_snake));
-            TRY(conv(be, &d->dec_conv2, &y, &x));
-        }
+        TRY(be->ops->snake(be, &x, &d->dec_snake));
+        TRY(conv(be, &d->dec_conv2, &y, &x));
         TRY(be->ops->tanh_(be, &y));
         TRY(dia_tensor_download(be, &y, out, (size_t)T * sizeof(float)));
     }

@@ -494,10 +494,11 @@ DIA_API dia_status dia_dac_load(const char *path, const dia_options *opts, dia_d
     if (st == DIA_OK) {
         /* dtype: f32 everywhere, or (CUDA: auto and bf16) the decoder's convs in bf16 (conv_bf16) */
         const char *dt = opts ? opts->dtype : "auto";
-        if (!strcmp(dt, "bf16") && !d->be->ops->conv_bf16)
+        const int can = d->be->ops->conv_bf16 && d->be->ops->snake_bf16;
+        if (!strcmp(dt, "bf16") && !can)
             st = dia_fail(DIA_ERR_INVALID_ARG, "DAC dtype bf16: the %s backend computes the codec in f32 only "
                                                "(use dtype auto or f32)", d->be->ops->name);
-        d->bf16 = strcmp(dt, "f32") && d->be->ops->conv_bf16 ? 1 : 0;
+        d->bf16 = strcmp(dt, "f32") && can ? 1 : 0;
     }
     if (st == DIA_OK) st = load_weights(d);
     if (st != DIA_OK) {

@@ -304,6 +304,11 @@ static dia_status g_conv_bf16(dia_backend *be, const dia_conv_args *a) {
     dia_status st = cu_graph_boundary(be);
     return st != DIA_OK ? st : cu_conv_bf16(be, a);
 }
+static dia_status g_snake_bf16(dia_backend *be, dia_tensor *ys, const dia_tensor *x, const dia_tensor *alpha) {
+    cu_lock lock_(be);
+    dia_status st = cu_graph_boundary(be);
+    return st != DIA_OK ? st : cu_snake_bf16(be, ys, x, alpha);
+}
 static dia_status g_tanh(dia_backend *be, dia_tensor *x) {
     cu_lock lock_(be);
     dia_status st = cu_graph_boundary(be);
@@ -361,6 +366,7 @@ static dia_backend_ops make_ops(void) {
     o.conv_transpose1d = g_conv_transpose1d;
     o.snake = g_snake;
     o.conv_bf16 = g_conv_bf16;
+    o.snake_bf16 = g_snake_bf16;
     o.tanh_ = g_tanh;
     o.codebook_lookup = g_codebook_lookup;
     o.codebook_nearest = g_codebook_nearest;

@@ -198,6 +198,7 @@ dia_status cu_conv_transpose1d(dia_backend *be, dia_tensor *y, const dia_tensor 
                                const dia_tensor *b, int stride, int pad);
 dia_status cu_snake(dia_backend *be, dia_tensor *x, const dia_tensor *alpha);
 dia_status cu_conv_bf16(dia_backend *be, const dia_conv_args *a); /* cuda_dac_conv.cu */
+dia_status cu_snake_bf16(dia_backend *be, dia_tensor *ys, const dia_tensor *x, const dia_tensor *alpha);
 dia_status cu_tanh(dia_backend *be, dia_tensor *x);
 dia_status cu_codebook_lookup(dia_backend *be, dia_tensor *y, const dia_tensor *codebook, const dia_tensor *codes);
 dia_status cu_codebook_nearest(dia_backend *be, dia_tensor *codes, const dia_tensor *x, const dia_tensor *codebook);
