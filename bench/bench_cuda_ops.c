@@ -91,7 +91,7 @@ static void bench_dac(int64_t frames) {
             }
         }
         const int64_t Tout = transposed ? (Tin - 1) * s - 2 * pad + K : Tin + 2 * pad - d * (K - 1);
-        int64_t nx[2] = {Cin, Tin}, ny[2] = {Cout, Tout}, nc[1] = {Cout};
+        int64_t nx[2] = {Tin, Cin}, ny[2] = {Tout, Cout}, nc[1] = {Cout}; /* time-major */
         dia_tensor x = dia_tensor_view(&xb, 0, 2, nx), ys = dia_tensor_view(&yb, 0, 2, ny), y = dia_tensor_view(&yf, 0, 2, ny);
         dia_tensor a = dia_tensor_view(&alpha, 0, 1, nc), b = dia_tensor_view(&bias, 0, 1, nc);
         dia_tensor w = T(DIA_BF16, 3, K, Cout, Cin, 0);

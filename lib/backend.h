@@ -66,8 +66,9 @@ typedef struct dia_linear_args {
     dia_tensor *scratch, *scratch_out;
 } dia_linear_args;
 
-/* Arguments of the optional DAC convolution `conv_bf16` (the codec's bf16 mode):
- *   out[Cout, Tout] = b + conv(x)        x bf16 [Cin, T] (already Snake'd where the model says so)
+/* Arguments of the optional DAC convolution `conv_bf16` (the codec's bf16 mode). Activations are
+ * time-major here ([T, C], unlike the f32 DAC ops):
+ *   out[Tout, Cout] = b + conv(x)        x bf16 [T, Cin], Cin a multiple of 8 (already Snake'd)
  *   y  (f32, or NULL):  y = out, or y += out with accumulate = 1
  *   ys (bf16, or NULL): the final y (out, or y + out) through Snake with alpha_out [Cout] (NULL: none),
  *                       rounded to bf16: the next convolution's input
@@ -179,7 +180,7 @@ typedef struct dia_backend_ops {
     dia_status (*tanh_)(dia_backend *be, dia_tensor *x);
     /* Optional pair (both or neither; NULL: the codec computes in f32 only, and dtype "bf16" is
      * refused at DAC load): the convolution of dia_conv_args in bf16 with f32 accumulation, and
-     * ys bf16 [C, T] = alpha ? snake(x, alpha) : x rounded to bf16, for x f32 [C, T]. */
+     * ys bf16 [T, C] = alpha ? snake(x, alpha) : x rounded to bf16 (transposed), for x f32 [C, T]. */
     dia_status (*conv_bf16)(dia_backend *be, const dia_conv_args *a);
     dia_status (*snake_bf16)(dia_backend *be, dia_tensor *ys, const dia_tensor *x, const dia_tensor *alpha);
     /* y[D, T] = codebook[codes[t]]^T: rows of codebook[N, D] gathered by codes i32 [T]. */

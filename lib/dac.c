@@ -72,9 +72,11 @@ static int64_t dec_peak(const dia_dac *d, int64_t n) {
     return peak;
 }
 
-/* bf16 view [C, T] of work buffer i (an f32 buffer of cap elements holds 2 cap bf16). */
-static dia_tensor wv16(const dac_work *w, int i, int64_t C, int64_t T) {
-    dia_tensor t = wv(w, i, C, T);
+/* Time-major views of work buffer i for the bf16 mode: f32 [T, C], and bf16 [T, C] (an f32 buffer
+ * of cap elements holds 2 cap bf16). */
+static dia_tensor wt32(const dac_work *w, int i, int64_t T, int64_t C) { return wv(w, i, T, C); }
+static dia_tensor wt16(const dac_work *w, int i, int64_t T, int64_t C) {
+    dia_tensor t = wv(w, i, T, C);
     t.dtype = DIA_BF16;
     return t;
 }
@@ -89,18 +91,19 @@ static dia_status conv16(dia_backend *be, const dac_conv *c, int transposed, con
 }
 
 /* The decoder after the quantizer in bf16 mode: z f32 [latent, n] in buffer 0 -> audio f32
- * [n hop] into out. Buffer 0 then holds the f32 residual stream x; buffers 1 and 2 alternate as
- * the bf16 operands, each conv writing the next one's (its output through the Snake that follows),
- * so a residual unit is two kernels: ts = snake2(conv1(xs)); x += conv2(ts), xs = next snake(x). */
+ * [n hop] into out. Activations are time-major [T, C] from here on. Buffer 0 then holds the f32
+ * residual stream x; buffers 1 and 2 alternate as the bf16 operands, each conv writing the next
+ * one's (its output through the Snake that follows), so a residual unit is two kernels:
+ * ts = snake2(conv1(xs)); x += conv2(ts) and xs = (the next Snake)(x). */
 static dia_status decode_blocks_bf16(dia_dac *d, dac_work *w, int64_t n, float *out) {
     dia_backend *be = d->be;
     const dac_config *c = &d->cfg;
     dia_status st;
     int in = 1; /* the bf16 buffer holding the current operand */
     {
-        dia_tensor z = wv(w, 0, c->latent, n), zs = wv16(w, in, c->latent, n); /* [latent, n] */
+        dia_tensor z = wv(w, 0, c->latent, n), zs = wt16(w, in, n, c->latent); /* [latent, n] -> [n, latent] */
         if ((st = be->ops->snake_bf16(be, &zs, &z, NULL)) != DIA_OK) return st;
-        dia_tensor ys = wv16(w, 3 - in, c->dec_dim, n); /* [dec_dim, n] */
+        dia_tensor ys = wt16(w, 3 - in, n, c->dec_dim); /* [n, dec_dim] */
         const dia_tensor *next = c->n_up > 0 ? &d->dec[0].snake : &d->dec_snake;
         if ((st = conv16(be, &d->dec_conv1, 0, &zs, NULL, 0, &ys, next)) != DIA_OK) return st;
         in = 3 - in;
@@ -109,7 +112,7 @@ static dia_status decode_blocks_bf16(dia_dac *d, dac_work *w, int64_t n, float *
     for (int i = 0; i < c->n_up; i++) {
         const dac_block *blk = &d->dec[i];
         const int64_t Tn = T * blk->stride;
-        dia_tensor xs = wv16(w, in, C, T), x = wv(w, 0, blk->cout, Tn), nx = wv16(w, 3 - in, blk->cout, Tn);
+        dia_tensor xs = wt16(w, in, T, C), x = wt32(w, 0, Tn, blk->cout), nx = wt16(w, 3 - in, Tn, blk->cout);
         if ((st = conv16(be, &blk->conv, 1, &xs, &x, 0, &nx, &blk->ru[0].snake1)) != DIA_OK) return st;
         in = 3 - in;
         C = blk->cout;
@@ -119,12 +122,12 @@ static dia_status decode_blocks_bf16(dia_dac *d, dac_work *w, int64_t n, float *
             const dia_tensor *next = r + 1 < DAC_RES_UNITS ? &blk->ru[r + 1].snake1
                                      : i + 1 < c->n_up     ? &d->dec[i + 1].snake
                                                            : &d->dec_snake;
-            dia_tensor cur = wv16(w, in, C, T), ts = wv16(w, 3 - in, C, T); /* [C, T] */
+            dia_tensor cur = wt16(w, in, T, C), ts = wt16(w, 3 - in, T, C); /* [T, C] */
             if ((st = conv16(be, &ru->conv1, 0, &cur, NULL, 0, &ts, &ru->snake2)) != DIA_OK) return st;
             if ((st = conv16(be, &ru->conv2, 0, &ts, &x, 1, &cur, next)) != DIA_OK) return st;
         }
     }
-    dia_tensor xs = wv16(w, in, C, T), y = wv(w, 0, 1, T); /* [C, n hop] -> [1, n hop] */
+    dia_tensor xs = wt16(w, in, T, C), y = wt32(w, 0, T, 1); /* [n hop, C] -> [n hop, 1] */
     if ((st = conv16(be, &d->dec_conv2, 0, &xs, &y, 0, NULL, NULL)) != DIA_OK) return st;
     if ((st = be->ops->tanh_(be, &y)) != DIA_OK) return st;
     return dia_tensor_download(be, &y, out, (size_t)T * sizeof(float));

@@ -1006,9 +1006,17 @@ static float host_snake(float v, float a) {
     return v + inv * (sn * sn);
 }
 
+/* [rows, cols] -> [cols, rows] (new array) */
+static float *transposed_f32(const float *a, int64_t rows, int64_t cols) {
+    float *t = malloc((size_t)(rows * cols) * sizeof(float));
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < cols; c++) t[c * rows + r] = a[r * cols + c];
+    return t;
+}
+
 /* conv_bf16 against a host reference on the same bf16 operands (x and w), summed in double:
  * y (+)= b + conv(x) for a stride-1 conv (transposed = 0) or a transposed conv, and the bf16
- * operand output ys = snake(y) (alpha_out) or y. */
+ * operand output ys = snake(y) (alpha_out) or y. The host works in [C, T]; the op in [T, C]. */
 static void check_conv_bf16(dia_backend *be, int transposed, int64_t Cin, int64_t Cout, int64_t K, int64_t T, int s,
                             int dil, int pad, int use_snake, int accumulate) {
     const int64_t Tout = transposed ? (T - 1) * s - 2 * pad + K : T + 2 * pad - dil * (K - 1);
@@ -1023,7 +1031,8 @@ static void check_conv_bf16(dia_backend *be, int transposed, int64_t Cin, int64_
     for (int64_t k = 0; k < K; k++)
         for (int64_t o = 0; o < Cout; o++)
             for (int64_t i = 0; i < Cin; i++) wt[(k * Cout + o) * Cin + i] = f32_to_bf16(w[WIDX(o, i, k)]);
-    for (int64_t i = 0; i < Cin * T; i++) xb[i] = f32_to_bf16(x[i]);
+    for (int64_t i = 0; i < Cin; i++)
+        for (int64_t j = 0; j < T; j++) xb[j * Cin + i] = f32_to_bf16(x[i * T + j]); /* [T, Cin] */
     for (int64_t o = 0; o < Cout; o++)
         for (int64_t t = 0; t < Tout; t++) {
             double acc = bias[o];
@@ -1045,21 +1054,24 @@ static void check_conv_bf16(dia_backend *be, int transposed, int64_t Cin, int64_
             refs[o * Tout + t] = use_snake ? host_snake(v, alpha[o]) : v;
         }
 #undef WIDX
-    int64_t sx[2] = {Cin, T}, sw[3] = {K, Cout, Cin}, sb[1] = {Cout}, sy[2] = {Cout, Tout};
+    int64_t sx[2] = {T, Cin}, sw[3] = {K, Cout, Cin}, sb[1] = {Cout}, sy[2] = {Tout, Cout};
+    float *y0t = transposed_f32(y0, Cout, Tout);
     dia_tensor tx = mk(be, DIA_BF16, 2, sx, xb), tw = mk(be, DIA_BF16, 3, sw, wt), tb = mk(be, DIA_F32, 1, sb, bias),
-               ta = mk(be, DIA_F32, 1, sb, alpha), ty = mk(be, DIA_F32, 2, sy, y0), tys = mk(be, DIA_BF16, 2, sy, NULL);
+               ta = mk(be, DIA_F32, 1, sb, alpha), ty = mk(be, DIA_F32, 2, sy, y0t), tys = mk(be, DIA_BF16, 2, sy, NULL);
+    free(y0t);
     const dia_conv_args args = {.y = &ty, .ys = &tys, .x = &tx, .w = &tw, .b = &tb, .alpha_out = use_snake ? &ta : NULL,
                                 .transposed = transposed, .stride = s, .dilation = dil, .pad = pad,
                                 .accumulate = accumulate};
     assert_int_equal(be->ops->conv_bf16(be, &args), DIA_OK);
-    float *out = get(be, &ty);
+    float *outt = get(be, &ty), *out = transposed_f32(outt, Tout, Cout);
     uint16_t *outs = malloc((size_t)(Cout * Tout) * 2);
     assert_int_equal(dia_tensor_download(be, &tys, outs, (size_t)(Cout * Tout) * 2), DIA_OK);
     float *outsf = malloc((size_t)(Cout * Tout) * sizeof(float));
     for (int64_t i = 0; i < Cout * Tout; i++) {
-        const uint32_t u = (uint32_t)outs[i] << 16;
+        const uint32_t u = (uint32_t)outs[(i % Tout) * Cout + i / Tout] << 16; /* [Tout, Cout] -> [Cout, Tout] */
         memcpy(&outsf[i], &u, 4);
     }
+    free(outt);
     const double d = rel_diff(out, ref, (size_t)(Cout * Tout)), ds = rel_diff(outsf, refs, (size_t)(Cout * Tout));
     printf("  conv_bf16 %s Cin=%lld Cout=%lld K=%lld T=%lld s=%d d=%d p=%d acc=%d: y rel diff %.3g, "
            "ys (snake=%d, bf16) rel diff %.3g\n", transposed ? "transposed" : "conv", (long long)Cin, (long long)Cout,
@@ -1079,22 +1091,23 @@ static void test_conv_bf16(void **state) {
     assert_int_equal(dia_backend_new("cuda", 0, 0, &be), DIA_OK);
     assert_non_null(be->ops->conv_bf16);
     assert_non_null(be->ops->snake_bf16);
-    /* chunk and tile tails (Cin 48, Cout 80), dilations, 1x1 with accumulate, Cin not a multiple of
-     * 8 (scalar weight loads), one output channel, transposed convs of the DAC's strides */
+    /* chunk and tile tails (Cin 48 and 40, Cout 80 and 20), dilations, 1x1 with accumulate, one
+     * output channel, transposed convs of the DAC's strides */
     check_conv_bf16(be, 0, 48, 80, 7, 300, 1, 1, 3, 1, 0);
     check_conv_bf16(be, 0, 64, 64, 7, 517, 1, 9, 27, 1, 1);
     check_conv_bf16(be, 0, 96, 96, 1, 1000, 1, 1, 0, 1, 1);
-    check_conv_bf16(be, 0, 12, 20, 3, 129, 1, 3, 3, 0, 0);
+    check_conv_bf16(be, 0, 16, 20, 3, 129, 1, 3, 3, 0, 0);
     check_conv_bf16(be, 0, 40, 1, 7, 700, 1, 1, 3, 1, 0);
     check_conv_bf16(be, 1, 64, 32, 16, 40, 8, 1, 4, 1, 0);
     check_conv_bf16(be, 1, 48, 24, 4, 301, 2, 1, 1, 1, 0);
     check_conv_bf16(be, 1, 32, 16, 8, 77, 4, 1, 2, 0, 0);
-    /* snake_bf16: bf16(snake(x)) and bf16(x) */
+    /* snake_bf16: bf16(snake(x)) and bf16(x), [C, T] -> [T, C] */
     {
         const int64_t Ch = 24, Tn = 1001, sx[2] = {Ch, Tn}, sa[1] = {Ch};
         float *x = rand_f32((size_t)(Ch * Tn), 3.0f), *alpha = rand_f32((size_t)Ch, 1.0f);
         for (int64_t i = 0; i < Ch; i++) alpha[i] = fabsf(alpha[i]) + 0.1f;
-        dia_tensor tx = mk(be, DIA_F32, 2, sx, x), ta = mk(be, DIA_F32, 1, sa, alpha), ty = mk(be, DIA_BF16, 2, sx, NULL);
+        const int64_t sy[2] = {Tn, Ch};
+        dia_tensor tx = mk(be, DIA_F32, 2, sx, x), ta = mk(be, DIA_F32, 1, sa, alpha), ty = mk(be, DIA_BF16, 2, sy, NULL);
         uint16_t *got = malloc((size_t)(Ch * Tn) * 2);
         for (int use = 0; use < 2; use++) {
             assert_int_equal(be->ops->snake_bf16(be, &ty, &tx, use ? &ta : NULL), DIA_OK);
@@ -1103,10 +1116,11 @@ static void test_conv_bf16(void **state) {
             for (int64_t c = 0; c < Ch; c++)
                 for (int64_t t = 0; t < Tn; t++) {
                     const float v = use ? host_snake(x[c * Tn + t], alpha[c]) : x[c * Tn + t];
-                    const int d = (int)got[c * Tn + t] - (int)f32_to_bf16(v);
+                    const uint16_t gv = got[t * Ch + c]; /* [T, C] */
+                    const int d = (int)gv - (int)f32_to_bf16(v);
                     if (d != 0) off++;
                     if (d > 1 || d < -1) fail_msg("snake_bf16 (%d) at [%lld, %lld]: %04x vs %04x", use, (long long)c,
-                                                  (long long)t, got[c * Tn + t], f32_to_bf16(v));
+                                                  (long long)t, gv, f32_to_bf16(v));
                 }
             printf("  snake_bf16 (snake %d): %lld of %lld values one bf16 step off\n", use, (long long)off,
                    (long long)(Ch * Tn));
@@ -1117,7 +1131,7 @@ static void test_conv_bf16(void **state) {
         dia_tensor_free(be, &tx), dia_tensor_free(be, &ta), dia_tensor_free(be, &ty);
     }
     /* a shape mismatch is an error, not a launch */
-    int64_t sx[2] = {8, 10}, sw[3] = {3, 4, 9}, sy[2] = {4, 10};
+    int64_t sx[2] = {10, 8}, sw[3] = {3, 4, 9}, sy[2] = {10, 4};
     dia_tensor tx = mk(be, DIA_BF16, 2, sx, NULL), tw = mk(be, DIA_BF16, 3, sw, NULL), ty = mk(be, DIA_F32, 2, sy, NULL);
     const dia_conv_args bad = {.y = &ty, .x = &tx, .w = &tw, .stride = 1, .dilation = 1, .pad = 1};
     assert_int_equal(be->ops->conv_bf16(be, &bad), DIA_ERR_INTERNAL);
