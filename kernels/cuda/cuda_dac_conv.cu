@@ -16,6 +16,7 @@
 #define CV_BK 32       /* input channels per chunk */
 #define CV_LD 40       /* shared-memory row pitch in bf16: 20 words, so fragment loads hit 32 banks */
 #define CV_THREADS 256 /* 8 warps */
+#define CV_EP (CV_BM + 4) /* epilogue staging pitch in floats */
 #define CV_MAX_SMEM (200 * 1024)
 
 typedef struct conv_params {
@@ -57,25 +58,40 @@ template <int N> static __device__ __forceinline__ void cp_async_wait(void) {
     asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
 }
 
-/* Stage the weights of every tap and the input window of 32 input channels from c0 (both rows of
- * 32 channels = 4 pieces of 16 bytes; rows outside the input or channels past Cin are zeros). */
+/* Stage the weights of every tap and the input window of 32 input channels from c0 (rows of 32
+ * channels; rows outside the input or channels past Cin are zeros): 16-byte cp.async pieces when
+ * Cin is a multiple of 8, else element by element (small models only). Commits one group. */
 static __device__ __forceinline__ void load_chunk(const conv_params &p, __nv_bfloat16 *Ws, __nv_bfloat16 *Xs,
                                                   int c0, int o0, int phase, int ntaps, int jb, int win) {
-    for (int v = threadIdx.x; v < ntaps * CV_BM * 4; v += CV_THREADS) {
-        const int q8 = (v & 3) * 8, o = (v >> 2) % CV_BM, tap = v / (CV_BM * 4);
-        const int k = p.transposed ? phase + tap * p.stride : tap, oc = o0 + o, c = c0 + q8;
-        const bool ok = oc < p.Cout && c < p.Cin;
-        cp_async16(&Ws[(tap * CV_BM + o) * CV_LD + q8], ok ? p.w + ((size_t)k * p.Cout + oc) * p.Cin + c : p.w, ok);
-    }
-    for (int v = threadIdx.x; v < win * 4; v += CV_THREADS) {
-        const int q8 = (v & 3) * 8, r = v >> 2, j = jb + r, c = c0 + q8;
-        const bool ok = j >= 0 && j < p.T && c < p.Cin;
-        cp_async16(&Xs[r * CV_LD + q8], ok ? p.x + (size_t)j * p.Cin + c : p.x, ok);
+    if ((p.Cin & 7) == 0) {
+        for (int v = threadIdx.x; v < ntaps * CV_BM * 4; v += CV_THREADS) {
+            const int q8 = (v & 3) * 8, o = (v >> 2) % CV_BM, tap = v / (CV_BM * 4);
+            const int k = p.transposed ? phase + tap * p.stride : tap, oc = o0 + o, c = c0 + q8;
+            const bool ok = oc < p.Cout && c < p.Cin;
+            cp_async16(&Ws[(tap * CV_BM + o) * CV_LD + q8], ok ? p.w + ((size_t)k * p.Cout + oc) * p.Cin + c : p.w, ok);
+        }
+        for (int v = threadIdx.x; v < win * 4; v += CV_THREADS) {
+            const int q8 = (v & 3) * 8, r = v >> 2, j = jb + r, c = c0 + q8;
+            const bool ok = j >= 0 && j < p.T && c < p.Cin;
+            cp_async16(&Xs[r * CV_LD + q8], ok ? p.x + (size_t)j * p.Cin + c : p.x, ok);
+        }
+    } else {
+        const __nv_bfloat16 zero = __float2bfloat16(0.0f);
+        for (int v = threadIdx.x; v < ntaps * CV_BM * CV_BK; v += CV_THREADS) {
+            const int ci = v % CV_BK, o = (v / CV_BK) % CV_BM, tap = v / (CV_BM * CV_BK);
+            const int k = p.transposed ? phase + tap * p.stride : tap, oc = o0 + o, c = c0 + ci;
+            Ws[(tap * CV_BM + o) * CV_LD + ci] = oc < p.Cout && c < p.Cin ? p.w[((size_t)k * p.Cout + oc) * p.Cin + c] : zero;
+        }
+        for (int v = threadIdx.x; v < win * CV_BK; v += CV_THREADS) {
+            const int ci = v % CV_BK, r = v / CV_BK, j = jb + r, c = c0 + ci;
+            Xs[r * CV_LD + ci] = j >= 0 && j < p.T && c < p.Cin ? p.x[(size_t)j * p.Cin + c] : zero;
+        }
     }
     cp_async_commit();
 }
 
-__global__ void __launch_bounds__(CV_THREADS, 2) k_conv_bf16(conv_params p) {
+/* NS pipeline stages (2, or 4 where they fit: few taps). */
+template <int NS> __global__ void __launch_bounds__(CV_THREADS, 2) k_conv_bf16(conv_params p) {
     extern __shared__ __align__(16) unsigned char cv_smem[];
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, tq = lane & 3;
     const int mt = blockIdx.x % p.n_mtiles, rest = blockIdx.x / p.n_mtiles;
@@ -92,7 +108,7 @@ __global__ void __launch_bounds__(CV_THREADS, 2) k_conv_bf16(conv_params p) {
         jb = n0 - p.pad; /* tap k reads x[t + k dil - pad]: row n + k dil */
         win = CV_BN + (p.K - 1) * p.dil;
     }
-    /* two stages of [ntaps_max][BM][LD] weights + [win][LD] window (row r = input position jb + r) */
+    /* NS stages of [ntaps_max][BM][LD] weights + [win][LD] window (row r = input position jb + r) */
     const int stage = (p.ntaps_max * CV_BM + win) * CV_LD;
     __nv_bfloat16 *smem = (__nv_bfloat16 *)cv_smem;
     const int wm = (warp & 1) * 32, wn = (warp >> 1) * 32;
@@ -104,17 +120,23 @@ __global__ void __launch_bounds__(CV_THREADS, 2) k_conv_bf16(conv_params p) {
 #pragma unroll
             for (int e = 0; e < 4; e++) acc[mi][ni][e] = 0.0f;
     const int nchunks = (p.Cin + CV_BK - 1) / CV_BK;
-    load_chunk(p, smem, smem + p.ntaps_max * CV_BM * CV_LD, 0, o0, phase, ntaps, jb, win);
+    /* prologue: chunks 0 .. NS-2 in flight (an empty group where there are fewer, so that group
+     * counting stays uniform) */
+#pragma unroll
+    for (int i = 0; i < NS - 1; i++) {
+        __nv_bfloat16 *st = smem + i * stage;
+        if (i < nchunks) load_chunk(p, st, st + p.ntaps_max * CV_BM * CV_LD, i * CV_BK, o0, phase, ntaps, jb, win);
+        else cp_async_commit();
+    }
     for (int ci = 0; ci < nchunks; ci++) {
-        if (ci + 1 < nchunks) { /* prefetch the next chunk into the other stage, then wait for this one */
-            __nv_bfloat16 *nxt = smem + ((ci + 1) & 1) * stage;
-            load_chunk(p, nxt, nxt + p.ntaps_max * CV_BM * CV_LD, (ci + 1) * CV_BK, o0, phase, ntaps, jb, win);
-            cp_async_wait<1>();
-        } else {
-            cp_async_wait<0>();
-        }
+        /* chunk ci + NS - 1 into the stage freed at the end of iteration ci - 1 */
+        const int nc = ci + NS - 1;
+        __nv_bfloat16 *st = smem + (nc % NS) * stage;
+        if (nc < nchunks) load_chunk(p, st, st + p.ntaps_max * CV_BM * CV_LD, nc * CV_BK, o0, phase, ntaps, jb, win);
+        else cp_async_commit();
+        cp_async_wait<NS - 1>(); /* chunk ci has landed */
         __syncthreads();
-        const __nv_bfloat16 *Ws = smem + (ci & 1) * stage, *Xs = Ws + p.ntaps_max * CV_BM * CV_LD;
+        const __nv_bfloat16 *Ws = smem + (ci % NS) * stage, *Xs = Ws + p.ntaps_max * CV_BM * CV_LD;
         for (int tap = 0; tap < ntaps; tap++) {
             const int off = p.transposed ? p.ntaps_max - 1 - tap : tap * p.dil;
             const __nv_bfloat16 *Wt = Ws + tap * CV_BM * CV_LD;
@@ -141,34 +163,68 @@ __global__ void __launch_bounds__(CV_THREADS, 2) k_conv_bf16(conv_params p) {
                     for (int ni = 0; ni < 4; ni++) mma_bf16(acc[mi][ni], a[mi], b[ni]);
             }
         }
-        __syncthreads(); /* this stage is refilled two chunks on */
+        __syncthreads(); /* this stage is refilled on the next iteration */
     }
-    /* epilogue: c0,c1 = (row g, cols 2tq, 2tq+1), c2,c3 = (row g + 8, same cols); outputs [Tout, Cout] */
+    /* epilogue: the tile through shared memory as Es[n][o] (pitch CV_EP floats: conflict-free
+     * fragment stores), then rows of 64 output channels per output time, 4 channels per thread:
+     * coalesced 16-byte f32 and 8-byte bf16 accesses on the [Tout, Cout] outputs */
+    cp_async_wait<0>();
+    __syncthreads();
+    float *Es = (float *)cv_smem; /* [BN][CV_EP] */
 #pragma unroll
     for (int mi = 0; mi < 2; mi++)
 #pragma unroll
-        for (int h = 0; h < 2; h++) {
-            const int o = o0 + wm + mi * 16 + g + h * 8;
-            if (o >= p.Cout) continue;
-            const float bias = p.b ? cu_load(p.b, p.bdt, o) : 0.0f;
-            float a = 0.0f, inv = 0.0f;
-            if (p.alpha) a = cu_load(p.alpha, p.adt, o), inv = (float)(1.0 / ((double)a + 1e-9));
+        for (int ni = 0; ni < 4; ni++)
 #pragma unroll
-            for (int ni = 0; ni < 4; ni++)
-#pragma unroll
-                for (int e = 0; e < 2; e++) {
-                    const int n = n0 + wn + ni * 8 + 2 * tq + e;
-                    const int t = p.transposed ? n * p.stride + phase - p.pad : n;
-                    if (t < 0 || t >= p.Tout) continue;
-                    const size_t idx = (size_t)t * p.Cout + o;
-                    float v = acc[mi][ni][h * 2 + e] + bias;
-                    if (p.y) {
-                        if (p.accumulate) v += p.y[idx];
-                        p.y[idx] = v;
-                    }
-                    if (p.ys) p.ys[idx] = __float2bfloat16_rn(p.alpha ? snake1(v, a, inv) : v);
+            for (int e = 0; e < 4; e++) {
+                const int ol = wm + mi * 16 + g + (e >> 1) * 8, nl = wn + ni * 8 + 2 * tq + (e & 1);
+                Es[nl * CV_EP + ol] = acc[mi][ni][e];
+            }
+    __syncthreads();
+    const bool vec = (p.Cout & 3) == 0;
+    /* a thread's 4 channels are the same on every iteration (v advances by a multiple of 16) */
+    const int ol = (tid % (CV_BM / 4)) * 4, o = o0 + ol;
+    if (o >= p.Cout) return;
+    const int cnt = p.Cout - o < 4 ? p.Cout - o : 4;
+    float bias[4] = {0.0f, 0.0f, 0.0f, 0.0f}, al[4] = {0.0f, 0.0f, 0.0f, 0.0f}, inv[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int e = 0; e < cnt; e++) {
+        if (p.b) bias[e] = cu_load(p.b, p.bdt, o + e);
+        if (p.alpha) al[e] = cu_load(p.alpha, p.adt, o + e), inv[e] = (float)(1.0 / ((double)al[e] + 1e-9));
+    }
+    for (int nl = tid / (CV_BM / 4); nl < CV_BN; nl += CV_THREADS / (CV_BM / 4)) {
+        const int n = n0 + nl, t = p.transposed ? n * p.stride + phase - p.pad : n;
+        if (t < 0 || t >= p.Tout) continue;
+        const float4 a4 = *(const float4 *)&Es[nl * CV_EP + ol];
+        float r[4] = {a4.x + bias[0], a4.y + bias[1], a4.z + bias[2], a4.w + bias[3]};
+        const size_t idx = (size_t)t * p.Cout + o;
+        if (p.y) {
+            if (vec) {
+                float4 *yp = (float4 *)(p.y + idx);
+                if (p.accumulate) {
+                    const float4 y4 = *yp;
+                    r[0] += y4.x, r[1] += y4.y, r[2] += y4.z, r[3] += y4.w;
                 }
+                *yp = make_float4(r[0], r[1], r[2], r[3]);
+            } else {
+                for (int e = 0; e < cnt; e++) {
+                    if (p.accumulate) r[e] += p.y[idx + e];
+                    p.y[idx + e] = r[e];
+                }
+            }
         }
+        if (p.ys) {
+            if (p.alpha)
+                for (int e = 0; e < cnt; e++) r[e] = snake1(r[e], al[e], inv[e]);
+            if (vec) {
+                __nv_bfloat162 lo = __floats2bfloat162_rn(r[0], r[1]), hi = __floats2bfloat162_rn(r[2], r[3]);
+                uint2 pk;
+                pk.x = *(uint32_t *)&lo, pk.y = *(uint32_t *)&hi;
+                *(uint2 *)(p.ys + idx) = pk;
+            } else {
+                for (int e = 0; e < cnt; e++) p.ys[idx + e] = __float2bfloat16_rn(r[e]);
+            }
+        }
+    }
 }
 
 dia_status cu_conv_bf16(dia_backend *be, const dia_conv_args *a) {
@@ -184,11 +240,11 @@ dia_status cu_conv_bf16(dia_backend *be, const dia_conv_args *a) {
                         (long long)K);
     const int64_t Tout = a->transposed ? (T - 1) * s - 2 * (int64_t)pad + K : T + 2 * (int64_t)pad - dil * (K - 1);
     const int same = !a->y || !a->ys || (a->y->ne[0] == a->ys->ne[0] && a->y->ne[1] == a->ys->ne[1]);
-    if (w->ne[2] != Cin || y->ne[0] != Tout || y->ne[1] != Cout || !same || Tout < 1 || T < 1 || Cin % 8 != 0 ||
+    if (w->ne[2] != Cin || y->ne[0] != Tout || y->ne[1] != Cout || !same || Tout < 1 || T < 1 ||
         (a->b && dia_tensor_nelem(a->b) != Cout) || (a->alpha_out && dia_tensor_nelem(a->alpha_out) != Cout) ||
         T > INT32_MAX / 2 || Tout > INT32_MAX / 2 || Cin > 65536 || Cout > 65536)
         return dia_fail(DIA_ERR_INTERNAL, "conv_bf16 shapes: x[%lld,%lld] w[%lld,%lld,%lld] y[%lld,%lld], Tout %lld "
-                        "(x and y are [T, C]; Cin a multiple of 8)",
+                        "(x and y are [T, C])",
                         (long long)T, (long long)Cin, (long long)w->ne[0], (long long)w->ne[1], (long long)w->ne[2],
                         (long long)y->ne[0], (long long)y->ne[1], (long long)Tout);
     conv_params p;
@@ -210,17 +266,22 @@ dia_status cu_conv_bf16(dia_backend *be, const dia_conv_args *a) {
     p.n_phases = a->transposed ? s : 1;
     const int64_t ncols = a->transposed ? (Tout - 1 + pad) / s + 1 : Tout; /* q or t values */
     const int64_t win = a->transposed ? CV_BN + p.ntaps_max - 1 : CV_BN + (K - 1) * dil;
-    const size_t smem = 2 * ((size_t)p.ntaps_max * CV_BM + (size_t)win) * CV_LD * sizeof(__nv_bfloat16); /* 2 stages */
+    const size_t stage = ((size_t)p.ntaps_max * CV_BM + (size_t)win) * CV_LD * sizeof(__nv_bfloat16);
+    const int ns = 4 * stage <= 100 * 1024 ? 4 : 2; /* 4 stages where two blocks per SM still fit */
+    size_t smem = ns * stage;
+    if (smem < (size_t)CV_BN * CV_EP * sizeof(float)) smem = (size_t)CV_BN * CV_EP * sizeof(float); /* epilogue */
     if (smem > CV_MAX_SMEM)
         return dia_fail(DIA_ERR_INTERNAL, "conv_bf16: %lld taps with dilation %d need %zu bytes of shared memory",
                         (long long)K, dil, smem);
-    if (((uintptr_t)p.w & 15) != 0 || ((uintptr_t)p.x & 15) != 0)
-        return dia_fail(DIA_ERR_INTERNAL, "conv_bf16: weight or input not 16-byte aligned");
+    if ((Cin % 8 == 0 && (((uintptr_t)p.w & 15) != 0 || ((uintptr_t)p.x & 15) != 0)) ||
+        (Cout % 4 == 0 && ((p.y && ((uintptr_t)p.y & 15) != 0) || (p.ys && ((uintptr_t)p.ys & 7) != 0))))
+        return dia_fail(DIA_ERR_INTERNAL, "conv_bf16: a tensor is not aligned for vector access");
     const int64_t blocks = (int64_t)p.n_mtiles * p.n_phases * ((ncols + CV_BN - 1) / CV_BN);
     if (blocks > INT32_MAX) return dia_fail(DIA_ERR_INTERNAL, "conv_bf16: %lld blocks", (long long)blocks);
     /* the opt-in above 48 KiB (per device, so every call; it is cheap) */
-    CU_CHECK(cudaFuncSetAttribute(k_conv_bf16, cudaFuncAttributeMaxDynamicSharedMemorySize, CV_MAX_SMEM));
-    k_conv_bf16<<<(unsigned)blocks, CV_THREADS, smem, cu_ctx(be)->stream>>>(p);
+    void (*kern)(conv_params) = ns == 4 ? k_conv_bf16<4> : k_conv_bf16<2>;
+    CU_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, CV_MAX_SMEM));
+    kern<<<(unsigned)blocks, CV_THREADS, smem, cu_ctx(be)->stream>>>(p);
     CU_LAUNCHED("conv_bf16");
     return DIA_OK;
 }
