@@ -12,24 +12,27 @@
         if ((st = (call)) != DIA_OK) goto fail; \
     } while (0)
 
-/* Three activation buffers of `cap` floats each, used as [C, T] views in rotation. */
-typedef struct dac_work {
-    dia_tensor buf[3];
-    int64_t cap;
-} dac_work;
-
-static dia_status work_alloc(dia_backend *be, int64_t cap, dac_work *w) {
-    memset(w, 0, sizeof *w);
-    w->cap = cap;
+/* The codec's three activation buffers (dac_work, dac.h): at least `cap` floats each, grown on
+ * demand and kept for the next call (freed by dia_dac_free). */
+static dia_status work_get(dia_dac *d, int64_t cap, dac_work **out) {
+    dac_work *w = &d->work;
+    *out = w;
+    if (w->cap >= cap) return DIA_OK;
+    dac_work_release(d);
     for (int i = 0; i < 3; i++) {
-        dia_status st = dia_tensor_alloc(be, DIA_F32, 1, &cap, &w->buf[i]); /* [cap] */
-        if (st != DIA_OK) return st;
+        dia_status st = dia_tensor_alloc(d->be, DIA_F32, 1, &cap, &w->buf[i]); /* [cap] */
+        if (st != DIA_OK) {
+            dac_work_release(d);
+            return st;
+        }
     }
+    w->cap = cap;
     return DIA_OK;
 }
 
-static void work_free(dia_backend *be, dac_work *w) {
-    for (int i = 0; i < 3; i++) dia_tensor_free(be, &w->buf[i]);
+void dac_work_release(dia_dac *d) {
+    for (int i = 0; i < 3; i++) dia_tensor_free(d->be, &d->work.buf[i]);
+    d->work.cap = 0;
 }
 
 /* View [C, T] of work buffer i. */
@@ -139,55 +142,55 @@ static dia_status decode_segment(dia_dac *d, const int32_t *codes, int a, int b,
     const dac_config *c = &d->cfg;
     const int64_t n = b - a, Q = c->codebooks;
     dia_status st = DIA_OK;
-    dac_work w;
+    dac_work *w = NULL;
     dia_tensor tok = {0};
     int32_t *host = malloc((size_t)(Q * n) * sizeof(int32_t)); /* [Q, n] codes, codebook-major */
     if (!host) return dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory");
     for (int64_t q = 0; q < Q; q++)
         for (int64_t t = 0; t < n; t++) host[q * n + t] = codes[(a + t) * Q + q];
     const int64_t tne[2] = {Q, n};
-    TRY(work_alloc(be, dec_peak(d, n), &w));
+    TRY(work_get(d, dec_peak(d, n), &w));
     TRY(dia_tensor_alloc(be, DIA_I32, 2, tne, &tok)); /* i32 [Q, n] */
     TRY(dia_tensor_upload(be, &tok, host, (size_t)(Q * n) * sizeof(int32_t)));
     /* z[latent, n] (buffer 0) = sum_q out_proj_q(codebook_q[codes_q]) */
     for (int64_t q = 0; q < Q; q++) {
         const int64_t one = n;
         dia_tensor tq = dia_tensor_view(&tok, q * n, 1, &one); /* i32 [n] */
-        dia_tensor e = wv(&w, 1, c->codebook_dim, n);          /* [codebook_dim, n] */
+        dia_tensor e = wv(w, 1, c->codebook_dim, n);          /* [codebook_dim, n] */
         TRY(be->ops->codebook_lookup(be, &e, &d->q[q].codebook, &tq));
-        dia_tensor z = wv(&w, q == 0 ? 0 : 2, c->latent, n); /* [latent, n] */
+        dia_tensor z = wv(w, q == 0 ? 0 : 2, c->latent, n); /* [latent, n] */
         TRY(conv(be, &d->q[q].out_proj, &z, &e));
         if (q > 0) {
-            dia_tensor acc = wv(&w, 0, c->latent, n);
+            dia_tensor acc = wv(w, 0, c->latent, n);
             TRY(be->ops->add(be, &acc, &z));
         }
     }
     if (d->bf16) {
-        st = decode_blocks_bf16(d, &w, n, out);
+        st = decode_blocks_bf16(d, w, n, out);
         goto fail;
     }
     /* conv1: [latent, n] -> [dec_dim, n] (buffer 1) */
     {
-        dia_tensor z = wv(&w, 0, c->latent, n), y = wv(&w, 1, c->dec_dim, n);
+        dia_tensor z = wv(w, 0, c->latent, n), y = wv(w, 1, c->dec_dim, n);
         TRY(conv(be, &d->dec_conv1, &y, &z));
     }
     int cur = 1;
     int64_t C = c->dec_dim, T = n;
     for (int i = 0; i < c->n_up; i++) {
         const dac_block *blk = &d->dec[i];
-        dia_tensor x = wv(&w, cur, C, T); /* [cin, T] */
+        dia_tensor x = wv(w, cur, C, T); /* [cin, T] */
         const int nx = (cur + 1) % 3;
-        dia_tensor y = wv(&w, nx, blk->cout, T * blk->stride); /* [cout, T s] */
+        dia_tensor y = wv(w, nx, blk->cout, T * blk->stride); /* [cout, T s] */
         TRY(be->ops->snake(be, &x, &blk->snake));
         TRY(be->ops->conv_transpose1d(be, &y, &x, &blk->conv.w, &blk->conv.b, blk->conv.stride, blk->conv.pad));
         cur = nx;
         C = blk->cout;
         T *= blk->stride;
-        for (int r = 0; r < DAC_RES_UNITS; r++) TRY(resunit(be, &blk->ru[r], &w, cur, C, T));
+        for (int r = 0; r < DAC_RES_UNITS; r++) TRY(resunit(be, &blk->ru[r], w, cur, C, T));
     }
     {
-        dia_tensor x = wv(&w, cur, C, T);           /* [C, n hop] */
-        dia_tensor y = wv(&w, (cur + 1) % 3, 1, T); /* [1, n hop] */
+        dia_tensor x = wv(w, cur, C, T);           /* [C, n hop] */
+        dia_tensor y = wv(w, (cur + 1) % 3, 1, T); /* [1, n hop] */
         TRY(be->ops->snake(be, &x, &d->dec_snake));
         TRY(conv(be, &d->dec_conv2, &y, &x));
         TRY(be->ops->tanh_(be, &y));
@@ -195,7 +198,6 @@ static dia_status decode_segment(dia_dac *d, const int32_t *codes, int a, int b,
     }
 fail:
     dia_tensor_free(be, &tok);
-    work_free(be, &w);
     free(host);
     return st;
 }
@@ -283,38 +285,37 @@ static dia_status encode_segment(dia_dac *d, const float *audio, int a, int b, f
     const dac_config *c = &d->cfg;
     const int64_t n = b - a;
     dia_status st = DIA_OK;
-    dac_work w;
-    TRY(work_alloc(be, enc_peak(d, n), &w));
+    dac_work *w = NULL;
+    TRY(work_get(d, enc_peak(d, n), &w));
     int64_t C = 1, T = n * c->hop;
     {
-        dia_tensor x = wv(&w, 0, 1, T); /* [1, n hop] */
+        dia_tensor x = wv(w, 0, 1, T); /* [1, n hop] */
         TRY(dia_tensor_upload(be, &x, audio + (int64_t)a * c->hop, (size_t)T * sizeof(float)));
-        dia_tensor y = wv(&w, 1, c->enc_dim, T); /* [enc_dim, n hop] */
+        dia_tensor y = wv(w, 1, c->enc_dim, T); /* [enc_dim, n hop] */
         TRY(conv(be, &d->enc_conv1, &y, &x));
         C = c->enc_dim;
     }
     int cur = 1;
     for (int i = 0; i < c->n_down; i++) {
         const dac_block *blk = &d->enc[i];
-        for (int r = 0; r < DAC_RES_UNITS; r++) TRY(resunit(be, &blk->ru[r], &w, cur, C, T));
-        dia_tensor x = wv(&w, cur, C, T); /* [cin, T] */
+        for (int r = 0; r < DAC_RES_UNITS; r++) TRY(resunit(be, &blk->ru[r], w, cur, C, T));
+        dia_tensor x = wv(w, cur, C, T); /* [cin, T] */
         TRY(be->ops->snake(be, &x, &blk->snake));
         const int nx = (cur + 1) % 3;
-        dia_tensor y = wv(&w, nx, blk->cout, T / blk->stride); /* [cout, T / s] */
+        dia_tensor y = wv(w, nx, blk->cout, T / blk->stride); /* [cout, T / s] */
         TRY(conv(be, &blk->conv, &y, &x));
         cur = nx;
         C = blk->cout;
         T /= blk->stride;
     }
     {
-        dia_tensor x = wv(&w, cur, C, T); /* [C, n] */
+        dia_tensor x = wv(w, cur, C, T); /* [C, n] */
         TRY(be->ops->snake(be, &x, &d->enc_snake));
-        dia_tensor y = wv(&w, (cur + 1) % 3, c->latent, n); /* [latent, n] */
+        dia_tensor y = wv(w, (cur + 1) % 3, c->latent, n); /* [latent, n] */
         TRY(conv(be, &d->enc_conv2, &y, &x));
         TRY(dia_tensor_download(be, &y, out, (size_t)(c->latent * n) * sizeof(float)));
     }
 fail:
-    work_free(be, &w);
     return st;
 }
 

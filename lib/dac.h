@@ -56,6 +56,13 @@ typedef struct dac_quantizer {
     dia_tensor codebook;   /* [codebook_size, codebook_dim] */
 } dac_quantizer;
 
+/* Three activation buffers of `cap` f32 elements each, used as [C, T] (or [T, C]) views in
+ * rotation; kept between calls (grow-only). */
+typedef struct dac_work {
+    dia_tensor buf[3];
+    int64_t cap;
+} dac_work;
+
 struct dia_dac {
     dac_config cfg;
     dia_backend *be;
@@ -81,7 +88,11 @@ struct dia_dac {
     int dec_context; /* frames of context each side that make a chunk equal the whole decode */
     int enc_context; /* the same for the encoder, in frames */
     int chunk_frames; /* frames decoded / encoded per chunk by dia_dac_decode / dia_dac_encode */
+    dac_work work;    /* activation buffers of the last calls (lib/dac.c) */
 };
+
+/* Free the kept activation buffers (dia_dac_free). */
+void dac_work_release(dia_dac *dac);
 
 /* Decode frames [first, first + count) of the code sequence `codes` int32 [frames, codebooks] into
  * `out` f32 [count * hop]. Only frames [first - dec_context, first + count + dec_context) (clipped

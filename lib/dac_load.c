@@ -518,6 +518,7 @@ DIA_API dia_status dia_dac_load(const char *path, const dia_options *opts, dia_d
 DIA_API void dia_dac_free(dia_dac *d) {
     if (!d) return;
     if (d->be) {
+        dac_work_release(d);
         for (int i = 0; i < d->n_owned; i++) d->be->ops->buffer_free(d->be, d->owned[i]);
         for (int i = 0; i < d->n_wbufs; i++) d->be->ops->buffer_free(d->be, d->wbufs[i]);
         dia_backend_free(d->be);

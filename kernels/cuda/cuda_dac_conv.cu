@@ -11,18 +11,18 @@
  * stride-1 convolutions, one per output phase, each with ceil(K / s) taps; a block computes one. */
 #include "cuda_common.cuh"
 
-#define CV_BM 64       /* output channels per block (2 warps of 32) */
-#define CV_BN 128      /* output columns per block (4 warps of 32) */
+/* A block is 8 warps: 2 along the output channels (MI m16 tiles each: BM = 32 MI = 64 or 96
+ * channels per block) x 4 along time (32 columns each: BN = 128 per block). */
+#define CV_BN 128      /* output columns per block */
 #define CV_BK 32       /* input channels per chunk */
 #define CV_LD 40       /* shared-memory row pitch in bf16: 20 words, so fragment loads hit 32 banks */
 #define CV_THREADS 256 /* 8 warps */
-#define CV_EP (CV_BM + 4) /* epilogue staging pitch in floats */
 #define CV_MAX_SMEM (200 * 1024)
 
 typedef struct conv_params {
-    const __nv_bfloat16 *x;   /* [Cin, T] */
-    float *y;                 /* [Cout, Tout] or NULL */
-    __nv_bfloat16 *ys;        /* [Cout, Tout] or NULL */
+    const __nv_bfloat16 *x;   /* [T, Cin] */
+    float *y;                 /* [Tout, Cout] or NULL */
+    __nv_bfloat16 *ys;        /* [Tout, Cout] or NULL */
     const __nv_bfloat16 *w;   /* [K, Cout, Cin] */
     const void *b, *alpha;    /* bias [Cout], alpha_out [Cout], or NULL */
     int bdt, adt;             /* their dtypes */
@@ -42,11 +42,14 @@ static __device__ __forceinline__ void mma_bf16(float *d, const uint32_t *a, con
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
 
-/* Snake of one value with 1 / (alpha + 1e-9) precomputed (the formula of k_snake). */
+/* Snake of one value with inv = 1 / (alpha + 1e-9) precomputed (snake_inv: in f32, as PyTorch's
+ * (alpha + 1e-9).reciprocal()). */
 static __device__ __forceinline__ float snake1(float v, float a, float inv) {
     const float s = sinf(a * v);
     return v + inv * (s * s);
 }
+
+static __device__ __forceinline__ float snake_inv(float a) { return 1.0f / (a + 1e-9f); }
 
 /* 16 bytes global -> shared without registers; valid = 0 writes zeros (src is not read). */
 static __device__ __forceinline__ void cp_async16(void *dst, const void *src, bool valid) {
@@ -61,14 +64,15 @@ template <int N> static __device__ __forceinline__ void cp_async_wait(void) {
 /* Stage the weights of every tap and the input window of 32 input channels from c0 (rows of 32
  * channels; rows outside the input or channels past Cin are zeros): 16-byte cp.async pieces when
  * Cin is a multiple of 8, else element by element (small models only). Commits one group. */
+template <int BM>
 static __device__ __forceinline__ void load_chunk(const conv_params &p, __nv_bfloat16 *Ws, __nv_bfloat16 *Xs,
                                                   int c0, int o0, int phase, int ntaps, int jb, int win) {
     if ((p.Cin & 7) == 0) {
-        for (int v = threadIdx.x; v < ntaps * CV_BM * 4; v += CV_THREADS) {
-            const int q8 = (v & 3) * 8, o = (v >> 2) % CV_BM, tap = v / (CV_BM * 4);
+        for (int v = threadIdx.x; v < ntaps * BM * 4; v += CV_THREADS) {
+            const int q8 = (v & 3) * 8, o = (v >> 2) % BM, tap = v / (BM * 4);
             const int k = p.transposed ? phase + tap * p.stride : tap, oc = o0 + o, c = c0 + q8;
             const bool ok = oc < p.Cout && c < p.Cin;
-            cp_async16(&Ws[(tap * CV_BM + o) * CV_LD + q8], ok ? p.w + ((size_t)k * p.Cout + oc) * p.Cin + c : p.w, ok);
+            cp_async16(&Ws[(tap * BM + o) * CV_LD + q8], ok ? p.w + ((size_t)k * p.Cout + oc) * p.Cin + c : p.w, ok);
         }
         for (int v = threadIdx.x; v < win * 4; v += CV_THREADS) {
             const int q8 = (v & 3) * 8, r = v >> 2, j = jb + r, c = c0 + q8;
@@ -77,10 +81,10 @@ static __device__ __forceinline__ void load_chunk(const conv_params &p, __nv_bfl
         }
     } else {
         const __nv_bfloat16 zero = __float2bfloat16(0.0f);
-        for (int v = threadIdx.x; v < ntaps * CV_BM * CV_BK; v += CV_THREADS) {
-            const int ci = v % CV_BK, o = (v / CV_BK) % CV_BM, tap = v / (CV_BM * CV_BK);
+        for (int v = threadIdx.x; v < ntaps * BM * CV_BK; v += CV_THREADS) {
+            const int ci = v % CV_BK, o = (v / CV_BK) % BM, tap = v / (BM * CV_BK);
             const int k = p.transposed ? phase + tap * p.stride : tap, oc = o0 + o, c = c0 + ci;
-            Ws[(tap * CV_BM + o) * CV_LD + ci] = oc < p.Cout && c < p.Cin ? p.w[((size_t)k * p.Cout + oc) * p.Cin + c] : zero;
+            Ws[(tap * BM + o) * CV_LD + ci] = oc < p.Cout && c < p.Cin ? p.w[((size_t)k * p.Cout + oc) * p.Cin + c] : zero;
         }
         for (int v = threadIdx.x; v < win * CV_BK; v += CV_THREADS) {
             const int ci = v % CV_BK, r = v / CV_BK, j = jb + r, c = c0 + ci;
@@ -90,13 +94,15 @@ static __device__ __forceinline__ void load_chunk(const conv_params &p, __nv_bfl
     cp_async_commit();
 }
 
-/* NS pipeline stages (2, or 4 where they fit: few taps). */
-template <int NS> __global__ void __launch_bounds__(CV_THREADS, 2) k_conv_bf16(conv_params p) {
+/* MI: m16 tiles per warp (BM = 32 MI channels per block); NS pipeline stages (2, or 4 where they
+ * fit: few taps). */
+template <int MI, int NS> __global__ void __launch_bounds__(CV_THREADS, 2) k_conv_bf16(conv_params p) {
+    constexpr int BM = 32 * MI, EP = BM + 4; /* EP: epilogue staging pitch in floats */
     extern __shared__ __align__(16) unsigned char cv_smem[];
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, tq = lane & 3;
     const int mt = blockIdx.x % p.n_mtiles, rest = blockIdx.x / p.n_mtiles;
     const int phase = rest % p.n_phases, ct = rest / p.n_phases;
-    const int o0 = mt * CV_BM, n0 = ct * CV_BN;
+    const int o0 = mt * BM, n0 = ct * CV_BN;
     /* taps of this block: weight index k(tap), window row of column n = n + off(tap) */
     int ntaps, jb, win;
     if (p.transposed) {
@@ -109,12 +115,12 @@ template <int NS> __global__ void __launch_bounds__(CV_THREADS, 2) k_conv_bf16(c
         win = CV_BN + (p.K - 1) * p.dil;
     }
     /* NS stages of [ntaps_max][BM][LD] weights + [win][LD] window (row r = input position jb + r) */
-    const int stage = (p.ntaps_max * CV_BM + win) * CV_LD;
+    const int stage = (p.ntaps_max * BM + win) * CV_LD;
     __nv_bfloat16 *smem = (__nv_bfloat16 *)cv_smem;
-    const int wm = (warp & 1) * 32, wn = (warp >> 1) * 32;
-    float acc[2][4][4];
+    const int wm = (warp & 1) * (16 * MI), wn = (warp >> 1) * 32;
+    float acc[MI][4][4];
 #pragma unroll
-    for (int mi = 0; mi < 2; mi++)
+    for (int mi = 0; mi < MI; mi++)
 #pragma unroll
         for (int ni = 0; ni < 4; ni++)
 #pragma unroll
@@ -125,26 +131,26 @@ template <int NS> __global__ void __launch_bounds__(CV_THREADS, 2) k_conv_bf16(c
 #pragma unroll
     for (int i = 0; i < NS - 1; i++) {
         __nv_bfloat16 *st = smem + i * stage;
-        if (i < nchunks) load_chunk(p, st, st + p.ntaps_max * CV_BM * CV_LD, i * CV_BK, o0, phase, ntaps, jb, win);
+        if (i < nchunks) load_chunk<BM>(p, st, st + p.ntaps_max * BM * CV_LD, i * CV_BK, o0, phase, ntaps, jb, win);
         else cp_async_commit();
     }
     for (int ci = 0; ci < nchunks; ci++) {
         /* chunk ci + NS - 1 into the stage freed at the end of iteration ci - 1 */
         const int nc = ci + NS - 1;
         __nv_bfloat16 *st = smem + (nc % NS) * stage;
-        if (nc < nchunks) load_chunk(p, st, st + p.ntaps_max * CV_BM * CV_LD, nc * CV_BK, o0, phase, ntaps, jb, win);
+        if (nc < nchunks) load_chunk<BM>(p, st, st + p.ntaps_max * BM * CV_LD, nc * CV_BK, o0, phase, ntaps, jb, win);
         else cp_async_commit();
         cp_async_wait<NS - 1>(); /* chunk ci has landed */
         __syncthreads();
-        const __nv_bfloat16 *Ws = smem + (ci % NS) * stage, *Xs = Ws + p.ntaps_max * CV_BM * CV_LD;
+        const __nv_bfloat16 *Ws = smem + (ci % NS) * stage, *Xs = Ws + p.ntaps_max * BM * CV_LD;
         for (int tap = 0; tap < ntaps; tap++) {
             const int off = p.transposed ? p.ntaps_max - 1 - tap : tap * p.dil;
-            const __nv_bfloat16 *Wt = Ws + tap * CV_BM * CV_LD;
+            const __nv_bfloat16 *Wt = Ws + tap * BM * CV_LD;
 #pragma unroll
             for (int ks = 0; ks < CV_BK; ks += 16) {
-                uint32_t a[2][4], b[4][2];
+                uint32_t a[MI][4], b[4][2];
 #pragma unroll
-                for (int mi = 0; mi < 2; mi++) {
+                for (int mi = 0; mi < MI; mi++) {
                     const __nv_bfloat16 *pa = Wt + (wm + mi * 16 + g) * CV_LD + ks + 2 * tq;
                     a[mi][0] = lds32(pa);
                     a[mi][1] = lds32(pa + 8 * CV_LD);
@@ -158,43 +164,45 @@ template <int NS> __global__ void __launch_bounds__(CV_THREADS, 2) k_conv_bf16(c
                     b[ni][1] = lds32(pb + 8);
                 }
 #pragma unroll
-                for (int mi = 0; mi < 2; mi++)
+                for (int mi = 0; mi < MI; mi++)
 #pragma unroll
                     for (int ni = 0; ni < 4; ni++) mma_bf16(acc[mi][ni], a[mi], b[ni]);
             }
         }
         __syncthreads(); /* this stage is refilled on the next iteration */
     }
-    /* epilogue: the tile through shared memory as Es[n][o] (pitch CV_EP floats: conflict-free
+    /* epilogue: the tile through shared memory as Es[n][o] (pitch EP floats: conflict-free
      * fragment stores), then rows of 64 output channels per output time, 4 channels per thread:
      * coalesced 16-byte f32 and 8-byte bf16 accesses on the [Tout, Cout] outputs */
     cp_async_wait<0>();
     __syncthreads();
-    float *Es = (float *)cv_smem; /* [BN][CV_EP] */
+    float *Es = (float *)cv_smem; /* [BN][EP] */
 #pragma unroll
-    for (int mi = 0; mi < 2; mi++)
+    for (int mi = 0; mi < MI; mi++)
 #pragma unroll
         for (int ni = 0; ni < 4; ni++)
 #pragma unroll
             for (int e = 0; e < 4; e++) {
                 const int ol = wm + mi * 16 + g + (e >> 1) * 8, nl = wn + ni * 8 + 2 * tq + (e & 1);
-                Es[nl * CV_EP + ol] = acc[mi][ni][e];
+                Es[nl * EP + ol] = acc[mi][ni][e];
             }
     __syncthreads();
     const bool vec = (p.Cout & 3) == 0;
-    /* a thread's 4 channels are the same on every iteration (v advances by a multiple of 16) */
-    const int ol = (tid % (CV_BM / 4)) * 4, o = o0 + ol;
+    /* threads per row of BM channels, 4 each; a thread keeps its 4 channels on every row */
+    constexpr int TPR = BM / 4, RPP = CV_THREADS / TPR;
+    if (tid >= TPR * RPP) return;
+    const int ol = (tid % TPR) * 4, o = o0 + ol;
     if (o >= p.Cout) return;
     const int cnt = p.Cout - o < 4 ? p.Cout - o : 4;
     float bias[4] = {0.0f, 0.0f, 0.0f, 0.0f}, al[4] = {0.0f, 0.0f, 0.0f, 0.0f}, inv[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     for (int e = 0; e < cnt; e++) {
         if (p.b) bias[e] = cu_load(p.b, p.bdt, o + e);
-        if (p.alpha) al[e] = cu_load(p.alpha, p.adt, o + e), inv[e] = (float)(1.0 / ((double)al[e] + 1e-9));
+        if (p.alpha) al[e] = cu_load(p.alpha, p.adt, o + e), inv[e] = snake_inv(al[e]);
     }
-    for (int nl = tid / (CV_BM / 4); nl < CV_BN; nl += CV_THREADS / (CV_BM / 4)) {
+    for (int nl = tid / TPR; nl < CV_BN; nl += RPP) {
         const int n = n0 + nl, t = p.transposed ? n * p.stride + phase - p.pad : n;
         if (t < 0 || t >= p.Tout) continue;
-        const float4 a4 = *(const float4 *)&Es[nl * CV_EP + ol];
+        const float4 a4 = *(const float4 *)&Es[nl * EP + ol];
         float r[4] = {a4.x + bias[0], a4.y + bias[1], a4.z + bias[2], a4.w + bias[3]};
         const size_t idx = (size_t)t * p.Cout + o;
         if (p.y) {
@@ -225,6 +233,56 @@ template <int NS> __global__ void __launch_bounds__(CV_THREADS, 2) k_conv_bf16(c
             }
         }
     }
+}
+
+/* Few output channels (the decoder's last conv: Cout = 1, where a 64-channel tile would be 98%
+ * padding): one thread per output time, taps and channels summed in f32, 8 channels per load
+ * where Cin allows. Stride-1 convs only. */
+#define CV_FEW 4
+__global__ void k_conv_few(conv_params p) {
+    const int t = blockIdx.x * blockDim.x + threadIdx.x;
+    if (t >= p.Tout) return;
+    float acc[CV_FEW] = {0.0f, 0.0f, 0.0f, 0.0f};
+    const bool vec = (p.Cin & 7) == 0;
+    for (int k = 0; k < p.K; k++) {
+        const int j = t + k * p.dil - p.pad;
+        if (j < 0 || j >= p.T) continue;
+        const __nv_bfloat16 *xr = p.x + (size_t)j * p.Cin;
+        for (int c = 0; c < p.Cin; c += vec ? 8 : 1) {
+            float xv[8];
+            const int n = vec ? 8 : 1;
+            if (vec) {
+                const uint4 u = *(const uint4 *)(xr + c);
+                const __nv_bfloat16 *h = (const __nv_bfloat16 *)&u;
+                for (int e = 0; e < 8; e++) xv[e] = __bfloat162float(h[e]);
+            } else {
+                xv[0] = __bfloat162float(xr[c]);
+            }
+#pragma unroll
+            for (int o = 0; o < CV_FEW; o++)
+                if (o < p.Cout) {
+                    const __nv_bfloat16 *wr = p.w + ((size_t)k * p.Cout + o) * p.Cin + c;
+                    for (int e = 0; e < n; e++) acc[o] += xv[e] * __bfloat162float(wr[e]);
+                }
+        }
+    }
+#pragma unroll
+    for (int o = 0; o < CV_FEW; o++)
+        if (o < p.Cout) {
+            const size_t idx = (size_t)t * p.Cout + o;
+            float v = acc[o] + (p.b ? cu_load(p.b, p.bdt, o) : 0.0f);
+            if (p.y) {
+                if (p.accumulate) v += p.y[idx];
+                p.y[idx] = v;
+            }
+            if (p.ys) {
+                if (p.alpha) {
+                    const float a = cu_load(p.alpha, p.adt, o);
+                    v = snake1(v, a, snake_inv(a));
+                }
+                p.ys[idx] = __float2bfloat16_rn(v);
+            }
+        }
 }
 
 dia_status cu_conv_bf16(dia_backend *be, const dia_conv_args *a) {
@@ -262,26 +320,43 @@ dia_status cu_conv_bf16(dia_backend *be, const dia_conv_args *a) {
     p.transposed = a->transposed ? 1 : 0;
     p.accumulate = a->accumulate ? 1 : 0;
     p.ntaps_max = a->transposed ? (int)((K + s - 1) / s) : (int)K;
-    p.n_mtiles = (int)((Cout + CV_BM - 1) / CV_BM);
     p.n_phases = a->transposed ? s : 1;
-    const int64_t ncols = a->transposed ? (Tout - 1 + pad) / s + 1 : Tout; /* q or t values */
-    const int64_t win = a->transposed ? CV_BN + p.ntaps_max - 1 : CV_BN + (K - 1) * dil;
-    const size_t stage = ((size_t)p.ntaps_max * CV_BM + (size_t)win) * CV_LD * sizeof(__nv_bfloat16);
-    const int ns = 4 * stage <= 100 * 1024 ? 4 : 2; /* 4 stages where two blocks per SM still fit */
-    size_t smem = ns * stage;
-    if (smem < (size_t)CV_BN * CV_EP * sizeof(float)) smem = (size_t)CV_BN * CV_EP * sizeof(float); /* epilogue */
-    if (smem > CV_MAX_SMEM)
-        return dia_fail(DIA_ERR_INTERNAL, "conv_bf16: %lld taps with dilation %d need %zu bytes of shared memory",
-                        (long long)K, dil, smem);
     if ((Cin % 8 == 0 && (((uintptr_t)p.w & 15) != 0 || ((uintptr_t)p.x & 15) != 0)) ||
         (Cout % 4 == 0 && ((p.y && ((uintptr_t)p.y & 15) != 0) || (p.ys && ((uintptr_t)p.ys & 7) != 0))))
         return dia_fail(DIA_ERR_INTERNAL, "conv_bf16: a tensor is not aligned for vector access");
+    cudaStream_t stream = cu_ctx(be)->stream;
+    if (Cout <= CV_FEW && !a->transposed) {
+        k_conv_few<<<cu_blocks(Tout, 128), 128, 0, stream>>>(p);
+        CU_LAUNCHED("conv_bf16 (few channels)");
+        return DIA_OK;
+    }
+    /* tile of 96 channels where Cout is a multiple of 96 (every DAC width) and two blocks per SM
+     * still fit, else 64; DIA_CUDA_CONV_BM=64|96 forces one (where Cout allows 96) */
+    const int64_t ncols = a->transposed ? (Tout - 1 + pad) / s + 1 : Tout; /* q or t values */
+    const int64_t win = a->transposed ? CV_BN + p.ntaps_max - 1 : CV_BN + (K - 1) * dil;
+    const size_t row = CV_LD * sizeof(__nv_bfloat16);
+    const size_t stage96 = ((size_t)p.ntaps_max * 96 + (size_t)win) * row;
+    const char *env = getenv("DIA_CUDA_CONV_BM");
+    int mi = Cout % 96 == 0 && 2 * stage96 <= 110 * 1024 ? 3 : 2;
+    if (env && atoi(env) == 64) mi = 2;
+    if (env && atoi(env) == 96 && Cout % 96 == 0) mi = 3;
+    const int bm = 32 * mi;
+    p.n_mtiles = (int)((Cout + bm - 1) / bm);
+    const size_t stage = ((size_t)p.ntaps_max * bm + (size_t)win) * row;
+    const int ns = 4 * stage <= 110 * 1024 ? 4 : 2; /* 4 stages where two blocks per SM still fit */
+    size_t smem = ns * stage;
+    const size_t ep = (size_t)CV_BN * (bm + 4) * sizeof(float); /* the epilogue's staging */
+    if (smem < ep) smem = ep;
+    if (smem > CV_MAX_SMEM)
+        return dia_fail(DIA_ERR_INTERNAL, "conv_bf16: %lld taps with dilation %d need %zu bytes of shared memory",
+                        (long long)K, dil, smem);
     const int64_t blocks = (int64_t)p.n_mtiles * p.n_phases * ((ncols + CV_BN - 1) / CV_BN);
     if (blocks > INT32_MAX) return dia_fail(DIA_ERR_INTERNAL, "conv_bf16: %lld blocks", (long long)blocks);
+    void (*kern)(conv_params) = mi == 3 ? (ns == 4 ? k_conv_bf16<3, 4> : k_conv_bf16<3, 2>)
+                                        : (ns == 4 ? k_conv_bf16<2, 4> : k_conv_bf16<2, 2>);
     /* the opt-in above 48 KiB (per device, so every call; it is cheap) */
-    void (*kern)(conv_params) = ns == 4 ? k_conv_bf16<4> : k_conv_bf16<2>;
     CU_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, CV_MAX_SMEM));
-    kern<<<(unsigned)blocks, CV_THREADS, smem, cu_ctx(be)->stream>>>(p);
+    kern<<<(unsigned)blocks, CV_THREADS, smem, stream>>>(p);
     CU_LAUNCHED("conv_bf16");
     return DIA_OK;
 }
@@ -295,7 +370,7 @@ __global__ void k_snake_bf16(__nv_bfloat16 *ys, const float *x, const void *alph
         float r = v;
         if (alpha) {
             const float a = cu_load(alpha, adt, c);
-            r = snake1(v, a, (float)(1.0 / ((double)a + 1e-9)));
+            r = snake1(v, a, snake_inv(a));
         }
         ys[i] = __float2bfloat16_rn(r);
     }
