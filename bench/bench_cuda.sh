@@ -141,9 +141,9 @@ if has dac; then
   if [ -n "${DAC_CPU:-}" ]; then ./build-cuda/bench/bench_dac_cuda /tmp/dac-full cpu 1 f32 2>&1 | grep -v "^libdia info"; fi
   if [ -n "${DAC_OPS:-}" ]; then ./build-cuda/bench/bench_cuda_ops --dac 861 --reps 20 | grep -v "^libdia info"; fi
   if [ -n "${DAC_NCU:-}" ]; then
-    echo "=== ncu: GPU time per kernel of one 1 s bf16 DAC decode"
+    echo "=== ncu: GPU time per kernel of bf16 DAC decodes of 10 s (4 decodes: 1 cold + 3 timed)"
     ncu --cache-control none --clock-control none --metrics gpu__time_duration.sum --csv \
-      ./build-cuda/bench/bench_dac_cuda /tmp/dac-full cuda 1 bf16 > /tmp/ncu.csv 2>/tmp/ncu.err; tail -3 /tmp/ncu.err
+      ./build-cuda/bench/bench_dac_cuda /tmp/dac-full cuda 10 bf16 > /tmp/ncu.csv 2>/tmp/ncu.err; tail -3 /tmp/ncu.err
     ncu_summary
   fi
 fi

@@ -248,22 +248,29 @@ __global__ void k_conv_few(conv_params p) {
         const int j = t + k * p.dil - p.pad;
         if (j < 0 || j >= p.T) continue;
         const __nv_bfloat16 *xr = p.x + (size_t)j * p.Cin;
-        for (int c = 0; c < p.Cin; c += vec ? 8 : 1) {
-            float xv[8];
-            const int n = vec ? 8 : 1;
-            if (vec) {
-                const uint4 u = *(const uint4 *)(xr + c);
-                const __nv_bfloat16 *h = (const __nv_bfloat16 *)&u;
-                for (int e = 0; e < 8; e++) xv[e] = __bfloat162float(h[e]);
-            } else {
-                xv[0] = __bfloat162float(xr[c]);
-            }
+        if (vec) {
+            for (int c = 0; c < p.Cin; c += 8) {
+                const uint4 xu = *(const uint4 *)(xr + c);
+                const __nv_bfloat162 *xh = (const __nv_bfloat162 *)&xu;
 #pragma unroll
-            for (int o = 0; o < CV_FEW; o++)
-                if (o < p.Cout) {
-                    const __nv_bfloat16 *wr = p.w + ((size_t)k * p.Cout + o) * p.Cin + c;
-                    for (int e = 0; e < n; e++) acc[o] += xv[e] * __bfloat162float(wr[e]);
-                }
+                for (int o = 0; o < CV_FEW; o++)
+                    if (o < p.Cout) {
+                        const uint4 wu = __ldg((const uint4 *)(p.w + ((size_t)k * p.Cout + o) * p.Cin + c));
+                        const __nv_bfloat162 *wh = (const __nv_bfloat162 *)&wu;
+#pragma unroll
+                        for (int e = 0; e < 4; e++) {
+                            const float2 xf = __bfloat1622float2(xh[e]), wf = __bfloat1622float2(wh[e]);
+                            acc[o] += xf.x * wf.x + xf.y * wf.y;
+                        }
+                    }
+            }
+        } else {
+            for (int c = 0; c < p.Cin; c++) {
+                const float xv = __bfloat162float(xr[c]);
+#pragma unroll
+                for (int o = 0; o < CV_FEW; o++)
+                    if (o < p.Cout) acc[o] += xv * __bfloat162float(p.w[((size_t)k * p.Cout + o) * p.Cin + c]);
+            }
         }
     }
 #pragma unroll
