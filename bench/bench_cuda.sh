@@ -142,7 +142,7 @@ if has dac; then
   if [ -n "${DAC_OPS:-}" ]; then ./build-cuda/bench/bench_cuda_ops --dac 861 --reps 20 | grep -v "^libdia info"; fi
   if [ -n "${DAC_NCU:-}" ]; then
     echo "=== ncu: GPU time per kernel of bf16 DAC decodes of 10 s (4 decodes: 1 cold + 3 timed)"
-    ncu --cache-control none --clock-control none --metrics gpu__time_duration.sum --csv \
+    DAC_NO_COMPARE=1 ncu --cache-control none --clock-control none --metrics gpu__time_duration.sum --csv \
       ./build-cuda/bench/bench_dac_cuda /tmp/dac-full cuda 10 bf16 > /tmp/ncu.csv 2>/tmp/ncu.err; tail -3 /tmp/ncu.err
     ncu_summary
   fi
