@@ -33,7 +33,14 @@ typedef struct conv_params {
     int n_mtiles, n_phases;   /* block index = (col tile, phase, m tile), m tile fastest */
 } conv_params;
 
-static __device__ __forceinline__ uint32_t lds32(const __nv_bfloat16 *p) { return *(const uint32_t *)p; }
+/* Four 8x8 bf16 matrices from shared memory, one 16-byte row address per lane (lanes 8i..8i+7
+ * give matrix i's rows), in the mma.sync fragment layout. */
+static __device__ __forceinline__ void ldsm_x4(uint32_t *r, const __nv_bfloat16 *p) {
+    const unsigned a = (unsigned)__cvta_generic_to_shared(p);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(a));
+}
 
 static __device__ __forceinline__ void mma_bf16(float *d, const uint32_t *a, const uint32_t *b) {
     asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
@@ -149,19 +156,16 @@ template <int MI, int NS> __global__ void __launch_bounds__(CV_THREADS, 2) k_con
 #pragma unroll
             for (int ks = 0; ks < CV_BK; ks += 16) {
                 uint32_t a[MI][4], b[4][2];
+                /* ldmatrix: lane l addresses row l % 16 (A) or row l % 8 of n tile l / 16 (B), the
+                 * 8 channels from ks + 8 ((l / 16) for A, (l / 8) % 2 for B); rows are 80 B apart */
 #pragma unroll
-                for (int mi = 0; mi < MI; mi++) {
-                    const __nv_bfloat16 *pa = Wt + (wm + mi * 16 + g) * CV_LD + ks + 2 * tq;
-                    a[mi][0] = lds32(pa);
-                    a[mi][1] = lds32(pa + 8 * CV_LD);
-                    a[mi][2] = lds32(pa + 8);
-                    a[mi][3] = lds32(pa + 8 * CV_LD + 8);
-                }
+                for (int mi = 0; mi < MI; mi++)
+                    ldsm_x4(a[mi], Wt + (wm + mi * 16 + (lane & 15)) * CV_LD + ks + (lane >> 4) * 8);
 #pragma unroll
-                for (int ni = 0; ni < 4; ni++) {
-                    const __nv_bfloat16 *pb = Xs + (wn + ni * 8 + g + off) * CV_LD + ks + 2 * tq;
-                    b[ni][0] = lds32(pb);
-                    b[ni][1] = lds32(pb + 8);
+                for (int ni = 0; ni < 4; ni += 2) {
+                    uint32_t r[4];
+                    ldsm_x4(r, Xs + (wn + (ni + (lane >> 4)) * 8 + (lane & 7) + off) * CV_LD + ks + ((lane >> 3) & 1) * 8);
+                    b[ni][0] = r[0], b[ni][1] = r[1], b[ni + 1][0] = r[2], b[ni + 1][1] = r[3];
                 }
 #pragma unroll
                 for (int mi = 0; mi < MI; mi++)
@@ -236,43 +240,13 @@ template <int MI, int NS> __global__ void __launch_bounds__(CV_THREADS, 2) k_con
 }
 
 /* Few output channels (the decoder's last conv: Cout = 1, where a 64-channel tile would be 98%
- * padding): one thread per output time, taps and channels summed in f32, 8 channels per load
- * where Cin allows. Stride-1 convs only. */
+ * padding): one thread per output time, taps and channels summed in f32. Stride-1 convs only. A
+ * block's input window (its times plus the taps' reach, all channels: one contiguous piece of the
+ * [T, Cin] input) is staged in shared memory, rows padded by 16 bytes (conflict-free 16-byte
+ * reads); `staged` = 0 reads global memory directly (Cin not a multiple of 8, or too wide). */
 #define CV_FEW 4
-__global__ void k_conv_few(conv_params p) {
-    const int t = blockIdx.x * blockDim.x + threadIdx.x;
-    if (t >= p.Tout) return;
-    float acc[CV_FEW] = {0.0f, 0.0f, 0.0f, 0.0f};
-    const bool vec = (p.Cin & 7) == 0;
-    for (int k = 0; k < p.K; k++) {
-        const int j = t + k * p.dil - p.pad;
-        if (j < 0 || j >= p.T) continue;
-        const __nv_bfloat16 *xr = p.x + (size_t)j * p.Cin;
-        if (vec) {
-            for (int c = 0; c < p.Cin; c += 8) {
-                const uint4 xu = *(const uint4 *)(xr + c);
-                const __nv_bfloat162 *xh = (const __nv_bfloat162 *)&xu;
-#pragma unroll
-                for (int o = 0; o < CV_FEW; o++)
-                    if (o < p.Cout) {
-                        const uint4 wu = __ldg((const uint4 *)(p.w + ((size_t)k * p.Cout + o) * p.Cin + c));
-                        const __nv_bfloat162 *wh = (const __nv_bfloat162 *)&wu;
-#pragma unroll
-                        for (int e = 0; e < 4; e++) {
-                            const float2 xf = __bfloat1622float2(xh[e]), wf = __bfloat1622float2(wh[e]);
-                            acc[o] += xf.x * wf.x + xf.y * wf.y;
-                        }
-                    }
-            }
-        } else {
-            for (int c = 0; c < p.Cin; c++) {
-                const float xv = __bfloat162float(xr[c]);
-#pragma unroll
-                for (int o = 0; o < CV_FEW; o++)
-                    if (o < p.Cout) acc[o] += xv * __bfloat162float(p.w[((size_t)k * p.Cout + o) * p.Cin + c]);
-            }
-        }
-    }
+#define CV_FEW_T 256
+static __device__ __forceinline__ void few_epilogue(const conv_params &p, int t, const float *acc) {
 #pragma unroll
     for (int o = 0; o < CV_FEW; o++)
         if (o < p.Cout) {
@@ -290,6 +264,56 @@ __global__ void k_conv_few(conv_params p) {
                 p.ys[idx] = __float2bfloat16_rn(v);
             }
         }
+}
+
+__global__ void __launch_bounds__(CV_FEW_T) k_conv_few(conv_params p, int staged) {
+    extern __shared__ __align__(16) unsigned char cv_smem[];
+    __nv_bfloat16 *Xs = (__nv_bfloat16 *)cv_smem;
+    const int t0 = blockIdx.x * CV_FEW_T, jb = t0 - p.pad, win = CV_FEW_T + (p.K - 1) * p.dil, pitch = p.Cin + 8;
+    if (staged) {
+        const int pieces = p.Cin / 8;
+        for (int v = threadIdx.x; v < win * pieces; v += CV_FEW_T) {
+            const int r = v / pieces, q = v % pieces, j = jb + r;
+            uint4 val = make_uint4(0, 0, 0, 0);
+            if (j >= 0 && j < p.T) val = *(const uint4 *)(p.x + (size_t)j * p.Cin + q * 8);
+            *(uint4 *)&Xs[r * pitch + q * 8] = val;
+        }
+        __syncthreads();
+    }
+    const int t = t0 + threadIdx.x;
+    if (t >= p.Tout) return;
+    float acc[CV_FEW] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int k = 0; k < p.K; k++) {
+        if (staged) {
+            const __nv_bfloat16 *xr = Xs + (threadIdx.x + k * p.dil) * pitch;
+            for (int c = 0; c < p.Cin; c += 8) {
+                const uint4 xu = *(const uint4 *)(xr + c);
+                const __nv_bfloat162 *xh = (const __nv_bfloat162 *)&xu;
+#pragma unroll
+                for (int o = 0; o < CV_FEW; o++)
+                    if (o < p.Cout) {
+                        const uint4 wu = __ldg((const uint4 *)(p.w + ((size_t)k * p.Cout + o) * p.Cin + c));
+                        const __nv_bfloat162 *wh = (const __nv_bfloat162 *)&wu;
+#pragma unroll
+                        for (int e = 0; e < 4; e++) {
+                            const float2 xf = __bfloat1622float2(xh[e]), wf = __bfloat1622float2(wh[e]);
+                            acc[o] += xf.x * wf.x + xf.y * wf.y;
+                        }
+                    }
+            }
+        } else {
+            const int j = t + k * p.dil - p.pad;
+            if (j < 0 || j >= p.T) continue;
+            const __nv_bfloat16 *xr = p.x + (size_t)j * p.Cin;
+            for (int c = 0; c < p.Cin; c++) {
+                const float xv = __bfloat162float(xr[c]);
+#pragma unroll
+                for (int o = 0; o < CV_FEW; o++)
+                    if (o < p.Cout) acc[o] += xv * __bfloat162float(p.w[((size_t)k * p.Cout + o) * p.Cin + c]);
+            }
+        }
+    }
+    few_epilogue(p, t, acc);
 }
 
 dia_status cu_conv_bf16(dia_backend *be, const dia_conv_args *a) {
@@ -333,18 +357,23 @@ dia_status cu_conv_bf16(dia_backend *be, const dia_conv_args *a) {
         return dia_fail(DIA_ERR_INTERNAL, "conv_bf16: a tensor is not aligned for vector access");
     cudaStream_t stream = cu_ctx(be)->stream;
     if (Cout <= CV_FEW && !a->transposed) {
-        k_conv_few<<<cu_blocks(Tout, 128), 128, 0, stream>>>(p);
+        const size_t fsm = (size_t)(CV_FEW_T + (K - 1) * dil) * (size_t)(Cin + 8) * sizeof(__nv_bfloat16);
+        const int staged = Cin % 8 == 0 && fsm <= 96 * 1024;
+        CU_CHECK(cudaFuncSetAttribute(k_conv_few, cudaFuncAttributeMaxDynamicSharedMemorySize, 96 * 1024));
+        k_conv_few<<<cu_blocks(Tout, CV_FEW_T), CV_FEW_T, staged ? fsm : 0, stream>>>(p, staged);
         CU_LAUNCHED("conv_bf16 (few channels)");
         return DIA_OK;
     }
     /* tile of 96 channels where Cout is a multiple of 96 (every DAC width) and two blocks per SM
-     * still fit, else 64; DIA_CUDA_CONV_BM=64|96 forces one (where Cout allows 96) */
+     * still fit, else 64, or 32 where that avoids a part-empty tile (Cout = 96 with 7 taps);
+     * DIA_CUDA_CONV_BM=32|64|96 forces one (96 where Cout allows) */
     const int64_t ncols = a->transposed ? (Tout - 1 + pad) / s + 1 : Tout; /* q or t values */
     const int64_t win = a->transposed ? CV_BN + p.ntaps_max - 1 : CV_BN + (K - 1) * dil;
     const size_t row = CV_LD * sizeof(__nv_bfloat16);
     const size_t stage96 = ((size_t)p.ntaps_max * 96 + (size_t)win) * row;
     const char *env = getenv("DIA_CUDA_CONV_BM");
-    int mi = Cout % 96 == 0 && 2 * stage96 <= 110 * 1024 ? 3 : 2;
+    int mi = Cout % 96 == 0 && 2 * stage96 <= 110 * 1024 ? 3 : Cout % 64 != 0 && Cout % 32 == 0 ? 1 : 2;
+    if (env && atoi(env) == 32) mi = 1;
     if (env && atoi(env) == 64) mi = 2;
     if (env && atoi(env) == 96 && Cout % 96 == 0) mi = 3;
     const int bm = 32 * mi;
@@ -359,8 +388,9 @@ dia_status cu_conv_bf16(dia_backend *be, const dia_conv_args *a) {
                         (long long)K, dil, smem);
     const int64_t blocks = (int64_t)p.n_mtiles * p.n_phases * ((ncols + CV_BN - 1) / CV_BN);
     if (blocks > INT32_MAX) return dia_fail(DIA_ERR_INTERNAL, "conv_bf16: %lld blocks", (long long)blocks);
-    void (*kern)(conv_params) = mi == 3 ? (ns == 4 ? k_conv_bf16<3, 4> : k_conv_bf16<3, 2>)
-                                        : (ns == 4 ? k_conv_bf16<2, 4> : k_conv_bf16<2, 2>);
+    void (*kern)(conv_params) = mi == 3   ? (ns == 4 ? k_conv_bf16<3, 4> : k_conv_bf16<3, 2>)
+                                : mi == 2 ? (ns == 4 ? k_conv_bf16<2, 4> : k_conv_bf16<2, 2>)
+                                          : (ns == 4 ? k_conv_bf16<1, 4> : k_conv_bf16<1, 2>);
     /* the opt-in above 48 KiB (per device, so every call; it is cheap) */
     CU_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, CV_MAX_SMEM));
     kern<<<(unsigned)blocks, CV_THREADS, smem, stream>>>(p);
