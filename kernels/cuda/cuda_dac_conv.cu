@@ -18,6 +18,7 @@
 #define CV_LD 40       /* shared-memory row pitch in bf16: 20 words, so fragment loads hit 32 banks */
 #define CV_THREADS 256 /* 8 warps */
 #define CV_MAX_SMEM (200 * 1024)
+#define CV_EU 8 /* epilogue rows per batch */
 
 typedef struct conv_params {
     const __nv_bfloat16 *x;   /* [T, Cin] */
@@ -203,37 +204,46 @@ template <int MI, int NS> __global__ void __launch_bounds__(CV_THREADS, 2) k_con
         if (p.b) bias[e] = cu_load(p.b, p.bdt, o + e);
         if (p.alpha) al[e] = cu_load(p.alpha, p.adt, o + e), inv[e] = snake_inv(al[e]);
     }
-    for (int nl = tid / TPR; nl < CV_BN; nl += RPP) {
-        const int n = n0 + nl, t = p.transposed ? n * p.stride + phase - p.pad : n;
-        if (t < 0 || t >= p.Tout) continue;
-        const float4 a4 = *(const float4 *)&Es[nl * EP + ol];
-        float r[4] = {a4.x + bias[0], a4.y + bias[1], a4.z + bias[2], a4.w + bias[3]};
-        const size_t idx = (size_t)t * p.Cout + o;
-        if (p.y) {
-            if (vec) {
-                float4 *yp = (float4 *)(p.y + idx);
-                if (p.accumulate) {
-                    const float4 y4 = *yp;
-                    r[0] += y4.x, r[1] += y4.y, r[2] += y4.z, r[3] += y4.w;
-                }
-                *yp = make_float4(r[0], r[1], r[2], r[3]);
-            } else {
-                for (int e = 0; e < cnt; e++) {
-                    if (p.accumulate) r[e] += p.y[idx + e];
-                    p.y[idx + e] = r[e];
+    /* rows in batches of CV_EU: the accumulated y of a whole batch is read before any is written,
+     * so a thread has CV_EU loads in flight instead of waiting out one latency per row */
+    for (int nb = tid / TPR; nb < CV_BN; nb += CV_EU * RPP) {
+        float4 yin[CV_EU];
+#pragma unroll
+        for (int u = 0; u < CV_EU; u++) {
+            const int nl = nb + u * RPP, n = n0 + nl, t = p.transposed ? n * p.stride + phase - p.pad : n;
+            yin[u] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            if (vec && p.y && p.accumulate && nl < CV_BN && t >= 0 && t < p.Tout)
+                yin[u] = *(const float4 *)(p.y + (size_t)t * p.Cout + o);
+        }
+#pragma unroll
+        for (int u = 0; u < CV_EU; u++) {
+            const int nl = nb + u * RPP, n = n0 + nl, t = p.transposed ? n * p.stride + phase - p.pad : n;
+            if (nl >= CV_BN || t < 0 || t >= p.Tout) continue;
+            const float4 a4 = *(const float4 *)&Es[nl * EP + ol];
+            float r[4] = {a4.x + bias[0], a4.y + bias[1], a4.z + bias[2], a4.w + bias[3]};
+            const size_t idx = (size_t)t * p.Cout + o;
+            if (p.y) {
+                if (vec) {
+                    if (p.accumulate) r[0] += yin[u].x, r[1] += yin[u].y, r[2] += yin[u].z, r[3] += yin[u].w;
+                    *(float4 *)(p.y + idx) = make_float4(r[0], r[1], r[2], r[3]);
+                } else {
+                    for (int e = 0; e < cnt; e++) {
+                        if (p.accumulate) r[e] += p.y[idx + e];
+                        p.y[idx + e] = r[e];
+                    }
                 }
             }
-        }
-        if (p.ys) {
-            if (p.alpha)
-                for (int e = 0; e < cnt; e++) r[e] = snake1(r[e], al[e], inv[e]);
-            if (vec) {
-                __nv_bfloat162 lo = __floats2bfloat162_rn(r[0], r[1]), hi = __floats2bfloat162_rn(r[2], r[3]);
-                uint2 pk;
-                pk.x = *(uint32_t *)&lo, pk.y = *(uint32_t *)&hi;
-                *(uint2 *)(p.ys + idx) = pk;
-            } else {
-                for (int e = 0; e < cnt; e++) p.ys[idx + e] = __float2bfloat16_rn(r[e]);
+            if (p.ys) {
+                if (p.alpha)
+                    for (int e = 0; e < cnt; e++) r[e] = snake1(r[e], al[e], inv[e]);
+                if (vec) {
+                    __nv_bfloat162 lo = __floats2bfloat162_rn(r[0], r[1]), hi = __floats2bfloat162_rn(r[2], r[3]);
+                    uint2 pk;
+                    pk.x = *(uint32_t *)&lo, pk.y = *(uint32_t *)&hi;
+                    *(uint2 *)(p.ys + idx) = pk;
+                } else {
+                    for (int e = 0; e < cnt; e++) p.ys[idx + e] = __float2bfloat16_rn(r[e]);
+                }
             }
         }
     }
