@@ -93,19 +93,23 @@ static dia_status conv16(dia_backend *be, const dac_conv *c, int transposed, con
     return be->ops->conv_bf16(be, &a);
 }
 
-/* The decoder after the quantizer in bf16 mode: z f32 [latent, n] in buffer 0 -> audio f32
- * [n hop] into out. Activations are time-major [T, C] from here on. Buffer 0 then holds the f32
+/* The decoder after the quantizer in bf16 mode: z f32 [latent, n] (or [n, latent] with
+ * z_time_major) in buffer 0 -> audio f32 [n hop] into out. Activations are time-major [T, C] from here on. Buffer 0 then holds the f32
  * residual stream x; buffers 1 and 2 alternate as the bf16 operands, each conv writing the next
  * one's (its output through the Snake that follows), so a residual unit is two kernels:
  * ts = snake2(conv1(xs)); x += conv2(ts) and xs = (the next Snake)(x). */
-static dia_status decode_blocks_bf16(dia_dac *d, dac_work *w, int64_t n, float *out) {
+static dia_status decode_blocks_bf16(dia_dac *d, dac_work *w, int64_t n, int z_time_major, float *out) {
     dia_backend *be = d->be;
     const dac_config *c = &d->cfg;
     dia_status st;
     int in = 1; /* the bf16 buffer holding the current operand */
     {
-        dia_tensor z = wv(w, 0, c->latent, n), zs = wt16(w, in, n, c->latent); /* [latent, n] -> [n, latent] */
+        /* z to bf16 [n, latent]: transposed from [latent, n], or (already [n, latent]) converted as
+         * one row [1, n latent] -> [n latent, 1] */
+        dia_tensor z = wv(w, 0, c->latent, n), zs = wt16(w, in, n, c->latent);
+        if (z_time_major) z = wv(w, 0, 1, n * c->latent), zs = wt16(w, in, n * c->latent, 1);
         if ((st = be->ops->snake_bf16(be, &zs, &z, NULL)) != DIA_OK) return st;
+        zs = wt16(w, in, n, c->latent);
         dia_tensor ys = wt16(w, 3 - in, n, c->dec_dim); /* [n, dec_dim] */
         const dia_tensor *next = c->n_up > 0 ? &d->dec[0].snake : &d->dec_snake;
         if ((st = conv16(be, &d->dec_conv1, 0, &zs, NULL, 0, &ys, next)) != DIA_OK) return st;
@@ -136,6 +140,23 @@ static dia_status decode_blocks_bf16(dia_dac *d, dac_work *w, int64_t n, float *
     return dia_tensor_download(be, &y, out, (size_t)T * sizeof(float));
 }
 
+/* decode_segment in bf16 mode with code tables: z[n, latent] = sum_q code_tab[q][codes[:, q]] as
+ * one embedding sum (the codes are already [frames, Q], the embed op's token layout). */
+static dia_status decode_segment_tables(dia_dac *d, const int32_t *codes, int a, int b, float *out) {
+    dia_backend *be = d->be;
+    const int64_t n = b - a, Q = d->cfg.codebooks;
+    dac_work *w = NULL;
+    dia_status st = work_get(d, dec_peak(d, n), &w);
+    if (st != DIA_OK) return st;
+    dia_tensor ids = wv(w, 2, n, Q); /* i32 [n, Q] in buffer 2 (free until conv1 writes it) */
+    ids.dtype = DIA_I32;
+    if ((st = dia_tensor_upload(be, &ids, codes + (int64_t)a * Q, (size_t)(n * Q) * sizeof(int32_t))) != DIA_OK)
+        return st;
+    dia_tensor z = wv(w, 0, n, d->cfg.latent); /* [n, latent] */
+    if ((st = be->ops->embed(be, &z, d->code_tab, (int)Q, &ids)) != DIA_OK) return st;
+    return decode_blocks_bf16(d, w, n, 1, out);
+}
+
 /* Decode frames [a, b) of codes int32 [frames, Q] as one segment into out f32 [(b - a) * hop]. */
 static dia_status decode_segment(dia_dac *d, const int32_t *codes, int a, int b, float *out) {
     dia_backend *be = d->be;
@@ -144,6 +165,7 @@ static dia_status decode_segment(dia_dac *d, const int32_t *codes, int a, int b,
     dia_status st = DIA_OK;
     dac_work *w = NULL;
     dia_tensor tok = {0};
+    if (d->have_code_tab) return decode_segment_tables(d, codes, a, b, out);
     int32_t *host = malloc((size_t)(Q * n) * sizeof(int32_t)); /* [Q, n] codes, codebook-major */
     if (!host) return dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory");
     for (int64_t q = 0; q < Q; q++)
@@ -166,7 +188,7 @@ static dia_status decode_segment(dia_dac *d, const int32_t *codes, int a, int b,
         }
     }
     if (d->bf16) {
-        st = decode_blocks_bf16(d, w, n, out);
+        st = decode_blocks_bf16(d, w, n, 0, out);
         goto fail;
     }
     /* conv1: [latent, n] -> [dec_dim, n] (buffer 1) */

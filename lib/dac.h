@@ -10,6 +10,7 @@
 #define DAC_MAX_BLOCKS 8     /* encoder / decoder blocks (4 in every released DAC) */
 #define DAC_MAX_CODEBOOKS 32 /* residual quantizers (9 for 44.1 kHz) */
 #define DAC_RES_UNITS 3      /* residual units per block, dilations 1, 3, 9 */
+#define DAC_MAX_TABLES 16    /* codebooks the backend's embed op sums at most */
 
 /* config.json of a DAC checkpoint (transformers DacConfig). */
 typedef struct dac_config {
@@ -89,6 +90,11 @@ struct dia_dac {
     int enc_context; /* the same for the encoder, in frames */
     int chunk_frames; /* frames decoded / encoded per chunk by dia_dac_decode / dia_dac_encode */
     dac_work work;    /* activation buffers of the last calls (lib/dac.c) */
+    /* bf16 mode with <= DAC_MAX_TABLES codebooks: code_tab[q] f32 [codebook_size, latent] =
+     * out_proj_q(codebook_q[n]) + bias for every code n, so the decoder's input is one embedding
+     * sum of the codes (lib/dac_load.c builds them) */
+    dia_tensor code_tab[DAC_MAX_CODEBOOKS];
+    int have_code_tab;
 };
 
 /* Free the kept activation buffers (dia_dac_free). */

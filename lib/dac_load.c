@@ -428,6 +428,44 @@ static dia_status load_weights(dia_dac *d) {
     return st_check_all_used(&d->ar);
 }
 
+/* bf16 mode: d->code_tab[q] f32 [codebook_size, latent] = out_proj_q(codebook_q[n]) for every
+ * code n (bias included), computed with the backend's own lookup and f32 conv (the arithmetic
+ * the per-frame path does) and transposed on the host; decoding then sums table rows (embed). */
+static dia_status build_code_tables(dia_dac *d) {
+    dia_backend *be = d->be;
+    const dac_config *c = &d->cfg;
+    const int64_t N = c->codebook_size, D = c->codebook_dim, L = c->latent;
+    dia_status st = DIA_OK;
+    dia_tensor ids = {0}, e = {0}, z = {0};
+    int32_t *hid = malloc((size_t)N * sizeof(int32_t));   /* [N] */
+    float *hz = malloc((size_t)(L * N) * sizeof(float));  /* [L, N] */
+    float *ht = malloc((size_t)(N * L) * sizeof(float));  /* [N, L] */
+    if (!hid || !hz || !ht) st = dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory for the DAC code tables");
+    for (int64_t n = 0; st == DIA_OK && n < N; n++) hid[n] = (int32_t)n;
+    const int64_t ne_e[2] = {D, N}, ne_z[2] = {L, N}, ne_t[2] = {N, L};
+    if (st == DIA_OK) st = dia_tensor_alloc(be, DIA_I32, 1, &N, &ids);   /* i32 [N] every code */
+    if (st == DIA_OK) st = dia_tensor_alloc(be, DIA_F32, 2, ne_e, &e);   /* [D, N] code vectors */
+    if (st == DIA_OK) st = dia_tensor_alloc(be, DIA_F32, 2, ne_z, &z);   /* [L, N] projected */
+    if (st == DIA_OK) st = dia_tensor_upload(be, &ids, hid, (size_t)N * sizeof(int32_t));
+    for (int q = 0; st == DIA_OK && q < c->codebooks; q++) {
+        const dac_conv *op = &d->q[q].out_proj;
+        st = be->ops->codebook_lookup(be, &e, &d->q[q].codebook, &ids);
+        if (st == DIA_OK) st = be->ops->conv1d(be, &z, &e, &op->w, &op->b, 1, 1, 0);
+        if (st == DIA_OK) st = dia_tensor_download(be, &z, hz, (size_t)(L * N) * sizeof(float));
+        for (int64_t l = 0; st == DIA_OK && l < L; l++)
+            for (int64_t n = 0; n < N; n++) ht[n * L + l] = hz[l * N + n];
+        if (st == DIA_OK) st = own_tensor(d, ht, 2, ne_t, &d->code_tab[q]);
+    }
+    dia_tensor_free(be, &ids);
+    dia_tensor_free(be, &e);
+    dia_tensor_free(be, &z);
+    free(hid);
+    free(hz);
+    free(ht);
+    if (st == DIA_OK) d->have_code_tab = 1;
+    return st;
+}
+
 /* Half-width (in frames) of what one output frame depends on: every "same" conv reaches
  * dilation (K-1)/2 positions each side at its rate, a transposed conv ceil(K/s) input positions. */
 static void receptive_fields(dia_dac *d) {
@@ -503,6 +541,7 @@ DIA_API dia_status dia_dac_load(const char *path, const dia_options *opts, dia_d
         d->bf16 = strcmp(dt, "f32") && can ? 1 : 0;
     }
     if (st == DIA_OK) st = load_weights(d);
+    if (st == DIA_OK && d->bf16 && d->cfg.codebooks <= DAC_MAX_TABLES) st = build_code_tables(d);
     if (st != DIA_OK) {
         dia_dac_free(d);
         return st;
