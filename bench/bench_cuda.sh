@@ -6,7 +6,8 @@
 #   PHASES="build test model vram lib long" CACHE_MODES="bf16 f32" BATCHES="1 64" bash bench/bench_cuda.sh
 #
 # Phases: env build test model ops cmp ncu vram lib long dac knobs sampling nograph ref (dac: DAC_NCU=1 adds a
-# per-kernel ncu breakdown, DAC_OPS=1 each bf16 conv of an 861-frame (10 s) segment, DAC_CPU=1 a CPU line). CACHE_MODES (vram, lib,
+# per-kernel ncu breakdown, DAC_OPS=1 each bf16 conv of an 861-frame (10 s) segment, DAC_REF=1 PyTorch's decode of the
+# same codes, DAC_CPU=1 a CPU line). CACHE_MODES (vram, lib,
 # long): bf16 = the attention caches the backend picks (bf16 with bf16 weights), f32 =
 # DIA_CUDA_CACHE_F32=1 (f32 caches, the behaviour before bf16 caches).
 # The machine has no libcjson/libcmocka/libsndfile/libsamplerate: the Debian packages in
@@ -139,6 +140,7 @@ if has dac; then
   echo "(DIA_CUDA_TF32=1:)"; DIA_CUDA_TF32=1 ./build-cuda/bench/bench_dac_cuda /tmp/dac-full cuda 10 f32 2>&1 | grep -v "^libdia info"
   ./build-cuda/bench/bench_dac_cuda /tmp/dac-full cuda 10 bf16 2>&1 | grep -v "^libdia info"
   if [ -n "${DAC_CPU:-}" ]; then ./build-cuda/bench/bench_dac_cuda /tmp/dac-full cpu 1 f32 2>&1 | grep -v "^libdia info"; fi
+  if [ -n "${DAC_REF:-}" ]; then timeout 300 python3 bench/reference_dac_pytorch.py /tmp/dac-full 10 2>&1 | grep -E "^REF_DAC|Error"; fi
   if [ -n "${DAC_OPS:-}" ]; then ./build-cuda/bench/bench_cuda_ops --dac 861 --reps 20 | grep -v "^libdia info"; fi
   if [ -n "${DAC_NCU:-}" ]; then
     echo "=== ncu: GPU time per kernel of bf16 DAC decodes of 10 s (4 decodes: 1 cold + 3 timed)"

@@ -1172,6 +1172,20 @@ static void test_dac_decode_bf16(void **state) {
     /* bf16 operands over ~30 layers: ~2% RMS on this random tiny codec (a bug is ~100%) */
     assert_true(mx <= 0.05);
     assert_true(rms_rel <= 0.04);
+    /* streaming: pieces decoded with dia_dac_decode_range (their context frames recomputed)
+     * equal the whole decode bit for bit (no kernel's summation order depends on the segment) */
+    {
+        const int hop = 512, step = 5;
+        float *piece = malloc((size_t)step * hop * sizeof(float));
+        for (int f = 0; f < n; f += step) {
+            const int cnt = n - f < step ? n - f : step;
+            assert_int_equal(dia_dac_decode_range(d, codes, n, f, cnt, piece), DIA_OK);
+            if (memcmp(piece, audio + (size_t)f * hop, (size_t)cnt * hop * sizeof(float)) != 0)
+                fail_msg("bf16 dia_dac_decode_range at frame %d differs from the whole decode", f);
+        }
+        printf("  bf16 decode_range pieces of %d frames == the whole decode\n", step);
+        free(piece);
+    }
     dia_free(audio);
     free(codes);
     dia_dac_free(d);
