@@ -106,7 +106,12 @@ typedef struct dia_options dia_options;
  *   "dtype"    "auto" (default) | "f32" | "bf16": the weight dtype of the Dia model. The CPU backend
  *              uses the weights as stored (F32/F16/BF16, no copy) and computes in f32, so it takes
  *              "auto" or "f32" (bf16 is DIA_ERR_INVALID_ARG at load); CUDA converts at load: auto =
- *              bf16, f32 = f32 weights with TF32 off (parity mode). The DAC always computes in f32.
+ *              bf16, f32 = f32 weights with TF32 off (parity mode).
+ *              For dia_dac_load: CUDA auto / bf16 = the decoder's convolutions on bf16 tensor
+ *              cores (bf16 weights and inputs, f32 accumulation and residual stream; audio within
+ *              ~1.5-2% RMS of the f32 decode), f32 = everything in f32 (within 1e-4 of the
+ *              reference). The encoder (voice prompts) is always f32. The CPU computes the codec
+ *              in f32: auto or f32 (bf16 is DIA_ERR_INVALID_ARG).
  *   "device"   integer CUDA device ordinal (default 0)
  * Errors: DIA_ERR_INVALID_ARG for NULL, an unknown key or a malformed value. */
 DIA_API dia_status dia_options_new(dia_options **out);
