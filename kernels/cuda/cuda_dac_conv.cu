@@ -102,80 +102,15 @@ static __device__ __forceinline__ void load_chunk(const conv_params &p, __nv_bfl
     cp_async_commit();
 }
 
-/* MI: m16 tiles per warp (BM = 32 MI channels per block); NS pipeline stages (2, or 4 where they
- * fit: few taps). */
-template <int MI, int NS> __global__ void __launch_bounds__(CV_THREADS, 2) k_conv_bf16(conv_params p) {
-    constexpr int BM = 32 * MI, EP = BM + 4; /* EP: epilogue staging pitch in floats */
+/* The epilogue of both conv kernels: the block's tile (warp fragments acc, warps 2 x 4 over
+ * 32 MI channels x 128 times) plus bias, optionally accumulated into y, and the next operand ys. */
+template <int MI>
+static __device__ __forceinline__ void conv_epilogue(const conv_params &p, float (&acc)[MI][4][4], int o0, int n0,
+                                                     int phase) {
+    constexpr int BM = 32 * MI, EP = BM + 4; /* EP: staging pitch in floats */
     extern __shared__ __align__(16) unsigned char cv_smem[];
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, tq = lane & 3;
-    const int mt = blockIdx.x % p.n_mtiles, rest = blockIdx.x / p.n_mtiles;
-    const int phase = rest % p.n_phases, ct = rest / p.n_phases;
-    const int o0 = mt * BM, n0 = ct * CV_BN;
-    /* taps of this block: weight index k(tap), window row of column n = n + off(tap) */
-    int ntaps, jb, win;
-    if (p.transposed) {
-        ntaps = phase < p.K ? (p.K - phase + p.stride - 1) / p.stride : 0; /* k = phase + tap stride < K */
-        jb = n0 - (p.ntaps_max - 1); /* tap m reads x[q - m]: row n + (ntaps_max - 1 - m) */
-        win = CV_BN + p.ntaps_max - 1;
-    } else {
-        ntaps = p.K;
-        jb = n0 - p.pad; /* tap k reads x[t + k dil - pad]: row n + k dil */
-        win = CV_BN + (p.K - 1) * p.dil;
-    }
-    /* NS stages of [ntaps_max][BM][LD] weights + [win][LD] window (row r = input position jb + r) */
-    const int stage = (p.ntaps_max * BM + win) * CV_LD;
-    __nv_bfloat16 *smem = (__nv_bfloat16 *)cv_smem;
     const int wm = (warp & 1) * (16 * MI), wn = (warp >> 1) * 32;
-    float acc[MI][4][4];
-#pragma unroll
-    for (int mi = 0; mi < MI; mi++)
-#pragma unroll
-        for (int ni = 0; ni < 4; ni++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) acc[mi][ni][e] = 0.0f;
-    const int nchunks = (p.Cin + CV_BK - 1) / CV_BK;
-    /* prologue: chunks 0 .. NS-2 in flight (an empty group where there are fewer, so that group
-     * counting stays uniform) */
-#pragma unroll
-    for (int i = 0; i < NS - 1; i++) {
-        __nv_bfloat16 *st = smem + i * stage;
-        if (i < nchunks) load_chunk<BM>(p, st, st + p.ntaps_max * BM * CV_LD, i * CV_BK, o0, phase, ntaps, jb, win);
-        else cp_async_commit();
-    }
-    for (int ci = 0; ci < nchunks; ci++) {
-        /* chunk ci + NS - 1 into the stage freed at the end of iteration ci - 1 */
-        const int nc = ci + NS - 1;
-        __nv_bfloat16 *st = smem + (nc % NS) * stage;
-        if (nc < nchunks) load_chunk<BM>(p, st, st + p.ntaps_max * BM * CV_LD, nc * CV_BK, o0, phase, ntaps, jb, win);
-        else cp_async_commit();
-        cp_async_wait<NS - 1>(); /* chunk ci has landed */
-        __syncthreads();
-        const __nv_bfloat16 *Ws = smem + (ci % NS) * stage, *Xs = Ws + p.ntaps_max * BM * CV_LD;
-        for (int tap = 0; tap < ntaps; tap++) {
-            const int off = p.transposed ? p.ntaps_max - 1 - tap : tap * p.dil;
-            const __nv_bfloat16 *Wt = Ws + tap * BM * CV_LD;
-#pragma unroll
-            for (int ks = 0; ks < CV_BK; ks += 16) {
-                uint32_t a[MI][4], b[4][2];
-                /* ldmatrix: lane l addresses row l % 16 (A) or row l % 8 of n tile l / 16 (B), the
-                 * 8 channels from ks + 8 ((l / 16) for A, (l / 8) % 2 for B); rows are 80 B apart */
-#pragma unroll
-                for (int mi = 0; mi < MI; mi++)
-                    ldsm_x4(a[mi], Wt + (wm + mi * 16 + (lane & 15)) * CV_LD + ks + (lane >> 4) * 8);
-#pragma unroll
-                for (int ni = 0; ni < 4; ni += 2) {
-                    uint32_t r[4];
-                    ldsm_x4(r, Xs + (wn + (ni + (lane >> 4)) * 8 + (lane & 7) + off) * CV_LD + ks + ((lane >> 3) & 1) * 8);
-                    b[ni][0] = r[0], b[ni][1] = r[1], b[ni + 1][0] = r[2], b[ni + 1][1] = r[3];
-                }
-#pragma unroll
-                for (int mi = 0; mi < MI; mi++)
-#pragma unroll
-                    for (int ni = 0; ni < 4; ni++) mma_bf16(acc[mi][ni], a[mi], b[ni]);
-            }
-        }
-        __syncthreads(); /* this stage is refilled on the next iteration */
-    }
     /* epilogue: the tile through shared memory as Es[n][o] (pitch EP floats: conflict-free
      * fragment stores), then rows of 64 output channels per output time, 4 channels per thread:
      * coalesced 16-byte f32 and 8-byte bf16 accesses on the [Tout, Cout] outputs */
@@ -247,6 +182,157 @@ template <int MI, int NS> __global__ void __launch_bounds__(CV_THREADS, 2) k_con
             }
         }
     }
+}
+
+/* MI: m16 tiles per warp (BM = 32 MI channels per block); NS pipeline stages (2, or 4 where they
+ * fit: few taps). */
+template <int MI, int NS> __global__ void __launch_bounds__(CV_THREADS, 2) k_conv_bf16(conv_params p) {
+    constexpr int BM = 32 * MI;
+    extern __shared__ __align__(16) unsigned char cv_smem[];
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int mt = blockIdx.x % p.n_mtiles, rest = blockIdx.x / p.n_mtiles;
+    const int phase = rest % p.n_phases, ct = rest / p.n_phases;
+    const int o0 = mt * BM, n0 = ct * CV_BN;
+    /* taps of this block: weight index k(tap), window row of column n = n + off(tap) */
+    int ntaps, jb, win;
+    if (p.transposed) {
+        ntaps = phase < p.K ? (p.K - phase + p.stride - 1) / p.stride : 0; /* k = phase + tap stride < K */
+        jb = n0 - (p.ntaps_max - 1); /* tap m reads x[q - m]: row n + (ntaps_max - 1 - m) */
+        win = CV_BN + p.ntaps_max - 1;
+    } else {
+        ntaps = p.K;
+        jb = n0 - p.pad; /* tap k reads x[t + k dil - pad]: row n + k dil */
+        win = CV_BN + (p.K - 1) * p.dil;
+    }
+    /* NS stages of [ntaps_max][BM][LD] weights + [win][LD] window (row r = input position jb + r) */
+    const int stage = (p.ntaps_max * BM + win) * CV_LD;
+    __nv_bfloat16 *smem = (__nv_bfloat16 *)cv_smem;
+    const int wm = (warp & 1) * (16 * MI), wn = (warp >> 1) * 32;
+    float acc[MI][4][4];
+#pragma unroll
+    for (int mi = 0; mi < MI; mi++)
+#pragma unroll
+        for (int ni = 0; ni < 4; ni++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) acc[mi][ni][e] = 0.0f;
+    const int nchunks = (p.Cin + CV_BK - 1) / CV_BK;
+    /* prologue: chunks 0 .. NS-2 in flight (an empty group where there are fewer, so that group
+     * counting stays uniform) */
+#pragma unroll
+    for (int i = 0; i < NS - 1; i++) {
+        __nv_bfloat16 *st = smem + i * stage;
+        if (i < nchunks) load_chunk<BM>(p, st, st + p.ntaps_max * BM * CV_LD, i * CV_BK, o0, phase, ntaps, jb, win);
+        else cp_async_commit();
+    }
+    for (int ci = 0; ci < nchunks; ci++) {
+        /* chunk ci + NS - 1 into the stage freed at the end of iteration ci - 1 */
+        const int nc = ci + NS - 1;
+        __nv_bfloat16 *st = smem + (nc % NS) * stage;
+        if (nc < nchunks) load_chunk<BM>(p, st, st + p.ntaps_max * BM * CV_LD, nc * CV_BK, o0, phase, ntaps, jb, win);
+        else cp_async_commit();
+        cp_async_wait<NS - 1>(); /* chunk ci has landed */
+        __syncthreads();
+        const __nv_bfloat16 *Ws = smem + (ci % NS) * stage, *Xs = Ws + p.ntaps_max * BM * CV_LD;
+        for (int tap = 0; tap < ntaps; tap++) {
+            const int off = p.transposed ? p.ntaps_max - 1 - tap : tap * p.dil;
+            const __nv_bfloat16 *Wt = Ws + tap * BM * CV_LD;
+#pragma unroll
+            for (int ks = 0; ks < CV_BK; ks += 16) {
+                uint32_t a[MI][4], b[4][2];
+                /* ldmatrix: lane l addresses row l % 16 (A) or row l % 8 of n tile l / 16 (B), the
+                 * 8 channels from ks + 8 ((l / 16) for A, (l / 8) % 2 for B); rows are 80 B apart */
+#pragma unroll
+                for (int mi = 0; mi < MI; mi++)
+                    ldsm_x4(a[mi], Wt + (wm + mi * 16 + (lane & 15)) * CV_LD + ks + (lane >> 4) * 8);
+#pragma unroll
+                for (int ni = 0; ni < 4; ni += 2) {
+                    uint32_t r[4];
+                    ldsm_x4(r, Xs + (wn + (ni + (lane >> 4)) * 8 + (lane & 7) + off) * CV_LD + ks + ((lane >> 3) & 1) * 8);
+                    b[ni][0] = r[0], b[ni][1] = r[1], b[ni + 1][0] = r[2], b[ni + 1][1] = r[3];
+                }
+#pragma unroll
+                for (int mi = 0; mi < MI; mi++)
+#pragma unroll
+                    for (int ni = 0; ni < 4; ni++) mma_bf16(acc[mi][ni], a[mi], b[ni]);
+            }
+        }
+        __syncthreads(); /* this stage is refilled on the next iteration */
+    }
+    conv_epilogue<MI>(p, acc, o0, n0, phase);
+}
+
+/* The same convolution (stride 1, Cin a multiple of 8) with a pipeline unit of one tap and one
+ * 32-channel chunk: a stage holds that tap's weights [BM][32] and the 128 input rows it reads
+ * [128][32] (cp.async.ca: the other taps read the same rows again, from L1), so stages are small
+ * and 4 of them are in flight, with larger tiles (MI = 4: 128 channels) than the per-chunk
+ * kernel can hold. DIA_CUDA_CONV_TAP=0 turns it off (per-chunk kernel for every conv). */
+static __device__ __forceinline__ void cp_async16_ca(void *dst, const void *src, bool valid) {
+    const unsigned d = (unsigned)__cvta_generic_to_shared(dst);
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(valid ? 16 : 0));
+}
+
+template <int MI, int NS> __global__ void __launch_bounds__(CV_THREADS, 2) k_conv_tap(conv_params p) {
+    constexpr int BM = 32 * MI, STAGE = (BM + CV_BN) * CV_LD; /* bf16 elements per stage */
+    extern __shared__ __align__(16) unsigned char cv_smem[];
+    __nv_bfloat16 *smem = (__nv_bfloat16 *)cv_smem;
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int mt = blockIdx.x % p.n_mtiles, ct = blockIdx.x / p.n_mtiles;
+    const int o0 = mt * BM, n0 = ct * CV_BN, jb = n0 - p.pad;
+    const int wm = (warp & 1) * (16 * MI), wn = (warp >> 1) * 32;
+    float acc[MI][4][4];
+#pragma unroll
+    for (int mi = 0; mi < MI; mi++)
+#pragma unroll
+        for (int ni = 0; ni < 4; ni++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) acc[mi][ni][e] = 0.0f;
+    const int nunits = ((p.Cin + CV_BK - 1) / CV_BK) * p.K; /* unit u: chunk u / K, tap u % K */
+    auto load = [&](int u, __nv_bfloat16 *st) {
+        const int c0 = (u / p.K) * CV_BK, k = u % p.K;
+        for (int v = tid; v < BM * 4; v += CV_THREADS) {
+            const int q8 = (v & 3) * 8, o = v >> 2, oc = o0 + o, c = c0 + q8;
+            const bool ok = oc < p.Cout && c < p.Cin;
+            cp_async16(&st[o * CV_LD + q8], ok ? p.w + ((size_t)k * p.Cout + oc) * p.Cin + c : p.w, ok);
+        }
+        for (int v = tid; v < CV_BN * 4; v += CV_THREADS) {
+            const int q8 = (v & 3) * 8, r = v >> 2, j = jb + k * p.dil + r, c = c0 + q8;
+            const bool ok = j >= 0 && j < p.T && c < p.Cin;
+            cp_async16_ca(&st[(BM + r) * CV_LD + q8], ok ? p.x + (size_t)j * p.Cin + c : p.x, ok);
+        }
+        cp_async_commit();
+    };
+#pragma unroll
+    for (int i = 0; i < NS - 1; i++) {
+        if (i < nunits) load(i, smem + i * STAGE);
+        else cp_async_commit();
+    }
+    for (int u = 0; u < nunits; u++) {
+        const int nu = u + NS - 1;
+        if (nu < nunits) load(nu, smem + (nu % NS) * STAGE);
+        else cp_async_commit();
+        cp_async_wait<NS - 1>();
+        __syncthreads();
+        const __nv_bfloat16 *Ws = smem + (u % NS) * STAGE, *Xs = Ws + BM * CV_LD;
+#pragma unroll
+        for (int ks = 0; ks < CV_BK; ks += 16) {
+            uint32_t a[MI][4], b[4][2];
+#pragma unroll
+            for (int mi = 0; mi < MI; mi++)
+                ldsm_x4(a[mi], Ws + (wm + mi * 16 + (lane & 15)) * CV_LD + ks + (lane >> 4) * 8);
+#pragma unroll
+            for (int ni = 0; ni < 4; ni += 2) {
+                uint32_t r[4];
+                ldsm_x4(r, Xs + (wn + (ni + (lane >> 4)) * 8 + (lane & 7)) * CV_LD + ks + ((lane >> 3) & 1) * 8);
+                b[ni][0] = r[0], b[ni][1] = r[1], b[ni + 1][0] = r[2], b[ni + 1][1] = r[3];
+            }
+#pragma unroll
+            for (int mi = 0; mi < MI; mi++)
+#pragma unroll
+                for (int ni = 0; ni < 4; ni++) mma_bf16(acc[mi][ni], a[mi], b[ni]);
+        }
+        __syncthreads(); /* this stage is refilled on the next iteration */
+    }
+    conv_epilogue<MI>(p, acc, o0, n0, 0);
 }
 
 /* Few output channels (the decoder's last conv: Cout = 1, where a 64-channel tile would be 98%
@@ -372,6 +458,22 @@ dia_status cu_conv_bf16(dia_backend *be, const dia_conv_args *a) {
         CU_CHECK(cudaFuncSetAttribute(k_conv_few, cudaFuncAttributeMaxDynamicSharedMemorySize, 96 * 1024));
         k_conv_few<<<cu_blocks(Tout, CV_FEW_T), CV_FEW_T, staged ? fsm : 0, stream>>>(p, staged);
         CU_LAUNCHED("conv_bf16 (few channels)");
+        return DIA_OK;
+    }
+    const char *tap_env = getenv("DIA_CUDA_CONV_TAP");
+    if (!a->transposed && K > 1 && Cin % 8 == 0 && !(tap_env && tap_env[0] == '0')) {
+        /* per-tap units: the largest tile of 128 / 96 / 64 channels that Cout fills, else 64 */
+        const int tmi = Cout % 128 == 0 ? 4 : Cout % 96 == 0 ? 3 : 2;
+        p.n_mtiles = (int)((Cout + 32 * tmi - 1) / (32 * tmi));
+        const size_t tsm = 4 * (size_t)(32 * tmi + CV_BN) * CV_LD * sizeof(__nv_bfloat16);
+        const size_t tep = (size_t)CV_BN * (32 * tmi + 4) * sizeof(float);
+        const size_t tsmem = tsm > tep ? tsm : tep;
+        const int64_t tblocks = (int64_t)p.n_mtiles * ((Tout + CV_BN - 1) / CV_BN);
+        if (tblocks > INT32_MAX) return dia_fail(DIA_ERR_INTERNAL, "conv_bf16: %lld blocks", (long long)tblocks);
+        void (*tk)(conv_params) = tmi == 4 ? k_conv_tap<4, 4> : tmi == 3 ? k_conv_tap<3, 4> : k_conv_tap<2, 4>;
+        CU_CHECK(cudaFuncSetAttribute(tk, cudaFuncAttributeMaxDynamicSharedMemorySize, CV_MAX_SMEM));
+        tk<<<(unsigned)tblocks, CV_THREADS, tsmem, stream>>>(p);
+        CU_LAUNCHED("conv_bf16 (per-tap)");
         return DIA_OK;
     }
     /* tile of 96 channels where Cout is a multiple of 96 (every DAC width) and two blocks per SM
