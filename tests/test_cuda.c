@@ -1100,14 +1100,7 @@ static void test_conv_bf16(void **state) {
     check_conv_bf16(be, 0, 12, 6, 7, 200, 1, 3, 9, 1, 1);  /* Cin % 8 != 0: element loads; Cout % 4 != 0 */
     check_conv_bf16(be, 0, 32, 96, 7, 300, 1, 9, 27, 1, 1); /* 32-channel tiles (96 with 7 taps) */
     check_conv_bf16(be, 0, 12, 3, 7, 300, 1, 1, 3, 1, 1);  /* few channels, unstaged (Cin % 8 != 0) */
-    check_conv_bf16(be, 0, 256, 128, 7, 300, 1, 3, 9, 1, 0); /* 128-channel tiles (per-tap kernel) */
-    /* stride-1 convs with taps take the per-tap kernel; the per-chunk one still serves them with
-     * DIA_CUDA_CONV_TAP=0 (read at each call) */
-    setenv("DIA_CUDA_CONV_TAP", "0", 1);
-    check_conv_bf16(be, 0, 48, 80, 7, 300, 1, 1, 3, 1, 0);
-    check_conv_bf16(be, 0, 64, 64, 7, 517, 1, 9, 27, 1, 1);
-    check_conv_bf16(be, 0, 32, 96, 7, 300, 1, 9, 27, 1, 1);
-    unsetenv("DIA_CUDA_CONV_TAP");
+
     check_conv_bf16(be, 1, 4, 2, 4, 50, 2, 1, 1, 1, 0);    /* the tiny DAC's last block */
     check_conv_bf16(be, 0, 40, 1, 7, 700, 1, 1, 3, 1, 0);
     check_conv_bf16(be, 1, 64, 32, 16, 40, 8, 1, 4, 1, 0);

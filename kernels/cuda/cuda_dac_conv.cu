@@ -261,80 +261,6 @@ template <int MI, int NS> __global__ void __launch_bounds__(CV_THREADS, 2) k_con
     conv_epilogue<MI>(p, acc, o0, n0, phase);
 }
 
-/* The same convolution (stride 1, Cin a multiple of 8) with a pipeline unit of one tap and one
- * 32-channel chunk: a stage holds that tap's weights [BM][32] and the 128 input rows it reads
- * [128][32] (cp.async.ca: the other taps read the same rows again, from L1), so stages are small
- * and 4 of them are in flight, with larger tiles (MI = 4: 128 channels) than the per-chunk
- * kernel can hold. DIA_CUDA_CONV_TAP=0 turns it off (per-chunk kernel for every conv). */
-static __device__ __forceinline__ void cp_async16_ca(void *dst, const void *src, bool valid) {
-    const unsigned d = (unsigned)__cvta_generic_to_shared(dst);
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(valid ? 16 : 0));
-}
-
-template <int MI, int NS> __global__ void __launch_bounds__(CV_THREADS, 2) k_conv_tap(conv_params p) {
-    constexpr int BM = 32 * MI, STAGE = (BM + CV_BN) * CV_LD; /* bf16 elements per stage */
-    extern __shared__ __align__(16) unsigned char cv_smem[];
-    __nv_bfloat16 *smem = (__nv_bfloat16 *)cv_smem;
-    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-    const int mt = blockIdx.x % p.n_mtiles, ct = blockIdx.x / p.n_mtiles;
-    const int o0 = mt * BM, n0 = ct * CV_BN, jb = n0 - p.pad;
-    const int wm = (warp & 1) * (16 * MI), wn = (warp >> 1) * 32;
-    float acc[MI][4][4];
-#pragma unroll
-    for (int mi = 0; mi < MI; mi++)
-#pragma unroll
-        for (int ni = 0; ni < 4; ni++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) acc[mi][ni][e] = 0.0f;
-    const int nunits = ((p.Cin + CV_BK - 1) / CV_BK) * p.K; /* unit u: chunk u / K, tap u % K */
-    auto load = [&](int u, __nv_bfloat16 *st) {
-        const int c0 = (u / p.K) * CV_BK, k = u % p.K;
-        for (int v = tid; v < BM * 4; v += CV_THREADS) {
-            const int q8 = (v & 3) * 8, o = v >> 2, oc = o0 + o, c = c0 + q8;
-            const bool ok = oc < p.Cout && c < p.Cin;
-            cp_async16(&st[o * CV_LD + q8], ok ? p.w + ((size_t)k * p.Cout + oc) * p.Cin + c : p.w, ok);
-        }
-        for (int v = tid; v < CV_BN * 4; v += CV_THREADS) {
-            const int q8 = (v & 3) * 8, r = v >> 2, j = jb + k * p.dil + r, c = c0 + q8;
-            const bool ok = j >= 0 && j < p.T && c < p.Cin;
-            cp_async16_ca(&st[(BM + r) * CV_LD + q8], ok ? p.x + (size_t)j * p.Cin + c : p.x, ok);
-        }
-        cp_async_commit();
-    };
-#pragma unroll
-    for (int i = 0; i < NS - 1; i++) {
-        if (i < nunits) load(i, smem + i * STAGE);
-        else cp_async_commit();
-    }
-    for (int u = 0; u < nunits; u++) {
-        const int nu = u + NS - 1;
-        if (nu < nunits) load(nu, smem + (nu % NS) * STAGE);
-        else cp_async_commit();
-        cp_async_wait<NS - 1>();
-        __syncthreads();
-        const __nv_bfloat16 *Ws = smem + (u % NS) * STAGE, *Xs = Ws + BM * CV_LD;
-#pragma unroll
-        for (int ks = 0; ks < CV_BK; ks += 16) {
-            uint32_t a[MI][4], b[4][2];
-#pragma unroll
-            for (int mi = 0; mi < MI; mi++)
-                ldsm_x4(a[mi], Ws + (wm + mi * 16 + (lane & 15)) * CV_LD + ks + (lane >> 4) * 8);
-#pragma unroll
-            for (int ni = 0; ni < 4; ni += 2) {
-                uint32_t r[4];
-                ldsm_x4(r, Xs + (wn + (ni + (lane >> 4)) * 8 + (lane & 7)) * CV_LD + ks + ((lane >> 3) & 1) * 8);
-                b[ni][0] = r[0], b[ni][1] = r[1], b[ni + 1][0] = r[2], b[ni + 1][1] = r[3];
-            }
-#pragma unroll
-            for (int mi = 0; mi < MI; mi++)
-#pragma unroll
-                for (int ni = 0; ni < 4; ni++) mma_bf16(acc[mi][ni], a[mi], b[ni]);
-        }
-        __syncthreads(); /* this stage is refilled on the next iteration */
-    }
-    conv_epilogue<MI>(p, acc, o0, n0, 0);
-}
-
 /* Few output channels (the decoder's last conv: Cout = 1, where a 64-channel tile would be 98%
  * padding): one thread per output time, taps and channels summed in f32. Stride-1 convs only. A
  * block's input window (its times plus the taps' reach, all channels: one contiguous piece of the
@@ -458,22 +384,6 @@ dia_status cu_conv_bf16(dia_backend *be, const dia_conv_args *a) {
         CU_CHECK(cudaFuncSetAttribute(k_conv_few, cudaFuncAttributeMaxDynamicSharedMemorySize, 96 * 1024));
         k_conv_few<<<cu_blocks(Tout, CV_FEW_T), CV_FEW_T, staged ? fsm : 0, stream>>>(p, staged);
         CU_LAUNCHED("conv_bf16 (few channels)");
-        return DIA_OK;
-    }
-    const char *tap_env = getenv("DIA_CUDA_CONV_TAP");
-    if (!a->transposed && K > 1 && Cin % 8 == 0 && !(tap_env && tap_env[0] == '0')) {
-        /* per-tap units: the largest tile of 128 / 96 / 64 channels that Cout fills, else 64 */
-        const int tmi = Cout % 128 == 0 ? 4 : Cout % 96 == 0 ? 3 : 2;
-        p.n_mtiles = (int)((Cout + 32 * tmi - 1) / (32 * tmi));
-        const size_t tsm = 4 * (size_t)(32 * tmi + CV_BN) * CV_LD * sizeof(__nv_bfloat16);
-        const size_t tep = (size_t)CV_BN * (32 * tmi + 4) * sizeof(float);
-        const size_t tsmem = tsm > tep ? tsm : tep;
-        const int64_t tblocks = (int64_t)p.n_mtiles * ((Tout + CV_BN - 1) / CV_BN);
-        if (tblocks > INT32_MAX) return dia_fail(DIA_ERR_INTERNAL, "conv_bf16: %lld blocks", (long long)tblocks);
-        void (*tk)(conv_params) = tmi == 4 ? k_conv_tap<4, 4> : tmi == 3 ? k_conv_tap<3, 4> : k_conv_tap<2, 4>;
-        CU_CHECK(cudaFuncSetAttribute(tk, cudaFuncAttributeMaxDynamicSharedMemorySize, CV_MAX_SMEM));
-        tk<<<(unsigned)tblocks, CV_THREADS, tsmem, stream>>>(p);
-        CU_LAUNCHED("conv_bf16 (per-tap)");
         return DIA_OK;
     }
     /* tile of 96 channels where Cout is a multiple of 96 (every DAC width) and two blocks per SM
