@@ -14,8 +14,6 @@
 /* A block is 8 warps: 2 along the output channels (MI m16 tiles each: BM = 32 MI = 64 or 96
  * channels per block) x 4 along time (32 columns each: BN = 128 per block). */
 #define CV_BN 128      /* output columns per block */
-#define CV_BK 32       /* input channels per chunk */
-#define CV_LD 40       /* shared-memory row pitch in bf16: 20 words, so fragment loads hit 32 banks */
 #define CV_THREADS 256 /* 8 warps */
 #define CV_MAX_SMEM (200 * 1024)
 #define CV_EU 8 /* epilogue rows per batch */
@@ -72,31 +70,33 @@ template <int N> static __device__ __forceinline__ void cp_async_wait(void) {
 /* Stage the weights of every tap and the input window of 32 input channels from c0 (rows of 32
  * channels; rows outside the input or channels past Cin are zeros): 16-byte cp.async pieces when
  * Cin is a multiple of 8, else element by element (small models only). Commits one group. */
-template <int BM>
+template <int BM, int BK>
 static __device__ __forceinline__ void load_chunk(const conv_params &p, __nv_bfloat16 *Ws, __nv_bfloat16 *Xs,
                                                   int c0, int o0, int phase, int ntaps, int jb, int win) {
     if ((p.Cin & 7) == 0) {
-        for (int v = threadIdx.x; v < ntaps * BM * 4; v += CV_THREADS) {
-            const int q8 = (v & 3) * 8, o = (v >> 2) % BM, tap = v / (BM * 4);
+        constexpr int PR = BK / 8, LD = BK + 8; /* 16-byte pieces per row, row pitch */
+        for (int v = threadIdx.x; v < ntaps * BM * PR; v += CV_THREADS) {
+            const int q8 = (v % PR) * 8, o = (v / PR) % BM, tap = v / (BM * PR);
             const int k = p.transposed ? phase + tap * p.stride : tap, oc = o0 + o, c = c0 + q8;
             const bool ok = oc < p.Cout && c < p.Cin;
-            cp_async16(&Ws[(tap * BM + o) * CV_LD + q8], ok ? p.w + ((size_t)k * p.Cout + oc) * p.Cin + c : p.w, ok);
+            cp_async16(&Ws[(tap * BM + o) * LD + q8], ok ? p.w + ((size_t)k * p.Cout + oc) * p.Cin + c : p.w, ok);
         }
-        for (int v = threadIdx.x; v < win * 4; v += CV_THREADS) {
-            const int q8 = (v & 3) * 8, r = v >> 2, j = jb + r, c = c0 + q8;
+        for (int v = threadIdx.x; v < win * PR; v += CV_THREADS) {
+            const int q8 = (v % PR) * 8, r = v / PR, j = jb + r, c = c0 + q8;
             const bool ok = j >= 0 && j < p.T && c < p.Cin;
-            cp_async16(&Xs[r * CV_LD + q8], ok ? p.x + (size_t)j * p.Cin + c : p.x, ok);
+            cp_async16(&Xs[r * LD + q8], ok ? p.x + (size_t)j * p.Cin + c : p.x, ok);
         }
     } else {
         const __nv_bfloat16 zero = __float2bfloat16(0.0f);
-        for (int v = threadIdx.x; v < ntaps * BM * CV_BK; v += CV_THREADS) {
-            const int ci = v % CV_BK, o = (v / CV_BK) % BM, tap = v / (BM * CV_BK);
+        constexpr int LD = BK + 8;
+        for (int v = threadIdx.x; v < ntaps * BM * BK; v += CV_THREADS) {
+            const int ci = v % BK, o = (v / BK) % BM, tap = v / (BM * BK);
             const int k = p.transposed ? phase + tap * p.stride : tap, oc = o0 + o, c = c0 + ci;
-            Ws[(tap * BM + o) * CV_LD + ci] = oc < p.Cout && c < p.Cin ? p.w[((size_t)k * p.Cout + oc) * p.Cin + c] : zero;
+            Ws[(tap * BM + o) * LD + ci] = oc < p.Cout && c < p.Cin ? p.w[((size_t)k * p.Cout + oc) * p.Cin + c] : zero;
         }
-        for (int v = threadIdx.x; v < win * CV_BK; v += CV_THREADS) {
-            const int ci = v % CV_BK, r = v / CV_BK, j = jb + r, c = c0 + ci;
-            Xs[r * CV_LD + ci] = j >= 0 && j < p.T && c < p.Cin ? p.x[(size_t)j * p.Cin + c] : zero;
+        for (int v = threadIdx.x; v < win * BK; v += CV_THREADS) {
+            const int ci = v % BK, r = v / BK, j = jb + r, c = c0 + ci;
+            Xs[r * LD + ci] = j >= 0 && j < p.T && c < p.Cin ? p.x[(size_t)j * p.Cin + c] : zero;
         }
     }
     cp_async_commit();
@@ -185,9 +185,9 @@ static __device__ __forceinline__ void conv_epilogue(const conv_params &p, float
 }
 
 /* MI: m16 tiles per warp (BM = 32 MI channels per block); NS pipeline stages (2, or 4 where they
- * fit: few taps). */
-template <int MI, int NS> __global__ void __launch_bounds__(CV_THREADS, 2) k_conv_bf16(conv_params p) {
-    constexpr int BM = 32 * MI;
+ * fit: few taps); BK input channels per chunk (32, or 16: half the stage, for wide 7-tap tiles). */
+template <int MI, int NS, int BK> __global__ void __launch_bounds__(CV_THREADS, 2) k_conv_bf16(conv_params p) {
+    constexpr int BM = 32 * MI, LD = BK + 8; /* LD: row pitch (conflict-free ldmatrix for 16 and 32) */
     extern __shared__ __align__(16) unsigned char cv_smem[];
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int mt = blockIdx.x % p.n_mtiles, rest = blockIdx.x / p.n_mtiles;
@@ -205,7 +205,7 @@ template <int MI, int NS> __global__ void __launch_bounds__(CV_THREADS, 2) k_con
         win = CV_BN + (p.K - 1) * p.dil;
     }
     /* NS stages of [ntaps_max][BM][LD] weights + [win][LD] window (row r = input position jb + r) */
-    const int stage = (p.ntaps_max * BM + win) * CV_LD;
+    const int stage = (p.ntaps_max * BM + win) * LD;
     __nv_bfloat16 *smem = (__nv_bfloat16 *)cv_smem;
     const int wm = (warp & 1) * (16 * MI), wn = (warp >> 1) * 32;
     float acc[MI][4][4];
@@ -215,39 +215,39 @@ template <int MI, int NS> __global__ void __launch_bounds__(CV_THREADS, 2) k_con
         for (int ni = 0; ni < 4; ni++)
 #pragma unroll
             for (int e = 0; e < 4; e++) acc[mi][ni][e] = 0.0f;
-    const int nchunks = (p.Cin + CV_BK - 1) / CV_BK;
+    const int nchunks = (p.Cin + BK - 1) / BK;
     /* prologue: chunks 0 .. NS-2 in flight (an empty group where there are fewer, so that group
      * counting stays uniform) */
 #pragma unroll
     for (int i = 0; i < NS - 1; i++) {
         __nv_bfloat16 *st = smem + i * stage;
-        if (i < nchunks) load_chunk<BM>(p, st, st + p.ntaps_max * BM * CV_LD, i * CV_BK, o0, phase, ntaps, jb, win);
+        if (i < nchunks) load_chunk<BM, BK>(p, st, st + p.ntaps_max * BM * LD, i * BK, o0, phase, ntaps, jb, win);
         else cp_async_commit();
     }
     for (int ci = 0; ci < nchunks; ci++) {
         /* chunk ci + NS - 1 into the stage freed at the end of iteration ci - 1 */
         const int nc = ci + NS - 1;
         __nv_bfloat16 *st = smem + (nc % NS) * stage;
-        if (nc < nchunks) load_chunk<BM>(p, st, st + p.ntaps_max * BM * CV_LD, nc * CV_BK, o0, phase, ntaps, jb, win);
+        if (nc < nchunks) load_chunk<BM, BK>(p, st, st + p.ntaps_max * BM * LD, nc * BK, o0, phase, ntaps, jb, win);
         else cp_async_commit();
         cp_async_wait<NS - 1>(); /* chunk ci has landed */
         __syncthreads();
-        const __nv_bfloat16 *Ws = smem + (ci % NS) * stage, *Xs = Ws + p.ntaps_max * BM * CV_LD;
+        const __nv_bfloat16 *Ws = smem + (ci % NS) * stage, *Xs = Ws + p.ntaps_max * BM * LD;
         for (int tap = 0; tap < ntaps; tap++) {
             const int off = p.transposed ? p.ntaps_max - 1 - tap : tap * p.dil;
-            const __nv_bfloat16 *Wt = Ws + tap * BM * CV_LD;
+            const __nv_bfloat16 *Wt = Ws + tap * BM * LD;
 #pragma unroll
-            for (int ks = 0; ks < CV_BK; ks += 16) {
+            for (int ks = 0; ks < BK; ks += 16) {
                 uint32_t a[MI][4], b[4][2];
                 /* ldmatrix: lane l addresses row l % 16 (A) or row l % 8 of n tile l / 16 (B), the
                  * 8 channels from ks + 8 ((l / 16) for A, (l / 8) % 2 for B); rows are 80 B apart */
 #pragma unroll
                 for (int mi = 0; mi < MI; mi++)
-                    ldsm_x4(a[mi], Wt + (wm + mi * 16 + (lane & 15)) * CV_LD + ks + (lane >> 4) * 8);
+                    ldsm_x4(a[mi], Wt + (wm + mi * 16 + (lane & 15)) * LD + ks + (lane >> 4) * 8);
 #pragma unroll
                 for (int ni = 0; ni < 4; ni += 2) {
                     uint32_t r[4];
-                    ldsm_x4(r, Xs + (wn + (ni + (lane >> 4)) * 8 + (lane & 7) + off) * CV_LD + ks + ((lane >> 3) & 1) * 8);
+                    ldsm_x4(r, Xs + (wn + (ni + (lane >> 4)) * 8 + (lane & 7) + off) * LD + ks + ((lane >> 3) & 1) * 8);
                     b[ni][0] = r[0], b[ni][1] = r[1], b[ni + 1][0] = r[2], b[ni + 1][1] = r[3];
                 }
 #pragma unroll
@@ -391,9 +391,10 @@ dia_status cu_conv_bf16(dia_backend *be, const dia_conv_args *a) {
      * DIA_CUDA_CONV_BM=32|64|96 forces one (96 where Cout allows) */
     const int64_t ncols = a->transposed ? (Tout - 1 + pad) / s + 1 : Tout; /* q or t values */
     const int64_t win = a->transposed ? CV_BN + p.ntaps_max - 1 : CV_BN + (K - 1) * dil;
-    const size_t row = CV_LD * sizeof(__nv_bfloat16);
+    const char *env = getenv("DIA_CUDA_CONV_BM"), *kenv = getenv("DIA_CUDA_CONV_BK");
+    const int bk = kenv && atoi(kenv) == 16 ? 16 : 32;
+    const size_t row = (size_t)(bk + 8) * sizeof(__nv_bfloat16);
     const size_t stage96 = ((size_t)p.ntaps_max * 96 + (size_t)win) * row;
-    const char *env = getenv("DIA_CUDA_CONV_BM");
     int mi = Cout % 96 == 0 && 2 * stage96 <= 110 * 1024 ? 3 : Cout % 64 != 0 && Cout % 32 == 0 ? 1 : 2;
     if (env && atoi(env) == 32) mi = 1;
     if (env && atoi(env) == 64) mi = 2;
@@ -410,9 +411,15 @@ dia_status cu_conv_bf16(dia_backend *be, const dia_conv_args *a) {
                         (long long)K, dil, smem);
     const int64_t blocks = (int64_t)p.n_mtiles * p.n_phases * ((ncols + CV_BN - 1) / CV_BN);
     if (blocks > INT32_MAX) return dia_fail(DIA_ERR_INTERNAL, "conv_bf16: %lld blocks", (long long)blocks);
-    void (*kern)(conv_params) = mi == 3   ? (ns == 4 ? k_conv_bf16<3, 4> : k_conv_bf16<3, 2>)
-                                : mi == 2 ? (ns == 4 ? k_conv_bf16<2, 4> : k_conv_bf16<2, 2>)
-                                          : (ns == 4 ? k_conv_bf16<1, 4> : k_conv_bf16<1, 2>);
+    void (*kern)(conv_params);
+    if (bk == 16)
+        kern = mi == 3   ? (ns == 4 ? k_conv_bf16<3, 4, 16> : k_conv_bf16<3, 2, 16>)
+               : mi == 2 ? (ns == 4 ? k_conv_bf16<2, 4, 16> : k_conv_bf16<2, 2, 16>)
+                         : (ns == 4 ? k_conv_bf16<1, 4, 16> : k_conv_bf16<1, 2, 16>);
+    else
+        kern = mi == 3   ? (ns == 4 ? k_conv_bf16<3, 4, 32> : k_conv_bf16<3, 2, 32>)
+               : mi == 2 ? (ns == 4 ? k_conv_bf16<2, 4, 32> : k_conv_bf16<2, 2, 32>)
+                         : (ns == 4 ? k_conv_bf16<1, 4, 32> : k_conv_bf16<1, 2, 32>);
     /* the opt-in above 48 KiB (per device, so every call; it is cheap) */
     CU_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, CV_MAX_SMEM));
     kern<<<(unsigned)blocks, CV_THREADS, smem, stream>>>(p);
