@@ -1149,82 +1149,83 @@ static void test_conv_bf16(void **state) {
     dia_backend_free(be);
 }
 
+/* The tiny DAC loaded on CUDA with `dtype` ("auto" = bf16 there) and the golden codes decoded:
+ * codes int32 [n, 9], audio [na] and the reference audio of the same length. */
+typedef struct dac_run {
+    dia_dac *d;
+    int32_t *codes;
+    int n;
+    float *audio;
+    const float *ref;
+    size_t na;
+} dac_run;
+
+static dac_run dac_decode_golden_cuda(const char *dtype) {
+    dac_run r = {0};
+    dia_options *o = NULL;
+    assert_int_equal(dia_options_new(&o), DIA_OK);
+    assert_int_equal(dia_options_set(o, "backend", "cuda"), DIA_OK);
+    assert_int_equal(dia_options_set(o, "dtype", dtype), DIA_OK);
+    dia_status st = dia_dac_load(FIXTURES "/dac-hf", o, &r.d);
+    dia_options_free(o);
+    if (st != DIA_OK) fail_msg("dia_dac_load on cuda: %s: %s", dia_status_string(st), dia_last_error());
+    size_t nc;
+    const int32_t *qn = golden_i32("dac.decode_codes", &nc); /* [Q, n] codebook-major */
+    r.ref = golden_f32("dac.decode_audio", &r.na);
+    r.n = (int)(nc / 9);
+    r.codes = malloc(nc * sizeof(int32_t));
+    for (int q = 0; q < 9; q++)
+        for (int t = 0; t < r.n; t++) r.codes[t * 9 + q] = qn[q * r.n + t];
+    size_t samples = 0;
+    assert_int_equal(dia_dac_decode(r.d, r.codes, r.n, &r.audio, &samples), DIA_OK);
+    assert_int_equal(samples, r.na);
+    return r;
+}
+
+static void dac_run_free(dac_run *r) {
+    dia_free(r->audio);
+    free(r->codes);
+    dia_dac_free(r->d);
+}
+
 /* The DAC decoder in bf16 (dtype auto on CUDA) against the f32 reference audio. */
 static void test_dac_decode_bf16(void **state) {
     (void)state;
     NEED_CUDA();
-    dia_options *o = NULL;
-    assert_int_equal(dia_options_new(&o), DIA_OK);
-    assert_int_equal(dia_options_set(o, "backend", "cuda"), DIA_OK);
-    dia_dac *d = NULL;
-    dia_status st = dia_dac_load(FIXTURES "/dac-hf", o, &d);
-    dia_options_free(o);
-    if (st != DIA_OK) fail_msg("dia_dac_load on cuda: %s: %s", dia_status_string(st), dia_last_error());
-    size_t nc, na;
-    const int32_t *qn = golden_i32("dac.decode_codes", &nc); /* [Q, n] codebook-major */
-    const float *ref = golden_f32("dac.decode_audio", &na);
-    const int n = (int)(nc / 9);
-    int32_t *codes = malloc(nc * sizeof(int32_t));
-    for (int q = 0; q < 9; q++)
-        for (int t = 0; t < n; t++) codes[t * 9 + q] = qn[q * n + t];
-    float *audio = NULL;
-    size_t samples = 0;
-    assert_int_equal(dia_dac_decode(d, codes, n, &audio, &samples), DIA_OK);
-    assert_int_equal(samples, na);
+    dac_run r = dac_decode_golden_cuda("auto");
     double ss = 0, se = 0;
-    for (size_t i = 0; i < na; i++) ss += (double)ref[i] * ref[i], se += (double)(audio[i] - ref[i]) * (audio[i] - ref[i]);
-    const double mx = max_abs_diff(audio, ref, na), rms_rel = sqrt(se / (ss > 0 ? ss : 1));
+    for (size_t i = 0; i < r.na; i++) {
+        const double e = (double)r.audio[i] - r.ref[i];
+        ss += (double)r.ref[i] * r.ref[i], se += e * e;
+    }
+    const double mx = max_abs_diff(r.audio, r.ref, r.na), rms_rel = sqrt(se / (ss > 0 ? ss : 1));
     printf("  DAC decode on cuda, bf16: max |diff| %.3g, rms error / rms signal %.3g\n", mx, rms_rel);
     /* bf16 operands over ~30 layers: ~2% RMS on this random tiny codec (a bug is ~100%) */
     assert_true(mx <= 0.05);
     assert_true(rms_rel <= 0.04);
     /* streaming: pieces decoded with dia_dac_decode_range (their context frames recomputed)
      * equal the whole decode bit for bit (no kernel's summation order depends on the segment) */
-    {
-        const int hop = 512, step = 5;
-        float *piece = malloc((size_t)step * hop * sizeof(float));
-        for (int f = 0; f < n; f += step) {
-            const int cnt = n - f < step ? n - f : step;
-            assert_int_equal(dia_dac_decode_range(d, codes, n, f, cnt, piece), DIA_OK);
-            if (memcmp(piece, audio + (size_t)f * hop, (size_t)cnt * hop * sizeof(float)) != 0)
-                fail_msg("bf16 dia_dac_decode_range at frame %d differs from the whole decode", f);
-        }
-        printf("  bf16 decode_range pieces of %d frames == the whole decode\n", step);
-        free(piece);
+    const int hop = 512, step = 5;
+    float *piece = malloc((size_t)step * hop * sizeof(float));
+    for (int f = 0; f < r.n; f += step) {
+        const int cnt = r.n - f < step ? r.n - f : step;
+        assert_int_equal(dia_dac_decode_range(r.d, r.codes, r.n, f, cnt, piece), DIA_OK);
+        if (memcmp(piece, r.audio + (size_t)f * hop, (size_t)cnt * hop * sizeof(float)) != 0)
+            fail_msg("bf16 dia_dac_decode_range at frame %d differs from the whole decode", f);
     }
-    dia_free(audio);
-    free(codes);
-    dia_dac_free(d);
+    printf("  bf16 decode_range pieces of %d frames == the whole decode\n", step);
+    free(piece);
+    dac_run_free(&r);
 }
 
 /* The DAC decoder end to end on CUDA (f32) against the reference audio, as test_dac.c on the CPU. */
 static void test_dac_decode_golden(void **state) {
     (void)state;
     NEED_CUDA();
-    dia_options *o = NULL;
-    assert_int_equal(dia_options_new(&o), DIA_OK);
-    assert_int_equal(dia_options_set(o, "backend", "cuda"), DIA_OK);
-    assert_int_equal(dia_options_set(o, "dtype", "f32"), DIA_OK);
-    dia_dac *d = NULL;
-    dia_status st = dia_dac_load(FIXTURES "/dac-hf", o, &d);
-    dia_options_free(o);
-    if (st != DIA_OK) fail_msg("dia_dac_load on cuda: %s: %s", dia_status_string(st), dia_last_error());
-    size_t nc, na;
-    const int32_t *qn = golden_i32("dac.decode_codes", &nc); /* [Q, n] codebook-major */
-    const float *ref = golden_f32("dac.decode_audio", &na);
-    const int n = (int)(nc / 9);
-    int32_t *codes = malloc(nc * sizeof(int32_t));
-    for (int q = 0; q < 9; q++)
-        for (int t = 0; t < n; t++) codes[t * 9 + q] = qn[q * n + t];
-    float *audio = NULL;
-    size_t samples = 0;
-    assert_int_equal(dia_dac_decode(d, codes, n, &audio, &samples), DIA_OK);
-    assert_int_equal(samples, na);
-    printf("  DAC decode on cuda: max |diff| %.3g\n", max_abs_diff(audio, ref, na));
-    assert_close(audio, ref, na, 1e-4);
-    dia_free(audio);
-    free(codes);
-    dia_dac_free(d);
+    dac_run r = dac_decode_golden_cuda("f32");
+    printf("  DAC decode on cuda: max |diff| %.3g\n", max_abs_diff(r.audio, r.ref, r.na));
+    assert_close(r.audio, r.ref, r.na, 1e-4);
+    dac_run_free(&r);
 }
 
 /* One model shared by decoder states on two threads (the public contract): each thread runs the
