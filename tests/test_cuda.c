@@ -1100,6 +1100,9 @@ static void test_conv_bf16(void **state) {
     check_conv_bf16(be, 0, 12, 6, 7, 200, 1, 3, 9, 1, 1);  /* Cin % 8 != 0: element loads; Cout % 4 != 0 */
     check_conv_bf16(be, 0, 32, 96, 7, 300, 1, 9, 27, 1, 1); /* 32-channel tiles (96 with 7 taps) */
     check_conv_bf16(be, 0, 12, 3, 7, 300, 1, 1, 3, 1, 1);  /* few channels, unstaged (Cin % 8 != 0) */
+    setenv("DIA_CUDA_CONV_BK", "32", 1); /* 1-tap and transposed convs with 32-channel chunks */
+    check_conv_bf16(be, 0, 96, 96, 1, 1000, 1, 1, 0, 1, 1);
+    check_conv_bf16(be, 1, 64, 32, 16, 40, 8, 1, 4, 1, 0);
     setenv("DIA_CUDA_CONV_BK", "16", 1); /* 16-channel chunks (read at each call) */
     check_conv_bf16(be, 0, 48, 96, 7, 300, 1, 9, 27, 1, 1);
     check_conv_bf16(be, 0, 12, 20, 3, 129, 1, 3, 3, 1, 0);

@@ -185,7 +185,8 @@ static __device__ __forceinline__ void conv_epilogue(const conv_params &p, float
 }
 
 /* MI: m16 tiles per warp (BM = 32 MI channels per block); NS pipeline stages (2, or 4 where they
- * fit: few taps); BK input channels per chunk (32, or 16: half the stage, for wide 7-tap tiles). */
+ * fit: few taps); BK input channels per chunk (32; 16: half the stage, for wide 7-tap tiles; 64:
+ * more work per barrier for 1-tap and transposed convs). */
 template <int MI, int NS, int BK> __global__ void __launch_bounds__(CV_THREADS, 2) k_conv_bf16(conv_params p) {
     constexpr int BM = 32 * MI, LD = BK + 8; /* LD: row pitch (conflict-free ldmatrix for 16 and 32) */
     extern __shared__ __align__(16) unsigned char cv_smem[];
@@ -393,14 +394,16 @@ dia_status cu_conv_bf16(dia_backend *be, const dia_conv_args *a) {
     const int64_t win = a->transposed ? CV_BN + p.ntaps_max - 1 : CV_BN + (K - 1) * dil;
     /* Chunks of 32 channels, except where 16 lets a 96-channel tile fit twice per SM and the
      * alternative is 32-channel tiles (Cout = 96 with 7 taps: 360 vs 434 us at 10 s; 16-channel
-     * chunks are slower wherever 64- or 96-channel tiles fit with 32). DIA_CUDA_CONV_BK=16|32 forces. */
+     * chunks are slower wherever 64- or 96-channel tiles fit with 32); 64 for 1-tap and transposed convs
+     * (little work per chunk otherwise). DIA_CUDA_CONV_BK=16|32|64 forces. */
     const char *env = getenv("DIA_CUDA_CONV_BM"), *kenv = getenv("DIA_CUDA_CONV_BK");
-    int bk = kenv && atoi(kenv) == 16 ? 16 : 32;
+    const int few_taps = K == 1 || a->transposed; /* little work per chunk: wider chunks (64) */
+    int bk = kenv ? (atoi(kenv) == 16 ? 16 : atoi(kenv) == 64 ? 64 : 32) : few_taps ? 64 : 32;
     const size_t s96_32 = ((size_t)p.ntaps_max * 96 + (size_t)win) * 40 * sizeof(__nv_bfloat16);
     const size_t s96_16 = ((size_t)p.ntaps_max * 96 + (size_t)win) * 24 * sizeof(__nv_bfloat16);
     if (!kenv && Cout % 96 == 0 && Cout % 64 != 0 && 2 * s96_32 > 110 * 1024 && 2 * s96_16 <= 110 * 1024) bk = 16;
     const size_t row = (size_t)(bk + 8) * sizeof(__nv_bfloat16);
-    const size_t stage96 = bk == 16 ? s96_16 : s96_32;
+    const size_t stage96 = ((size_t)p.ntaps_max * 96 + (size_t)win) * row;
     int mi = Cout % 96 == 0 && 2 * stage96 <= 110 * 1024 ? 3 : Cout % 64 != 0 && Cout % 32 == 0 ? 1 : 2;
     if (env && atoi(env) == 32) mi = 1;
     if (env && atoi(env) == 64) mi = 2;
@@ -408,7 +411,8 @@ dia_status cu_conv_bf16(dia_backend *be, const dia_conv_args *a) {
     const int bm = 32 * mi;
     p.n_mtiles = (int)((Cout + bm - 1) / bm);
     const size_t stage = ((size_t)p.ntaps_max * bm + (size_t)win) * row;
-    const int ns = 4 * stage <= 110 * 1024 ? 4 : 2; /* 4 stages where two blocks per SM still fit */
+    /* 4 (else 3) stages where two blocks per SM still fit */
+    const int ns = 4 * stage <= 110 * 1024 ? 4 : 3 * stage <= 110 * 1024 && bk == 64 ? 3 : 2;
     size_t smem = ns * stage;
     const size_t ep = (size_t)CV_BN * (bm + 4) * sizeof(float); /* the epilogue's staging */
     if (smem < ep) smem = ep;
@@ -422,6 +426,10 @@ dia_status cu_conv_bf16(dia_backend *be, const dia_conv_args *a) {
         kern = mi == 3   ? (ns == 4 ? k_conv_bf16<3, 4, 16> : k_conv_bf16<3, 2, 16>)
                : mi == 2 ? (ns == 4 ? k_conv_bf16<2, 4, 16> : k_conv_bf16<2, 2, 16>)
                          : (ns == 4 ? k_conv_bf16<1, 4, 16> : k_conv_bf16<1, 2, 16>);
+    else if (bk == 64)
+        kern = mi == 3   ? (ns == 4 ? k_conv_bf16<3, 4, 64> : ns == 3 ? k_conv_bf16<3, 3, 64> : k_conv_bf16<3, 2, 64>)
+               : mi == 2 ? (ns == 4 ? k_conv_bf16<2, 4, 64> : ns == 3 ? k_conv_bf16<2, 3, 64> : k_conv_bf16<2, 2, 64>)
+                         : (ns == 4 ? k_conv_bf16<1, 4, 64> : ns == 3 ? k_conv_bf16<1, 3, 64> : k_conv_bf16<1, 2, 64>);
     else
         kern = mi == 3   ? (ns == 4 ? k_conv_bf16<3, 4, 32> : k_conv_bf16<3, 2, 32>)
                : mi == 2 ? (ns == 4 ? k_conv_bf16<2, 4, 32> : k_conv_bf16<2, 2, 32>)
