@@ -1,17 +1,19 @@
-/* cuda_dac_conv.cu - the DAC's bf16 tensor-core convolution (backend slots conv_bf16 and
+/* cuda_dac_conv.cu - the DAC decoder's bf16 tensor-core convolution (backend slots conv_bf16 and
  * snake_bf16, see dia_conv_args in lib/backend.h): an implicit GEMM
- *     out[o, t] = b[o] + sum_{tap, i} W[tap, o, i] . x[i, t + offset(tap)]
+ *     out[t, o] = b[o] + sum_{tap, i} W[tap, o, i] . x[t + offset(tap), i]
  * on mma.sync m16n8k16 (bf16 operands, f32 accumulation). No im2col buffer: a block stages the
- * bf16 input window its output tile needs and the weights of every tap for a 32-channel chunk
- * (cp.async, two stages: the next chunk loads while this one computes), then runs all taps over
- * them. Activations are time-major [T, C] (a window row is 32 contiguous channels, and any tap
- * offset is a row shift). The
- * epilogue adds the bias, optionally accumulates into the f32 output, and writes the next layer's
- * operand (Snake, then bf16) so Snake runs once per element. A transposed conv (stride s) is s
- * stride-1 convolutions, one per output phase, each with ceil(K / s) taps; a block computes one. */
+ * bf16 input window its output tile needs and the weights of every tap for a chunk of 16, 32 or 64
+ * input channels (cp.async, 2-4 stages: later chunks load while this one computes; ldmatrix
+ * fragments), then runs all taps over them. Activations are time-major [T, C] (a window row is
+ * contiguous channels, and any tap offset is a row shift). The epilogue adds the bias, optionally
+ * accumulates into the f32 output, and writes the next layer's operand (Snake, then bf16) so Snake
+ * runs once per element. A transposed conv (stride s) is s stride-1 convolutions, one per output
+ * phase, each with ceil(K / s) taps; a block computes one. Convs with <= 4 output channels take a
+ * direct kernel. The tile and chunk sizes per shape were chosen by measurement
+ * (bench_cuda_ops --dac; docs/performance.md). */
 #include "cuda_common.cuh"
 
-/* A block is 8 warps: 2 along the output channels (MI m16 tiles each: BM = 32 MI = 64 or 96
+/* A block is 8 warps: 2 along the output channels (MI m16 tiles each: BM = 32 MI = 32, 64 or 96
  * channels per block) x 4 along time (32 columns each: BN = 128 per block). */
 #define CV_BN 128      /* output columns per block */
 #define CV_THREADS 256 /* 8 warps */
