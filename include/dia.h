@@ -290,7 +290,10 @@ typedef struct dia_dac dia_dac;
 
 /* Load a DAC checkpoint (directory with config.json + model.safetensors, descript/dac_44khz
  * style; plain weights or weight-norm weight_g/weight_v or parametrizations.weight.original0/1).
- * Errors as dia_model_load. */
+ * Options: see dia_options ("dtype" picks the CUDA decoder's precision). Memory: on CUDA the codec
+ * keeps its activation buffers between calls (they grow with the longest segment decoded: up to
+ * ~620 MB for 1024-frame segments in the bf16 mode, ~170 MB in f32) until dia_dac_free; the CPU
+ * frees them after each call. Errors as dia_model_load. */
 DIA_API dia_status dia_dac_load(const char *path, const dia_options *opts, dia_dac **out);
 DIA_API void dia_dac_free(dia_dac *dac);
 /* Integer facts: "sample_rate", "hop_length", "codebooks", "codebook_size", "context_frames"

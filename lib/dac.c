@@ -13,7 +13,8 @@
     } while (0)
 
 /* The codec's three activation buffers (dac_work, dac.h): at least `cap` floats each, grown on
- * demand and kept for the next call (freed by dia_dac_free). */
+ * demand. Device backends keep them for the next call (allocating device memory is slow; freed by
+ * dia_dac_free); on the CPU work_done frees them after each segment, as before. */
 static dia_status work_get(dia_dac *d, int64_t cap, dac_work **out) {
     dac_work *w = &d->work;
     *out = w;
@@ -33,6 +34,13 @@ static dia_status work_get(dia_dac *d, int64_t cap, dac_work **out) {
 void dac_work_release(dia_dac *d) {
     for (int i = 0; i < 3; i++) dia_tensor_free(d->be, &d->work.buf[i]);
     d->work.cap = 0;
+}
+
+/* After a segment: keep the buffers on device backends (weight_upload marks them), free them on
+ * the CPU. Returns st. */
+static dia_status work_done(dia_dac *d, dia_status st) {
+    if (!d->be->ops->weight_upload) dac_work_release(d);
+    return st;
 }
 
 /* View [C, T] of work buffer i. */
@@ -94,10 +102,10 @@ static dia_status conv16(dia_backend *be, const dac_conv *c, int transposed, con
 }
 
 /* The decoder after the quantizer in bf16 mode: z f32 [latent, n] (or [n, latent] with
- * z_time_major) in buffer 0 -> audio f32 [n hop] into out. Activations are time-major [T, C] from here on. Buffer 0 then holds the f32
- * residual stream x; buffers 1 and 2 alternate as the bf16 operands, each conv writing the next
- * one's (its output through the Snake that follows), so a residual unit is two kernels:
- * ts = snake2(conv1(xs)); x += conv2(ts) and xs = (the next Snake)(x). */
+ * z_time_major) in buffer 0 -> audio f32 [n hop] into out. Activations are time-major [T, C] from
+ * here on. Buffer 0 then holds the f32 residual stream x; buffers 1 and 2 alternate as the bf16
+ * operands, each conv writing the next one's (its output through the Snake that follows), so a
+ * residual unit is two kernels: ts = snake2(conv1(xs)); x += conv2(ts) and xs = (next Snake)(x). */
 static dia_status decode_blocks_bf16(dia_dac *d, dac_work *w, int64_t n, int z_time_major, float *out) {
     dia_backend *be = d->be;
     const dac_config *c = &d->cfg;
@@ -147,14 +155,14 @@ static dia_status decode_segment_tables(dia_dac *d, const int32_t *codes, int a,
     const int64_t n = b - a, Q = d->cfg.codebooks;
     dac_work *w = NULL;
     dia_status st = work_get(d, dec_peak(d, n), &w);
-    if (st != DIA_OK) return st;
+    if (st != DIA_OK) return work_done(d, st);
     dia_tensor ids = wv(w, 2, n, Q); /* i32 [n, Q] in buffer 2 (free until conv1 writes it) */
     ids.dtype = DIA_I32;
     if ((st = dia_tensor_upload(be, &ids, codes + (int64_t)a * Q, (size_t)(n * Q) * sizeof(int32_t))) != DIA_OK)
-        return st;
+        return work_done(d, st);
     dia_tensor z = wv(w, 0, n, d->cfg.latent); /* [n, latent] */
-    if ((st = be->ops->embed(be, &z, d->code_tab, (int)Q, &ids)) != DIA_OK) return st;
-    return decode_blocks_bf16(d, w, n, 1, out);
+    if ((st = be->ops->embed(be, &z, d->code_tab, (int)Q, &ids)) != DIA_OK) return work_done(d, st);
+    return work_done(d, decode_blocks_bf16(d, w, n, 1, out));
 }
 
 /* Decode frames [a, b) of codes int32 [frames, Q] as one segment into out f32 [(b - a) * hop]. */
@@ -221,7 +229,7 @@ static dia_status decode_segment(dia_dac *d, const int32_t *codes, int a, int b,
 fail:
     dia_tensor_free(be, &tok);
     free(host);
-    return st;
+    return work_done(d, st);
 }
 
 int dac_context_frames(const dia_dac *d) { return d ? d->dec_context : 0; }
@@ -338,7 +346,7 @@ static dia_status encode_segment(dia_dac *d, const float *audio, int a, int b, f
         TRY(dia_tensor_download(be, &y, out, (size_t)(c->latent * n) * sizeof(float)));
     }
 fail:
-    return st;
+    return work_done(d, st);
 }
 
 dia_status dac_encode_latent_range(dia_dac *d, const float *audio, int frames, int first, int count, float *out) {
