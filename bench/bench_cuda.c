@@ -3,7 +3,7 @@
  * CPU too).
  *
  *   bench_cuda --model DIR [--backend cuda|cpu] [--dtype auto|f32|bf16] [--batch B] [--steps N]
- *              [--warmup W] [--capacity CAP] [--text TEXT]
+ *              [--warmup W] [--capacity CAP] [--text TEXT] [--encoder-memory device|host]
  *
  * The cache holds max(CAP, 1 + W + N) positions (CAP 3072 = a full generation's cache); the first position is a BOS prefill, then W untimed and N
  * timed single steps with fixed pseudo-random codes. Every step includes what dia_decoder_step
@@ -43,7 +43,7 @@ static long gpu_mib(void) {
 }
 
 int main(int argc, char **argv) {
-    const char *model_dir = NULL, *backend = "cuda", *dtype = "auto";
+    const char *model_dir = NULL, *backend = "cuda", *dtype = "auto", *enc_mem = "device";
     const char *text = "[S1] Dia is an open weights text to dialogue model. [S2] You get full control over scripts "
                        "and voices. [S1] Wow. Amazing. (laughs)";
     int batch = 1, steps = 200, warmup = 20, capacity = 0;
@@ -52,6 +52,7 @@ int main(int argc, char **argv) {
         if (!strcmp(a, "--model")) model_dir = v;
         else if (!strcmp(a, "--backend")) backend = v;
         else if (!strcmp(a, "--dtype")) dtype = v;
+        else if (!strcmp(a, "--encoder-memory")) enc_mem = v;
         else if (!strcmp(a, "--batch")) batch = atoi(v);
         else if (!strcmp(a, "--steps")) steps = atoi(v);
         else if (!strcmp(a, "--warmup")) warmup = atoi(v);
@@ -65,13 +66,15 @@ int main(int argc, char **argv) {
     }
     if (!model_dir || batch < 1 || steps < 1 || warmup < 0) {
         fprintf(stderr, "usage: bench_cuda --model DIR [--backend cuda|cpu] [--dtype auto|f32|bf16] [--batch B]\n"
-                        "                  [--steps N] [--warmup W] [--capacity CAP] [--text TEXT] [--verbose 0|1]\n");
+                        "                  [--steps N] [--warmup W] [--capacity CAP] [--text TEXT] [--verbose 0|1]\n"
+                        "                  [--encoder-memory device|host]\n");
         return 2;
     }
     dia_options *opts = NULL;
     CHECK(dia_options_new(&opts));
     CHECK(dia_options_set(opts, "backend", backend));
     CHECK(dia_options_set(opts, "dtype", dtype));
+    CHECK(dia_options_set(opts, "encoder_memory", enc_mem));
     const int use_gpu = !strcmp(backend, "cuda");
     const long mib_start = use_gpu ? used_mib() : -1; /* creates the CUDA context libdia then uses */
     dia_model *m = NULL;

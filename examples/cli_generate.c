@@ -72,7 +72,8 @@ static int fail_lib(const char *what, dia_status st) {
 
 int dia_cli_generate(int argc, char **argv) {
     const char *model_dir = NULL, *dac_dir = NULL, *audio_prompt = NULL, *prompt_text = NULL;
-    const char *codes_out = NULL, *out = NULL, *backend = "cpu", *threads = "0", *dtype = "auto";
+    const char *codes_out = NULL, *out = NULL, *backend = "cpu", *threads = "0", *dtype = "auto",
+               *enc_mem = "device";
     const char *texts[MAX_ITEMS];
     const char *prompt_files[MAX_ITEMS];
     char *owned[MAX_ITEMS];
@@ -146,6 +147,7 @@ int dia_cli_generate(int argc, char **argv) {
         else if (!strcmp(a, "--backend")) backend = v;
         else if (!strcmp(a, "--threads")) threads = v;
         else if (!strcmp(a, "--dtype")) dtype = v;
+        else if (!strcmp(a, "--encoder-memory")) enc_mem = v;
         else {
             fprintf(stderr, "dia: unknown option %s\n", a);
             goto done;
@@ -178,7 +180,8 @@ int dia_cli_generate(int argc, char **argv) {
     }
     if ((st = dia_options_new(&opts)) != DIA_OK || (st = dia_options_set(opts, "backend", backend)) != DIA_OK ||
         (st = dia_options_set(opts, "threads", threads)) != DIA_OK ||
-        (st = dia_options_set(opts, "dtype", dtype)) != DIA_OK) {
+        (st = dia_options_set(opts, "dtype", dtype)) != DIA_OK ||
+        (st = dia_options_set(opts, "encoder_memory", enc_mem)) != DIA_OK) {
         fail_lib("options", st);
         goto done;
     }

@@ -13,7 +13,7 @@ static void usage(FILE *f) {
             "               [--prompt-codes FILE.npy | -]... [--audio-prompt FILE --prompt-text TEXT]\n"
             "               [--max-tokens N] [--cfg-scale S] [--temperature T] [--top-p P]\n"
             "               [--cfg-filter-top-k K] [--seed N] [--backend cpu|cuda] [--threads N]\n"
-            "               [--dtype auto|f32|bf16]\n"
+            "               [--dtype auto|f32|bf16] [--encoder-memory device|host]\n"
             "               [--codes-out FILE.npy] [--out FILE.wav] [--quiet]\n"
             "  dia dac-decode --dac DIR --codes FILE.npy --out OUT\n"
             "  dia dac-encode --dac DIR --in IN --codes-out FILE.npy\n"

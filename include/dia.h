@@ -113,6 +113,11 @@ typedef struct dia_options dia_options;
  *              reference). The encoder (voice prompts) is always f32. The CPU computes the codec
  *              in f32: auto or f32 (bf16 is DIA_ERR_INVALID_ARG).
  *   "device"   integer CUDA device ordinal (default 0)
+ *   "encoder_memory"  "device" (default) | "host": where the CUDA backend keeps the weights used
+ *              once per text (the encoder and the decoder's cross-attention K/V projections,
+ *              ~650 MB in bf16 for Dia-1.6B): "host" keeps them in pinned host memory and copies
+ *              each to the device as it is used, so the model needs that much less device memory
+ *              and dia_encode takes longer (the copies). Same results. No effect on the CPU.
  * Errors: DIA_ERR_INVALID_ARG for NULL, an unknown key or a malformed value. */
 DIA_API dia_status dia_options_new(dia_options **out);
 DIA_API void dia_options_free(dia_options *opts);

@@ -67,6 +67,10 @@ DIA_API dia_status dia_options_set(dia_options *o, const char *key, const char *
         if (strcmp(value, "auto") && strcmp(value, "f32") && strcmp(value, "bf16"))
             return dia_fail(DIA_ERR_INVALID_ARG, "option dtype: \"%s\" is not auto, f32 or bf16", value);
         strcpy(o->dtype, value);
+    } else if (!strcmp(key, "encoder_memory")) {
+        if (strcmp(value, "device") && strcmp(value, "host"))
+            return dia_fail(DIA_ERR_INVALID_ARG, "option encoder_memory: \"%s\" is not device or host", value);
+        o->encoder_host = !strcmp(value, "host");
     } else {
         return dia_fail(DIA_ERR_INVALID_ARG, "unknown option \"%s\"", key);
     }

@@ -106,6 +106,11 @@ typedef struct dia_backend_ops {
      * that linear weights of either checkpoint layout end up in nn.Linear layout. */
     dia_status (*weight_upload)(dia_backend *be, const void *host, dia_dtype src, int ndim, const int64_t *ne,
                                 dia_dtype want, int transpose, dia_tensor *out);
+    /* Optional (NULL: weights stay where weight_upload put them): move an uploaded weight's buffer
+     * into host memory the device reads over the bus (pinned and mapped), freeing its device
+     * memory; views of the buffer stay valid and ops read it in place, only slower. For weights
+     * used once per text (the encoder, the cross-attention K/V projections). */
+    dia_status (*buffer_to_host)(dia_backend *be, dia_buffer *buf);
     /* Optional: the weight dtype used when the "dtype" option is "auto" (NULL: keep the stored one). */
     dia_dtype (*default_weight_dtype)(dia_backend *be);
     /* Optional (CUDA graphs): run `record(ctx)`, a sequence of ops on buffers that stay fixed for a

@@ -69,6 +69,7 @@ struct dia_options {
     int threads;
     char dtype[8];
     int device;
+    int encoder_host; /* "encoder_memory" = "host": once-per-text weights in host memory */
 };
 
 struct dia_encoder_state {

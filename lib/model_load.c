@@ -195,6 +195,26 @@ static dia_status load_weights(dia_model *m) {
     return st_check_all_used(&m->ar);
 }
 
+/* "encoder_memory" = "host": the weights used once per text - the encoder's and the decoder's
+ * cross-attention K/V projections (~650 MB in bf16 for Dia-1.6B) - move to host memory the
+ * device reads over the bus (backends with buffer_to_host; elsewhere they already are in host
+ * memory and this does nothing). dia_encode reads them from there, slower. */
+static dia_status cold_weights_to_host(dia_model *m) {
+    dia_backend *be = m->be;
+    if (!be->ops->buffer_to_host || !be->ops->weight_upload) return DIA_OK;
+    dia_status st = be->ops->buffer_to_host(be, m->enc_embed.buf);
+    for (int l = 0; st == DIA_OK && l < m->cfg.enc_layers; l++) {
+        const enc_layer *e = &m->enc[l];
+        const dia_weight *w[6] = {&e->wq, &e->wk, &e->wv, &e->wo, &e->gate_up, &e->down};
+        for (int i = 0; st == DIA_OK && i < 6; i++) st = be->ops->buffer_to_host(be, w[i]->t.buf);
+    }
+    for (int l = 0; st == DIA_OK && l < m->cfg.dec_layers; l++) {
+        st = be->ops->buffer_to_host(be, m->dec[l].ck.t.buf);
+        if (st == DIA_OK) st = be->ops->buffer_to_host(be, m->dec[l].cv.t.buf);
+    }
+    return st;
+}
+
 DIA_API dia_status dia_model_load(const char *path, const dia_options *opts, dia_model **out) {
     dia_clear_error();
     if (!out) return dia_fail(DIA_ERR_INVALID_ARG, "dia_model_load: out is NULL");
@@ -250,6 +270,7 @@ DIA_API dia_status dia_model_load(const char *path, const dia_options *opts, dia
                           path);
     }
     if (st == DIA_OK) st = load_weights(m);
+    if (st == DIA_OK && opts && opts->encoder_host) st = cold_weights_to_host(m);
     if (st != DIA_OK) {
         dia_model_free(m);
         return st;

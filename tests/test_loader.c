@@ -246,6 +246,8 @@ static void test_options_and_nulls(void **state) {
     assert_int_equal(dia_options_set(o, "dtype", "int4"), DIA_ERR_INVALID_ARG);
     assert_int_equal(dia_options_set(o, "colour", "red"), DIA_ERR_INVALID_ARG);
     assert_non_null(strstr(dia_last_error(), "colour"));
+    assert_int_equal(dia_options_set(o, "encoder_memory", "disk"), DIA_ERR_INVALID_ARG);
+    assert_non_null(strstr(dia_last_error(), "encoder_memory"));
     assert_int_equal(dia_options_set(NULL, "threads", "1"), DIA_ERR_INVALID_ARG);
     /* the CPU backend does not convert weights: dtype bf16 is refused at load, f32 is fine */
     dia_model *m = NULL;
@@ -256,6 +258,11 @@ static void test_options_and_nulls(void **state) {
     assert_int_equal(dia_options_set(o, "dtype", "f32"), DIA_OK);
     assert_int_equal(dia_model_load(FIXTURES "/dia-hf-bf16-sharded", o, &m), DIA_OK);
     dia_model_free(m);
+    /* encoder_memory=host: on the CPU the weights already are in host memory (accepted, no-op) */
+    assert_int_equal(dia_options_set(o, "encoder_memory", "host"), DIA_OK);
+    assert_int_equal(dia_model_load(FIXTURES "/dia-hf", o, &m), DIA_OK);
+    dia_model_free(m);
+    assert_int_equal(dia_options_set(o, "encoder_memory", "device"), DIA_OK);
     /* the cuda backend in a build or on a machine without it: a clear backend error */
     assert_int_equal(dia_options_set(o, "backend", "cuda"), DIA_OK);
     dia_status cst = dia_model_load(FIXTURES "/dia-hf", o, &m);

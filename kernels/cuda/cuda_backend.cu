@@ -139,8 +139,39 @@ static void cuda_buffer_free(dia_backend *be, dia_buffer *b) {
     cu_lock lock_(be);
     if (!b) return;
     cu_graph_boundary(be); /* held-back ops may read b: launch them first (an error is logged) */
-    cudaFree(b->ptr); /* synchronises with pending work on the device */
+    if (b->host_mem) {
+        cudaStreamSynchronize(cu_ctx(be)->stream); /* pending work may still read it */
+        cudaFreeHost(b->host_mem);
+    } else {
+        cudaFree(b->ptr); /* synchronises with pending work on the device */
+    }
     free(b);
+}
+
+/* buffer_to_host: the contents into pinned host memory mapped into the device's address space
+ * (ops read it in place over the bus), the device memory freed. */
+static dia_status cuda_buffer_to_host(dia_backend *be, dia_buffer *b) {
+    cu_lock lock_(be);
+    if (!b || b->host_mem) return DIA_OK;
+    dia_status gst = cu_graph_boundary(be);
+    if (gst != DIA_OK) return gst;
+    void *h = NULL, *dptr = NULL;
+    cudaError_t e = cudaHostAlloc(&h, b->size ? b->size : 1, cudaHostAllocMapped);
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        return dia_fail(DIA_ERR_OUT_OF_MEMORY, "CUDA: cannot allocate %zu bytes of pinned host memory: %s", b->size,
+                        cudaGetErrorString(e));
+    }
+    cudaStream_t s = cu_ctx(be)->stream;
+    if ((e = cudaMemcpyAsync(h, b->ptr, b->size, cudaMemcpyDeviceToHost, s)) != cudaSuccess ||
+        (e = cudaStreamSynchronize(s)) != cudaSuccess || (e = cudaHostGetDevicePointer(&dptr, h, 0)) != cudaSuccess) {
+        cudaFreeHost(h);
+        return dia_fail(DIA_ERR_BACKEND, "CUDA: moving a weight to host memory failed: %s", cudaGetErrorString(e));
+    }
+    cudaFree(b->ptr);
+    b->ptr = dptr;
+    b->host_mem = h;
+    return DIA_OK;
 }
 
 static dia_status cuda_upload(dia_backend *be, dia_buffer *dst, size_t off, const void *src, size_t n) {
@@ -346,6 +377,7 @@ static dia_backend_ops make_ops(void) {
     o.copy = cuda_copy;
     o.sync = cuda_sync;
     o.weight_upload = cuda_weight_upload;
+    o.buffer_to_host = cuda_buffer_to_host;
     o.default_weight_dtype = cuda_default_weight_dtype;
     o.graph_run = cu_graph_run;
     o.graph_release = cu_graph_release;

@@ -22,8 +22,9 @@ extern "C" {
 }
 
 struct dia_buffer {
-    void *ptr;   /* device memory */
+    void *ptr;   /* device memory, or the device's address of pinned host memory (host_mem) */
     size_t size; /* bytes */
+    void *host_mem; /* buffer_to_host: the pinned, mapped host allocation (NULL: device memory) */
 };
 
 struct cu_graph_state; /* cuda_graph.cu */

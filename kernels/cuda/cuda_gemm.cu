@@ -10,8 +10,25 @@
  *                     single GEMMs got up to 35% faster, whole B = 64 steps did not (230 vs 233
  *                     steps/s), and the timing cost ~100 ms at the first step, so it was dropped.)
  *   f16 W:            converted to f32 in scratch, then cublasSgemm (not used by the loaders).
+ *   W in host memory (option encoder_memory=host): copied to a device scratch by DMA first.
  * Row-major y = x . W is computed as the column-major y^T = op(W) . x^T. */
 #include "cuda_common.cuh"
+
+/* Where a GEMM reads weight w: its own memory, or for a weight moved to host memory
+ * (buffer_to_host) a device copy of it in the CU_SCRATCH_W slot, made in stream order by one DMA
+ * (cuBLAS then reads device memory; one such weight per GEMM at a time). */
+static dia_status weight_ptr(dia_backend *be, const dia_tensor *w, const void **out) {
+    *out = cu_ptr(w);
+    if (!w->buf->host_mem) return DIA_OK;
+    const size_t bytes = dia_tensor_nbytes(w);
+    void *p;
+    dia_status st = cu_scratch(be, CU_SCRATCH_W, bytes, &p);
+    if (st != DIA_OK) return st;
+    CU_CHECK(cudaMemcpyAsync(p, (const char *)w->buf->host_mem + w->offset, bytes, cudaMemcpyHostToDevice,
+                             cu_ctx(be)->stream));
+    *out = p;
+    return DIA_OK;
+}
 
 dia_status cu_matmul(dia_backend *be, dia_tensor *y, const dia_tensor *x, const dia_tensor *w, int trans_w,
                      int accumulate) {
@@ -32,11 +49,15 @@ dia_status cu_matmul(dia_backend *be, dia_tensor *y, const dia_tensor *x, const 
     const cublasOperation_t opw = trans_w ? CUBLAS_OP_T : CUBLAS_OP_N;
     const int ldw = trans_w ? (int)K : (int)N;
     if (w->dtype == DIA_F32 || w->dtype == DIA_F16) {
-        const float *Wp = (const float *)cu_ptr(w);
+        const void *wp;
+        dia_status wst = weight_ptr(be, w, &wp);
+        if (wst != DIA_OK) return wst;
+        const float *Wp = (const float *)wp;
         if (w->dtype == DIA_F16) {
             void *tmp;
             dia_status st = cu_scratch(be, CU_SCRATCH_W, (size_t)(N * K) * sizeof(float), &tmp);
             if (st != DIA_OK) return st;
+            if (w->buf->host_mem) return dia_fail(DIA_ERR_INTERNAL, "matmul: f16 weight in host memory");
             if ((st = cu_convert_to_f32(be, (float *)tmp, cu_ptr(w), w->dtype, N * K)) != DIA_OK) return st;
             Wp = (const float *)tmp;
         }
@@ -69,7 +90,10 @@ dia_status cu_matmul_bf16_input(dia_backend *be, dia_tensor *y, const __nv_bfloa
     const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
     const cublasOperation_t opw = trans_w ? CUBLAS_OP_T : CUBLAS_OP_N;
     const int ldw = trans_w ? (int)K : (int)N;
-    CUBLAS_CHECK(cublasGemmEx(c->blas, opw, CUBLAS_OP_N, (int)N, (int)M, (int)K, &alpha, cu_ptr(w), CUDA_R_16BF, ldw,
+    const void *wp;
+    dia_status st = weight_ptr(be, w, &wp);
+    if (st != DIA_OK) return st;
+    CUBLAS_CHECK(cublasGemmEx(c->blas, opw, CUBLAS_OP_N, (int)N, (int)M, (int)K, &alpha, wp, CUDA_R_16BF, ldw,
                               xb, CUDA_R_16BF, (int)K, &beta, Y, CUDA_R_32F, (int)N, CUBLAS_COMPUTE_32F,
                               CUBLAS_GEMM_DEFAULT));
     return DIA_OK;

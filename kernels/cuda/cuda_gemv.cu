@@ -208,7 +208,8 @@ static int fused_ok(const dia_linear_args *a, int64_t M, int64_t K) {
     if (a->gated && (a->n != 1 || a->w[0]->ne[0] % 2 || a->y[0]->ne[1] * 2 != a->w[0]->ne[0])) return 0;
     for (int i = 0; i < a->n; i++) {
         const dia_tensor *w = a->w[i], *y = a->y[i];
-        if (!a->trans_w[i] || w->dtype != DIA_BF16 || w->ndim != 2 || w->ne[1] != K || !aligned16(cu_ptr(w)))
+        if (!a->trans_w[i] || w->dtype != DIA_BF16 || w->ndim != 2 || w->ne[1] != K || !aligned16(cu_ptr(w)) ||
+            w->buf->host_mem) /* host-memory weights go through cuBLAS (copied to the device first) */
             return 0;
         if (y->dtype != DIA_F32 || y->ndim != 2 || y->ne[0] != M || (!a->gated && y->ne[1] != w->ne[0])) return 0;
     }
