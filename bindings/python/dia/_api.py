@@ -66,11 +66,12 @@ def set_log_callback(fn):
 class _Options:
     """dia_options built from keyword values (None = library default)."""
 
-    def __init__(self, backend=None, dtype=None, threads=None, device=None):
+    def __init__(self, backend=None, dtype=None, threads=None, device=None, encoder_memory=None):
         self.L = lib()
         self.h = ctypes.c_void_p()
         self.L.dia_options_new(ctypes.byref(self.h))
-        for k, v in (("backend", backend), ("dtype", dtype), ("threads", threads), ("device", device)):
+        for k, v in (("backend", backend), ("dtype", dtype), ("threads", threads), ("device", device),
+                     ("encoder_memory", encoder_memory)):
             if v is not None:
                 self.L.dia_options_set(self.h, k.encode(), str(v).encode())
 
@@ -145,11 +146,11 @@ class _Loaded(_Handle):
     (dia_model_* / dia_dac_*: the subclass names the load and info functions)."""
     _load = _info = None
 
-    def __init__(self, path, backend="cpu", dtype=None, threads=None, device=None):
+    def __init__(self, path, backend="cpu", dtype=None, threads=None, device=None, encoder_memory=None):
         self._L = lib()
         self._h = None
         self.path = resolve(path)
-        opts = _Options(backend, dtype, threads, device)
+        opts = _Options(backend, dtype, threads, device, encoder_memory)
         h = ctypes.c_void_p()
         getattr(self._L, self._load)(_b(self.path), opts.h, ctypes.byref(h))
         self._h = h

@@ -66,6 +66,15 @@ def test_bad_option_raises_invalid_arg():
     with pytest.raises(dia.DiaError) as e:
         dia.Model(os.path.join(FIXTURES, "dia-hf"), backend="tpu")
     assert e.value.status == dia.DIA_ERR_INVALID_ARG
+    with pytest.raises(dia.DiaError) as e:
+        dia.Model(os.path.join(FIXTURES, "dia-hf"), encoder_memory="disk")
+    assert e.value.status == dia.DIA_ERR_INVALID_ARG
+
+
+def test_encoder_memory_option_loads():
+    # on the CPU the weights already are in host memory: accepted, same model
+    m = dia.Model(os.path.join(FIXTURES, "dia-hf"), encoder_memory="host")
+    assert m.info("decoder_layers") > 0
 
 
 def test_log_callback_receives_the_error():
