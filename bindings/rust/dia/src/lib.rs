@@ -119,13 +119,16 @@ pub fn tokenize(text: &str) -> Result<Vec<i32>> {
     Ok(ids)
 }
 
-/// Loading options (backend, dtype, threads, CUDA device); `None` keeps the library default.
+/// Loading options (backend, dtype, threads, CUDA device, encoder memory); `None` keeps the
+/// library default.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     pub backend: Option<String>,
     pub dtype: Option<String>,
     pub threads: Option<u32>,
     pub device: Option<u32>,
+    /// "device" (default) or "host": where the CUDA backend keeps the weights used once per text.
+    pub encoder_memory: Option<String>,
 }
 
 impl Options {
@@ -139,6 +142,10 @@ impl Options {
     }
     pub fn dtype(mut self, d: &str) -> Self {
         self.dtype = Some(d.to_string());
+        self
+    }
+    pub fn encoder_memory(mut self, m: &str) -> Self {
+        self.encoder_memory = Some(m.to_string());
         self
     }
 
@@ -161,6 +168,9 @@ impl Options {
         }
         if let Some(d) = self.device {
             set("device", &d.to_string())?;
+        }
+        if let Some(m) = &self.encoder_memory {
+            set("encoder_memory", m)?;
         }
         Ok(raw)
     }

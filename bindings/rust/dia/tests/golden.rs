@@ -41,6 +41,11 @@ fn errors_carry_the_library_message() {
     let e = Model::load(fixture("dia-hf"), &opts().dtype("f64")).err().unwrap();
     assert_eq!(e.status, Status::InvalidArg);
     assert!(e.message.contains("f64"), "{}", e);
+    let e = Model::load(fixture("dia-hf"), &opts().encoder_memory("disk")).err().unwrap();
+    assert_eq!(e.status, Status::InvalidArg);
+    assert!(e.message.contains("encoder_memory"), "{}", e);
+    // "host" is accepted everywhere (a no-op on the CPU, where the weights are host memory)
+    assert!(Model::load(fixture("dia-hf"), &opts().encoder_memory("host")).is_ok());
     let e = GenParams::new().unwrap().with("top_p", 0.0).err().unwrap();
     assert_eq!(e.status, Status::InvalidArg);
 }
