@@ -89,6 +89,8 @@ fi
 if has ops; then
   echo "=== single ops at decode shapes"
   for R in ${OPS_ROWS:-2}; do ./build-cuda/bench/bench_cuda_ops --rows "$R" --kv 1500 | grep -v "^libdia info"; done
+  # OPS_CONV_LINEAR=1: the projections at 128 rows as cuBLAS (matmul) vs conv_bf16 with one tap
+  if [ -n "${OPS_CONV_LINEAR:-}" ]; then ./build-cuda/bench/bench_cuda_ops --conv-linear 1 --rows 128 | grep -v "^libdia info"; fi
 fi
 if has cmp; then
   echo "=== full-size cross-check on a smooth random model (init 0.002): CPU vs CUDA logits_sum after 6 positions"

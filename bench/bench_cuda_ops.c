@@ -5,6 +5,9 @@
  *   bench_cuda_ops [--backend cuda|cpu] [--rows R] [--kv L] [--reps N]
  *   bench_cuda_ops --dac FRAMES [--reps N]: instead, the DAC decoder's bf16 convolutions (conv_bf16,
  *   as lib/dac.c calls them) at the shapes of one FRAMES-frame segment of the 44.1 kHz codec
+ *   bench_cuda_ops --conv-linear 1 [--rows R]: instead, the decoder's projections at R rows as
+ *   matmul (the backend's batch path) and as conv_bf16 with one tap (the same product: x bf16
+ *   [R, K] as [T, Cin], the nn.Linear weight [N, K] as [1, Cout, Cin]), side by side
  *
  * Internal API (lib/backend.h); exits 0 with a message when the backend is unavailable. */
 #include <stdio.h>
@@ -116,11 +119,49 @@ static void bench_dac(int64_t frames) {
     free(zeros);
 }
 
+/* The decoder's projections at R rows: matmul (f32 x, rounded to bf16 inside) vs conv_bf16 with
+ * one tap on an already-bf16 x (a candidate batch GEMM: it streams each weight tile once). */
+static void bench_conv_linear(int64_t R) {
+    if (!be->ops->conv_bf16) {
+        printf("backend %s has no conv_bf16\n", be->ops->name);
+        return;
+    }
+    struct {
+        const char *name;
+        int64_t N, K;
+    } mm[] = {{"q/o 2048x2048", 2048, 2048}, {"k/v 512x2048", 512, 2048}, {"gate_up 16384x2048", 16384, 2048},
+              {"down 2048x8192", 2048, 8192}, {"logits 9252x2048", 9252, 2048}};
+    printf("projections at %lld rows: matmul vs conv_bf16 (1 tap), reps %d\n", (long long)R, reps);
+    for (size_t i = 0; i < sizeof mm / sizeof mm[0]; i++) {
+        const int64_t N = mm[i].N, K = mm[i].K;
+        dia_tensor w = T(DIA_BF16, 2, N, K, 0, 0), x = T(DIA_F32, 2, R, K, 0, 0), xb = T(DIA_BF16, 2, R, K, 0, 0);
+        dia_tensor y = T(DIA_F32, 2, R, N, 0, 0);
+        const int64_t nw[3] = {1, N, K};
+        dia_tensor w3 = dia_tensor_view(&w, 0, 3, nw); /* [1, Cout, Cin] */
+        const dia_conv_args a = {.y = &y, .x = &xb, .w = &w3, .stride = 1, .dilation = 1, .pad = 0};
+        double us[2];
+        for (int v = 0; v < 2; v++) {
+            CHECK(v ? be->ops->conv_bf16(be, &a) : be->ops->matmul(be, &y, &x, &w, 1, 0));
+            CHECK(be->ops->sync(be));
+            const double t0 = now_s();
+            for (int r = 0; r < reps; r++) CHECK(v ? be->ops->conv_bf16(be, &a) : be->ops->matmul(be, &y, &x, &w, 1, 0));
+            CHECK(be->ops->sync(be));
+            us[v] = 1e6 * (now_s() - t0) / reps;
+        }
+        printf("LIN %-20s matmul %8.2f us (%6.1f GB/s)  conv_bf16 %8.2f us (%6.1f GB/s)\n", mm[i].name, us[0],
+               (double)(N * K * 2) / (us[0] * 1e3), us[1], (double)(N * K * 2) / (us[1] * 1e3));
+        dia_tensor *all[] = {&w, &x, &xb, &y};
+        for (int j = 0; j < 4; j++) dia_tensor_free(be, all[j]);
+    }
+}
+
 int main(int argc, char **argv) {
     const char *backend = "cuda";
     int64_t R = 2, L = 1500, dac_frames = 0;
+    int conv_linear = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--dac")) dac_frames = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--conv-linear")) conv_linear = atoi(argv[i + 1]);
         if (!strcmp(argv[i], "--backend")) backend = argv[i + 1];
         else if (!strcmp(argv[i], "--rows")) R = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--kv")) L = atoi(argv[i + 1]);
@@ -130,8 +171,9 @@ int main(int argc, char **argv) {
         printf("bench_cuda_ops: backend %s unavailable (%s); nothing to time\n", backend, dia_last_error());
         return 0;
     }
-    if (dac_frames > 0) {
-        bench_dac(dac_frames);
+    if (dac_frames > 0 || conv_linear) {
+        if (dac_frames > 0) bench_dac(dac_frames);
+        else bench_conv_linear(R);
         dia_backend_free(be);
         return 0;
     }
