@@ -173,7 +173,8 @@ static dia_status decode_segment(dia_dac *d, const int32_t *codes, int a, int b,
     dia_status st = DIA_OK;
     dac_work *w = NULL;
     dia_tensor tok = {0};
-    if (d->have_code_tab) return decode_segment_tables(d, codes, a, b, out);
+    /* (the embed op takes up to 65535 rows; longer single segments take the per-codebook path) */
+    if (d->have_code_tab && n <= 65535) return decode_segment_tables(d, codes, a, b, out);
     int32_t *host = malloc((size_t)(Q * n) * sizeof(int32_t)); /* [Q, n] codes, codebook-major */
     if (!host) return dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory");
     for (int64_t q = 0; q < Q; q++)
