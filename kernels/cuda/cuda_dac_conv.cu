@@ -69,7 +69,7 @@ template <int N> static __device__ __forceinline__ void cp_async_wait(void) {
     asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
 }
 
-/* Stage the weights of every tap and the input window of 32 input channels from c0 (rows of 32
+/* Stage the weights of every tap and the input window of BK input channels from c0 (rows of BK
  * channels; rows outside the input or channels past Cin are zeros): 16-byte cp.async pieces when
  * Cin is a multiple of 8, else element by element (small models only). Commits one group. */
 template <int BM, int BK>
@@ -114,7 +114,7 @@ static __device__ __forceinline__ void conv_epilogue(const conv_params &p, float
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, tq = lane & 3;
     const int wm = (warp & 1) * (16 * MI), wn = (warp >> 1) * 32;
     /* epilogue: the tile through shared memory as Es[n][o] (pitch EP floats: conflict-free
-     * fragment stores), then rows of 64 output channels per output time, 4 channels per thread:
+     * fragment stores), then rows of BM output channels per output time, 4 channels per thread:
      * coalesced 16-byte f32 and 8-byte bf16 accesses on the [Tout, Cout] outputs */
     cp_async_wait<0>();
     __syncthreads();
