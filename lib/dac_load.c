@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "dac.h"
+#include "half.h"
 #include "log.h"
 #include "model.h"
 
@@ -98,26 +99,6 @@ done:
  * weights
  * ------------------------------------------------------------------------------------------- */
 
-static float half_to_f32(uint16_t h, int bf16) {
-    uint32_t u;
-    if (bf16) u = (uint32_t)h << 16;
-    else {
-        uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f, man = h & 0x3ff;
-        if (exp == 0) {
-            if (man == 0) u = sign;
-            else { /* subnormal */
-                exp = 127 - 15 + 1;
-                while (!(man & 0x400)) man <<= 1, exp--;
-                u = sign | (exp << 23) | ((man & 0x3ff) << 13);
-            }
-        } else if (exp == 31) u = sign | 0x7f800000u | (man << 13);
-        else u = sign | ((exp + 127 - 15) << 23) | (man << 13);
-    }
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
 /* Element i of a mapped float tensor, as f32. */
 static float st_elem(const st_tensor *t, int64_t i) {
     switch (t->dtype) {
@@ -130,7 +111,7 @@ static float st_elem(const st_tensor *t, int64_t i) {
     case DIA_BF16: {
         uint16_t h;
         memcpy(&h, (const char *)t->data + 2 * i, 2);
-        return half_to_f32(h, t->dtype == DIA_BF16);
+        return t->dtype == DIA_BF16 ? dia_bf16_to_f32(h) : dia_f16_to_f32(h);
     }
     default: return 0.0f;
     }
@@ -175,13 +156,6 @@ static dia_status own_tensor(dia_dac *d, const float *host, int ndim, const int6
     return st != DIA_OK ? st : dia_tensor_upload(d->be, out, host, dia_tensor_nbytes(out));
 }
 
-/* f32 -> bf16, round to nearest even (finite values) */
-static uint16_t f32_to_bf16(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return (uint16_t)((u + 0x7fff + ((u >> 16) & 1)) >> 16);
-}
-
 /* c->wt = bf16 [K, Cout, Cin] from the f32 weight `host` of shape `shape`: [Cout, Cin, K], or
  * [Cin, Cout, K] when transposed; owned by the codec. */
 static dia_status own_prepared(dia_dac *d, const float *host, const int64_t *shape, int transposed, dac_conv *c) {
@@ -193,7 +167,7 @@ static dia_status own_prepared(dia_dac *d, const float *host, const int64_t *sha
         for (int64_t o = 0; o < Cout; o++)
             for (int64_t i = 0; i < Cin; i++)
                 h[(k * Cout + o) * Cin + i] =
-                    f32_to_bf16(host[(transposed ? i * Cout + o : o * Cin + i) * K + k]);
+                    dia_f32_to_bf16(host[(transposed ? i * Cout + o : o * Cin + i) * K + k]);
     dia_status st = own_alloc(d, DIA_BF16, 3, ne, &c->wt);
     if (st == DIA_OK) st = dia_tensor_upload(d->be, &c->wt, h, dia_tensor_nbytes(&c->wt));
     free(h);
@@ -502,20 +476,12 @@ DIA_API dia_status dia_dac_load(const char *path, const dia_options *opts, dia_d
     if (!path || !*path) return dia_fail(DIA_ERR_INVALID_ARG, "dia_dac_load: path is NULL or empty");
     dia_dac *d = calloc(1, sizeof *d);
     if (!d) return dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory");
-    /* config.json: in the directory, or beside the .safetensors file */
-    char dir[4096], cfg_path[4200];
-    if (dia_is_dir(path)) snprintf(dir, sizeof dir, "%s", path);
-    else if (!dia_file_exists(path)) {
+    if (!dia_is_dir(path) && !dia_file_exists(path)) {
         free(d);
         return dia_fail(DIA_ERR_IO, "DAC checkpoint %s: no such file or directory", path);
-    } else {
-        snprintf(dir, sizeof dir, "%s", path);
-        char *slash = strrchr(dir, '/');
-        if (slash == dir) dir[1] = 0; /* "/model.safetensors" */
-        else if (slash) *slash = 0;
-        else snprintf(dir, sizeof dir, ".");
     }
-    dia_path_join(cfg_path, sizeof cfg_path, dir, "config.json");
+    char cfg_path[4200];
+    dia_config_path(cfg_path, sizeof cfg_path, path); /* in the directory, or beside the file */
     char *json = NULL;
     dia_status st = dia_read_text_file(cfg_path, &json, 1u << 20);
     if (st == DIA_OK) st = dac_config_parse(json, cfg_path, &d->cfg);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "half.h"
 #include "log.h"
 #include "model.h"
 
@@ -100,10 +101,7 @@ DIA_API dia_status dia_kvcache_read(const dia_kvcache *c, int layer, int which, 
             free(tmp);
             return st;
         }
-        for (size_t i = 0; tmp && i < L * hd; i++) {
-            const uint32_t u = (uint32_t)tmp[i] << 16; /* bf16 -> f32 */
-            memcpy(dst + i, &u, 4);
-        }
+        for (size_t i = 0; tmp && i < L * hd; i++) dst[i] = dia_bf16_to_f32(tmp[i]);
     }
     free(tmp);
     return DIA_OK;

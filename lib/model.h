@@ -64,6 +64,9 @@ struct dia_model {
     dia_weight logits;
 };
 
+/* Record a backend tensor the model owns (freed by dia_model_free); on failure t is freed. */
+dia_status model_own(dia_model *m, dia_tensor *t);
+
 struct dia_options {
     char backend[16];
     int threads;

@@ -13,6 +13,21 @@ typedef struct loader {
     char name[256];
 } loader;
 
+dia_status model_own(dia_model *m, dia_tensor *t) {
+    if (m->n_owned == m->cap_owned) {
+        int cap = m->cap_owned ? 2 * m->cap_owned : 64;
+        dia_tensor *no = realloc(m->owned, sizeof(dia_tensor) * (size_t)cap);
+        if (!no) {
+            dia_tensor_free(m->be, t);
+            return dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory");
+        }
+        m->owned = no;
+        m->cap_owned = cap;
+    }
+    m->owned[m->n_owned++] = *t;
+    return DIA_OK;
+}
+
 /* A backend tensor of an archive tensor, reshaped to 2-D [d0, d1] (or 1-D [d0]): a view of the
  * wrapped mapping, or (backends with weight_upload) an uploaded copy in the wanted dtype, stored
  * as [d1, d0] when `transpose` (only with weight_upload). */
@@ -25,17 +40,10 @@ static dia_status view_of(dia_model *m, const st_tensor *t, int ndim, int64_t d0
     v.ne[0] = d0;
     v.ne[1] = ndim > 1 ? d1 : 0;
     if (m->be->ops->weight_upload) {
-        if (m->n_owned == m->cap_owned) {
-            int cap = m->cap_owned ? 2 * m->cap_owned : 64;
-            dia_tensor *no = realloc(m->owned, sizeof(dia_tensor) * (size_t)cap);
-            if (!no) return dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory");
-            m->owned = no;
-            m->cap_owned = cap;
-        }
         dia_dtype want = ndim == 1 ? DIA_F32 : m->want_dtype; /* norm scales stay f32 */
         dia_status st = m->be->ops->weight_upload(m->be, t->data, t->dtype, ndim, v.ne, want, transpose, &v);
+        if (st == DIA_OK) st = model_own(m, &v);
         if (st != DIA_OK) return st;
-        m->owned[m->n_owned++] = v;
     } else {
         v.buf = m->wbufs[t->file];
         v.offset = (size_t)((const char *)t->data - (const char *)m->ar.maps[t->file].base);
@@ -224,17 +232,8 @@ DIA_API dia_status dia_model_load(const char *path, const dia_options *opts, dia
         return dia_fail(DIA_ERR_IO, "%s: no such checkpoint directory or file", path);
     dia_model *m = calloc(1, sizeof *m);
     if (!m) return dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory");
-    /* config.json: in the directory, or beside the file */
-    char dir[4096], cfg_path[4096];
-    if (dia_is_dir(path)) snprintf(dir, sizeof dir, "%s", path);
-    else {
-        snprintf(dir, sizeof dir, "%s", path);
-        char *slash = strrchr(dir, '/');
-        if (slash == dir) dir[1] = 0;
-        else if (slash) *slash = 0;
-        else snprintf(dir, sizeof dir, ".");
-    }
-    dia_path_join(cfg_path, sizeof cfg_path, dir, "config.json");
+    char cfg_path[4200];
+    dia_config_path(cfg_path, sizeof cfg_path, path); /* in the directory, or beside the file */
     char *json = NULL;
     dia_status st = dia_read_text_file(cfg_path, &json, 1u << 20);
     if (st == DIA_OK) st = dia_config_parse(json, cfg_path, &m->cfg);

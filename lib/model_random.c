@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "half.h"
 #include "log.h"
 #include "model.h"
 
@@ -21,16 +22,9 @@ static float rnd_uniform(rnd *r) { /* xorshift64*, uniform in [-1, 1) */
 static dia_status rand_tensor(dia_model *m, rnd *r, int ndim, int64_t d0, int64_t d1, dia_dtype dt, float scale,
                               float offset, dia_tensor *out) {
     int64_t ne[2] = {d0, d1};
-    if (m->n_owned == m->cap_owned) {
-        int cap = m->cap_owned ? 2 * m->cap_owned : 64;
-        dia_tensor *no = realloc(m->owned, sizeof(dia_tensor) * (size_t)cap);
-        if (!no) return dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory");
-        m->owned = no;
-        m->cap_owned = cap;
-    }
     dia_status st = dia_tensor_alloc(m->be, dt, ndim, ne, out);
+    if (st == DIA_OK) st = model_own(m, out);
     if (st != DIA_OK) return st;
-    m->owned[m->n_owned++] = *out;
     const int64_t n = dia_tensor_nelem(out), chunk = 1 << 20;
     const size_t es = dia_dtype_size(dt);
     unsigned char *host = malloc((size_t)chunk * es);
@@ -40,9 +34,7 @@ static dia_status rand_tensor(dia_model *m, rnd *r, int ndim, int64_t d0, int64_
         for (int64_t i = 0; i < k; i++) {
             float v = offset + scale * rnd_uniform(r);
             if (dt == DIA_BF16) {
-                uint32_t u;
-                memcpy(&u, &v, 4);
-                uint16_t h = (uint16_t)((u + 0x7fff + ((u >> 16) & 1)) >> 16);
+                const uint16_t h = dia_f32_to_bf16(v);
                 memcpy(host + i * 2, &h, 2);
             } else {
                 memcpy(host + i * 4, &v, 4);

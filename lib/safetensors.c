@@ -31,6 +31,18 @@ char *dia_path_join(char *buf, size_t cap, const char *dir, const char *name) {
     return buf;
 }
 
+char *dia_config_path(char *buf, size_t cap, const char *path) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    if (!dia_is_dir(path)) {
+        char *slash = strrchr(dir, '/');
+        if (slash == dir) dir[1] = 0; /* "/model.safetensors" */
+        else if (slash) *slash = 0;
+        else snprintf(dir, sizeof dir, ".");
+    }
+    return dia_path_join(buf, cap, dir, "config.json");
+}
+
 dia_status dia_read_text_file(const char *path, char **out, size_t max_bytes) {
     *out = NULL;
     FILE *f = fopen(path, "rb");

@@ -54,6 +54,8 @@ dia_status st_check_all_used(const st_archive *ar);
 dia_status dia_read_text_file(const char *path, char **out, size_t max_bytes);
 /* path join into buf; returns buf. */
 char *dia_path_join(char *buf, size_t cap, const char *dir, const char *name);
+/* The config.json of a checkpoint: in the directory `path`, or beside the file `path`; into buf. */
+char *dia_config_path(char *buf, size_t cap, const char *path);
 int dia_is_dir(const char *path);
 int dia_file_exists(const char *path);
 

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "backend.h"
+#include "half.h"
 #include "ops.h"
 #include "model.h"
 #include "sampler.h"
@@ -60,12 +61,6 @@ static float *rand_f32(size_t n, float scale) {
     for (size_t i = 0; i < n; i++) p[i] = frand() * scale;
     return p;
 }
-static uint16_t f32_to_bf16(float f) { /* round to nearest even */
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
-}
 
 static dia_tensor mk(dia_backend *be, dia_dtype dt, int ndim, const int64_t *ne, const void *host) {
     dia_tensor t;
@@ -111,7 +106,7 @@ static void check_matmul(pair *p, int64_t M, int64_t K, int64_t N, int trans, di
     uint16_t *wb = NULL;
     if (wdt == DIA_BF16) {
         wb = malloc((size_t)(N * K) * 2);
-        for (int64_t i = 0; i < N * K; i++) wb[i] = f32_to_bf16(w[i]);
+        for (int64_t i = 0; i < N * K; i++) wb[i] = dia_f32_to_bf16(w[i]);
         wh = wb;
     }
     int64_t sx[2] = {M, K}, sw[2] = {trans ? N : K, trans ? K : N}, sy[2] = {M, N};
@@ -236,7 +231,7 @@ static void check_attention_bf16(pair *p, int64_t R, int64_t T, int64_t Hq, int6
     uint16_t *kb = malloc(nk * 2), *vb = malloc(nk * 2);
     float *kr = malloc(nk * sizeof(float)), *vr = malloc(nk * sizeof(float));
     for (size_t i = 0; i < nk; i++) {
-        kb[i] = f32_to_bf16(k[i]), vb[i] = f32_to_bf16(v[i]);
+        kb[i] = dia_f32_to_bf16(k[i]), vb[i] = dia_f32_to_bf16(v[i]);
         const uint32_t a = (uint32_t)kb[i] << 16, b = (uint32_t)vb[i] << 16;
         memcpy(kr + i, &a, 4), memcpy(vr + i, &b, 4);
     }
@@ -328,7 +323,7 @@ static void test_kv_store_bf16(void **state) {
                     const int64_t t = s - start[r];
                     uint16_t want = 0;
                     if (t >= 0 && t < T) {
-                        want = f32_to_bf16(src[((r * T + t) * H + h) * hd + e]);
+                        want = dia_f32_to_bf16(src[((r * T + t) * H + h) * hd + e]);
                         stored++;
                     }
                     if (got[((r * H + h) * S + s) * hd + e] != want) bad++;
@@ -348,7 +343,7 @@ static void test_kv_store_bf16(void **state) {
     float *o = get(be, &to);
     for (int64_t r = 0; r < R; r++)
         for (int64_t i = 0; i < H * hd; i++) {
-            const uint32_t u = (uint32_t)f32_to_bf16(src[(r * T) * H * hd + i]) << 16;
+            const uint32_t u = (uint32_t)dia_f32_to_bf16(src[(r * T) * H * hd + i]) << 16;
             float w;
             memcpy(&w, &u, 4);
             if (o[r * H * hd + i] != w) fail_msg("bf16 round trip r %lld i %lld: %g vs %g", (long long)r, (long long)i,
@@ -375,7 +370,7 @@ static void check_linear(pair *p, int64_t M, int64_t K, int mode, int n, const i
     for (int i = 0; i < n; i++) {
         float *w = rand_f32((size_t)(N[i] * K), 0.05f);
         wb[i] = malloc((size_t)(N[i] * K) * 2);
-        for (int64_t j = 0; j < N[i] * K; j++) wb[i][j] = f32_to_bf16(w[j]);
+        for (int64_t j = 0; j < N[i] * K; j++) wb[i][j] = dia_f32_to_bf16(w[j]);
         free(w);
         NY[i] = gated ? N[i] / 2 : N[i];
         y0[i] = rand_f32((size_t)(M * NY[i]), 1.0f);
@@ -513,7 +508,7 @@ static void test_ops_small(void **state) {
     /* embed: 9 tables of [V, D] bf16, tokens [M, 9] */
     const int64_t EV = 1028;
     uint16_t *tab = malloc((size_t)(9 * EV * D) * 2);
-    for (int64_t i = 0; i < 9 * EV * D; i++) tab[i] = f32_to_bf16(frand());
+    for (int64_t i = 0; i < 9 * EV * D; i++) tab[i] = dia_f32_to_bf16(frand());
     int32_t tok[6 * 9];
     for (int i = 0; i < 6 * 9; i++) tok[i] = (int32_t)((i * 131 + 7) % 1028);
     /* kv_store: src [R=2, T=3, H=4, hd] into cache [2, 4, S=16, hd] at start {5, 13} */
@@ -922,7 +917,7 @@ static void check_conv(pair *p, int transpose, int64_t Cin, int64_t Cout, int64_
     uint16_t *wb = NULL;
     if (wdt == DIA_BF16) {
         wb = malloc((size_t)(Cin * Cout * K) * 2);
-        for (int64_t i = 0; i < Cin * Cout * K; i++) wb[i] = f32_to_bf16(w[i]);
+        for (int64_t i = 0; i < Cin * Cout * K; i++) wb[i] = dia_f32_to_bf16(w[i]);
         wh = wb;
     }
     int64_t sx[2] = {Cin, T}, sw[3] = {transpose ? Cin : Cout, transpose ? Cout : Cin, K}, sb[1] = {Cout}, sy[2] = {Cout, Tout};
@@ -1016,12 +1011,7 @@ static void test_dac_ops(void **state) {
     backends_free(&p);
 }
 
-static float bf16_round(float f) {
-    const uint32_t u = (uint32_t)f32_to_bf16(f) << 16;
-    float r;
-    memcpy(&r, &u, 4);
-    return r;
-}
+static float bf16_round(float f) { return dia_bf16_to_f32(dia_f32_to_bf16(f)); }
 
 static float host_snake(float v, float a) {
     const float inv = (float)(1.0 / ((double)a + 1e-9)), sn = sinf(a * v);
@@ -1052,9 +1042,9 @@ static void check_conv_bf16(dia_backend *be, int transposed, int64_t Cin, int64_
 #define WIDX(o, i, k) ((transposed ? (i) * Cout + (o) : (o) * Cin + (i)) * K + (k))
     for (int64_t k = 0; k < K; k++)
         for (int64_t o = 0; o < Cout; o++)
-            for (int64_t i = 0; i < Cin; i++) wt[(k * Cout + o) * Cin + i] = f32_to_bf16(w[WIDX(o, i, k)]);
+            for (int64_t i = 0; i < Cin; i++) wt[(k * Cout + o) * Cin + i] = dia_f32_to_bf16(w[WIDX(o, i, k)]);
     for (int64_t i = 0; i < Cin; i++)
-        for (int64_t j = 0; j < T; j++) xb[j * Cin + i] = f32_to_bf16(x[i * T + j]); /* [T, Cin] */
+        for (int64_t j = 0; j < T; j++) xb[j * Cin + i] = dia_f32_to_bf16(x[i * T + j]); /* [T, Cin] */
     for (int64_t o = 0; o < Cout; o++)
         for (int64_t t = 0; t < Tout; t++) {
             double acc = bias[o];
@@ -1089,10 +1079,8 @@ static void check_conv_bf16(dia_backend *be, int transposed, int64_t Cin, int64_
     uint16_t *outs = malloc((size_t)(Cout * Tout) * 2);
     assert_int_equal(dia_tensor_download(be, &tys, outs, (size_t)(Cout * Tout) * 2), DIA_OK);
     float *outsf = malloc((size_t)(Cout * Tout) * sizeof(float));
-    for (int64_t i = 0; i < Cout * Tout; i++) {
-        const uint32_t u = (uint32_t)outs[(i % Tout) * Cout + i / Tout] << 16; /* [Tout, Cout] -> [Cout, Tout] */
-        memcpy(&outsf[i], &u, 4);
-    }
+    for (int64_t i = 0; i < Cout * Tout; i++) /* [Tout, Cout] -> [Cout, Tout] */
+        outsf[i] = dia_bf16_to_f32(outs[(i % Tout) * Cout + i / Tout]);
     free(outt);
     const double d = rel_diff(out, ref, (size_t)(Cout * Tout)), ds = rel_diff(outsf, refs, (size_t)(Cout * Tout));
     printf("  conv_bf16 %s Cin=%lld Cout=%lld K=%lld T=%lld s=%d d=%d p=%d acc=%d: y rel diff %.3g, "
@@ -1152,10 +1140,10 @@ static void test_conv_bf16(void **state) {
                 for (int64_t t = 0; t < Tn; t++) {
                     const float v = use ? host_snake(x[c * Tn + t], alpha[c]) : x[c * Tn + t];
                     const uint16_t gv = got[t * Ch + c]; /* [T, C] */
-                    const int d = (int)gv - (int)f32_to_bf16(v);
+                    const int d = (int)gv - (int)dia_f32_to_bf16(v);
                     if (d != 0) off++;
                     if (d > 1 || d < -1) fail_msg("snake_bf16 (%d) at [%lld, %lld]: %04x vs %04x", use, (long long)c,
-                                                  (long long)t, gv, f32_to_bf16(v));
+                                                  (long long)t, gv, dia_f32_to_bf16(v));
                 }
             printf("  snake_bf16 (snake %d): %lld of %lld values one bf16 step off\n", use, (long long)off,
                    (long long)(Ch * Tn));

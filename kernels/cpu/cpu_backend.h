@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "half.h"
 
 struct dia_buffer {
     void *data;
@@ -25,35 +26,12 @@ static inline int cpu_par(const dia_backend *be, int64_t work) { return work < (
 /* Pointer to the first element of a tensor view. */
 static inline void *cpu_ptr(const dia_tensor *t) { return (char *)t->buf->data + t->offset; }
 
-static inline float cpu_bf16_to_f32(uint16_t h) {
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
-static inline float cpu_f16_to_f32(uint16_t h) {
-    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f, man = h & 0x3ff, u;
-    if (exp == 0) {
-        if (man == 0) u = sign;
-        else { /* subnormal: normalise */
-            exp = 127 - 15 + 1;
-            while (!(man & 0x400)) man <<= 1, exp--;
-            u = sign | (exp << 23) | ((man & 0x3ff) << 13);
-        }
-    } else if (exp == 31) u = sign | 0x7f800000u | (man << 13);
-    else u = sign | ((exp + 127 - 15) << 23) | (man << 13);
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
 /* Element i of a float tensor of any float dtype, as f32. */
 static inline float cpu_load(const void *base, dia_dtype dt, int64_t i) {
     switch (dt) {
     case DIA_F32: return ((const float *)base)[i];
-    case DIA_BF16: return cpu_bf16_to_f32(((const uint16_t *)base)[i]);
-    case DIA_F16: return cpu_f16_to_f32(((const uint16_t *)base)[i]);
+    case DIA_BF16: return dia_bf16_to_f32(((const uint16_t *)base)[i]);
+    case DIA_F16: return dia_f16_to_f32(((const uint16_t *)base)[i]);
     default: return 0.0f;
     }
 }
