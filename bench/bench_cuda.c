@@ -3,7 +3,13 @@
  * CPU too).
  *
  *   bench_cuda --model DIR [--backend cuda|cpu] [--dtype auto|f32|bf16] [--batch B] [--steps N]
- *              [--warmup W] [--capacity CAP] [--text TEXT] [--encoder-memory device|host]
+ *              [--warmup W] [--capacity CAP] [--text TEXT] [--encoder-memory device|host] [--generate 1]
+ *
+ * --generate 1 times dia_generate instead (what an application runs: the sampler on the device,
+ * B x 9 codes to the host per step, the EOS bookkeeping): max_tokens = W + N + 32 with the
+ * default sampling parameters; steps/s from item 0's frame callbacks W .. W + N (one frame per
+ * step), the time to first frame from the call (encode included) to frame 0. The model's EOS
+ * row should be zero (bench/make_full_model.py) so that no item stops early.
  *
  * The cache holds max(CAP, 1 + W + N) positions (CAP 3072 = a full generation's cache); the first position is a BOS prefill, then W untimed and N
  * timed single steps with fixed pseudo-random codes. Every step includes what dia_decoder_step
@@ -42,11 +48,51 @@ static long gpu_mib(void) {
     return got;
 }
 
+typedef struct frame_times {
+    double *t; /* t[frame] of item 0 */
+    int n, cap;
+} frame_times;
+
+static int on_frame(int item, int frame, const int32_t *codes, void *user) {
+    (void)codes;
+    frame_times *ft = user;
+    if (item == 0 && frame < ft->cap) ft->t[frame] = now_s(), ft->n = frame + 1;
+    return 0;
+}
+
+/* dia_generate timed by its frame callbacks (see the header). */
+static int run_generate(dia_model *m, const char **texts, int batch, int steps, int warmup, const char *backend,
+                        const char *dtype) {
+    const int cap = warmup + steps + 1, max_tokens = warmup + steps + 32;
+    frame_times ft = {calloc((size_t)cap, sizeof(double)), 0, cap};
+    dia_gen_params *gp = NULL;
+    CHECK(dia_gen_params_new(&gp));
+    CHECK(dia_gen_params_set(gp, "max_tokens", max_tokens));
+    CHECK(dia_gen_params_set(gp, "seed", 1));
+    dia_codes *codes = NULL;
+    const double t0 = now_s();
+    CHECK(dia_generate(m, gp, batch, texts, NULL, NULL, on_frame, &ft, &codes));
+    const double total = now_s() - t0;
+    if (ft.n < cap) {
+        fprintf(stderr, "bench_cuda: item 0 stopped after %d frames (EOS sampled?); need %d\n", ft.n, cap);
+        return 1;
+    }
+    const double loop = ft.t[warmup + steps] - ft.t[warmup], sps = steps / loop;
+    printf("RESULT mode=generate backend=%s dtype=%s batch=%d max_tokens=%d timed_frames=%d..%d steps_per_s=%.1f "
+           "ms_per_step=%.3f frames_per_s=%.0f x_realtime=%.2f ttff_ms=%.1f total_s=%.3f frames_item0=%d\n",
+           backend, dtype, batch, max_tokens, warmup, warmup + steps, sps, 1e3 * loop / steps, sps * batch,
+           sps * batch / 86.13, 1e3 * (ft.t[0] - t0), total, dia_codes_frames(codes, 0));
+    dia_codes_free(codes);
+    dia_gen_params_free(gp);
+    free(ft.t);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     const char *model_dir = NULL, *backend = "cuda", *dtype = "auto", *enc_mem = "device";
     const char *text = "[S1] Dia is an open weights text to dialogue model. [S2] You get full control over scripts "
                        "and voices. [S1] Wow. Amazing. (laughs)";
-    int batch = 1, steps = 200, warmup = 20, capacity = 0;
+    int batch = 1, steps = 200, warmup = 20, capacity = 0, generate = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *a = argv[i], *v = argv[i + 1];
         if (!strcmp(a, "--model")) model_dir = v;
@@ -57,6 +103,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--steps")) steps = atoi(v);
         else if (!strcmp(a, "--warmup")) warmup = atoi(v);
         else if (!strcmp(a, "--capacity")) capacity = atoi(v);
+        else if (!strcmp(a, "--generate")) generate = atoi(v);
         else if (!strcmp(a, "--text")) text = v;
         else if (!strcmp(a, "--verbose")) dia_set_log_level(atoi(v) ? DIA_LOG_DEBUG : DIA_LOG_INFO);
         else {
@@ -67,7 +114,7 @@ int main(int argc, char **argv) {
     if (!model_dir || batch < 1 || steps < 1 || warmup < 0) {
         fprintf(stderr, "usage: bench_cuda --model DIR [--backend cuda|cpu] [--dtype auto|f32|bf16] [--batch B]\n"
                         "                  [--steps N] [--warmup W] [--capacity CAP] [--text TEXT] [--verbose 0|1]\n"
-                        "                  [--encoder-memory device|host]\n");
+                        "                  [--encoder-memory device|host] [--generate 0|1]\n");
         return 2;
     }
     dia_options *opts = NULL;
@@ -92,6 +139,16 @@ int main(int argc, char **argv) {
     float *logits = malloc((size_t)(2 * batch) * (size_t)(C * V) * sizeof(float));
     if (!texts || !tok || !logits) return 1;
     for (int b = 0; b < batch; b++) texts[b] = text;
+    if (generate) {
+        /* one untimed run first (graph capture, cuBLAS / module first-use costs) */
+        if (run_generate(m, texts, batch, 1, 0, backend, dtype)) return 1;
+        const int rc = run_generate(m, texts, batch, steps, warmup, backend, dtype);
+        dia_model_free(m);
+        free(texts);
+        free(tok);
+        free(logits);
+        return rc;
+    }
 
     /* encode + the first decoder position (BOS): the latency before the step loop. The first
      * encode of a process also pays one-time costs (lazy CUDA module loading, cuBLAS heuristics),

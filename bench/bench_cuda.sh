@@ -5,6 +5,8 @@
 #   PHASES="env build test model lib ref" BATCHES="1 8 32 64" STEPS=200 bash bench/bench_cuda.sh
 #   PHASES="build test model vram lib long" CACHE_MODES="bf16 f32" BATCHES="1 64" bash bench/bench_cuda.sh
 #
+# KNOB_GENERATE=1: the knobs phase times dia_generate (device sampler, codes to the host) instead of
+# single decoder steps (which download every row's logits).
 # Phases: env build test model ops cmp ncu vram lib long dac knobs sampling nograph ref (dac: DAC_NCU=1 adds a
 # per-kernel ncu breakdown, DAC_OPS=1 each bf16 conv of an 861-frame (10 s) segment, DAC_REF=1 PyTorch's decode of the
 # same codes, DAC_CPU=1 a CPU line). CACHE_MODES (vram, lib,
@@ -156,7 +158,7 @@ if has knobs; then
   for B in ${KNOB_BATCHES:-1}; do
     for k in ${KNOBS:-DIA_CUDA_PDL=1 DIA_CUDA_PDL=0}; do
       echo "knobs $k:"; env ${k//,/ } ./build-cuda/bench/bench_cuda --model "$MODEL" --backend cuda --dtype bf16 \
-        --batch "$B" --steps "$STEPS" --warmup "$WARMUP" 2>&1 | grep -v "^libdia info"
+        --batch "$B" --steps "$STEPS" --warmup "$WARMUP" --generate "${KNOB_GENERATE:-0}" 2>&1 | grep -v "^libdia info"
     done
   done
 fi

@@ -6,8 +6,8 @@
  *   bench_cuda_ops --dac FRAMES [--reps N]: instead, the DAC decoder's bf16 convolutions (conv_bf16,
  *   as lib/dac.c calls them) at the shapes of one FRAMES-frame segment of the 44.1 kHz codec
  *   bench_cuda_ops --conv-linear 1 [--rows R]: instead, the decoder's projections at R rows as
- *   matmul (the backend's batch path) and as conv_bf16 with one tap (the same product: x bf16
- *   [R, K] as [T, Cin], the nn.Linear weight [N, K] as [1, Cout, Cin]), side by side
+ *   cuBLAS, as the backend's matmul (its batch-decode GEMM) and as conv_bf16 with one tap (the
+ *   same product: x bf16 [R, K] as [T, Cin], the nn.Linear weight [N, K] as [1, Cout, Cin])
  *
  * Internal API (lib/backend.h); exits 0 with a message when the backend is unavailable. */
 #include <stdio.h>
@@ -119,8 +119,10 @@ static void bench_dac(int64_t frames) {
     free(zeros);
 }
 
-/* The decoder's projections at R rows: matmul (f32 x, rounded to bf16 inside) vs conv_bf16 with
- * one tap on an already-bf16 x (a candidate batch GEMM: it streams each weight tile once). */
+/* The decoder's projections at R rows: matmul through cuBLAS (DIA_CUDA_GEMM_ROWS=0), matmul as
+ * the backend picks it (the split-K batch GEMM of cuda_gemm_rows.cu for R <= 128), and conv_bf16
+ * with one tap on an already-bf16 x. Each rep reads another copy of the weight (copies of >= 128 MB
+ * in all), so the weights come from HBM as in a decode step, not from the 50 MB L2. */
 static void bench_conv_linear(int64_t R) {
     if (!be->ops->conv_bf16) {
         printf("backend %s has no conv_bf16\n", be->ops->name);
@@ -131,27 +133,41 @@ static void bench_conv_linear(int64_t R) {
         int64_t N, K;
     } mm[] = {{"q/o 2048x2048", 2048, 2048}, {"k/v 512x2048", 512, 2048}, {"gate_up 16384x2048", 16384, 2048},
               {"down 2048x8192", 2048, 8192}, {"logits 9252x2048", 9252, 2048}};
-    printf("projections at %lld rows: matmul vs conv_bf16 (1 tap), reps %d\n", (long long)R, reps);
+    printf("projections at %lld rows: cuBLAS vs the backend's matmul vs conv_bf16 (1 tap), reps %d\n", (long long)R,
+           reps);
     for (size_t i = 0; i < sizeof mm / sizeof mm[0]; i++) {
-        const int64_t N = mm[i].N, K = mm[i].K;
-        dia_tensor w = T(DIA_BF16, 2, N, K, 0, 0), x = T(DIA_F32, 2, R, K, 0, 0), xb = T(DIA_BF16, 2, R, K, 0, 0);
-        dia_tensor y = T(DIA_F32, 2, R, N, 0, 0);
+        const int64_t N = mm[i].N, K = mm[i].K, bytes = N * K * 2;
+        int nc = (int)((128ll << 20) / bytes);
+        if (nc < 1) nc = 1;
+        if (nc > 64) nc = 64;
+        dia_tensor *w = calloc((size_t)nc, sizeof *w), *w3 = calloc((size_t)nc, sizeof *w3);
         const int64_t nw[3] = {1, N, K};
-        dia_tensor w3 = dia_tensor_view(&w, 0, 3, nw); /* [1, Cout, Cin] */
-        const dia_conv_args a = {.y = &y, .x = &xb, .w = &w3, .stride = 1, .dilation = 1, .pad = 0};
-        double us[2];
-        for (int v = 0; v < 2; v++) {
-            CHECK(v ? be->ops->conv_bf16(be, &a) : be->ops->matmul(be, &y, &x, &w, 1, 0));
+        for (int c = 0; c < nc; c++) w[c] = T(DIA_BF16, 2, N, K, 0, 0), w3[c] = dia_tensor_view(&w[c], 0, 3, nw);
+        dia_tensor x = T(DIA_F32, 2, R, K, 0, 0), xb = T(DIA_BF16, 2, R, K, 0, 0), y = T(DIA_F32, 2, R, N, 0, 0);
+        double us[3];
+        for (int v = 0; v < 3; v++) {
+            if (v == 0) setenv("DIA_CUDA_GEMM_ROWS", "0", 1);
+            for (int r = -1; r < reps; r++) {
+                if (r == 0) {
+                    CHECK(be->ops->sync(be));
+                    us[v] = now_s();
+                }
+                const int c = (r + nc) % nc;
+                const dia_conv_args a = {.y = &y, .x = &xb, .w = &w3[c], .stride = 1, .dilation = 1, .pad = 0};
+                CHECK(v == 2 ? be->ops->conv_bf16(be, &a) : be->ops->matmul(be, &y, &x, &w[c], 1, 0));
+            }
             CHECK(be->ops->sync(be));
-            const double t0 = now_s();
-            for (int r = 0; r < reps; r++) CHECK(v ? be->ops->conv_bf16(be, &a) : be->ops->matmul(be, &y, &x, &w, 1, 0));
-            CHECK(be->ops->sync(be));
-            us[v] = 1e6 * (now_s() - t0) / reps;
+            us[v] = 1e6 * (now_s() - us[v]) / reps;
+            unsetenv("DIA_CUDA_GEMM_ROWS");
         }
-        printf("LIN %-20s matmul %8.2f us (%6.1f GB/s)  conv_bf16 %8.2f us (%6.1f GB/s)\n", mm[i].name, us[0],
-               (double)(N * K * 2) / (us[0] * 1e3), us[1], (double)(N * K * 2) / (us[1] * 1e3));
-        dia_tensor *all[] = {&w, &x, &xb, &y};
-        for (int j = 0; j < 4; j++) dia_tensor_free(be, all[j]);
+        printf("LIN %-20s cuBLAS %8.2f us (%6.1f GB/s)  matmul %8.2f us (%6.1f GB/s)  conv_bf16 %8.2f us (%6.1f GB/s)\n",
+               mm[i].name, us[0], (double)bytes / (us[0] * 1e3), us[1], (double)bytes / (us[1] * 1e3), us[2],
+               (double)bytes / (us[2] * 1e3));
+        for (int c = 0; c < nc; c++) dia_tensor_free(be, &w[c]);
+        free(w);
+        free(w3);
+        dia_tensor *all[] = {&x, &xb, &y};
+        for (int j = 0; j < 3; j++) dia_tensor_free(be, all[j]);
     }
 }
 

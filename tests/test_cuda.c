@@ -189,6 +189,56 @@ static void check_attention(pair *p, int64_t R, int64_t T, int64_t Hq, int64_t H
     free(qp);
 }
 
+/* The batch-decode GEMM (cuda_gemm_rows.cu, M <= 128 rows, split-K over a cluster) against
+ * cuBLAS on the same bf16 operands (DIA_CUDA_GEMM_ROWS=0): both accumulate the same products in
+ * f32, so only the summation order differs; and the same bits on a second run (the split-K sum is
+ * in a fixed order). */
+static void check_gemm_rows(dia_backend *be, int64_t M, int64_t K, int64_t N, int accumulate) {
+    float *x = rand_f32((size_t)(M * K), 1.0f), *w = rand_f32((size_t)(N * K), 0.05f), *y0 = rand_f32((size_t)(M * N), 1.0f);
+    uint16_t *wb = malloc((size_t)(N * K) * 2);
+    for (int64_t i = 0; i < N * K; i++) wb[i] = dia_f32_to_bf16(w[i]);
+    int64_t sx[2] = {M, K}, sw[2] = {N, K}, sy[2] = {M, N};
+    dia_tensor tx = mk(be, DIA_F32, 2, sx, x), tw = mk(be, DIA_BF16, 2, sw, wb), ty = mk(be, DIA_F32, 2, sy, y0);
+    float *out[3];
+    const char *mode[3] = {"1", "1", "0"}; /* own kernel twice, then cuBLAS */
+    for (int r = 0; r < 3; r++) {
+        setenv("DIA_CUDA_GEMM_ROWS", mode[r], 1);
+        assert_int_equal(dia_tensor_upload(be, &ty, y0, (size_t)(M * N) * 4), DIA_OK);
+        assert_int_equal(be->ops->matmul(be, &ty, &tx, &tw, 1, accumulate), DIA_OK);
+        out[r] = get(be, &ty);
+    }
+    unsetenv("DIA_CUDA_GEMM_ROWS");
+    const double d = rel_diff(out[0], out[2], (size_t)(M * N));
+    printf("  gemm_rows M=%lld K=%lld N=%lld acc=%d: rel diff to cuBLAS %.3g, rerun %s\n", (long long)M, (long long)K,
+           (long long)N, accumulate, d, memcmp(out[0], out[1], (size_t)(M * N) * 4) ? "DIFFERS" : "identical");
+    if (!(d <= 1e-5)) fail_msg("gemm_rows rel diff %.3g above 1e-5", d);
+    assert_memory_equal(out[0], out[1], (size_t)(M * N) * 4);
+    for (int r = 0; r < 3; r++) free(out[r]);
+    dia_tensor_free(be, &tx);
+    dia_tensor_free(be, &tw);
+    dia_tensor_free(be, &ty);
+    free(x);
+    free(w);
+    free(wb);
+    free(y0);
+}
+
+static void test_gemm_rows(void **state) {
+    (void)state;
+    NEED_CUDA();
+    dia_backend *be = NULL;
+    assert_int_equal(dia_backend_new("cuda", 0, 0, &be), DIA_OK);
+    check_gemm_rows(be, 128, 2048, 2048, 1); /* B = 64: o-proj into the residual (split 8) */
+    check_gemm_rows(be, 128, 8192, 2048, 1); /* down-proj */
+    check_gemm_rows(be, 128, 2048, 16384, 0); /* gate_up (no split) */
+    check_gemm_rows(be, 128, 2048, 9252, 0); /* logits: a part tile */
+    check_gemm_rows(be, 16, 2048, 512, 0);   /* B = 8: k-proj */
+    check_gemm_rows(be, 64, 1024, 2048, 1);  /* B = 32 */
+    check_gemm_rows(be, 5, 64, 36, 0);       /* one chunk, a part tile, rows within one warp */
+    check_gemm_rows(be, 97, 192, 1000, 1);   /* three chunks over three splits, odd rows */
+    dia_backend_free(be);
+}
+
 static void test_ops_attention(void **state) {
     (void)state;
     NEED_CUDA();
@@ -432,6 +482,8 @@ static void test_ops_linear_fused(void **state) {
     check_linear(&p, 3, 512, 3, 1, odd + 1, 0, 1e-5); /* gated without norm */
     check_linear(&p, 6, 2048, 1, 3, qkv, 0, 5e-3);    /* B = 3: composed (cuBLAS, bf16 activations) */
     check_linear(&p, 6, 1024, 2, 1, gu, 0, 5e-3);
+    check_linear(&p, 128, 2048, 1, 3, qkv, 0, 5e-3); /* B = 64: q, k, v in one launch */
+    check_linear(&p, 128, 2048, 2, 1, gu, 0, 5e-3);
     backends_free(&p);
 }
 
@@ -1386,6 +1438,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_unavailable_is_backend_error),
         cmocka_unit_test(test_ops_matmul),
+        cmocka_unit_test(test_gemm_rows),
         cmocka_unit_test(test_ops_attention),
         cmocka_unit_test(test_ops_attention_bf16_cache),
         cmocka_unit_test(test_kv_store_bf16),

@@ -184,6 +184,13 @@ dia_status cu_linear_fused(dia_backend *be, const dia_linear_args *a);
 /* bf16 input rows (e.g. from cu_rmsnorm_bf16) times a bf16 weight: y[M,N] (+)= xb . W (cuBLAS). */
 dia_status cu_matmul_bf16_input(dia_backend *be, dia_tensor *y, const __nv_bfloat16 *xb, int64_t M, int64_t K,
                                  const dia_tensor *w, int trans_w, int accumulate);
+/* The batch-decode GEMM (cuda_gemm_rows.cu): y_i (+)= xb . W_i^T for n <= 3 bf16 nn.Linear weights
+ * sharing the bf16 input xb [M, K], M <= 128; cu_gemm_rows_ok says whether it takes the shapes
+ * (DIA_CUDA_GEMM_ROWS=0: never, cuBLAS instead). */
+int cu_gemm_rows_ok(const __nv_bfloat16 *xb, int64_t M, int64_t K, int n, const dia_tensor *const *w,
+                    const int *trans_w, dia_tensor *const *y);
+dia_status cu_gemm_rows(dia_backend *be, const __nv_bfloat16 *xb, int64_t M, int64_t K, int n,
+                        const dia_tensor *const *w, dia_tensor *const *y, int accumulate);
 dia_status cu_rmsnorm_bf16(dia_backend *be, __nv_bfloat16 *y, const dia_tensor *x, const dia_tensor *w, float eps);
 dia_status cu_rope_kv_store(dia_backend *be, dia_tensor *q, dia_tensor *k, const dia_tensor *v, dia_tensor *kcache,
                             dia_tensor *vcache, const dia_tensor *pos, const dia_tensor *start, float theta);

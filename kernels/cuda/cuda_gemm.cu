@@ -3,8 +3,9 @@
  *   f32 W:            cublasSgemm, default math (no TF32): the parity mode.
  *   bf16 W, nn.Linear layout [N,K], M <= 4 (decode at B <= 2): the GEMV of cuda_gemv.cu (streams
  *                     the bf16 weight once, x in f32, f32 accumulation).
- *   bf16 W otherwise: x is rounded to bf16 in a scratch buffer and cublasGemmEx runs bf16 x bf16
- *                     with f32 accumulation and f32 output (tensor cores). (A naive wmma skinny GEMM
+ *   bf16 W otherwise: x is rounded to bf16 in a scratch buffer; up to 128 rows (batched decode) in
+ *                     nn.Linear layout take the split-K tensor-core kernel of cuda_gemm_rows.cu,
+ *                     else cublasGemmEx runs bf16 x bf16 with f32 accumulation and f32 output. (A naive wmma skinny GEMM
  *                     for 4 < M <= 128 was tried and measured 1.5-4x slower than cuBLAS here; cuBLASLt
  *                     with the fastest of its candidates timed per decode shape was tried too: the
  *                     single GEMMs got up to 35% faster, whole B = 64 steps did not (230 vs 233
@@ -85,6 +86,7 @@ dia_status cu_matmul_bf16_input(dia_backend *be, dia_tensor *y, const __nv_bfloa
     if (w->dtype != DIA_BF16 || w->ndim != 2 || (trans_w ? w->ne[1] : w->ne[0]) != K || y->dtype != DIA_F32 ||
         y->ne[0] != M || y->ne[1] != N || M > INT32_MAX || N > INT32_MAX || K > INT32_MAX)
         return dia_fail(DIA_ERR_INTERNAL, "bf16 matmul shapes");
+    if (cu_gemm_rows_ok(xb, M, K, 1, &w, &trans_w, &y)) return cu_gemm_rows(be, xb, M, K, 1, &w, &y, accumulate);
     cuda_ctx *c = cu_ctx(be);
     float *Y = (float *)cu_ptr(y);
     const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;

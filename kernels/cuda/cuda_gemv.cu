@@ -284,6 +284,8 @@ dia_status cu_linear(dia_backend *be, const dia_linear_args *a) {
             if (st == DIA_OK) st = cu_matmul_bf16_input(be, a->scratch_out, xbp, M, K, a->w[0], a->trans_w[0], 0);
             return st != DIA_OK ? st : cu_silu_mul(be, a->y[0], a->scratch_out);
         }
+        if (st == DIA_OK && cu_gemm_rows_ok(xbp, M, K, a->n, a->w, a->trans_w, a->y)) /* all weights, one launch */
+            return cu_gemm_rows(be, xbp, M, K, a->n, a->w, a->y, a->accumulate);
         for (int i = 0; i < a->n && st == DIA_OK; i++)
             st = cu_matmul_bf16_input(be, a->y[i], xbp, M, K, a->w[i], a->trans_w[i], a->accumulate);
         return st;
