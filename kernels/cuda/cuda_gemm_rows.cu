@@ -24,7 +24,7 @@ namespace cg = cooperative_groups;
 #define GR_BN 128          /* rows per block: all of M */
 #define GR_BK 64           /* K per chunk */
 #define GR_LD (GR_BK + 8)  /* shared row pitch in elements (conflict-free ldmatrix) */
-#define GR_NS 4            /* pipeline stages */
+#define GR_NS 3            /* pipeline stages (two blocks per SM fit) */
 #define GR_EP (GR_BM + 4)  /* epilogue pitch in floats: Es[row][feature] */
 #define GR_THREADS 256
 #define GR_MAXS 8          /* portable cluster size */
@@ -60,7 +60,7 @@ static __device__ __forceinline__ void gr_load(const gr_params &p, const __nv_bf
     cp_async_commit();
 }
 
-__global__ void __launch_bounds__(GR_THREADS, 1) k_gemm_rows(gr_params p) {
+__global__ void __launch_bounds__(GR_THREADS, 2) k_gemm_rows(gr_params p) {
     extern __shared__ __align__(16) unsigned char gr_smem[];
     __nv_bfloat16 *smem = (__nv_bfloat16 *)gr_smem;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
@@ -89,12 +89,13 @@ __global__ void __launch_bounds__(GR_THREADS, 1) k_gemm_rows(gr_params p) {
         else cp_async_commit();
     }
     for (int c = c0; c < c1; c++) {
+        cp_async_wait<GR_NS - 2>(); /* chunk c has landed (this thread's part) */
+        __syncthreads();            /* everyone's part; and everyone is done with chunk c - 1 */
+        /* chunk c + NS - 1 into the stage of chunk c - 1 */
         const int nc = c + GR_NS - 1;
         __nv_bfloat16 *st = smem + ((nc - c0) % GR_NS) * GR_STAGE;
         if (nc < c1) gr_load(p, W, N, f0, Mp, st, st + GR_BM * GR_LD, nc);
         else cp_async_commit();
-        cp_async_wait<GR_NS - 1>();
-        __syncthreads();
         const __nv_bfloat16 *Ws = smem + ((c - c0) % GR_NS) * GR_STAGE, *Xs = Ws + GR_BM * GR_LD;
         if (active) {
 #pragma unroll
@@ -115,7 +116,6 @@ __global__ void __launch_bounds__(GR_THREADS, 1) k_gemm_rows(gr_params p) {
                     for (int ni = 0; ni < 4; ni++) mma_bf16(acc[mi][ni], a[mi], b[ni]);
             }
         }
-        __syncthreads();
     }
     cp_async_wait<0>();
     __syncthreads();
@@ -223,13 +223,15 @@ dia_status cu_gemm_rows(dia_backend *be, const __nv_bfloat16 *xb, int64_t M, int
         p.tile_end[i] = tiles;
     }
     p.nw = n, p.M = (int)M, p.K = (int)K, p.accumulate = accumulate ? 1 : 0;
-    /* split-K: as many blocks as fit one wave (one block per SM), at most 8 per tile and one
+    /* split-K: as many blocks as fit one wave (two blocks per SM), at most 8 per tile and one
      * chunk per block */
     const int nch = (int)(K / GR_BK);
-    int s = c->sm_count / tiles;
+    int s = 2 * c->sm_count / tiles;
     if (s > GR_MAXS) s = GR_MAXS;
     if (s > nch) s = nch;
     if (s < 1) s = 1;
+    const char *fs = getenv("DIA_CUDA_GEMM_ROWS_S"); /* at most this split (measurements) */
+    if (fs && atoi(fs) >= 1 && atoi(fs) < s) s = atoi(fs);
     while (s > 1 && !gr_cluster_fits(c, s)) s--;
     p.S = s;
     /* the opt-in above 48 KiB (per device, so every call; it is cheap) */
