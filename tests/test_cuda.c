@@ -191,7 +191,8 @@ static void check_attention(pair *p, int64_t R, int64_t T, int64_t Hq, int64_t H
 
 /* The batch-decode GEMM (cuda_gemm_rows.cu, M <= 128 rows, split-K over a cluster) against
  * cuBLAS on the same bf16 operands (DIA_CUDA_GEMM_ROWS=0): both accumulate the same products in
- * f32, so only the summation order differs; and the same bits on a second run (the split-K sum is
+ * f32, so only the summation order differs (DIA_CUDA_GEMM_ROWS=2: the kernel for every shape it
+ * can take, not only those where it is the faster); and the same bits on a second run (the split-K sum is
  * in a fixed order). */
 static void check_gemm_rows(dia_backend *be, int64_t M, int64_t K, int64_t N, int accumulate) {
     float *x = rand_f32((size_t)(M * K), 1.0f), *w = rand_f32((size_t)(N * K), 0.05f), *y0 = rand_f32((size_t)(M * N), 1.0f);
@@ -200,7 +201,7 @@ static void check_gemm_rows(dia_backend *be, int64_t M, int64_t K, int64_t N, in
     int64_t sx[2] = {M, K}, sw[2] = {N, K}, sy[2] = {M, N};
     dia_tensor tx = mk(be, DIA_F32, 2, sx, x), tw = mk(be, DIA_BF16, 2, sw, wb), ty = mk(be, DIA_F32, 2, sy, y0);
     float *out[3];
-    const char *mode[3] = {"1", "1", "0"}; /* own kernel twice, then cuBLAS */
+    const char *mode[3] = {"2", "2", "0"}; /* own kernel (any shape it takes) twice, then cuBLAS */
     for (int r = 0; r < 3; r++) {
         setenv("DIA_CUDA_GEMM_ROWS", mode[r], 1);
         assert_int_equal(dia_tensor_upload(be, &ty, y0, (size_t)(M * N) * 4), DIA_OK);

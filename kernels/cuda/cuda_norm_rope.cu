@@ -29,17 +29,27 @@ __global__ void __launch_bounds__(NORM_THREADS)
     for (int64_t d = threadIdx.x; d < D; d += NORM_THREADS) norm_put(yr + d, xr[d] * r * cu_load(W, wdt, d));
 }
 
+/* four values of y, as f32 or rounded to bf16 */
+__device__ __forceinline__ void norm_put4(float *Y, int64_t i4, float4 v) { ((float4 *)Y)[i4] = v; }
+__device__ __forceinline__ void norm_put4(__nv_bfloat16 *Y, int64_t i4, float4 v) {
+    __nv_bfloat162 lo = __floats2bfloat162_rn(v.x, v.y), hi = __floats2bfloat162_rn(v.z, v.w);
+    uint2 pk;
+    pk.x = *(uint32_t *)&lo, pk.y = *(uint32_t *)&hi;
+    ((uint2 *)Y)[i4] = pk;
+}
+
 /* f32 weight, D = 4 * NORM_THREADS * NV, 16-byte aligned rows: each thread loads its NV float4 of
  * the row once (one memory round trip), sums squares in f32 over its 4 NV values, and the block
- * reduces in double. */
-template <int NV>
+ * reduces in double. Output f32, or bf16 (the input of a bf16 GEMM). */
+template <int NV, typename OT>
 __global__ void __launch_bounds__(NORM_THREADS)
-    k_rmsnorm4(float4 *Y, const float4 *X, const float4 *W, int64_t D4, float eps) {
+    k_rmsnorm4(OT *Y, const float4 *X, const float4 *W, int64_t D4, float eps) {
     __shared__ double part[NORM_THREADS / 32];
     const int64_t m = blockIdx.x;
     const float4 *xr = X + m * D4;
     float4 v[NV];
     float ss = 0.0f;
+    cu_pdl_wait();
 #pragma unroll
     for (int i = 0; i < NV; i++) {
         const int64_t d = threadIdx.x + (int64_t)i * NORM_THREADS;
@@ -60,9 +70,21 @@ __global__ void __launch_bounds__(NORM_THREADS)
         const int64_t d = threadIdx.x + (int64_t)i * NORM_THREADS;
         if (d < D4) {
             const float4 wv = W[d];
-            Y[m * D4 + d] = make_float4(v[i].x * r * wv.x, v[i].y * r * wv.y, v[i].z * r * wv.z, v[i].w * r * wv.w);
+            norm_put4(Y, m * D4 + d,
+                      make_float4(v[i].x * r * wv.x, v[i].y * r * wv.y, v[i].z * r * wv.z, v[i].w * r * wv.w));
         }
     }
+}
+
+/* k_rmsnorm4 for rows of D = 4 D4 <= 4 * NORM_THREADS * 8 (NV = 1, 2, 4 or 8) */
+template <typename OT>
+static dia_status rmsnorm4_launch(cudaStream_t s, OT *Y, const float4 *X, const float4 *W, int64_t M, int64_t D4,
+                                  float eps) {
+    const int nv = (int)((D4 + NORM_THREADS - 1) / NORM_THREADS);
+    void (*k)(OT *, const float4 *, const float4 *, int64_t, float) =
+        nv <= 1 ? k_rmsnorm4<1, OT> : nv <= 2 ? k_rmsnorm4<2, OT> : nv <= 4 ? k_rmsnorm4<4, OT> : k_rmsnorm4<8, OT>;
+    CU_CHECK(cu_launch(k, dim3((unsigned)M), dim3(NORM_THREADS), 0, s, Y, X, W, D4, eps));
+    return DIA_OK;
 }
 
 /* rmsnorm(x) * w rounded to bf16 (the input of a bf16 GEMM), f32 scale; one block per row. */
@@ -71,6 +93,8 @@ dia_status cu_rmsnorm_bf16(dia_backend *be, __nv_bfloat16 *y, const dia_tensor *
     if (x->ndim != 2 || w->ne[0] != D || x->dtype != DIA_F32 || w->dtype != DIA_F32)
         return dia_fail(DIA_ERR_INTERNAL, "rmsnorm_bf16 shapes");
     if (M == 0) return DIA_OK;
+    if (D % 4 == 0 && D <= 4 * NORM_THREADS * 8 && ((uintptr_t)y | (uintptr_t)cu_ptr(x) | (uintptr_t)cu_ptr(w)) % 16 == 0)
+        return rmsnorm4_launch(cu_ctx(be)->stream, y, (const float4 *)cu_ptr(x), (const float4 *)cu_ptr(w), M, D / 4, eps);
     CU_CHECK(cu_launch(k_rmsnorm<__nv_bfloat16>, dim3((unsigned)M), dim3(NORM_THREADS), 0, cu_ctx(be)->stream, y,
                        (const float *)cu_ptr(x), (const void *)cu_ptr(w), (int)DIA_F32, D, eps));
     return DIA_OK;
@@ -84,17 +108,8 @@ dia_status cu_rmsnorm(dia_backend *be, dia_tensor *y, const dia_tensor *x, const
     if (M == 0) return DIA_OK;
     const int aligned = (((uintptr_t)cu_ptr(y) | (uintptr_t)cu_ptr(x) | (uintptr_t)cu_ptr(w)) % 16) == 0;
     if (w->dtype == DIA_F32 && D % 4 == 0 && aligned && D <= 4 * NORM_THREADS * 8) {
-        const int64_t D4 = D / 4;
-        const int nv = (int)((D4 + NORM_THREADS - 1) / NORM_THREADS);
-        float4 *Y = (float4 *)cu_ptr(y);
-        const float4 *X = (const float4 *)cu_ptr(x), *W = (const float4 *)cu_ptr(w);
-        cudaStream_t s = cu_ctx(be)->stream;
-        if (nv <= 1) k_rmsnorm4<1><<<(unsigned)M, NORM_THREADS, 0, s>>>(Y, X, W, D4, eps);
-        else if (nv <= 2) k_rmsnorm4<2><<<(unsigned)M, NORM_THREADS, 0, s>>>(Y, X, W, D4, eps);
-        else if (nv <= 4) k_rmsnorm4<4><<<(unsigned)M, NORM_THREADS, 0, s>>>(Y, X, W, D4, eps);
-        else k_rmsnorm4<8><<<(unsigned)M, NORM_THREADS, 0, s>>>(Y, X, W, D4, eps);
-        CU_LAUNCHED("rmsnorm4");
-        return DIA_OK;
+        return rmsnorm4_launch(cu_ctx(be)->stream, (float *)cu_ptr(y), (const float4 *)cu_ptr(x),
+                               (const float4 *)cu_ptr(w), M, D / 4, eps);
     }
     k_rmsnorm<float><<<(unsigned)M, NORM_THREADS, 0, cu_ctx(be)->stream>>>((float *)cu_ptr(y), (const float *)cu_ptr(x),
                                                                     cu_ptr(w), (int)w->dtype, D, eps);
