@@ -127,6 +127,13 @@ typedef struct dia_backend_ops {
      * DIA_F32. kv_store and
      * attention must accept caches of the dtype returned here (q, out and src stay f32). */
     dia_dtype (*cache_dtype)(dia_backend *be, dia_dtype weight_dtype);
+    /* Optional: the dtype in which the decoder keeps the activations that only feed a projection
+     * (the attention outputs and the gated MLP output) for a pass over `rows` rows with weights of
+     * `weight_dtype`: DIA_F32 or DIA_BF16. NULL: DIA_F32. With DIA_BF16, attention writes a bf16
+     * `out`, linear writes a bf16 gated output y, and matmul / linear take a bf16 x (no norm): the
+     * backend's bf16 GEMM would round these activations to bf16 anyway, so this only saves the
+     * conversion pass. */
+    dia_dtype (*activation_dtype)(dia_backend *be, dia_dtype weight_dtype, int64_t rows);
 
     /* ---- transformer ops ---- */
     /* y[M,N] = x[M,K] . W, where W is [K,N] (trans_w = 0, DenseGeneral layout) or [N,K]

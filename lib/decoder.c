@@ -23,8 +23,16 @@ static void free_scratch(dia_decoder_state *s) {
     s->scratch_T = 0;
 }
 
+/* The dtype of the activations that only feed a projection, for a pass over M rows. */
+static dia_dtype act_dtype(const dia_decoder_state *s, int64_t M) {
+    dia_backend *be = s->model->be;
+    return be->ops->activation_dtype ? be->ops->activation_dtype(be, s->model->wdtype, M) : DIA_F32;
+}
+
 dia_status dia_decoder_reserve(dia_decoder_state *s, int T) {
-    if (T <= s->scratch_T) return DIA_OK;
+    /* kept while big enough and of the right activation dtype (a single step after a prefill may
+     * want f32 activations where the prefill's rows wanted bf16) */
+    if (T <= s->scratch_T && act_dtype(s, (int64_t)s->rows * T) == s->att.dtype) return DIA_OK;
     free_scratch(s);
     const dia_config *c = &s->model->cfg;
     dia_backend *be = s->model->be;
@@ -40,9 +48,11 @@ dia_status dia_decoder_reserve(dia_decoder_state *s, int T) {
     TRY(dia_tensor_alloc(be, DIA_F32, 2, s_q, &s->q));        /* f32 [R*T, H*hd] queries          */
     TRY(dia_tensor_alloc(be, DIA_F32, 2, s_k, &s->k));        /* f32 [R*T, KV*hd] new keys        */
     TRY(dia_tensor_alloc(be, DIA_F32, 2, s_k, &s->v));        /* f32 [R*T, KV*hd] new values      */
-    TRY(dia_tensor_alloc(be, DIA_F32, 2, s_q, &s->att));      /* f32 [R*T, H*hd] attention output */
+    /* the attention and MLP outputs feed only a projection: the backend may keep them in bf16 */
+    const dia_dtype adt = act_dtype(s, M);
+    TRY(dia_tensor_alloc(be, adt, 2, s_q, &s->att));          /* f32|bf16 [R*T, H*hd] attention output */
     TRY(dia_tensor_alloc(be, DIA_F32, 2, s_h, &s->h));        /* f32 [R*T, 2I] gate | up          */
-    TRY(dia_tensor_alloc(be, DIA_F32, 2, s_m, &s->mlp));      /* f32 [R*T, I]                     */
+    TRY(dia_tensor_alloc(be, adt, 2, s_m, &s->mlp));          /* f32|bf16 [R*T, I]                */
     TRY(dia_tensor_alloc(be, DIA_F32, 2, s_l, &s->logits));   /* f32 [R*T, C*V]                   */
     int64_t s_in[1] = {M * C + M + 2 * R};
     TRY(dia_tensor_alloc(be, DIA_I32, 1, s_in, &s->inputs));       /* i32: the four below, one upload */

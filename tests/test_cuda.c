@@ -886,6 +886,56 @@ static void test_cache_dtype_and_read(void **state) {
     free(vals[1]);
 }
 
+/* bf16 activations (the attention and SiLU outputs written in bf16 for the GEMMs after them,
+ * activation_dtype) give the same logits bit for bit as f32 activations rounded before each GEMM
+ * (DIA_CUDA_ACT_BF16=0): a 3-item prefill (bf16 activations) and steps after it (6 rows: bf16; and
+ * a 1-item run whose 2-row steps after the prefill switch back to f32 for the GEMV). */
+static float *act_run(dia_model *m, int B, const int32_t *tok, int T, int steps) {
+    const char *texts[3] = {TEXT0, TEXT1, TEXT0};
+    dia_encoder_state *enc = NULL;
+    assert_int_equal(dia_encode(m, texts, B, 0, &enc), DIA_OK);
+    dia_kvcache *cache = NULL;
+    assert_int_equal(dia_kvcache_new(m, B, T + steps, &cache), DIA_OK);
+    dia_decoder_state *dec = NULL;
+    assert_int_equal(dia_decoder_state_new(m, enc, cache, &dec), DIA_OK);
+    int32_t *tb = calloc((size_t)B * T * C, sizeof(int32_t));
+    for (int b = 0; b < B; b++) memcpy(tb + (size_t)b * T * C, tok, (size_t)T * C * 4);
+    const size_t nl = (size_t)2 * B * C * V;
+    float *out = calloc(nl * (1 + steps), sizeof(float));
+    assert_int_equal(dia_decoder_prefill(dec, tb, T, NULL), DIA_OK);
+    assert_int_equal(dia_decoder_logits(dec, out, nl), DIA_OK);
+    for (int i = 0; i < steps; i++) {
+        assert_int_equal(dia_decoder_step(dec, tb + (size_t)i * C), DIA_OK); /* rows of item 0's tokens */
+        assert_int_equal(dia_decoder_logits(dec, out + nl * (1 + i), nl), DIA_OK);
+    }
+    free(tb);
+    dia_decoder_state_free(dec);
+    dia_kvcache_free(cache);
+    dia_encoder_state_free(enc);
+    return out;
+}
+
+static void test_activation_bf16(void **state) {
+    (void)state;
+    NEED_CUDA();
+    dia_model *m = load("dia-hf", "bf16");
+    const int32_t *tok = golden_i32("text0.tf_tokens", NULL);
+    const int T = 7, steps = 4;
+    for (int B = 1; B <= 3; B += 2) {
+        setenv("DIA_CUDA_ACT_BF16", "0", 1);
+        float *ref = act_run(m, B, tok, T, steps);
+        unsetenv("DIA_CUDA_ACT_BF16");
+        float *got = act_run(m, B, tok, T, steps);
+        const size_t n = (size_t)2 * B * C * V * (1 + steps);
+        printf("  batch %d: prefill(%d) + %d steps, bf16 vs f32 activations: %s\n", B, T, steps,
+               memcmp(ref, got, n * sizeof(float)) ? "DIFFERENT" : "identical logits");
+        assert_memory_equal(ref, got, n * sizeof(float));
+        free(ref);
+        free(got);
+    }
+    dia_model_free(m);
+}
+
 static void test_batch_equals_single(void **state) {
     (void)state;
     NEED_CUDA();
@@ -1464,6 +1514,7 @@ int main(void) {
         cmocka_unit_test(test_encoder_memory_host),
         cmocka_unit_test(test_cache_dtype_and_read),
         cmocka_unit_test(test_batch_equals_single),
+        cmocka_unit_test(test_activation_bf16),
         cmocka_unit_test(test_device_sampler),
         cmocka_unit_test(test_generate_parity),
         cmocka_unit_test(test_shared_model_threads),

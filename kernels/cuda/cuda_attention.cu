@@ -11,8 +11,10 @@
  * decode step (few queries) still fills the GPU; big prefills use nsplit = 1 (no merge pass).
  *
  * K and V are f32 or bf16 (the backend's cache_dtype: bf16 when the weights are bf16): every kernel
- * is a template on the cache element type KT and converts to f32 on load; q, out, the partials and
- * all accumulation stay f32. */
+ * is a template on the cache element type KT and converts to f32 on load; q, the partials and all
+ * accumulation stay f32. The output (type OT) is f32, or bf16 where the decoder keeps GEMM-input
+ * activations in bf16 (activation_dtype): the same values rounded once, as the GEMM would round
+ * them. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -31,6 +33,10 @@ static int att_min_chunk(void) {
     }
     return v;
 }
+
+/* an output element: f32, or rounded to bf16 (the next GEMM's input, see activation_dtype) */
+__device__ __forceinline__ void att_put(float *p, float v) { *p = v; }
+__device__ __forceinline__ void att_put(__nv_bfloat16 *p, float v) { *p = __float2bfloat16_rn(v); }
 
 /* one cache element as f32 */
 __device__ __forceinline__ float att_f(float x) { return x; }
@@ -69,7 +75,8 @@ __device__ __forceinline__ void att_row(const __nv_bfloat16 *p, bool ok, float *
 /* Merge the nsplit (max, sum, unnormalised output) triples of one (query, head) into out[hd]: the
  * split weights are computed once (block-wide max, then one expf per split) and every thread sums
  * one output element over the splits. */
-__device__ void att_merge(float *__restrict__ out, const float *__restrict__ P, int nsplit, int hd) {
+template <typename OT>
+__device__ void att_merge(OT *__restrict__ out, const float *__restrict__ P, int nsplit, int hd) {
     __shared__ float w[ATT_MAX_SPLIT];
     __shared__ float red[32];
     const int tid = threadIdx.x, nw = (blockDim.x + 31) / 32;
@@ -99,21 +106,22 @@ __device__ void att_merge(float *__restrict__ out, const float *__restrict__ P, 
         float acc = 0.0f;
         for (int i = 0; i < nsplit; i++)
             if (w[i] != 0.0f) acc += __ldcg(P + (size_t)i * (hd + 2) + 2 + e) * w[i];
-        out[e] = L > 0.0f ? acc / L : 0.0f;
+        att_put(out + e, L > 0.0f ? acc / L : 0.0f);
     }
     __syncthreads(); /* w and red are reused by the next merge of this block */
 }
 
 /* The merge of the splits: one block per (query, head). */
-__global__ void k_attn_combine(float *__restrict__ Out, const float *__restrict__ Part, int nsplit, int hd) {
+template <typename OT>
+__global__ void k_attn_combine(OT *__restrict__ Out, const float *__restrict__ Part, int nsplit, int hd) {
     cu_pdl_wait();
     const size_t row = blockIdx.x;
     att_merge(Out + row * hd, Part + row * nsplit * (hd + 2), nsplit, hd);
 }
 
-template <int HDJ, typename KT>
+template <int HDJ, typename KT, typename OT>
 __global__ void __launch_bounds__(ATT_WARPS * 32)
-    k_attn(float *__restrict__ Out, float *__restrict__ Part, const float *__restrict__ Q, const KT *__restrict__ K,
+    k_attn(OT *__restrict__ Out, float *__restrict__ Part, const float *__restrict__ Q, const KT *__restrict__ K,
            const KT *__restrict__ V, const int32_t *__restrict__ len, const int32_t *__restrict__ qpos, int T,
            int Hq, int Hkv, int S, int hd, int nsplit, int chunk) {
     __shared__ float sm_m[ATT_WARPS], sm_l[ATT_WARPS];
@@ -181,7 +189,7 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
         float acc = 0.0f;
 #pragma unroll
         for (int w = 0; w < ATT_WARPS; w++) acc += sm_o[w][e] * wt[w];
-        if (nsplit == 1) Out[orow + e] = L > 0.0f ? acc / L : 0.0f;
+        if (nsplit == 1) att_put(Out + orow + e, L > 0.0f ? acc / L : 0.0f);
         else P[2 + e] = acc;
     }
     if (nsplit > 1 && threadIdx.x == 0) {
@@ -194,9 +202,9 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
  * once and every lane issues float4 loads; each group of 8 lanes keeps its own online softmax
  * over keys grp, grp + 16, ... of the chunk (2 keys per iteration in flight), and the 16 groups of
  * the block are merged in shared memory. */
-template <int EPL, typename KT>
+template <int EPL, typename KT, typename OT>
 __global__ void __launch_bounds__(ATT_WARPS * 32)
-    k_attn8(float *__restrict__ Out, float *__restrict__ Part, const float *__restrict__ Q, const KT *__restrict__ K,
+    k_attn8(OT *__restrict__ Out, float *__restrict__ Part, const float *__restrict__ Q, const KT *__restrict__ K,
             const KT *__restrict__ V, const int32_t *__restrict__ len, const int32_t *__restrict__ qpos, int T,
             int Hq, int Hkv, int S, int nsplit, int chunk) {
     constexpr int HD = EPL * 8, NG = ATT_WARPS * 4;
@@ -281,7 +289,7 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
 #pragma unroll
         for (int w = 0; w < NG; w++)
             if (sm_m[w] != -INFINITY) acc += sm_o[w][e] * expf(sm_m[w] - M);
-        if (nsplit == 1) Out[orow + e] = L > 0.0f ? acc / L : 0.0f;
+        if (nsplit == 1) att_put(Out + orow + e, L > 0.0f ? acc / L : 0.0f);
         else P[2 + e] = acc;
     }
     if (nsplit > 1 && threadIdx.x == 0) {
@@ -295,9 +303,9 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
  * Each group of LPK lanes takes U keys per iteration (keys base + g + u NG, in the same order as
  * U = 1): U = 1 for f32 caches; 4 for bf16 (twice the bytes in flight of f32: measured 6% faster
  * than U = 2 at 128 rows x 1500 keys, 156 vs 166 us on the H100). */
-template <int HD, int G, int LPK, typename KT>
+template <int HD, int G, int LPK, typename KT, typename OT>
 __global__ void __launch_bounds__(ATT_WARPS * 32)
-    k_attn8g(float *__restrict__ Out, float *__restrict__ Part, const float *__restrict__ Q,
+    k_attn8g(OT *__restrict__ Out, float *__restrict__ Part, const float *__restrict__ Q,
              const KT *__restrict__ K, const KT *__restrict__ V, const int32_t *__restrict__ len,
              const int32_t *__restrict__ qpos, int T, int Hq, int Hkv, int S, int nsplit, int chunk) {
     constexpr int EPL = HD / LPK, GPW = 32 / LPK, NG = ATT_WARPS * GPW; /* LPK lanes per key */
@@ -399,7 +407,7 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
         const float L = sm_L[gi];
         const int h = kvh * G + gi;
         if (nsplit == 1) {
-            Out[((size_t)bt * Hq + h) * HD + e] = L > 0.0f ? acc / L : 0.0f;
+            att_put(Out + ((size_t)bt * Hq + h) * HD + e, L > 0.0f ? acc / L : 0.0f);
         } else {
             float *P = Part + (((size_t)bt * Hq + h) * nsplit + sp) * (HD + 2);
             P[2 + e] = acc;
@@ -411,17 +419,17 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
     }
 }
 
-/* Pick the kernel for (vec, grouped, G, hd) and launch it on cache element type KT. */
-template <typename KT>
-static void att_launch(cudaStream_t st, dim3 grid, float *out, float *part, const float *q, const KT *k, const KT *v,
+/* Pick the kernel for (vec, grouped, G, hd) and launch it on cache element type KT, output type OT. */
+template <typename KT, typename OT>
+static void att_launch(cudaStream_t st, dim3 grid, OT *out, float *part, const float *q, const KT *k, const KT *v,
                        const int32_t *len, const int32_t *qpos, int T, int Hq, int Hkv, int S, int hd, int nsplit,
                        int chunk, int vec, int grouped, int G) {
     const int hdj = (hd + 31) / 32;
     const dim3 blk(ATT_WARPS * 32);
-#define ATT_LAUNCH(J) cu_launch(k_attn<J, KT>, grid, blk, 0, st, out, part, q, k, v, len, qpos, T, Hq, Hkv, S, hd, nsplit, chunk)
-#define ATT8_LAUNCH(E) cu_launch(k_attn8<E, KT>, grid, blk, 0, st, out, part, q, k, v, len, qpos, T, Hq, Hkv, S, nsplit, chunk)
+#define ATT_LAUNCH(J) cu_launch(k_attn<J, KT, OT>, grid, blk, 0, st, out, part, q, k, v, len, qpos, T, Hq, Hkv, S, hd, nsplit, chunk)
+#define ATT8_LAUNCH(E) cu_launch(k_attn8<E, KT, OT>, grid, blk, 0, st, out, part, q, k, v, len, qpos, T, Hq, Hkv, S, nsplit, chunk)
 #define ATT8G_LAUNCH(GG) \
-    cu_launch(k_attn8g<128, GG, (GG == 4 ? 16 : 8), KT>, grid, blk, 0, st, out, part, q, k, v, len, qpos, T, Hq, Hkv, S, \
+    cu_launch(k_attn8g<128, GG, (GG == 4 ? 16 : 8), KT, OT>, grid, blk, 0, st, out, part, q, k, v, len, qpos, T, Hq, Hkv, S, \
               nsplit, chunk)
     if (grouped && G == 4) ATT8G_LAUNCH(4);
     else if (grouped) ATT8G_LAUNCH(2);
@@ -444,7 +452,8 @@ dia_status cu_attention(dia_backend *be, dia_tensor *out, const dia_tensor *q, c
     if (q->ndim != 4 || k->ndim != 4 || k->ne[0] != R || k->ne[3] != hd || Hkv < 1 || Hq % Hkv ||
         out->ne[0] != R || out->ne[1] != T || out->ne[2] != Hq || out->ne[3] != hd || v->ne[0] != R ||
         v->ne[1] != Hkv || v->ne[2] != S || v->ne[3] != hd || hd < 1 || hd > ATT_MAX_HD || q->dtype != DIA_F32 ||
-        (k->dtype != DIA_F32 && k->dtype != DIA_BF16) || v->dtype != k->dtype || out->dtype != DIA_F32 ||
+        (k->dtype != DIA_F32 && k->dtype != DIA_BF16) || v->dtype != k->dtype ||
+        (out->dtype != DIA_F32 && out->dtype != DIA_BF16) ||
         kv_len->dtype != DIA_I32 || (qpos && qpos->dtype != DIA_I32))
         return dia_fail(DIA_ERR_INTERNAL, "attention shapes");
     if (R * T == 0 || Hq == 0) return DIA_OK;
@@ -477,19 +486,27 @@ dia_status cu_attention(dia_backend *be, dia_tensor *out, const dia_tensor *q, c
     }
     dim3 grid((unsigned)(R * T), (unsigned)(grouped ? Hkv : Hq), (unsigned)nsplit);
     const int32_t *lp = (const int32_t *)cu_ptr(kv_len), *pp = qpos ? (const int32_t *)cu_ptr(qpos) : NULL;
-    if (k->dtype == DIA_BF16)
-        att_launch<__nv_bfloat16>(c->stream, grid, (float *)cu_ptr(out), part, (const float *)cu_ptr(q),
-                                  (const __nv_bfloat16 *)cu_ptr(k), (const __nv_bfloat16 *)cu_ptr(v), lp, pp, (int)T,
-                                  (int)Hq, (int)Hkv, (int)S, (int)hd, (int)nsplit, (int)chunk, vec, grouped, (int)G);
-    else
-        att_launch<float>(c->stream, grid, (float *)cu_ptr(out), part, (const float *)cu_ptr(q),
-                          (const float *)cu_ptr(k), (const float *)cu_ptr(v), lp, pp, (int)T, (int)Hq, (int)Hkv,
-                          (int)S, (int)hd, (int)nsplit, (int)chunk, vec, grouped, (int)G);
+    const float *qp = (const float *)cu_ptr(q);
+    const int bf16_cache = k->dtype == DIA_BF16, bf16_out = out->dtype == DIA_BF16;
+#define ATT_ARGS lp, pp, (int)T, (int)Hq, (int)Hkv, (int)S, (int)hd, (int)nsplit, (int)chunk, vec, grouped, (int)G
+    const __nv_bfloat16 *kb = (const __nv_bfloat16 *)cu_ptr(k), *vb = (const __nv_bfloat16 *)cu_ptr(v);
+    const float *kf = (const float *)cu_ptr(k), *vf = (const float *)cu_ptr(v);
+    __nv_bfloat16 *ob = (__nv_bfloat16 *)cu_ptr(out);
+    float *of = (float *)cu_ptr(out);
+    if (bf16_cache && bf16_out) att_launch(c->stream, grid, ob, part, qp, kb, vb, ATT_ARGS);
+    else if (bf16_cache) att_launch(c->stream, grid, of, part, qp, kb, vb, ATT_ARGS);
+    else if (bf16_out) att_launch(c->stream, grid, ob, part, qp, kf, vf, ATT_ARGS);
+    else att_launch(c->stream, grid, of, part, qp, kf, vf, ATT_ARGS);
+#undef ATT_ARGS
     CU_LAUNCHED("attention");
     if (nsplit > 1) {
         const int threads = hd <= 32 ? 32 : (hd <= 64 ? 64 : 128);
-        CU_CHECK(cu_launch(k_attn_combine, dim3((unsigned)base), dim3(threads), 0, c->stream, (float *)cu_ptr(out),
-                           (const float *)part, (int)nsplit, (int)hd));
+        if (bf16_out)
+            CU_CHECK(cu_launch(k_attn_combine<__nv_bfloat16>, dim3((unsigned)base), dim3(threads), 0, c->stream, ob,
+                               (const float *)part, (int)nsplit, (int)hd));
+        else
+            CU_CHECK(cu_launch(k_attn_combine<float>, dim3((unsigned)base), dim3(threads), 0, c->stream, of,
+                               (const float *)part, (int)nsplit, (int)hd));
     }
     return DIA_OK;
 }

@@ -312,6 +312,17 @@ static dia_dtype cuda_cache_dtype(dia_backend *be, dia_dtype weight_dtype) {
     return weight_dtype == DIA_BF16 ? DIA_BF16 : DIA_F32;
 }
 
+/* Activations that only feed a projection: bf16 where the projection is a bf16 tensor-core GEMM
+ * (bf16 weights, more than the 4 rows of the GEMV, which reads f32 activations) - the attention and
+ * SiLU kernels round once instead of a separate conversion pass before each GEMM. DIA_CUDA_ACT_BF16=0
+ * keeps f32 (comparisons). */
+static dia_dtype cuda_activation_dtype(dia_backend *be, dia_dtype weight_dtype, int64_t rows) {
+    (void)be;
+    const char *e = getenv("DIA_CUDA_ACT_BF16");
+    if (e && e[0] == '0') return DIA_F32;
+    return weight_dtype == DIA_BF16 && rows > 4 ? DIA_BF16 : DIA_F32;
+}
+
 /* DAC ops end the graph segment (codebook_lookup reads device data on the host). */
 static dia_status g_conv1d(dia_backend *be, dia_tensor *y, const dia_tensor *x, const dia_tensor *w, const dia_tensor *b,
                            int stride, int dilation, int pad) {
@@ -383,6 +394,7 @@ static dia_backend_ops make_ops(void) {
     o.graph_release = cu_graph_release;
     o.graphs_enabled = cu_graphs_enabled;
     o.cache_dtype = cuda_cache_dtype;
+    o.activation_dtype = cuda_activation_dtype;
     o.sample = g_sample;
     o.matmul = cu_g_matmul;
     o.rmsnorm = cu_g_rmsnorm;

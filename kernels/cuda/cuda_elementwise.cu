@@ -51,24 +51,53 @@ dia_status cu_embed(dia_backend *be, dia_tensor *y, const dia_tensor *tables, in
     return DIA_OK;
 }
 
-__global__ void k_silu_mul(float *Y, const float *H, int64_t M, int64_t I) {
+/* y = silu(gate) * up, f32 or rounded to bf16 (the down projection's input, see
+ * activation_dtype); 4 consecutive outputs per thread when I % 4 == 0 (aligned rows), else 1 */
+__device__ __forceinline__ void silu_put(float *p, float v) { *p = v; }
+__device__ __forceinline__ void silu_put(__nv_bfloat16 *p, float v) { *p = __float2bfloat16_rn(v); }
+__device__ __forceinline__ float silu_gate(float g, float u) { return g / (1.0f + expf(-g)) * u; }
+
+template <typename OT> __global__ void k_silu_mul(OT *Y, const float *H, int64_t M, int64_t I) {
     const int64_t n = M * I;
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
         const int64_t m = i / I, j = i % I;
-        const float g = H[m * 2 * I + j], u = H[m * 2 * I + I + j];
-        Y[i] = g / (1.0f + expf(-g)) * u;
+        silu_put(Y + i, silu_gate(H[m * 2 * I + j], H[m * 2 * I + I + j]));
+    }
+}
+
+template <typename OT> __global__ void k_silu_mul4(OT *Y, const float4 *H, int64_t M, int64_t I4) {
+    const int64_t n = M * I4;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+        const int64_t m = i / I4, j = i % I4;
+        const float4 g = H[m * 2 * I4 + j], u = H[m * 2 * I4 + I4 + j];
+        OT *y = Y + 4 * i;
+        silu_put(y, silu_gate(g.x, u.x));
+        silu_put(y + 1, silu_gate(g.y, u.y));
+        silu_put(y + 2, silu_gate(g.z, u.z));
+        silu_put(y + 3, silu_gate(g.w, u.w));
     }
 }
 
 dia_status cu_silu_mul(dia_backend *be, dia_tensor *y, const dia_tensor *h) {
     const int64_t M = h->ne[0], I = h->ne[1] / 2;
-    if (y->ne[0] != M || y->ne[1] != I || y->dtype != DIA_F32 || h->dtype != DIA_F32)
+    if (y->ne[0] != M || y->ne[1] != I || (y->dtype != DIA_F32 && y->dtype != DIA_BF16) || h->dtype != DIA_F32)
         return dia_fail(DIA_ERR_INTERNAL, "silu_mul shapes");
     const int64_t n = M * I;
     if (n == 0) return DIA_OK;
-    int64_t blocks = (n + 255) / 256;
+    cudaStream_t st = cu_ctx(be)->stream;
+    const int vec4 = I % 4 == 0 && ((uintptr_t)cu_ptr(h) & 15) == 0;
+    int64_t blocks = ((vec4 ? n / 4 : n) + 255) / 256;
     if (blocks > 65535) blocks = 65535;
-    k_silu_mul<<<(unsigned)blocks, 256, 0, cu_ctx(be)->stream>>>((float *)cu_ptr(y), (const float *)cu_ptr(h), M, I);
+    const float *H = (const float *)cu_ptr(h);
+    if (y->dtype == DIA_BF16) {
+        __nv_bfloat16 *Y = (__nv_bfloat16 *)cu_ptr(y);
+        if (vec4) k_silu_mul4<<<(unsigned)blocks, 256, 0, st>>>(Y, (const float4 *)H, M, I / 4);
+        else k_silu_mul<<<(unsigned)blocks, 256, 0, st>>>(Y, H, M, I);
+    } else {
+        float *Y = (float *)cu_ptr(y);
+        if (vec4) k_silu_mul4<<<(unsigned)blocks, 256, 0, st>>>(Y, (const float4 *)H, M, I / 4);
+        else k_silu_mul<<<(unsigned)blocks, 256, 0, st>>>(Y, H, M, I);
+    }
     CU_LAUNCHED("silu_mul");
     return DIA_OK;
 }

@@ -12,6 +12,7 @@
  *                     steps/s), and the timing cost ~100 ms at the first step, so it was dropped.)
  *   f16 W:            converted to f32 in scratch, then cublasSgemm (not used by the loaders).
  *   W in host memory (option encoder_memory=host): copied to a device scratch by DMA first.
+ *   bf16 x (with bf16 W): used as the GEMM operand directly (cu_matmul_bf16_input).
  * Row-major y = x . W is computed as the column-major y^T = op(W) . x^T. */
 #include "cuda_common.cuh"
 
@@ -37,12 +38,16 @@ dia_status cu_matmul(dia_backend *be, dia_tensor *y, const dia_tensor *x, const 
     const int64_t N = trans_w ? w->ne[0] : w->ne[1];
     const int64_t wk = trans_w ? w->ne[1] : w->ne[0];
     if (x->ndim != 2 || w->ndim != 2 || y->ndim != 2 || wk != K || y->ne[0] != M || y->ne[1] != N ||
-        x->dtype != DIA_F32 || y->dtype != DIA_F32 || !cu_is_float(w->dtype))
+        (x->dtype != DIA_F32 && !(x->dtype == DIA_BF16 && w->dtype == DIA_BF16)) || y->dtype != DIA_F32 ||
+        !cu_is_float(w->dtype))
         return dia_fail(DIA_ERR_INTERNAL, "matmul shapes: x[%lld,%lld] w[%lld,%lld] trans %d y[%lld,%lld]",
                         (long long)M, (long long)K, (long long)w->ne[0], (long long)w->ne[1], trans_w,
                         (long long)y->ne[0], (long long)y->ne[1]);
     if (M == 0 || N == 0) return DIA_OK;
     if (M > INT32_MAX || N > INT32_MAX || K > INT32_MAX) return dia_fail(DIA_ERR_INTERNAL, "matmul too large");
+    /* bf16 x (activations the decoder keeps in bf16, see activation_dtype): the GEMM operand as is */
+    if (x->dtype == DIA_BF16)
+        return cu_matmul_bf16_input(be, y, (const __nv_bfloat16 *)cu_ptr(x), M, K, w, trans_w, accumulate);
     cuda_ctx *c = cu_ctx(be);
     const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
     float *Y = (float *)cu_ptr(y);

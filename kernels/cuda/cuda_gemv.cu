@@ -269,6 +269,17 @@ dia_status cu_linear(dia_backend *be, const dia_linear_args *a) {
     const int64_t M = a->x->ne[0], K = a->x->ne[1];
     if (M == 0) return DIA_OK;
     if (fused_ok(a, M, K)) return cu_linear_fused(be, a);
+    /* bf16 x (activations the decoder keeps in bf16): no norm, the GEMMs on it directly */
+    if (a->x->dtype == DIA_BF16) {
+        if (a->norm_w || a->gated) return dia_fail(DIA_ERR_INTERNAL, "linear: bf16 input with a norm or gate");
+        const __nv_bfloat16 *xbp = (const __nv_bfloat16 *)cu_ptr(a->x);
+        if (cu_gemm_rows_ok(xbp, M, K, a->n, a->w, a->trans_w, a->y))
+            return cu_gemm_rows(be, xbp, M, K, a->n, a->w, a->y, a->accumulate);
+        dia_status st = DIA_OK;
+        for (int i = 0; i < a->n && st == DIA_OK; i++)
+            st = cu_matmul_bf16_input(be, a->y[i], xbp, M, K, a->w[i], a->trans_w[i], a->accumulate);
+        return st;
+    }
     /* composed. bf16 weights (batches): the input rounded to bf16 once (normed on the way) for
      * every weight's GEMM */
     dia_status st = DIA_OK;
