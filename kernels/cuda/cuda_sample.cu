@@ -236,9 +236,9 @@ __global__ void k_sample(int32_t *codes, const float *logits, int C, int V, int 
         __syncthreads();
         d_softmax(row, pr, V, mx, sd);
     }
-    /* 8. inverse CDF in vocabulary order over the tokens with pr > 0 (one thread: the host's
-     * order exactly) */
-    const int n = d_compact(V, [&](int v) { return pr[v] > 0; }, cand, si);
+    /* 8. inverse CDF in vocabulary order over the tokens with pr > 0 or NaN (the host skips only
+     * pr <= 0; NaN arises when every logit is masked), one thread: the host's order exactly */
+    const int n = d_compact(V, [&](int v) { return !(pr[v] <= 0); }, cand, si);
     if (threadIdx.x == 0) {
         uint64_t h = d_mix64(seed);
         h = d_mix64(h ^ (uint64_t)b);
