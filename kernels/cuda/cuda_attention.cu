@@ -469,7 +469,9 @@ dia_status cu_attention(dia_backend *be, dia_tensor *out, const dia_tensor *q, c
     const int64_t G = Hq / Hkv;
     const int grouped = vec && hd == 128 && (G == 2 || G == 4);
     const int64_t blocks_base = grouped ? R * T * Hkv : R * T * Hq;
-    const int64_t base = R * T * Hq, want = (vec ? 8 : 4) * (int64_t)c->sm_count;
+    const char *we = getenv("DIA_CUDA_ATT_WANT"); /* blocks per SM a decode attention aims at (comparisons) */
+    const int64_t per_sm = we && atoi(we) > 0 ? atoi(we) : (vec ? 8 : 4);
+    const int64_t base = R * T * Hq, want = per_sm * (int64_t)c->sm_count;
     int64_t nsplit = 1;
     if (blocks_base < want && S > 64) {
         nsplit = (want + blocks_base - 1) / blocks_base;
