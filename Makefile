@@ -44,8 +44,10 @@ ifeq ($(CUDA),1)
 CU_SRCS := $(wildcard kernels/cuda/*.cu)
 CU_OBJS := $(patsubst %.cu,$(BUILD)/obj/%.o,$(CU_SRCS))
 LIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
-NVCCFLAGS := -O3 -std=c++17 -Xcompiler -fPIC,-fvisibility=hidden -Iinclude -Ilib \
-             -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
+CU_ARCH := -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
+NVCCFLAGS := -O3 -std=c++17 -Xcompiler -fPIC,-fvisibility=hidden -Iinclude -Ilib
+# wgmma (Hopper's warpgroup MMA) exists only for the arch-specific target sm_90a
+CU_ARCH_OF = $(if $(findstring wgmma,$(1)),-gencode arch=compute_90a$(,)code=sm_90a,$(CU_ARCH))
 else
 LIB_SRCS += kernels/nocuda/cuda_absent.c
 CU_OBJS :=
@@ -72,7 +74,7 @@ $(BUILD)/obj/%.o: %.c $(wildcard include/*.h lib/*.h kernels/cpu/*.h)
 
 $(BUILD)/obj/%.o: %.cu $(wildcard include/*.h lib/*.h kernels/cuda/*.cuh)
 	@mkdir -p $(dir $@)
-	$(NVCC) $(NVCCFLAGS) -c $< -o $@
+	$(NVCC) $(NVCCFLAGS) $(call CU_ARCH_OF,$<) -c $< -o $@
 
 $(BUILD)/lib/libdia.so: $(LIB_OBJS) lib/libdia.map
 	@mkdir -p $(dir $@)

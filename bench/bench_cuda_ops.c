@@ -133,7 +133,7 @@ static void bench_conv_linear(int64_t R) {
         int64_t N, K;
     } mm[] = {{"q/o 2048x2048", 2048, 2048}, {"k/v 512x2048", 512, 2048}, {"gate_up 16384x2048", 16384, 2048},
               {"down 2048x8192", 2048, 8192}, {"logits 9252x2048", 9252, 2048}};
-    printf("projections at %lld rows: cuBLAS vs gemm_rows vs conv_bf16 (1 tap), reps %d\n", (long long)R,
+    printf("projections at %lld rows: cuBLAS vs gemm_rows vs wgmma vs conv_bf16 (1 tap), reps %d\n", (long long)R,
            reps);
     for (size_t i = 0; i < sizeof mm / sizeof mm[0]; i++) {
         const int64_t N = mm[i].N, K = mm[i].K, bytes = N * K * 2;
@@ -144,10 +144,11 @@ static void bench_conv_linear(int64_t R) {
         const int64_t nw[3] = {1, N, K};
         for (int c = 0; c < nc; c++) w[c] = T(DIA_BF16, 2, N, K, 0, 0), w3[c] = dia_tensor_view(&w[c], 0, 3, nw);
         dia_tensor x = T(DIA_F32, 2, R, K, 0, 0), xb = T(DIA_BF16, 2, R, K, 0, 0), y = T(DIA_F32, 2, R, N, 0, 0);
-        double us[3];
-        for (int v = 0; v < 3; v++) {
-            if (v == 0) setenv("DIA_CUDA_GEMM_ROWS", "0", 1);
-            if (v == 1) setenv("DIA_CUDA_GEMM_ROWS", "2", 1);
+        double us[4];
+        /* 0 cuBLAS, 1 gemm_rows (mma.sync), 2 wgmma (the default), 3 conv_bf16 */
+        for (int v = 0; v < 4; v++) {
+            setenv("DIA_CUDA_GEMM_ROWS", v == 0 ? "0" : v == 1 ? "2" : "1", 1);
+            setenv("DIA_CUDA_GEMM_WG", v == 0 ? "0" : "1", 1);
             for (int r = -1; r < reps; r++) {
                 if (r == 0) {
                     CHECK(be->ops->sync(be));
@@ -155,15 +156,17 @@ static void bench_conv_linear(int64_t R) {
                 }
                 const int c = (r + nc) % nc;
                 const dia_conv_args a = {.y = &y, .x = &xb, .w = &w3[c], .stride = 1, .dilation = 1, .pad = 0};
-                CHECK(v == 2 ? be->ops->conv_bf16(be, &a) : be->ops->matmul(be, &y, &x, &w[c], 1, 0));
+                CHECK(v == 3 ? be->ops->conv_bf16(be, &a) : be->ops->matmul(be, &y, &x, &w[c], 1, 0));
             }
             CHECK(be->ops->sync(be));
             us[v] = 1e6 * (now_s() - us[v]) / reps;
-            unsetenv("DIA_CUDA_GEMM_ROWS");
         }
-        printf("LIN %-20s cuBLAS %8.2f us (%6.1f GB/s)  gemm_rows %8.2f us (%6.1f GB/s)  conv_bf16 %8.2f us (%6.1f GB/s)\n",
+        unsetenv("DIA_CUDA_GEMM_ROWS");
+        unsetenv("DIA_CUDA_GEMM_WG");
+        printf("LIN %-20s cuBLAS %7.2f us (%6.1f GB/s)  gemm_rows %7.2f us (%6.1f GB/s)  wgmma %7.2f us (%6.1f GB/s)  "
+               "conv_bf16 %7.2f us\n",
                mm[i].name, us[0], (double)bytes / (us[0] * 1e3), us[1], (double)bytes / (us[1] * 1e3), us[2],
-               (double)bytes / (us[2] * 1e3));
+               (double)bytes / (us[2] * 1e3), us[3]);
         for (int c = 0; c < nc; c++) dia_tensor_free(be, &w[c]);
         free(w);
         free(w3);

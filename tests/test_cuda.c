@@ -189,32 +189,38 @@ static void check_attention(pair *p, int64_t R, int64_t T, int64_t Hq, int64_t H
     free(qp);
 }
 
-/* The batch-decode GEMM (cuda_gemm_rows.cu, M <= 128 rows, split-K over a cluster) against
- * cuBLAS on the same bf16 operands (DIA_CUDA_GEMM_ROWS=0): both accumulate the same products in
- * f32, so only the summation order differs (DIA_CUDA_GEMM_ROWS=2: the kernel for every shape it
- * can take, not only those where it is the faster); and the same bits on a second run (the split-K sum is
- * in a fixed order). */
+/* The batch-decode GEMMs against cuBLAS on the same bf16 operands: the mma.sync split-K kernel
+ * (cuda_gemm_rows.cu, forced with DIA_CUDA_GEMM_ROWS=2 for every shape it takes) and the wgmma one
+ * (cuda_gemm_wgmma.cu, the default for 5..128 rows on an sm_90a device). All accumulate the same
+ * products in f32, so only the summation order differs; each gives the same bits on a second run
+ * (the split-K sums run in a fixed order). */
 static void check_gemm_rows(dia_backend *be, int64_t M, int64_t K, int64_t N, int accumulate) {
     float *x = rand_f32((size_t)(M * K), 1.0f), *w = rand_f32((size_t)(N * K), 0.05f), *y0 = rand_f32((size_t)(M * N), 1.0f);
     uint16_t *wb = malloc((size_t)(N * K) * 2);
     for (int64_t i = 0; i < N * K; i++) wb[i] = dia_f32_to_bf16(w[i]);
     int64_t sx[2] = {M, K}, sw[2] = {N, K}, sy[2] = {M, N};
     dia_tensor tx = mk(be, DIA_F32, 2, sx, x), tw = mk(be, DIA_BF16, 2, sw, wb), ty = mk(be, DIA_F32, 2, sy, y0);
-    float *out[3];
-    const char *mode[3] = {"2", "2", "0"}; /* own kernel (any shape it takes) twice, then cuBLAS */
-    for (int r = 0; r < 3; r++) {
-        setenv("DIA_CUDA_GEMM_ROWS", mode[r], 1);
+    float *out[5];
+    /* gemm_rows twice, wgmma twice, then cuBLAS */
+    const char *rows[5] = {"2", "2", "1", "1", "0"}, *wg[5] = {"1", "1", "1", "1", "0"};
+    for (int r = 0; r < 5; r++) {
+        setenv("DIA_CUDA_GEMM_ROWS", rows[r], 1);
+        setenv("DIA_CUDA_GEMM_WG", wg[r], 1);
         assert_int_equal(dia_tensor_upload(be, &ty, y0, (size_t)(M * N) * 4), DIA_OK);
         assert_int_equal(be->ops->matmul(be, &ty, &tx, &tw, 1, accumulate), DIA_OK);
         out[r] = get(be, &ty);
     }
     unsetenv("DIA_CUDA_GEMM_ROWS");
-    const double d = rel_diff(out[0], out[2], (size_t)(M * N));
-    printf("  gemm_rows M=%lld K=%lld N=%lld acc=%d: rel diff to cuBLAS %.3g, rerun %s\n", (long long)M, (long long)K,
-           (long long)N, accumulate, d, memcmp(out[0], out[1], (size_t)(M * N) * 4) ? "DIFFERS" : "identical");
-    if (!(d <= 1e-5)) fail_msg("gemm_rows rel diff %.3g above 1e-5", d);
-    assert_memory_equal(out[0], out[1], (size_t)(M * N) * 4);
-    for (int r = 0; r < 3; r++) free(out[r]);
+    unsetenv("DIA_CUDA_GEMM_WG");
+    const double d_rows = rel_diff(out[0], out[4], (size_t)(M * N)), d_wg = rel_diff(out[2], out[4], (size_t)(M * N));
+    const int same_rows = !memcmp(out[0], out[1], (size_t)(M * N) * 4), same_wg = !memcmp(out[2], out[3], (size_t)(M * N) * 4);
+    printf("  M=%lld K=%lld N=%lld acc=%d: rel diff to cuBLAS: gemm_rows %.3g (rerun %s), wgmma %.3g (rerun %s)\n",
+           (long long)M, (long long)K, (long long)N, accumulate, d_rows, same_rows ? "identical" : "DIFFERS", d_wg,
+           same_wg ? "identical" : "DIFFERS");
+    if (!(d_rows <= 1e-5)) fail_msg("gemm_rows rel diff %.3g above 1e-5", d_rows);
+    if (!(d_wg <= 1e-5)) fail_msg("wgmma rel diff %.3g above 1e-5", d_wg);
+    assert_true(same_rows && same_wg);
+    for (int r = 0; r < 5; r++) free(out[r]);
     dia_tensor_free(be, &tx);
     dia_tensor_free(be, &tw);
     dia_tensor_free(be, &ty);

@@ -191,6 +191,15 @@ int cu_gemm_rows_ok(const __nv_bfloat16 *xb, int64_t M, int64_t K, int n, const 
                     const int *trans_w, dia_tensor *const *y);
 dia_status cu_gemm_rows(dia_backend *be, const __nv_bfloat16 *xb, int64_t M, int64_t K, int n,
                         const dia_tensor *const *w, dia_tensor *const *y, int accumulate);
+/* The wgmma batch-decode GEMM (cuda_gemm_wgmma.cu, sm_90a): the same contract for 4 < M <= 128;
+ * cu_gemm_wgmma_ok is 0 without an sm_90a device image or with DIA_CUDA_GEMM_WG=0. */
+int cu_gemm_wgmma_ok(const __nv_bfloat16 *xb, int64_t M, int64_t K, int n, const dia_tensor *const *w,
+                     const int *trans_w, dia_tensor *const *y);
+dia_status cu_gemm_wgmma(dia_backend *be, const __nv_bfloat16 *xb, int64_t M, int64_t K, int n,
+                         const dia_tensor *const *w, dia_tensor *const *y, int accumulate);
+/* y_i (+)= xb . W_i for n <= 3 bf16 weights sharing the bf16 input: the best of the above, else cuBLAS. */
+dia_status cu_gemm_bf16_multi(dia_backend *be, const __nv_bfloat16 *xb, int64_t M, int64_t K, int n,
+                              const dia_tensor *const *w, const int *trans_w, dia_tensor *const *y, int accumulate);
 dia_status cu_rmsnorm_bf16(dia_backend *be, __nv_bfloat16 *y, const dia_tensor *x, const dia_tensor *w, float eps);
 dia_status cu_rope_kv_store(dia_backend *be, dia_tensor *q, dia_tensor *k, const dia_tensor *v, dia_tensor *kcache,
                             dia_tensor *vcache, const dia_tensor *pos, const dia_tensor *start, float theta);

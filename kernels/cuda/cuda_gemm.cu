@@ -3,8 +3,9 @@
  *   f32 W:            cublasSgemm, default math (no TF32): the parity mode.
  *   bf16 W, nn.Linear layout [N,K], M <= 4 (decode at B <= 2): the GEMV of cuda_gemv.cu (streams
  *                     the bf16 weight once, x in f32, f32 accumulation).
- *   bf16 W otherwise: x is rounded to bf16 in a scratch buffer; up to 128 rows (batched decode) in
- *                     nn.Linear layout take the split-K tensor-core kernel of cuda_gemm_rows.cu,
+ *   bf16 W otherwise: x is rounded to bf16 in a scratch buffer; 5..128 rows (batched decode) in
+ *                     nn.Linear layout take the wgmma split-K GEMM (cuda_gemm_wgmma.cu), or
+ *                     cuda_gemm_rows.cu's mma.sync one for several weights where wgmma is absent,
  *                     else cublasGemmEx runs bf16 x bf16 with f32 accumulation and f32 output. (A naive wmma skinny GEMM
  *                     for 4 < M <= 128 was tried and measured 1.5-4x slower than cuBLAS here; cuBLASLt
  *                     with the fastest of its candidates timed per decode shape was tried too: the
@@ -85,13 +86,13 @@ dia_status cu_matmul(dia_backend *be, dia_tensor *y, const dia_tensor *x, const 
     return cu_matmul_bf16_input(be, y, (const __nv_bfloat16 *)xb, M, K, w, trans_w, accumulate);
 }
 
-dia_status cu_matmul_bf16_input(dia_backend *be, dia_tensor *y, const __nv_bfloat16 *xb, int64_t M, int64_t K,
-                                 const dia_tensor *w, int trans_w, int accumulate) {
+/* One bf16 weight through cuBLAS. */
+static dia_status cublas_bf16(dia_backend *be, dia_tensor *y, const __nv_bfloat16 *xb, int64_t M, int64_t K,
+                              const dia_tensor *w, int trans_w, int accumulate) {
     const int64_t N = trans_w ? w->ne[0] : w->ne[1];
     if (w->dtype != DIA_BF16 || w->ndim != 2 || (trans_w ? w->ne[1] : w->ne[0]) != K || y->dtype != DIA_F32 ||
         y->ne[0] != M || y->ne[1] != N || M > INT32_MAX || N > INT32_MAX || K > INT32_MAX)
         return dia_fail(DIA_ERR_INTERNAL, "bf16 matmul shapes");
-    if (cu_gemm_rows_ok(xb, M, K, 1, &w, &trans_w, &y)) return cu_gemm_rows(be, xb, M, K, 1, &w, &y, accumulate);
     cuda_ctx *c = cu_ctx(be);
     float *Y = (float *)cu_ptr(y);
     const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
@@ -104,4 +105,24 @@ dia_status cu_matmul_bf16_input(dia_backend *be, dia_tensor *y, const __nv_bfloa
                               xb, CUDA_R_16BF, (int)K, &beta, Y, CUDA_R_32F, (int)N, CUBLAS_COMPUTE_32F,
                               CUBLAS_GEMM_DEFAULT));
     return DIA_OK;
+}
+
+/* y_i (+)= xb . W_i for n <= 3 bf16 weights on one bf16 input: the wgmma GEMM (batched decode
+ * rows, cuda_gemm_wgmma.cu), else the mma.sync split-K GEMM where it is chosen (cuda_gemm_rows.cu;
+ * DIA_CUDA_GEMM_ROWS=2 forces it ahead of wgmma, for tests), else cuBLAS per weight. */
+dia_status cu_gemm_bf16_multi(dia_backend *be, const __nv_bfloat16 *xb, int64_t M, int64_t K, int n,
+                              const dia_tensor *const *w, const int *trans_w, dia_tensor *const *y, int accumulate) {
+    const char *e = getenv("DIA_CUDA_GEMM_ROWS");
+    const int rows_forced = e && e[0] == '2';
+    if (!rows_forced && cu_gemm_wgmma_ok(xb, M, K, n, w, trans_w, y))
+        return cu_gemm_wgmma(be, xb, M, K, n, w, y, accumulate);
+    if (cu_gemm_rows_ok(xb, M, K, n, w, trans_w, y)) return cu_gemm_rows(be, xb, M, K, n, w, y, accumulate);
+    dia_status st = DIA_OK;
+    for (int i = 0; i < n && st == DIA_OK; i++) st = cublas_bf16(be, y[i], xb, M, K, w[i], trans_w[i], accumulate);
+    return st;
+}
+
+dia_status cu_matmul_bf16_input(dia_backend *be, dia_tensor *y, const __nv_bfloat16 *xb, int64_t M, int64_t K,
+                                 const dia_tensor *w, int trans_w, int accumulate) {
+    return cu_gemm_bf16_multi(be, xb, M, K, 1, &w, &trans_w, &y, accumulate);
 }

@@ -272,13 +272,8 @@ dia_status cu_linear(dia_backend *be, const dia_linear_args *a) {
     /* bf16 x (activations the decoder keeps in bf16): no norm, the GEMMs on it directly */
     if (a->x->dtype == DIA_BF16) {
         if (a->norm_w || a->gated) return dia_fail(DIA_ERR_INTERNAL, "linear: bf16 input with a norm or gate");
-        const __nv_bfloat16 *xbp = (const __nv_bfloat16 *)cu_ptr(a->x);
-        if (cu_gemm_rows_ok(xbp, M, K, a->n, a->w, a->trans_w, a->y))
-            return cu_gemm_rows(be, xbp, M, K, a->n, a->w, a->y, a->accumulate);
-        dia_status st = DIA_OK;
-        for (int i = 0; i < a->n && st == DIA_OK; i++)
-            st = cu_matmul_bf16_input(be, a->y[i], xbp, M, K, a->w[i], a->trans_w[i], a->accumulate);
-        return st;
+        return cu_gemm_bf16_multi(be, (const __nv_bfloat16 *)cu_ptr(a->x), M, K, a->n, a->w, a->trans_w, a->y,
+                                  a->accumulate);
     }
     /* composed. bf16 weights (batches): the input rounded to bf16 once (normed on the way) for
      * every weight's GEMM */
@@ -295,11 +290,7 @@ dia_status cu_linear(dia_backend *be, const dia_linear_args *a) {
             if (st == DIA_OK) st = cu_matmul_bf16_input(be, a->scratch_out, xbp, M, K, a->w[0], a->trans_w[0], 0);
             return st != DIA_OK ? st : cu_silu_mul(be, a->y[0], a->scratch_out);
         }
-        if (st == DIA_OK && cu_gemm_rows_ok(xbp, M, K, a->n, a->w, a->trans_w, a->y)) /* all weights, one launch */
-            return cu_gemm_rows(be, xbp, M, K, a->n, a->w, a->y, a->accumulate);
-        for (int i = 0; i < a->n && st == DIA_OK; i++)
-            st = cu_matmul_bf16_input(be, a->y[i], xbp, M, K, a->w[i], a->trans_w[i], a->accumulate);
-        return st;
+        return st != DIA_OK ? st : cu_gemm_bf16_multi(be, xbp, M, K, a->n, a->w, a->trans_w, a->y, a->accumulate);
     }
     /* composed in f32: the normed input into the scratch, one matmul per weight, the SiLU gate */
     const dia_tensor *in = a->x;

@@ -1,0 +1,233 @@
+/* cuda_gemm_wgmma.cu - the batch-decode GEMM on Hopper's warpgroup MMA (wgmma, sm_90a):
+ *     y_i[M, N_i] (+)= xb[M, K] . W_i^T      for up to three bf16 nn.Linear weights W_i [N_i, K]
+ * sharing one bf16 input, 4 < M <= 128 rows (B <= 64 items), the shapes of a batched decode step.
+ * Same plan as cuda_gemm_rows.cu (split-K over a thread-block cluster, partial tiles summed in rank
+ * order through distributed shared memory, so the result is deterministic), but the products run
+ * on wgmma.m64n128k16 with both operands read from shared memory by the tensor cores (no ldmatrix
+ * traffic, twice mma.sync's rate): a block is 2 warpgroups, each 64 rows x the block's 128
+ * features. The input rows and weight rows of a 64-wide K chunk are staged by cp.async (4 stages)
+ * in the canonical K-major layout without swizzle: 8 x 8 core matrices of 128 bytes, the two of
+ * one k16 step 128 bytes apart (leading byte offset), 8-row groups 1024 bytes apart (stride byte
+ * offset). This file is compiled for sm_90a only (wgmma is an sm_90a feature); where the device
+ * has no sm_90a image the kernel is reported unavailable and cuBLAS runs instead. */
+#include <cooperative_groups.h>
+
+#include "cuda_common.cuh"
+#include "cuda_mma.cuh"
+
+namespace cg = cooperative_groups;
+
+#define GW_BN 128         /* output features per block (the wgmma N) */
+#define GW_BM 128         /* rows per block: 2 warpgroups x 64 */
+#define GW_BK 64          /* K per chunk */
+#define GW_NS 4           /* pipeline stages */
+#define GW_THREADS 256
+#define GW_MAXS 8
+#define GW_EP (GW_BN + 4) /* epilogue pitch in floats: Es[row][feature] */
+#define GW_TILE (GW_BM * GW_BK) /* elements of one operand tile (both are 128 x 64) */
+#define GW_SMEM_PIPE ((size_t)GW_NS * 2 * GW_TILE * sizeof(__nv_bfloat16))
+#define GW_SMEM_EPI ((size_t)GW_BM * GW_EP * sizeof(float))
+#define GW_SMEM (GW_SMEM_PIPE > GW_SMEM_EPI ? GW_SMEM_PIPE : GW_SMEM_EPI)
+
+typedef struct gw_params {
+    const __nv_bfloat16 *x;    /* [M, K] */
+    const __nv_bfloat16 *w[3]; /* [N_i, K] */
+    float *y[3];               /* [M, N_i] */
+    int n[3];
+    int tile_end[3];
+    int nw, M, K, S, accumulate;
+} gw_params;
+
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define GW_HAVE_WGMMA 1
+/* Shared-memory matrix descriptor: K-major, no swizzle, LBO 128 B (the next core matrix along K),
+ * SBO 1024 B (the next 8-row group). */
+static __device__ __forceinline__ uint64_t gw_desc(const __nv_bfloat16 *p) {
+    const uint32_t a = (uint32_t)__cvta_generic_to_shared(p);
+    return (uint64_t)((a & 0x3FFFF) >> 4) | ((uint64_t)(128 >> 4) << 16) | ((uint64_t)(1024 >> 4) << 32);
+}
+
+/* d[64] += A[64 x 16] . B[128 x 16]^T (A rows = input rows, B rows = features) */
+static __device__ __forceinline__ void gw_mma(float *d, uint64_t da, uint64_t db) {
+    asm volatile("{\n"
+                 "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
+                 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65, 1, 1, 1, 0, 0;\n"
+                 "}\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+                 : "l"(da), "l"(db));
+}
+#endif
+
+/* 16-byte piece (row r, k group q) of a 128 x 64 operand tile in the core-matrix layout:
+ * 8-row group (r / 8) at 512 elements, k group q at 64, row r % 8 at 8. */
+static __device__ __forceinline__ int gw_off(int r, int q) { return (r >> 3) * 512 + q * 64 + (r & 7) * 8; }
+
+/* Chunk c of the input rows (0 .. Mp-1, zeros past M) and of the weight rows f0 .. f0+127 (zeros
+ * past N) into a stage. Thread order: 2 k groups x 8 rows x 4 k-group pairs per 64 pieces, so a
+ * warp reads whole 32-byte sectors and writes shared memory with at most 2-way conflicts. */
+static __device__ __forceinline__ void gw_load(const gw_params &p, const __nv_bfloat16 *W, int N, int f0, int Mp,
+                                               __nv_bfloat16 *As, __nv_bfloat16 *Bs, int c) {
+    const int k0 = c * GW_BK;
+    for (int v = threadIdx.x; v < GW_BN * 8; v += GW_THREADS) {
+        const int r = (v >> 6) * 8 + ((v >> 1) & 7), q = ((v >> 4) & 3) * 2 + (v & 1);
+        const bool ok = f0 + r < N;
+        cp_async16(Bs + gw_off(r, q), ok ? W + (size_t)(f0 + r) * p.K + k0 + q * 8 : W, ok);
+    }
+    for (int v = threadIdx.x; v < Mp * 8; v += GW_THREADS) {
+        const int r = (v >> 6) * 8 + ((v >> 1) & 7), q = ((v >> 4) & 3) * 2 + (v & 1);
+        const bool ok = r < p.M;
+        cp_async16(As + gw_off(r, q), ok ? p.x + (size_t)r * p.K + k0 + q * 8 : p.x, ok);
+    }
+    cp_async_commit();
+}
+
+__global__ void __launch_bounds__(GW_THREADS, 1) k_gemm_wgmma(gw_params p) {
+#ifdef GW_HAVE_WGMMA
+    extern __shared__ __align__(1024) unsigned char gw_smem[];
+    __nv_bfloat16 *smem = (__nv_bfloat16 *)gw_smem;
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wg = warp >> 2;
+    const int split = blockIdx.x % p.S, tile = blockIdx.x / p.S;
+    const int wi = tile < p.tile_end[0] ? 0 : p.nw > 1 && tile < p.tile_end[1] ? 1 : 2;
+    const int first = wi == 0 ? 0 : wi == 1 ? p.tile_end[0] : p.tile_end[1];
+    const int f0 = (tile - first) * GW_BN, N = wi == 0 ? p.n[0] : wi == 1 ? p.n[1] : p.n[2];
+    const __nv_bfloat16 *W = wi == 0 ? p.w[0] : wi == 1 ? p.w[1] : p.w[2];
+    float *Y = wi == 0 ? p.y[0] : wi == 1 ? p.y[1] : p.y[2];
+    const int nch = p.K / GW_BK, c0 = split * nch / p.S, c1 = (split + 1) * nch / p.S;
+    const int Mp = (p.M + 63) & ~63;
+    const bool active = wg * 64 < p.M; /* warpgroup-uniform */
+    float d[64];
+#pragma unroll
+    for (int i = 0; i < 64; i++) d[i] = 0.0f;
+#pragma unroll
+    for (int i = 0; i < GW_NS - 1; i++) {
+        __nv_bfloat16 *st = smem + i * 2 * GW_TILE;
+        if (c0 + i < c1) gw_load(p, W, N, f0, Mp, st, st + GW_TILE, c0 + i);
+        else cp_async_commit();
+    }
+    for (int c = c0; c < c1; c++) {
+        cp_async_wait<GW_NS - 2>();
+        asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); /* cp.async data -> wgmma's proxy */
+        __syncthreads(); /* everyone's pieces landed; everyone's MMAs on chunk c - 1 are complete */
+        const int nc = c + GW_NS - 1;
+        __nv_bfloat16 *st = smem + ((nc - c0) % GW_NS) * 2 * GW_TILE;
+        if (nc < c1) gw_load(p, W, N, f0, Mp, st, st + GW_TILE, nc);
+        else cp_async_commit();
+        if (active) {
+            const __nv_bfloat16 *As = smem + ((c - c0) % GW_NS) * 2 * GW_TILE, *Bs = As + GW_TILE;
+            asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#pragma unroll
+            for (int s = 0; s < GW_BK / 16; s++) /* k16 step s: k groups 2s, 2s + 1 (128 elements on) */
+                gw_mma(d, gw_desc(As + wg * 4096 + s * 128), gw_desc(Bs + s * 128));
+            asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+            asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+        }
+    }
+    cp_async_wait<0>();
+    __syncthreads();
+    /* the partial tile as Es[row][feature]: warp w of warpgroup g holds rows 64 g + 16 (w % 4) +
+     * lane / 4 (+ 8), features 8 j + 2 (lane % 4) (+ 1) in d[4 j .. 4 j + 3] */
+    float *Es = (float *)gw_smem;
+    if (active) {
+        const int r0 = 64 * wg + 16 * (warp & 3) + (lane >> 2), c0f = 2 * (lane & 3);
+#pragma unroll
+        for (int j = 0; j < 16; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) Es[(r0 + 8 * (e >> 1)) * GW_EP + 8 * j + c0f + (e & 1)] = d[4 * j + e];
+    }
+    cg::cluster_group cluster = cg::this_cluster();
+    if (p.S > 1) cluster.sync();
+    else __syncthreads();
+    const int fl = (tid & 31) * 4, f = f0 + fl;
+    if (f < N)
+        for (int r = split + p.S * (tid >> 5); r < p.M; r += p.S * (GW_THREADS / 32)) {
+            float4 s;
+            if (p.S == 1) s = *(const float4 *)&Es[r * GW_EP + fl];
+            else {
+                s = *(const float4 *)(cluster.map_shared_rank(Es, 0) + r * GW_EP + fl);
+                for (int q = 1; q < p.S; q++) {
+                    const float4 t = *(const float4 *)(cluster.map_shared_rank(Es, q) + r * GW_EP + fl);
+                    s.x += t.x, s.y += t.y, s.z += t.z, s.w += t.w;
+                }
+            }
+            float4 *yp = (float4 *)(Y + (size_t)r * N + f);
+            if (p.accumulate) {
+                const float4 o = *yp;
+                s.x += o.x, s.y += o.y, s.z += o.z, s.w += o.w;
+            }
+            *yp = s;
+        }
+    if (p.S > 1) cluster.sync();
+#endif
+}
+
+static int aligned16(const void *q) { return ((uintptr_t)q & 15) == 0; }
+
+/* DIA_CUDA_GEMM_WG=0: never (cuBLAS / cuda_gemm_rows.cu instead). */
+int cu_gemm_wgmma_ok(const __nv_bfloat16 *xb, int64_t M, int64_t K, int n, const dia_tensor *const *w,
+                     const int *trans_w, dia_tensor *const *y) {
+    const char *e = getenv("DIA_CUDA_GEMM_WG");
+    if ((e && e[0] == '0') || n < 1 || n > 3 || M <= 4 || M > GW_BM || K % GW_BK || K > INT32_MAX / 2 ||
+        !aligned16(xb))
+        return 0;
+    for (int i = 0; i < n; i++) {
+        const dia_tensor *wi = w[i], *yi = y[i];
+        if (!trans_w[i] || wi->dtype != DIA_BF16 || wi->ndim != 2 || wi->ne[1] != K || wi->ne[0] % 4 ||
+            wi->ne[0] > INT32_MAX / 2 || wi->buf->host_mem || !aligned16(cu_ptr(wi)))
+            return 0;
+        if (yi->dtype != DIA_F32 || yi->ndim != 2 || yi->ne[0] != M || yi->ne[1] != wi->ne[0] || !aligned16(cu_ptr(yi)))
+            return 0;
+    }
+    /* the device has this file's sm_90a image (asked once) */
+    static int avail; /* 0 unknown, 1 yes, -1 no */
+    if (!avail) {
+        cudaFuncAttributes fa;
+        if (cudaFuncGetAttributes(&fa, k_gemm_wgmma) == cudaSuccess && fa.binaryVersion >= 90) avail = 1;
+        else {
+            (void)cudaGetLastError();
+            avail = -1;
+            dia_log(DIA_LOG_INFO, "cuda: no sm_90a image of the wgmma GEMM for this device; batched GEMMs use cuBLAS");
+        }
+    }
+    return avail > 0;
+}
+
+dia_status cu_gemm_wgmma(dia_backend *be, const __nv_bfloat16 *xb, int64_t M, int64_t K, int n,
+                         const dia_tensor *const *w, dia_tensor *const *y, int accumulate) {
+    cuda_ctx *c = cu_ctx(be);
+    gw_params p;
+    memset(&p, 0, sizeof p);
+    p.x = xb;
+    int tiles = 0;
+    for (int i = 0; i < n; i++) {
+        p.w[i] = (const __nv_bfloat16 *)cu_ptr(w[i]);
+        p.y[i] = (float *)cu_ptr(y[i]);
+        p.n[i] = (int)w[i]->ne[0];
+        tiles += (p.n[i] + GW_BN - 1) / GW_BN;
+        p.tile_end[i] = tiles;
+    }
+    p.nw = n, p.M = (int)M, p.K = (int)K, p.accumulate = accumulate ? 1 : 0;
+    /* split-K: one wave of one block per SM, at most 8 blocks per tile, >= 1 chunk each */
+    const int nch = (int)(K / GW_BK);
+    int s = c->sm_count / tiles;
+    const char *fs = getenv("DIA_CUDA_GEMM_WG_S"); /* at most this split (measurements) */
+    if (fs && atoi(fs) >= 1 && atoi(fs) < s) s = atoi(fs);
+    if (s > GW_MAXS) s = GW_MAXS;
+    if (s > nch) s = nch;
+    if (s < 1) s = 1;
+    p.S = s;
+    CU_CHECK(cudaFuncSetAttribute(k_gemm_wgmma, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)GW_SMEM));
+    cudaLaunchConfig_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.gridDim = dim3((unsigned)(tiles * s));
+    cfg.blockDim = dim3(GW_THREADS);
+    cfg.dynamicSmemBytes = GW_SMEM;
+    cfg.stream = c->stream;
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeClusterDimension;
+    attr[0].val.clusterDim.x = (unsigned)s, attr[0].val.clusterDim.y = 1, attr[0].val.clusterDim.z = 1;
+    cfg.attrs = attr;
+    cfg.numAttrs = 1;
+    CU_CHECK(cudaLaunchKernelEx(&cfg, k_gemm_wgmma, p));
+    CU_LAUNCHED("gemm_wgmma");
+    return DIA_OK;
+}
