@@ -6,9 +6,10 @@
  * on wgmma.m64n128k16 with both operands read from shared memory by the tensor cores (no ldmatrix
  * traffic, twice mma.sync's rate): a block is 2 warpgroups, each 64 rows x the block's 128
  * features. The input rows and weight rows of a 64-wide K chunk are staged by cp.async (4 stages)
- * in the canonical K-major layout without swizzle: 8 x 8 core matrices of 128 bytes, the two of
- * one k16 step 128 bytes apart (leading byte offset), 8-row groups 1024 bytes apart (stride byte
- * offset). This file is compiled for sm_90a only (wgmma is an sm_90a feature); where the device
+ * as 128-byte rows in the 128-byte swizzled K-major layout (16-byte piece q of row r in slot
+ * q ^ (r % 8)): whole cache lines per 8 threads and no bank conflicts. (The unswizzled core-matrix
+ * layout needs 64-byte row pieces per warp to avoid bank conflicts, and ran at half the speed,
+ * L2-request bound.) This file is compiled for sm_90a only (wgmma is an sm_90a feature); where the device
  * has no sm_90a image the kernel is reported unavailable and cuBLAS runs instead. */
 #include <cooperative_groups.h>
 
@@ -40,11 +41,12 @@ typedef struct gw_params {
 
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define GW_HAVE_WGMMA 1
-/* Shared-memory matrix descriptor: K-major, no swizzle, LBO 128 B (the next core matrix along K),
- * SBO 1024 B (the next 8-row group). */
+/* Shared-memory matrix descriptor: K-major, 128-byte swizzle (layout type 1 in bits 62-63),
+ * stride byte offset 1024 (the next 8-row group of 128-byte rows); the leading byte offset is not
+ * used by swizzled K-major layouts. A k16 step within the 64-wide chunk starts 32 bytes further. */
 static __device__ __forceinline__ uint64_t gw_desc(const __nv_bfloat16 *p) {
     const uint32_t a = (uint32_t)__cvta_generic_to_shared(p);
-    return (uint64_t)((a & 0x3FFFF) >> 4) | ((uint64_t)(128 >> 4) << 16) | ((uint64_t)(1024 >> 4) << 32);
+    return (uint64_t)((a & 0x3FFFF) >> 4) | ((uint64_t)1 << 16) | ((uint64_t)(1024 >> 4) << 32) | ((uint64_t)1 << 62);
 }
 
 /* d[64] += A[64 x 16] . B[128 x 16]^T (A rows = input rows, B rows = features) */
@@ -58,23 +60,23 @@ static __device__ __forceinline__ void gw_mma(float *d, uint64_t da, uint64_t db
 }
 #endif
 
-/* 16-byte piece (row r, k group q) of a 128 x 64 operand tile in the core-matrix layout:
- * 8-row group (r / 8) at 512 elements, k group q at 64, row r % 8 at 8. */
-static __device__ __forceinline__ int gw_off(int r, int q) { return (r >> 3) * 512 + q * 64 + (r & 7) * 8; }
+/* 16-byte piece (row r, k group q) of a 128 x 64 operand tile in the 128-byte swizzled layout:
+ * row r at 64 r elements (128 bytes), its k group q stored in slot q ^ (r % 8). */
+static __device__ __forceinline__ int gw_off(int r, int q) { return r * 64 + ((q ^ (r & 7)) << 3); }
 
 /* Chunk c of the input rows (0 .. Mp-1, zeros past M) and of the weight rows f0 .. f0+127 (zeros
- * past N) into a stage. Thread order: 2 k groups x 8 rows x 4 k-group pairs per 64 pieces, so a
- * warp reads whole 32-byte sectors and writes shared memory with at most 2-way conflicts. */
+ * past N) into a stage: 8 threads per 128-byte row (whole cache lines; the swizzle spreads a
+ * warp's 4 rows over all banks). One commit group. */
 static __device__ __forceinline__ void gw_load(const gw_params &p, const __nv_bfloat16 *W, int N, int f0, int Mp,
                                                __nv_bfloat16 *As, __nv_bfloat16 *Bs, int c) {
     const int k0 = c * GW_BK;
     for (int v = threadIdx.x; v < GW_BN * 8; v += GW_THREADS) {
-        const int r = (v >> 6) * 8 + ((v >> 1) & 7), q = ((v >> 4) & 3) * 2 + (v & 1);
+        const int r = v >> 3, q = v & 7;
         const bool ok = f0 + r < N;
         cp_async16(Bs + gw_off(r, q), ok ? W + (size_t)(f0 + r) * p.K + k0 + q * 8 : W, ok);
     }
     for (int v = threadIdx.x; v < Mp * 8; v += GW_THREADS) {
-        const int r = (v >> 6) * 8 + ((v >> 1) & 7), q = ((v >> 4) & 3) * 2 + (v & 1);
+        const int r = v >> 3, q = v & 7;
         const bool ok = r < p.M;
         cp_async16(As + gw_off(r, q), ok ? p.x + (size_t)r * p.K + k0 + q * 8 : p.x, ok);
     }
@@ -116,8 +118,8 @@ __global__ void __launch_bounds__(GW_THREADS, 1) k_gemm_wgmma(gw_params p) {
             const __nv_bfloat16 *As = smem + ((c - c0) % GW_NS) * 2 * GW_TILE, *Bs = As + GW_TILE;
             asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
 #pragma unroll
-            for (int s = 0; s < GW_BK / 16; s++) /* k16 step s: k groups 2s, 2s + 1 (128 elements on) */
-                gw_mma(d, gw_desc(As + wg * 4096 + s * 128), gw_desc(Bs + s * 128));
+            for (int s = 0; s < GW_BK / 16; s++) /* k16 step s: 16 elements (32 bytes) on */
+                gw_mma(d, gw_desc(As + wg * 4096 + s * 16), gw_desc(Bs + s * 16));
             asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
             asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
         }
