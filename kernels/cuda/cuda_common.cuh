@@ -192,7 +192,7 @@ int cu_gemm_rows_ok(const __nv_bfloat16 *xb, int64_t M, int64_t K, int n, const 
 dia_status cu_gemm_rows(dia_backend *be, const __nv_bfloat16 *xb, int64_t M, int64_t K, int n,
                         const dia_tensor *const *w, dia_tensor *const *y, int accumulate);
 /* The wgmma batch-decode GEMM (cuda_gemm_wgmma.cu, sm_90a): the same contract for 4 < M <= 128;
- * cu_gemm_wgmma_ok is 0 without an sm_90a device image or with DIA_CUDA_GEMM_WG=0. */
+ * opt-in (cu_gemm_wgmma_ok is 0 unless DIA_CUDA_GEMM_WG=1 and the device has its sm_90a image). */
 int cu_gemm_wgmma_ok(const __nv_bfloat16 *xb, int64_t M, int64_t K, int n, const dia_tensor *const *w,
                      const int *trans_w, dia_tensor *const *y);
 dia_status cu_gemm_wgmma(dia_backend *be, const __nv_bfloat16 *xb, int64_t M, int64_t K, int n,

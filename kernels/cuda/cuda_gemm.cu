@@ -3,10 +3,10 @@
  *   f32 W:            cublasSgemm, default math (no TF32): the parity mode.
  *   bf16 W, nn.Linear layout [N,K], M <= 4 (decode at B <= 2): the GEMV of cuda_gemv.cu (streams
  *                     the bf16 weight once, x in f32, f32 accumulation).
- *   bf16 W otherwise: x is rounded to bf16 in a scratch buffer; 5..128 rows (batched decode) in
- *                     nn.Linear layout take the wgmma split-K GEMM (cuda_gemm_wgmma.cu), or
- *                     cuda_gemm_rows.cu's mma.sync one for several weights where wgmma is absent,
- *                     else cublasGemmEx runs bf16 x bf16 with f32 accumulation and f32 output. (A naive wmma skinny GEMM
+ *   bf16 W otherwise: x is rounded to bf16 in a scratch buffer; several weights on one input
+ *                     (q|k|v) at <= 128 rows take cuda_gemm_rows.cu's split-K kernel in one
+ *                     launch, else cublasGemmEx runs bf16 x bf16 with f32 accumulation and f32
+ *                     output (the opt-in wgmma GEMM of cuda_gemm_wgmma.cu: see there). (A naive wmma skinny GEMM
  *                     for 4 < M <= 128 was tried and measured 1.5-4x slower than cuBLAS here; cuBLASLt
  *                     with the fastest of its candidates timed per decode shape was tried too: the
  *                     single GEMMs got up to 35% faster, whole B = 64 steps did not (230 vs 233
@@ -107,9 +107,10 @@ static dia_status cublas_bf16(dia_backend *be, dia_tensor *y, const __nv_bfloat1
     return DIA_OK;
 }
 
-/* y_i (+)= xb . W_i for n <= 3 bf16 weights on one bf16 input: the wgmma GEMM (batched decode
- * rows, cuda_gemm_wgmma.cu), else the mma.sync split-K GEMM where it is chosen (cuda_gemm_rows.cu;
- * DIA_CUDA_GEMM_ROWS=2 forces it ahead of wgmma, for tests), else cuBLAS per weight. */
+/* y_i (+)= xb . W_i for n <= 3 bf16 weights on one bf16 input: the wgmma GEMM where enabled
+ * (DIA_CUDA_GEMM_WG=1, cuda_gemm_wgmma.cu), else the mma.sync split-K GEMM where it is chosen
+ * (cuda_gemm_rows.cu: several weights; DIA_CUDA_GEMM_ROWS=2 forces it, also ahead of wgmma), else
+ * cuBLAS per weight. */
 dia_status cu_gemm_bf16_multi(dia_backend *be, const __nv_bfloat16 *xb, int64_t M, int64_t K, int n,
                               const dia_tensor *const *w, const int *trans_w, dia_tensor *const *y, int accumulate) {
     const char *e = getenv("DIA_CUDA_GEMM_ROWS");

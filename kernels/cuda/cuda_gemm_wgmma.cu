@@ -21,7 +21,7 @@ namespace cg = cooperative_groups;
 #define GW_BN 128         /* output features per block (the wgmma N) */
 #define GW_BM 128         /* rows per block: 2 warpgroups x 64 */
 #define GW_BK 64          /* K per chunk */
-#define GW_NS 4           /* pipeline stages */
+#define GW_NS 3           /* pipeline stages (96 KB: two blocks per SM) */
 #define GW_THREADS 256
 #define GW_MAXS 8
 #define GW_EP (GW_BN + 4) /* epilogue pitch in floats: Es[row][feature] */
@@ -83,7 +83,7 @@ static __device__ __forceinline__ void gw_load(const gw_params &p, const __nv_bf
     cp_async_commit();
 }
 
-__global__ void __launch_bounds__(GW_THREADS, 1) k_gemm_wgmma(gw_params p) {
+__global__ void __launch_bounds__(GW_THREADS, 2) k_gemm_wgmma(gw_params p) {
 #ifdef GW_HAVE_WGMMA
     extern __shared__ __align__(1024) unsigned char gw_smem[];
     __nv_bfloat16 *smem = (__nv_bfloat16 *)gw_smem;
@@ -164,11 +164,14 @@ __global__ void __launch_bounds__(GW_THREADS, 1) k_gemm_wgmma(gw_params p) {
 
 static int aligned16(const void *q) { return ((uintptr_t)q & 15) == 0; }
 
-/* DIA_CUDA_GEMM_WG=0: never (cuBLAS / cuda_gemm_rows.cu instead). */
+/* Opt-in (DIA_CUDA_GEMM_WG=1): alone this kernel beat cuBLAS at 16 rows and for the logits head
+ * (bench_cuda_ops --conv-linear 1), but whole B = 8 and B = 64 decode steps were 12-16% slower
+ * with it (493.6 vs 436.2 and 293.7 vs 245.6 steps/s on the H100), so the default stays on cuBLAS
+ * (and cuda_gemm_rows.cu for q|k|v). */
 int cu_gemm_wgmma_ok(const __nv_bfloat16 *xb, int64_t M, int64_t K, int n, const dia_tensor *const *w,
                      const int *trans_w, dia_tensor *const *y) {
     const char *e = getenv("DIA_CUDA_GEMM_WG");
-    if ((e && e[0] == '0') || n < 1 || n > 3 || M <= 4 || M > GW_BM || K % GW_BK || K > INT32_MAX / 2 ||
+    if (!(e && e[0] == '1') || n < 1 || n > 3 || M <= 4 || M > GW_BM || K % GW_BK || K > INT32_MAX / 2 ||
         !aligned16(xb))
         return 0;
     for (int i = 0; i < n; i++) {
@@ -208,9 +211,9 @@ dia_status cu_gemm_wgmma(dia_backend *be, const __nv_bfloat16 *xb, int64_t M, in
         p.tile_end[i] = tiles;
     }
     p.nw = n, p.M = (int)M, p.K = (int)K, p.accumulate = accumulate ? 1 : 0;
-    /* split-K: one wave of one block per SM, at most 8 blocks per tile, >= 1 chunk each */
+    /* split-K: one wave of two blocks per SM, at most 8 blocks per tile, >= 1 chunk each */
     const int nch = (int)(K / GW_BK);
-    int s = c->sm_count / tiles;
+    int s = 2 * c->sm_count / tiles;
     const char *fs = getenv("DIA_CUDA_GEMM_WG_S"); /* at most this split (measurements) */
     if (fs && atoi(fs) >= 1 && atoi(fs) < s) s = atoi(fs);
     if (s > GW_MAXS) s = GW_MAXS;
