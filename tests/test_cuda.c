@@ -191,7 +191,7 @@ static void check_attention(pair *p, int64_t R, int64_t T, int64_t Hq, int64_t H
 
 /* The batch-decode GEMMs against cuBLAS on the same bf16 operands: the mma.sync split-K kernel
  * (cuda_gemm_rows.cu, forced with DIA_CUDA_GEMM_ROWS=2 for every shape it takes) and the wgmma one
- * (cuda_gemm_wgmma.cu, the default for 5..128 rows on an sm_90a device). All accumulate the same
+ * (cuda_gemm_wgmma.cu, opt-in with DIA_CUDA_GEMM_WG=1 on an sm_90a device). All accumulate the same
  * products in f32, so only the summation order differs; each gives the same bits on a second run
  * (the split-K sums run in a fixed order). */
 static void check_gemm_rows(dia_backend *be, int64_t M, int64_t K, int64_t N, int accumulate) {
