@@ -139,11 +139,17 @@ static void test_ops_matmul(void **state) {
     /* f32: cublasSgemm without TF32 */
     check_matmul(&p, 2, 256, 384, 1, DIA_F32, 0, 1e-5);
     check_matmul(&p, 37, 200, 130, 0, DIA_F32, 1, 1e-5);
-    /* bf16, nn.Linear layout, M <= 4: own GEMV (f32 activations) -> float-rounding only */
+    /* bf16, nn.Linear layout, M <= 4: the opt-in GEMV (f32 activations) -> float-rounding only */
+    setenv("DIA_CUDA_GEMV", "1", 1);
     check_matmul(&p, 1, 2048, 512, 1, DIA_BF16, 0, 1e-5);
     check_matmul(&p, 2, 2048, 9252, 1, DIA_BF16, 1, 1e-5);
     check_matmul(&p, 3, 1024, 8192, 1, DIA_BF16, 0, 1e-5);
     check_matmul(&p, 4, 8192, 2048, 1, DIA_BF16, 1, 1e-5);
+    unsetenv("DIA_CUDA_GEMV");
+    /* the same by default: tensor-core GEMMs with activations rounded to bf16 */
+    check_matmul(&p, 1, 2048, 512, 1, DIA_BF16, 0, 1e-2);
+    check_matmul(&p, 2, 2048, 9252, 1, DIA_BF16, 1, 1e-2);
+    check_matmul(&p, 4, 8192, 2048, 1, DIA_BF16, 1, 1e-2);
     /* bf16, more rows (decode at B = 3..64): cuBLAS with activations rounded to bf16 */
     check_matmul(&p, 16, 2048, 2048, 1, DIA_BF16, 1, 1e-2);
     check_matmul(&p, 5, 512, 64, 1, DIA_BF16, 0, 1e-2);
@@ -478,6 +484,7 @@ static void test_ops_linear_fused(void **state) {
     NEED_CUDA();
     pair p = backends();
     const int64_t qkv[3] = {2048, 512, 512}, one[1] = {2048}, gu[1] = {16384}, logits[1] = {9252}, odd[2] = {36, 1000};
+    setenv("DIA_CUDA_GEMV", "1", 1); /* the opt-in fused GEMV for <= 4 rows */
     for (int64_t M = 1; M <= 4; M++) {
         check_linear(&p, M, 2048, 1, 3, qkv, 0, 1e-5); /* rmsnorm + q, k, v */
         check_linear(&p, M, 2048, 0, 1, one, 1, 1e-5); /* o-proj into the residual */
@@ -487,6 +494,9 @@ static void test_ops_linear_fused(void **state) {
     check_linear(&p, 2, 2048, 1, 1, logits, 0, 1e-5); /* final norm + logits head */
     check_linear(&p, 2, 256, 1, 2, odd, 0, 1e-5);     /* rows not divisible by 4 */
     check_linear(&p, 3, 512, 3, 1, odd + 1, 0, 1e-5); /* gated without norm */
+    unsetenv("DIA_CUDA_GEMV");
+    check_linear(&p, 2, 2048, 1, 3, qkv, 0, 5e-3); /* B = 1 by default: composed (bf16 activations) */
+    check_linear(&p, 2, 2048, 2, 1, gu, 0, 5e-3);
     check_linear(&p, 6, 2048, 1, 3, qkv, 0, 5e-3);    /* B = 3: composed (cuBLAS, bf16 activations) */
     check_linear(&p, 6, 1024, 2, 1, gu, 0, 5e-3);
     check_linear(&p, 128, 2048, 1, 3, qkv, 0, 5e-3); /* B = 64: q, k, v in one launch */
@@ -785,7 +795,7 @@ static void test_nari_f32(void **state) {
     check_tf_logits(m, 1e-4);
     dia_model_free(m);
     /* bf16: the nari (DenseGeneral) weights are stored transposed on the device, so decode steps
-     * take the same fused GEMV path as the transformers layout */
+     * take the same path as the transformers layout */
     m = load("dia-nari", "bf16");
     const double d = check_tf_logits(m, 5e-2);
     printf("  nari layout, bf16 vs f32 goldens: max |diff| %.3g\n", d);
@@ -894,8 +904,9 @@ static void test_cache_dtype_and_read(void **state) {
 
 /* bf16 activations (the attention and SiLU outputs written in bf16 for the GEMMs after them,
  * activation_dtype) give the same logits bit for bit as f32 activations rounded before each GEMM
- * (DIA_CUDA_ACT_BF16=0): a 3-item prefill (bf16 activations) and steps after it (6 rows: bf16; and
- * a 1-item run whose 2-row steps after the prefill switch back to f32 for the GEMV). */
+ * (DIA_CUDA_ACT_BF16=0): a 1- and a 3-item prefill and steps after it; and with the opt-in GEMV
+ * (DIA_CUDA_GEMV=1) a 1-item run whose 2-row steps after the prefill switch back to f32
+ * activations (the GEMV reads f32). */
 static float *act_run(dia_model *m, int B, const int32_t *tok, int T, int steps) {
     const char *texts[3] = {TEXT0, TEXT1, TEXT0};
     dia_encoder_state *enc = NULL;
@@ -927,14 +938,17 @@ static void test_activation_bf16(void **state) {
     dia_model *m = load("dia-hf", "bf16");
     const int32_t *tok = golden_i32("text0.tf_tokens", NULL);
     const int T = 7, steps = 4;
-    for (int B = 1; B <= 3; B += 2) {
+    for (int run = 0; run < 3; run++) {
+        const int B = run == 1 ? 3 : 1;
+        if (run == 2) setenv("DIA_CUDA_GEMV", "1", 1);
         setenv("DIA_CUDA_ACT_BF16", "0", 1);
         float *ref = act_run(m, B, tok, T, steps);
         unsetenv("DIA_CUDA_ACT_BF16");
         float *got = act_run(m, B, tok, T, steps);
+        unsetenv("DIA_CUDA_GEMV");
         const size_t n = (size_t)2 * B * C * V * (1 + steps);
-        printf("  batch %d: prefill(%d) + %d steps, bf16 vs f32 activations: %s\n", B, T, steps,
-               memcmp(ref, got, n * sizeof(float)) ? "DIFFERENT" : "identical logits");
+        printf("  batch %d%s: prefill(%d) + %d steps, bf16 vs f32 activations: %s\n", B,
+               run == 2 ? " (GEMV steps)" : "", T, steps, memcmp(ref, got, n * sizeof(float)) ? "DIFFERENT" : "identical logits");
         assert_memory_equal(ref, got, n * sizeof(float));
         free(ref);
         free(got);

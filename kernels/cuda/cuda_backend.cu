@@ -313,14 +313,14 @@ static dia_dtype cuda_cache_dtype(dia_backend *be, dia_dtype weight_dtype) {
 }
 
 /* Activations that only feed a projection: bf16 where the projection is a bf16 tensor-core GEMM
- * (bf16 weights, more than the 4 rows of the GEMV, which reads f32 activations) - the attention and
- * SiLU kernels round once instead of a separate conversion pass before each GEMM. DIA_CUDA_ACT_BF16=0
- * keeps f32 (comparisons). */
+ * (bf16 weights; not for the opt-in GEMV of <= 4 rows, which reads f32 activations) - the attention
+ * and SiLU kernels round once instead of a separate conversion pass before each GEMM.
+ * DIA_CUDA_ACT_BF16=0 keeps f32 (comparisons). */
 static dia_dtype cuda_activation_dtype(dia_backend *be, dia_dtype weight_dtype, int64_t rows) {
     (void)be;
     const char *e = getenv("DIA_CUDA_ACT_BF16");
     if (e && e[0] == '0') return DIA_F32;
-    return weight_dtype == DIA_BF16 && rows > 4 ? DIA_BF16 : DIA_F32;
+    return weight_dtype == DIA_BF16 && (rows > 4 || !cu_gemv_enabled()) ? DIA_BF16 : DIA_F32;
 }
 
 /* DAC ops end the graph segment (codebook_lookup reads device data on the host). */

@@ -3,7 +3,9 @@
  *   y_i[M, N_i] (+)= in . W_i  (i < n <= 3),  in = x or rmsnorm(x) * g
  *   gated:  y[M, N/2] (+)= silu(in . W_gate) * (in . W_up)
  *
- * For decode shapes (M <= 4 rows, bf16 weights in nn.Linear layout [N_i, K]) this is one kernel:
+ * With DIA_CUDA_GEMV=1, for decode shapes (M <= 4 rows, bf16 weights in nn.Linear layout [N_i, K])
+ * this is one kernel (the default since the fourth session is the batched path for every row
+ * count, see cu_gemv_enabled):
  * each warp owns NR weight rows of the concatenation [sum N_i, K] (gated: NR/2 gate rows and the
  * matching up rows), streams them once with 16-byte loads (several in flight per lane) and reads
  * x from L1. RMSNorm folds in as rmsnorm(x) . w = (sum_k x_k g_k w_k) / rms(x): the warp sums x^2
@@ -199,9 +201,18 @@ static dia_status fg_launch_mt(cuda_ctx *c, const fg_args &a, int nr, int norm, 
 
 static int aligned16(const void *p) { return ((uintptr_t)p % 16) == 0; }
 
+/* The fused GEMV for <= 4 rows is opt-in (DIA_CUDA_GEMV=1). Since the batched path gained bf16
+ * activations, the q|k|v GEMM in one launch and the faster norm / SiLU kernels, decode steps are
+ * faster on it at 2 and 4 rows too (H100, dia_generate: B = 1 545 vs 477 steps/s, B = 2 546 vs
+ * 351), so rows <= 4 take it as well. */
+int cu_gemv_enabled(void) {
+    const char *e = getenv("DIA_CUDA_GEMV");
+    return e && e[0] == '1';
+}
+
 /* The fused kernel's conditions (x [M, K] f32 with M <= 4, bf16 nn.Linear weights, f32 scale). */
 static int fused_ok(const dia_linear_args *a, int64_t M, int64_t K) {
-    if (M < 1 || M > 4 || K % 8 || K > INT32_MAX / 8) return 0;
+    if (M < 1 || M > 4 || K % 8 || K > INT32_MAX / 8 || !cu_gemv_enabled()) return 0;
     if (a->x->dtype != DIA_F32 || !aligned16(cu_ptr(a->x))) return 0;
     if (a->norm_w && (a->norm_w->dtype != DIA_F32 || a->norm_w->ne[0] != K || !aligned16(cu_ptr(a->norm_w))))
         return 0;
