@@ -160,6 +160,16 @@ __device__ __forceinline__ float cu_load(const void *base, int dt, int64_t i) {
     }
 }
 
+/* Four consecutive outputs 4 i .. 4 i + 3 in one 16-byte (f32) or 8-byte (bf16, rounded to
+ * nearest even) store. */
+__device__ __forceinline__ void cu_store4(float *Y, int64_t i, float4 v) { ((float4 *)Y)[i] = v; }
+__device__ __forceinline__ void cu_store4(__nv_bfloat16 *Y, int64_t i, float4 v) {
+    __nv_bfloat162 lo = __floats2bfloat162_rn(v.x, v.y), hi = __floats2bfloat162_rn(v.z, v.w);
+    uint2 pk;
+    pk.x = *(uint32_t *)&lo, pk.y = *(uint32_t *)&hi;
+    ((uint2 *)Y)[i] = pk;
+}
+
 /* A cache element from f32: as is, or rounded to the nearest bf16 (ties to even). */
 __device__ __forceinline__ void kv_put(float *p, float x) { *p = x; }
 __device__ __forceinline__ void kv_put(__nv_bfloat16 *p, float x) { *p = __float2bfloat16_rn(x); }

@@ -56,15 +56,6 @@ dia_status cu_embed(dia_backend *be, dia_tensor *y, const dia_tensor *tables, in
 __device__ __forceinline__ void silu_put(float *p, float v) { *p = v; }
 __device__ __forceinline__ void silu_put(__nv_bfloat16 *p, float v) { *p = __float2bfloat16_rn(v); }
 __device__ __forceinline__ float silu_gate(float g, float u) { return g / (1.0f + expf(-g)) * u; }
-/* outputs 4 i .. 4 i + 3 in one 16- or 8-byte store */
-__device__ __forceinline__ void silu_put4(float *Y, int64_t i, float4 v) { ((float4 *)Y)[i] = v; }
-__device__ __forceinline__ void silu_put4(__nv_bfloat16 *Y, int64_t i, float4 v) {
-    __nv_bfloat162 lo = __floats2bfloat162_rn(v.x, v.y), hi = __floats2bfloat162_rn(v.z, v.w);
-    uint2 pk;
-    pk.x = *(uint32_t *)&lo, pk.y = *(uint32_t *)&hi;
-    ((uint2 *)Y)[i] = pk;
-}
-
 template <typename OT> __global__ void k_silu_mul(OT *Y, const float *H, int64_t M, int64_t I) {
     const int64_t n = M * I;
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
@@ -78,7 +69,7 @@ template <typename OT> __global__ void k_silu_mul4(OT *Y, const float4 *H, int64
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
         const int64_t m = i / I4, j = i % I4;
         const float4 g = H[m * 2 * I4 + j], u = H[m * 2 * I4 + I4 + j];
-        silu_put4(Y, i, make_float4(silu_gate(g.x, u.x), silu_gate(g.y, u.y), silu_gate(g.z, u.z), silu_gate(g.w, u.w)));
+        cu_store4(Y, i, make_float4(silu_gate(g.x, u.x), silu_gate(g.y, u.y), silu_gate(g.z, u.z), silu_gate(g.w, u.w)));
     }
 }
 

@@ -7,44 +7,27 @@
  * accumulate): 8 warps, 2 along the features (64 each) x 4 along the rows (32 each; warps whose
  * rows are all past M skip the math). The K dimension moves through shared memory in chunks of 64
  * (weights and input rows, cp.async, NS-stage pipeline, ldmatrix fragments). To fill the GPU, the
- * K range of a tile is split over S blocks (split-K, S <= 8) that form one thread-block cluster:
- * each stages its partial tile in its shared memory, and after a cluster barrier block r sums rows
- * r, r + S, ... of all S partials through distributed shared memory, in rank order, adds the
- * accumulated output and writes it. The result is therefore deterministic (the same bits on every
- * run) without atomics or a global workspace. All weights of a call are one grid (q, k and v of a
- * layer: one launch). */
-#include <cooperative_groups.h>
-
+ * K range of a tile is split over the S <= 8 blocks of a cluster whose partial tiles are summed in
+ * rank order (cuda_splitk.cuh: deterministic, no atomics). All weights of a call are one grid (q, k
+ * and v of a layer: one launch). */
 #include "cuda_common.cuh"
 #include "cuda_mma.cuh"
+#include "cuda_splitk.cuh"
 
-namespace cg = cooperative_groups;
-
-#define GR_BM 128          /* output features per block */
-#define GR_BN 128          /* rows per block: all of M */
-#define GR_BK 64           /* K per chunk */
+#define GR_BM SK_TILE      /* output features per block */
+#define GR_BN SK_ROWS      /* rows per block: all of M */
+#define GR_BK SK_BK        /* K per chunk */
 #define GR_LD (GR_BK + 8)  /* shared row pitch in elements (conflict-free ldmatrix) */
 #define GR_NS 3            /* pipeline stages (two blocks per SM fit) */
-#define GR_EP (GR_BM + 4)  /* epilogue pitch in floats: Es[row][feature] */
 #define GR_THREADS 256
-#define GR_MAXS 8          /* portable cluster size */
 #define GR_STAGE ((GR_BM + GR_BN) * GR_LD) /* elements per stage */
 #define GR_SMEM_PIPE ((size_t)GR_NS * GR_STAGE * sizeof(__nv_bfloat16))
-#define GR_SMEM_EPI ((size_t)GR_BN * GR_EP * sizeof(float))
+#define GR_SMEM_EPI ((size_t)GR_BN * SK_EP * sizeof(float))
 #define GR_SMEM (GR_SMEM_PIPE > GR_SMEM_EPI ? GR_SMEM_PIPE : GR_SMEM_EPI)
-
-typedef struct gr_params {
-    const __nv_bfloat16 *x;    /* [M, K] */
-    const __nv_bfloat16 *w[3]; /* [N_i, K] */
-    float *y[3];               /* [M, N_i] */
-    int n[3];                  /* N_i */
-    int tile_end[3];           /* cumulative feature tiles: weight i owns tiles [tile_end[i-1], tile_end[i]) */
-    int nw, M, K, S, accumulate;
-} gr_params;
 
 /* Chunk c (K columns c*64 ..) of the tile's weight rows f0.. and of the input rows 0..Mp-1 into
  * one stage (rows past N or M are zeros; input rows past Mp are never read). One commit group. */
-static __device__ __forceinline__ void gr_load(const gr_params &p, const __nv_bfloat16 *W, int N, int f0, int Mp,
+static __device__ __forceinline__ void gr_load(const splitk_params &p, const __nv_bfloat16 *W, int N, int f0, int Mp,
                                                __nv_bfloat16 *Ws, __nv_bfloat16 *Xs, int c) {
     const int k0 = c * GR_BK;
     for (int v = threadIdx.x; v < GR_BM * (GR_BK / 8); v += GR_THREADS) {
@@ -60,18 +43,13 @@ static __device__ __forceinline__ void gr_load(const gr_params &p, const __nv_bf
     cp_async_commit();
 }
 
-__global__ void __launch_bounds__(GR_THREADS, 2) k_gemm_rows(gr_params p) {
+__global__ void __launch_bounds__(GR_THREADS, 2) k_gemm_rows(splitk_params p) {
     extern __shared__ __align__(16) unsigned char gr_smem[];
     __nv_bfloat16 *smem = (__nv_bfloat16 *)gr_smem;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-    const int split = blockIdx.x % p.S, tile = blockIdx.x / p.S;
-    /* which weight (selects, not indexing: the parameters stay out of local memory) */
-    const int wi = tile < p.tile_end[0] ? 0 : p.nw > 1 && tile < p.tile_end[1] ? 1 : 2;
-    const int first = wi == 0 ? 0 : wi == 1 ? p.tile_end[0] : p.tile_end[1];
-    const int f0 = (tile - first) * GR_BM, N = wi == 0 ? p.n[0] : wi == 1 ? p.n[1] : p.n[2];
-    const __nv_bfloat16 *W = wi == 0 ? p.w[0] : wi == 1 ? p.w[1] : p.w[2];
-    float *Y = wi == 0 ? p.y[0] : wi == 1 ? p.y[1] : p.y[2];
-    const int nch = p.K / GR_BK, c0 = split * nch / p.S, c1 = (split + 1) * nch / p.S;
+    const sk_tile t = sk_tile_of(p);
+    const __nv_bfloat16 *W = t.W;
+    const int N = t.N, f0 = t.f0, c0 = t.c0, c1 = t.c1;
     const int Mp = (p.M + 31) & ~31; /* rows the active warps read */
     const int wm = (warp & 1) * 64, wn = (warp >> 1) * 32;
     const bool active = wn < p.M;
@@ -130,53 +108,16 @@ __global__ void __launch_bounds__(GR_THREADS, 2) k_gemm_rows(gr_params p) {
             for (int ni = 0; ni < 4; ni++)
 #pragma unroll
                 for (int e = 0; e < 4; e++)
-                    Es[(wn + ni * 8 + 2 * tq + (e & 1)) * GR_EP + wm + mi * 16 + g + (e >> 1) * 8] = acc[mi][ni][e];
+                    Es[(wn + ni * 8 + 2 * tq + (e & 1)) * SK_EP + wm + mi * 16 + g + (e >> 1) * 8] = acc[mi][ni][e];
     }
-    cg::cluster_group cluster = cg::this_cluster();
-    if (p.S > 1) cluster.sync();
-    else __syncthreads();
-    /* rows split, r, r + S, ...: 32 threads per row, 4 features each (16-byte accesses) */
-    const int fl = (tid & 31) * 4, f = f0 + fl;
-    if (f < N)
-        for (int r = split + p.S * (tid >> 5); r < p.M; r += p.S * (GR_THREADS / 32)) {
-            float4 s;
-            if (p.S == 1) s = *(const float4 *)&Es[r * GR_EP + fl];
-            else {
-                s = *(const float4 *)(cluster.map_shared_rank(Es, 0) + r * GR_EP + fl);
-                for (int q = 1; q < p.S; q++) {
-                    const float4 t = *(const float4 *)(cluster.map_shared_rank(Es, q) + r * GR_EP + fl);
-                    s.x += t.x, s.y += t.y, s.z += t.z, s.w += t.w;
-                }
-            }
-            float4 *yp = (float4 *)(Y + (size_t)r * N + f);
-            if (p.accumulate) {
-                const float4 o = *yp;
-                s.x += o.x, s.y += o.y, s.z += o.z, s.w += o.w;
-            }
-            *yp = s;
-        }
-    if (p.S > 1) cluster.sync(); /* no block leaves while another still reads its shared memory */
+    sk_reduce_store(p, t, Es);
 }
 
 static int aligned16(const void *q) { return ((uintptr_t)q & 15) == 0; }
 
-/* DIA_CUDA_GEMM_ROWS: 0 never (cuBLAS), 2 every shape the kernel can take (tests, benchmarks),
- * else (default) where it measured faster on the H100: several weights on one input (q, k and v:
- * one launch instead of three cuBLAS GEMMs; at 128 rows 18.8 vs 39.0 us in bench_cuda_ops). Single
- * weights stay on cuBLAS: its kernels were faster at 128 rows, and at 16-64 rows, though this
- * kernel timed faster alone for the 2048-wide projections, whole decode steps at B = 8 and 32
- * were 1-4% slower with it. */
-static int gr_mode(void) {
-    const char *e = getenv("DIA_CUDA_GEMM_ROWS");
-    return e && (e[0] == '0' || e[0] == '2') ? e[0] - '0' : 1;
-}
-
-int cu_gemm_rows_ok(const __nv_bfloat16 *xb, int64_t M, int64_t K, int n, const dia_tensor *const *w,
-                    const int *trans_w, dia_tensor *const *y) {
-    const int mode = gr_mode();
-    if (mode == 0 || n < 1 || n > 3 || M < 1 || M > GR_BN || K % GR_BK || K > INT32_MAX / 2 || !aligned16(xb))
-        return 0;
-    if (mode == 1 && n < 2) return 0;
+int sk_shapes_ok(const __nv_bfloat16 *xb, int64_t M, int64_t K, int n, const dia_tensor *const *w,
+                 const int *trans_w, dia_tensor *const *y, int64_t min_rows) {
+    if (n < 1 || n > 3 || M < min_rows || M > SK_ROWS || K % SK_BK || K > INT32_MAX / 2 || !aligned16(xb)) return 0;
     for (int i = 0; i < n; i++) {
         const dia_tensor *wi = w[i], *yi = y[i];
         if (!trans_w[i] || wi->dtype != DIA_BF16 || wi->ndim != 2 || wi->ne[1] != K || wi->ne[0] % 4 ||
@@ -188,26 +129,47 @@ int cu_gemm_rows_ok(const __nv_bfloat16 *xb, int64_t M, int64_t K, int n, const 
     return 1;
 }
 
-/* Whether clusters of s blocks of k_gemm_rows can run on this device (asked once per size). */
-static int gr_cluster_fits(cuda_ctx *c, int s) {
-    if (cudaFuncSetAttribute(k_gemm_rows, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)GR_SMEM) != cudaSuccess)
-        return (void)cudaGetLastError(), 0;
-    static int known[GR_MAXS + 1]; /* 0 unknown, 1 yes, -1 no; one device per process in practice */
-    if (s <= 1) return 1;
-    if (known[s]) return known[s] > 0;
+int sk_params(splitk_params *p, const __nv_bfloat16 *xb, int64_t M, int64_t K, int n, const dia_tensor *const *w,
+              dia_tensor *const *y, int accumulate) {
+    memset(p, 0, sizeof *p);
+    p->x = xb;
+    int tiles = 0;
+    for (int i = 0; i < n; i++) {
+        p->w[i] = (const __nv_bfloat16 *)cu_ptr(w[i]);
+        p->y[i] = (float *)cu_ptr(y[i]);
+        p->n[i] = (int)w[i]->ne[0];
+        tiles += (p->n[i] + SK_TILE - 1) / SK_TILE;
+        p->tile_end[i] = tiles;
+    }
+    p->nw = n, p->M = (int)M, p->K = (int)K, p->accumulate = accumulate ? 1 : 0;
+    return tiles;
+}
+
+/* One launch configuration: grid blocks in clusters of s. */
+static cudaLaunchConfig_t sk_config(cuda_ctx *c, unsigned grid, int s, size_t smem, cudaLaunchAttribute *attr) {
     cudaLaunchConfig_t cfg;
     memset(&cfg, 0, sizeof cfg);
-    cfg.gridDim = dim3((unsigned)s);
-    cfg.blockDim = dim3(GR_THREADS);
-    cfg.dynamicSmemBytes = GR_SMEM;
+    cfg.gridDim = dim3(grid);
+    cfg.blockDim = dim3(256);
+    cfg.dynamicSmemBytes = smem;
     cfg.stream = c->stream;
-    cudaLaunchAttribute attr[1];
     attr[0].id = cudaLaunchAttributeClusterDimension;
     attr[0].val.clusterDim.x = (unsigned)s, attr[0].val.clusterDim.y = 1, attr[0].val.clusterDim.z = 1;
     cfg.attrs = attr;
     cfg.numAttrs = 1;
+    return cfg;
+}
+
+/* Whether clusters of s blocks of kernel can run on this device (asked once per size; known[s]:
+ * 0 unknown, 1 yes, -1 no; one device per process in practice). */
+static int sk_cluster_fits(cuda_ctx *c, void (*kernel)(splitk_params), size_t smem, int s, int *known) {
+    if (s <= 1) return 1;
+    if (known[s]) return known[s] > 0;
+    cudaLaunchAttribute attr[1];
+    const cudaLaunchConfig_t cfg = sk_config(c, (unsigned)s, s, smem, attr);
     int n = 0;
-    if (cudaOccupancyMaxActiveClusters(&n, k_gemm_rows, &cfg) != cudaSuccess) {
+    if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem) != cudaSuccess ||
+        cudaOccupancyMaxActiveClusters(&n, kernel, &cfg) != cudaSuccess) {
         (void)cudaGetLastError();
         n = 0;
     }
@@ -216,46 +178,50 @@ static int gr_cluster_fits(cuda_ctx *c, int s) {
     return n > 0;
 }
 
-dia_status cu_gemm_rows(dia_backend *be, const __nv_bfloat16 *xb, int64_t M, int64_t K, int n,
-                        const dia_tensor *const *w, dia_tensor *const *y, int accumulate) {
-    cuda_ctx *c = cu_ctx(be);
-    gr_params p;
-    memset(&p, 0, sizeof p);
-    p.x = xb;
-    int tiles = 0;
-    for (int i = 0; i < n; i++) {
-        p.w[i] = (const __nv_bfloat16 *)cu_ptr(w[i]);
-        p.y[i] = (float *)cu_ptr(y[i]);
-        p.n[i] = (int)w[i]->ne[0];
-        tiles += (p.n[i] + GR_BM - 1) / GR_BM;
-        p.tile_end[i] = tiles;
-    }
-    p.nw = n, p.M = (int)M, p.K = (int)K, p.accumulate = accumulate ? 1 : 0;
-    /* split-K: as many blocks as fit one wave (two blocks per SM), at most 8 per tile and one
-     * chunk per block */
-    const int nch = (int)(K / GR_BK);
-    int s = 2 * c->sm_count / tiles;
-    if (s > GR_MAXS) s = GR_MAXS;
+int sk_split(cuda_ctx *c, void (*kernel)(splitk_params), size_t smem, int tiles, int64_t K, int blocks_per_sm,
+             const char *cap_env, int *known) {
+    const int nch = (int)(K / SK_BK);
+    int s = blocks_per_sm * c->sm_count / tiles;
+    if (s > SK_MAXS) s = SK_MAXS;
     if (s > nch) s = nch;
     if (s < 1) s = 1;
-    const char *fs = getenv("DIA_CUDA_GEMM_ROWS_S"); /* at most this split (measurements) */
-    if (fs && atoi(fs) >= 1 && atoi(fs) < s) s = atoi(fs);
-    while (s > 1 && !gr_cluster_fits(c, s)) s--;
-    p.S = s;
+    const char *cap = getenv(cap_env);
+    if (cap && atoi(cap) >= 1 && atoi(cap) < s) s = atoi(cap);
+    while (s > 1 && !sk_cluster_fits(c, kernel, smem, s, known)) s--;
+    return s;
+}
+
+dia_status sk_launch(cuda_ctx *c, void (*kernel)(splitk_params), const splitk_params *p, int tiles, size_t smem,
+                     const char *name) {
     /* the opt-in above 48 KiB (per device, so every call; it is cheap) */
-    CU_CHECK(cudaFuncSetAttribute(k_gemm_rows, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)GR_SMEM));
-    cudaLaunchConfig_t cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.gridDim = dim3((unsigned)(tiles * s));
-    cfg.blockDim = dim3(GR_THREADS);
-    cfg.dynamicSmemBytes = GR_SMEM;
-    cfg.stream = c->stream;
+    CU_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     cudaLaunchAttribute attr[1];
-    attr[0].id = cudaLaunchAttributeClusterDimension;
-    attr[0].val.clusterDim.x = (unsigned)s, attr[0].val.clusterDim.y = 1, attr[0].val.clusterDim.z = 1;
-    cfg.attrs = attr;
-    cfg.numAttrs = 1;
-    CU_CHECK(cudaLaunchKernelEx(&cfg, k_gemm_rows, p));
-    CU_LAUNCHED("gemm_rows");
+    const cudaLaunchConfig_t cfg = sk_config(c, (unsigned)(tiles * p->S), p->S, smem, attr);
+    CU_CHECK(cudaLaunchKernelEx(&cfg, kernel, *p));
+    CU_LAUNCHED(name);
     return DIA_OK;
+}
+
+/* DIA_CUDA_GEMM_ROWS: 0 never (cuBLAS), 2 every shape the kernel can take (tests, benchmarks),
+ * else (default) where it measured faster on the H100: several weights on one input (q, k and v:
+ * one launch instead of three cuBLAS GEMMs; at 128 rows 18.8 vs 39.0 us in bench_cuda_ops). Single
+ * weights stay on cuBLAS: its kernels were faster at 128 rows, and at 16-64 rows, though this
+ * kernel timed faster alone for the 2048-wide projections, whole decode steps at B = 8 and 32
+ * were 1-4% slower with it. */
+int cu_gemm_rows_ok(const __nv_bfloat16 *xb, int64_t M, int64_t K, int n, const dia_tensor *const *w,
+                    const int *trans_w, dia_tensor *const *y) {
+    const char *e = getenv("DIA_CUDA_GEMM_ROWS");
+    const int mode = e && (e[0] == '0' || e[0] == '2') ? e[0] - '0' : 1;
+    if (mode == 0 || (mode == 1 && n < 2)) return 0;
+    return sk_shapes_ok(xb, M, K, n, w, trans_w, y, 1);
+}
+
+dia_status cu_gemm_rows(dia_backend *be, const __nv_bfloat16 *xb, int64_t M, int64_t K, int n,
+                        const dia_tensor *const *w, dia_tensor *const *y, int accumulate) {
+    static int known[SK_MAXS + 1];
+    cuda_ctx *c = cu_ctx(be);
+    splitk_params p;
+    const int tiles = sk_params(&p, xb, M, K, n, w, y, accumulate);
+    p.S = sk_split(c, k_gemm_rows, GR_SMEM, tiles, K, 2, "DIA_CUDA_GEMM_ROWS_S", known);
+    return sk_launch(c, k_gemm_rows, &p, tiles, GR_SMEM, "gemm_rows");
 }

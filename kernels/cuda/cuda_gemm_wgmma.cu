@@ -1,8 +1,8 @@
 /* cuda_gemm_wgmma.cu - the batch-decode GEMM on Hopper's warpgroup MMA (wgmma, sm_90a):
  *     y_i[M, N_i] (+)= xb[M, K] . W_i^T      for up to three bf16 nn.Linear weights W_i [N_i, K]
  * sharing one bf16 input, 4 < M <= 128 rows (B <= 64 items), the shapes of a batched decode step.
- * Same plan as cuda_gemm_rows.cu (split-K over a thread-block cluster, partial tiles summed in rank
- * order through distributed shared memory, so the result is deterministic), but the products run
+ * Same plan as cuda_gemm_rows.cu (cuda_splitk.cuh: split-K over a thread-block cluster, partial
+ * tiles summed in rank order through distributed shared memory, deterministic), but the products run
  * on wgmma.m64n128k16 with both operands read from shared memory by the tensor cores (no ldmatrix
  * traffic, twice mma.sync's rate): a block is 2 warpgroups, each 64 rows x the block's 128
  * features. The input rows and weight rows of a 64-wide K chunk are staged by cp.async (4 stages)
@@ -11,33 +11,19 @@
  * layout needs 64-byte row pieces per warp to avoid bank conflicts, and ran at half the speed,
  * L2-request bound.) This file is compiled for sm_90a only (wgmma is an sm_90a feature); where the device
  * has no sm_90a image the kernel is reported unavailable and cuBLAS runs instead. */
-#include <cooperative_groups.h>
-
 #include "cuda_common.cuh"
 #include "cuda_mma.cuh"
+#include "cuda_splitk.cuh"
 
-namespace cg = cooperative_groups;
-
-#define GW_BN 128         /* output features per block (the wgmma N) */
-#define GW_BM 128         /* rows per block: 2 warpgroups x 64 */
-#define GW_BK 64          /* K per chunk */
+#define GW_BN SK_TILE     /* output features per block (the wgmma N) */
+#define GW_BM SK_ROWS     /* rows per block: 2 warpgroups x 64 */
+#define GW_BK SK_BK       /* K per chunk */
 #define GW_NS 3           /* pipeline stages (96 KB: two blocks per SM) */
 #define GW_THREADS 256
-#define GW_MAXS 8
-#define GW_EP (GW_BN + 4) /* epilogue pitch in floats: Es[row][feature] */
 #define GW_TILE (GW_BM * GW_BK) /* elements of one operand tile (both are 128 x 64) */
 #define GW_SMEM_PIPE ((size_t)GW_NS * 2 * GW_TILE * sizeof(__nv_bfloat16))
-#define GW_SMEM_EPI ((size_t)GW_BM * GW_EP * sizeof(float))
+#define GW_SMEM_EPI ((size_t)GW_BM * SK_EP * sizeof(float))
 #define GW_SMEM (GW_SMEM_PIPE > GW_SMEM_EPI ? GW_SMEM_PIPE : GW_SMEM_EPI)
-
-typedef struct gw_params {
-    const __nv_bfloat16 *x;    /* [M, K] */
-    const __nv_bfloat16 *w[3]; /* [N_i, K] */
-    float *y[3];               /* [M, N_i] */
-    int n[3];
-    int tile_end[3];
-    int nw, M, K, S, accumulate;
-} gw_params;
 
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define GW_HAVE_WGMMA 1
@@ -67,7 +53,7 @@ static __device__ __forceinline__ int gw_off(int r, int q) { return r * 64 + ((q
 /* Chunk c of the input rows (0 .. Mp-1, zeros past M) and of the weight rows f0 .. f0+127 (zeros
  * past N) into a stage: 8 threads per 128-byte row (whole cache lines; the swizzle spreads a
  * warp's 4 rows over all banks). One commit group. */
-static __device__ __forceinline__ void gw_load(const gw_params &p, const __nv_bfloat16 *W, int N, int f0, int Mp,
+static __device__ __forceinline__ void gw_load(const splitk_params &p, const __nv_bfloat16 *W, int N, int f0, int Mp,
                                                __nv_bfloat16 *As, __nv_bfloat16 *Bs, int c) {
     const int k0 = c * GW_BK;
     for (int v = threadIdx.x; v < GW_BN * 8; v += GW_THREADS) {
@@ -83,18 +69,14 @@ static __device__ __forceinline__ void gw_load(const gw_params &p, const __nv_bf
     cp_async_commit();
 }
 
-__global__ void __launch_bounds__(GW_THREADS, 2) k_gemm_wgmma(gw_params p) {
+__global__ void __launch_bounds__(GW_THREADS, 2) k_gemm_wgmma(splitk_params p) {
 #ifdef GW_HAVE_WGMMA
     extern __shared__ __align__(1024) unsigned char gw_smem[];
     __nv_bfloat16 *smem = (__nv_bfloat16 *)gw_smem;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wg = warp >> 2;
-    const int split = blockIdx.x % p.S, tile = blockIdx.x / p.S;
-    const int wi = tile < p.tile_end[0] ? 0 : p.nw > 1 && tile < p.tile_end[1] ? 1 : 2;
-    const int first = wi == 0 ? 0 : wi == 1 ? p.tile_end[0] : p.tile_end[1];
-    const int f0 = (tile - first) * GW_BN, N = wi == 0 ? p.n[0] : wi == 1 ? p.n[1] : p.n[2];
-    const __nv_bfloat16 *W = wi == 0 ? p.w[0] : wi == 1 ? p.w[1] : p.w[2];
-    float *Y = wi == 0 ? p.y[0] : wi == 1 ? p.y[1] : p.y[2];
-    const int nch = p.K / GW_BK, c0 = split * nch / p.S, c1 = (split + 1) * nch / p.S;
+    const sk_tile t = sk_tile_of(p);
+    const __nv_bfloat16 *W = t.W;
+    const int N = t.N, f0 = t.f0, c0 = t.c0, c1 = t.c1;
     const int Mp = (p.M + 63) & ~63;
     const bool active = wg * 64 < p.M; /* warpgroup-uniform */
     float d[64];
@@ -134,35 +116,11 @@ __global__ void __launch_bounds__(GW_THREADS, 2) k_gemm_wgmma(gw_params p) {
 #pragma unroll
         for (int j = 0; j < 16; j++)
 #pragma unroll
-            for (int e = 0; e < 4; e++) Es[(r0 + 8 * (e >> 1)) * GW_EP + 8 * j + c0f + (e & 1)] = d[4 * j + e];
+            for (int e = 0; e < 4; e++) Es[(r0 + 8 * (e >> 1)) * SK_EP + 8 * j + c0f + (e & 1)] = d[4 * j + e];
     }
-    cg::cluster_group cluster = cg::this_cluster();
-    if (p.S > 1) cluster.sync();
-    else __syncthreads();
-    const int fl = (tid & 31) * 4, f = f0 + fl;
-    if (f < N)
-        for (int r = split + p.S * (tid >> 5); r < p.M; r += p.S * (GW_THREADS / 32)) {
-            float4 s;
-            if (p.S == 1) s = *(const float4 *)&Es[r * GW_EP + fl];
-            else {
-                s = *(const float4 *)(cluster.map_shared_rank(Es, 0) + r * GW_EP + fl);
-                for (int q = 1; q < p.S; q++) {
-                    const float4 t = *(const float4 *)(cluster.map_shared_rank(Es, q) + r * GW_EP + fl);
-                    s.x += t.x, s.y += t.y, s.z += t.z, s.w += t.w;
-                }
-            }
-            float4 *yp = (float4 *)(Y + (size_t)r * N + f);
-            if (p.accumulate) {
-                const float4 o = *yp;
-                s.x += o.x, s.y += o.y, s.z += o.z, s.w += o.w;
-            }
-            *yp = s;
-        }
-    if (p.S > 1) cluster.sync();
+    sk_reduce_store(p, t, Es);
 #endif
 }
-
-static int aligned16(const void *q) { return ((uintptr_t)q & 15) == 0; }
 
 /* Opt-in (DIA_CUDA_GEMM_WG=1): alone this kernel beat cuBLAS at 16 rows and for the logits head
  * (bench_cuda_ops --conv-linear 1), but whole B = 8 and B = 64 decode steps were 12-16% slower
@@ -171,17 +129,7 @@ static int aligned16(const void *q) { return ((uintptr_t)q & 15) == 0; }
 int cu_gemm_wgmma_ok(const __nv_bfloat16 *xb, int64_t M, int64_t K, int n, const dia_tensor *const *w,
                      const int *trans_w, dia_tensor *const *y) {
     const char *e = getenv("DIA_CUDA_GEMM_WG");
-    if (!(e && e[0] == '1') || n < 1 || n > 3 || M <= 4 || M > GW_BM || K % GW_BK || K > INT32_MAX / 2 ||
-        !aligned16(xb))
-        return 0;
-    for (int i = 0; i < n; i++) {
-        const dia_tensor *wi = w[i], *yi = y[i];
-        if (!trans_w[i] || wi->dtype != DIA_BF16 || wi->ndim != 2 || wi->ne[1] != K || wi->ne[0] % 4 ||
-            wi->ne[0] > INT32_MAX / 2 || wi->buf->host_mem || !aligned16(cu_ptr(wi)))
-            return 0;
-        if (yi->dtype != DIA_F32 || yi->ndim != 2 || yi->ne[0] != M || yi->ne[1] != wi->ne[0] || !aligned16(cu_ptr(yi)))
-            return 0;
-    }
+    if (!(e && e[0] == '1') || !sk_shapes_ok(xb, M, K, n, w, trans_w, y, 5)) return 0;
     /* the device has this file's sm_90a image (asked once) */
     static int avail; /* 0 unknown, 1 yes, -1 no */
     if (!avail) {
@@ -198,41 +146,10 @@ int cu_gemm_wgmma_ok(const __nv_bfloat16 *xb, int64_t M, int64_t K, int n, const
 
 dia_status cu_gemm_wgmma(dia_backend *be, const __nv_bfloat16 *xb, int64_t M, int64_t K, int n,
                          const dia_tensor *const *w, dia_tensor *const *y, int accumulate) {
+    static int known[SK_MAXS + 1];
     cuda_ctx *c = cu_ctx(be);
-    gw_params p;
-    memset(&p, 0, sizeof p);
-    p.x = xb;
-    int tiles = 0;
-    for (int i = 0; i < n; i++) {
-        p.w[i] = (const __nv_bfloat16 *)cu_ptr(w[i]);
-        p.y[i] = (float *)cu_ptr(y[i]);
-        p.n[i] = (int)w[i]->ne[0];
-        tiles += (p.n[i] + GW_BN - 1) / GW_BN;
-        p.tile_end[i] = tiles;
-    }
-    p.nw = n, p.M = (int)M, p.K = (int)K, p.accumulate = accumulate ? 1 : 0;
-    /* split-K: one wave of two blocks per SM, at most 8 blocks per tile, >= 1 chunk each */
-    const int nch = (int)(K / GW_BK);
-    int s = 2 * c->sm_count / tiles;
-    const char *fs = getenv("DIA_CUDA_GEMM_WG_S"); /* at most this split (measurements) */
-    if (fs && atoi(fs) >= 1 && atoi(fs) < s) s = atoi(fs);
-    if (s > GW_MAXS) s = GW_MAXS;
-    if (s > nch) s = nch;
-    if (s < 1) s = 1;
-    p.S = s;
-    CU_CHECK(cudaFuncSetAttribute(k_gemm_wgmma, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)GW_SMEM));
-    cudaLaunchConfig_t cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.gridDim = dim3((unsigned)(tiles * s));
-    cfg.blockDim = dim3(GW_THREADS);
-    cfg.dynamicSmemBytes = GW_SMEM;
-    cfg.stream = c->stream;
-    cudaLaunchAttribute attr[1];
-    attr[0].id = cudaLaunchAttributeClusterDimension;
-    attr[0].val.clusterDim.x = (unsigned)s, attr[0].val.clusterDim.y = 1, attr[0].val.clusterDim.z = 1;
-    cfg.attrs = attr;
-    cfg.numAttrs = 1;
-    CU_CHECK(cudaLaunchKernelEx(&cfg, k_gemm_wgmma, p));
-    CU_LAUNCHED("gemm_wgmma");
-    return DIA_OK;
+    splitk_params p;
+    const int tiles = sk_params(&p, xb, M, K, n, w, y, accumulate);
+    p.S = sk_split(c, k_gemm_wgmma, GW_SMEM, tiles, K, 2, "DIA_CUDA_GEMM_WG_S", known);
+    return sk_launch(c, k_gemm_wgmma, &p, tiles, GW_SMEM, "gemm_wgmma");
 }

@@ -29,15 +29,6 @@ __global__ void __launch_bounds__(NORM_THREADS)
     for (int64_t d = threadIdx.x; d < D; d += NORM_THREADS) norm_put(yr + d, xr[d] * r * cu_load(W, wdt, d));
 }
 
-/* four values of y, as f32 or rounded to bf16 */
-__device__ __forceinline__ void norm_put4(float *Y, int64_t i4, float4 v) { ((float4 *)Y)[i4] = v; }
-__device__ __forceinline__ void norm_put4(__nv_bfloat16 *Y, int64_t i4, float4 v) {
-    __nv_bfloat162 lo = __floats2bfloat162_rn(v.x, v.y), hi = __floats2bfloat162_rn(v.z, v.w);
-    uint2 pk;
-    pk.x = *(uint32_t *)&lo, pk.y = *(uint32_t *)&hi;
-    ((uint2 *)Y)[i4] = pk;
-}
-
 /* f32 weight, D = 4 * NORM_THREADS * NV, 16-byte aligned rows: each thread loads its NV float4 of
  * the row once (one memory round trip), sums squares in f32 over its 4 NV values, and the block
  * reduces in double. Output f32, or bf16 (the input of a bf16 GEMM). */
@@ -70,7 +61,7 @@ __global__ void __launch_bounds__(NORM_THREADS)
         const int64_t d = threadIdx.x + (int64_t)i * NORM_THREADS;
         if (d < D4) {
             const float4 wv = W[d];
-            norm_put4(Y, m * D4 + d,
+            cu_store4(Y, m * D4 + d,
                       make_float4(v[i].x * r * wv.x, v[i].y * r * wv.y, v[i].z * r * wv.z, v[i].w * r * wv.w));
         }
     }
