@@ -34,10 +34,6 @@ static int att_min_chunk(void) {
     return v;
 }
 
-/* an output element: f32, or rounded to bf16 (the next GEMM's input, see activation_dtype) */
-__device__ __forceinline__ void att_put(float *p, float v) { *p = v; }
-__device__ __forceinline__ void att_put(__nv_bfloat16 *p, float v) { *p = __float2bfloat16_rn(v); }
-
 /* one cache element as f32 */
 __device__ __forceinline__ float att_f(float x) { return x; }
 __device__ __forceinline__ float att_f(__nv_bfloat16 x) { return __bfloat162float(x); }
@@ -106,7 +102,7 @@ __device__ void att_merge(OT *__restrict__ out, const float *__restrict__ P, int
         float acc = 0.0f;
         for (int i = 0; i < nsplit; i++)
             if (w[i] != 0.0f) acc += __ldcg(P + (size_t)i * (hd + 2) + 2 + e) * w[i];
-        att_put(out + e, L > 0.0f ? acc / L : 0.0f);
+        cu_put(out + e, L > 0.0f ? acc / L : 0.0f);
     }
     __syncthreads(); /* w and red are reused by the next merge of this block */
 }
@@ -189,7 +185,7 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
         float acc = 0.0f;
 #pragma unroll
         for (int w = 0; w < ATT_WARPS; w++) acc += sm_o[w][e] * wt[w];
-        if (nsplit == 1) att_put(Out + orow + e, L > 0.0f ? acc / L : 0.0f);
+        if (nsplit == 1) cu_put(Out + orow + e, L > 0.0f ? acc / L : 0.0f);
         else P[2 + e] = acc;
     }
     if (nsplit > 1 && threadIdx.x == 0) {
@@ -291,7 +287,7 @@ __global__ void __launch_bounds__(ATT_WARPS * 32, sizeof(KT) == 2 && EPL == 16 ?
 #pragma unroll
         for (int w = 0; w < NG; w++)
             if (sm_m[w] != -INFINITY) acc += sm_o[w][e] * expf(sm_m[w] - M);
-        if (nsplit == 1) att_put(Out + orow + e, L > 0.0f ? acc / L : 0.0f);
+        if (nsplit == 1) cu_put(Out + orow + e, L > 0.0f ? acc / L : 0.0f);
         else P[2 + e] = acc;
     }
     if (nsplit > 1 && threadIdx.x == 0) {
@@ -409,7 +405,7 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
         const float L = sm_L[gi];
         const int h = kvh * G + gi;
         if (nsplit == 1) {
-            att_put(Out + ((size_t)bt * Hq + h) * HD + e, L > 0.0f ? acc / L : 0.0f);
+            cu_put(Out + ((size_t)bt * Hq + h) * HD + e, L > 0.0f ? acc / L : 0.0f);
         } else {
             float *P = Part + (((size_t)bt * Hq + h) * nsplit + sp) * (HD + 2);
             P[2 + e] = acc;

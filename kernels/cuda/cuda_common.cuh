@@ -170,9 +170,12 @@ __device__ __forceinline__ void cu_store4(__nv_bfloat16 *Y, int64_t i, float4 v)
     ((uint2 *)Y)[i] = pk;
 }
 
-/* A cache element from f32: as is, or rounded to the nearest bf16 (ties to even). */
-__device__ __forceinline__ void kv_put(float *p, float x) { *p = x; }
-__device__ __forceinline__ void kv_put(__nv_bfloat16 *p, float x) { *p = __float2bfloat16_rn(x); }
+/* An element from f32 (cache entries, bf16 activations, normed GEMM inputs): as is, or rounded to
+ * the nearest bf16 (ties to even). */
+__device__ __forceinline__ void cu_put(float *p, float x) { *p = x; }
+__device__ __forceinline__ void cu_put(__nv_bfloat16 *p, float x) { *p = __float2bfloat16_rn(x); }
+
+static inline int cu_aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
 
 static inline int cu_is_float(dia_dtype t) { return t == DIA_F32 || t == DIA_BF16 || t == DIA_F16; }
 

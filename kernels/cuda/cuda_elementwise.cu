@@ -53,14 +53,12 @@ dia_status cu_embed(dia_backend *be, dia_tensor *y, const dia_tensor *tables, in
 
 /* y = silu(gate) * up, f32 or rounded to bf16 (the down projection's input, see
  * activation_dtype); 4 consecutive outputs per thread when I % 4 == 0 (aligned rows), else 1 */
-__device__ __forceinline__ void silu_put(float *p, float v) { *p = v; }
-__device__ __forceinline__ void silu_put(__nv_bfloat16 *p, float v) { *p = __float2bfloat16_rn(v); }
 __device__ __forceinline__ float silu_gate(float g, float u) { return g / (1.0f + expf(-g)) * u; }
 template <typename OT> __global__ void k_silu_mul(OT *Y, const float *H, int64_t M, int64_t I) {
     const int64_t n = M * I;
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
         const int64_t m = i / I, j = i % I;
-        silu_put(Y + i, silu_gate(H[m * 2 * I + j], H[m * 2 * I + I + j]));
+        cu_put(Y + i, silu_gate(H[m * 2 * I + j], H[m * 2 * I + I + j]));
     }
 }
 
@@ -125,7 +123,7 @@ __global__ void k_kv_store(CT *Cache, const float *Src, const int32_t *start, in
         const int64_t e = i % hd, h = (i / hd) % H, t = (i / (hd * H)) % T, r = i / (hd * H * T);
         const int64_t s = (int64_t)start[r] + t;
         if (s < 0 || s >= S) continue;
-        kv_put(Cache + ((r * H + h) * S + s) * hd + e, Src[i]);
+        cu_put(Cache + ((r * H + h) * S + s) * hd + e, Src[i]);
     }
 }
 

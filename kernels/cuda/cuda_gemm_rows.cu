@@ -113,23 +113,21 @@ __global__ void __launch_bounds__(GR_THREADS, 2) k_gemm_rows(splitk_params p) {
     sk_reduce_store(p, t, Es);
 }
 
-static int aligned16(const void *q) { return ((uintptr_t)q & 15) == 0; }
-
 int sk_shapes_ok(const __nv_bfloat16 *xb, int64_t M, int64_t K, int n, const dia_tensor *const *w,
                  const int *trans_w, dia_tensor *const *y, int64_t min_rows) {
-    if (n < 1 || n > 3 || M < min_rows || M > SK_ROWS || K % SK_BK || K > INT32_MAX / 2 || !aligned16(xb)) return 0;
+    if (n < 1 || n > 3 || M < min_rows || M > SK_ROWS || K % SK_BK || K > INT32_MAX / 2 || !cu_aligned16(xb)) return 0;
     for (int i = 0; i < n; i++) {
         const dia_tensor *wi = w[i], *yi = y[i];
         if (!trans_w[i] || wi->dtype != DIA_BF16 || wi->ndim != 2 || wi->ne[1] != K || wi->ne[0] % 4 ||
-            wi->ne[0] > INT32_MAX / 2 || wi->buf->host_mem || !aligned16(cu_ptr(wi)))
+            wi->ne[0] > INT32_MAX / 2 || wi->buf->host_mem || !cu_aligned16(cu_ptr(wi)))
             return 0;
-        if (yi->dtype != DIA_F32 || yi->ndim != 2 || yi->ne[0] != M || yi->ne[1] != wi->ne[0] || !aligned16(cu_ptr(yi)))
+        if (yi->dtype != DIA_F32 || yi->ndim != 2 || yi->ne[0] != M || yi->ne[1] != wi->ne[0] || !cu_aligned16(cu_ptr(yi)))
             return 0;
     }
     return 1;
 }
 
-int sk_params(splitk_params *p, const __nv_bfloat16 *xb, int64_t M, int64_t K, int n, const dia_tensor *const *w,
+static int sk_params(splitk_params *p, const __nv_bfloat16 *xb, int64_t M, int64_t K, int n, const dia_tensor *const *w,
               dia_tensor *const *y, int accumulate) {
     memset(p, 0, sizeof *p);
     p->x = xb;
@@ -178,7 +176,7 @@ static int sk_cluster_fits(cuda_ctx *c, void (*kernel)(splitk_params), size_t sm
     return n > 0;
 }
 
-int sk_split(cuda_ctx *c, void (*kernel)(splitk_params), size_t smem, int tiles, int64_t K, int blocks_per_sm,
+static int sk_split(cuda_ctx *c, void (*kernel)(splitk_params), size_t smem, int tiles, int64_t K, int blocks_per_sm,
              const char *cap_env, int *known) {
     const int nch = (int)(K / SK_BK);
     int s = blocks_per_sm * c->sm_count / tiles;
@@ -191,8 +189,8 @@ int sk_split(cuda_ctx *c, void (*kernel)(splitk_params), size_t smem, int tiles,
     return s;
 }
 
-dia_status sk_launch(cuda_ctx *c, void (*kernel)(splitk_params), const splitk_params *p, int tiles, size_t smem,
-                     const char *name) {
+static dia_status sk_launch(cuda_ctx *c, void (*kernel)(splitk_params), const splitk_params *p, int tiles,
+                            size_t smem, const char *name) {
     /* the opt-in above 48 KiB (per device, so every call; it is cheap) */
     CU_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     cudaLaunchAttribute attr[1];
@@ -200,6 +198,16 @@ dia_status sk_launch(cuda_ctx *c, void (*kernel)(splitk_params), const splitk_pa
     CU_CHECK(cudaLaunchKernelEx(&cfg, kernel, *p));
     CU_LAUNCHED(name);
     return DIA_OK;
+}
+
+dia_status sk_gemm(dia_backend *be, void (*kernel)(splitk_params), size_t smem, const char *cap_env, int *known,
+                   const char *name, const __nv_bfloat16 *xb, int64_t M, int64_t K, int n, const dia_tensor *const *w,
+                   dia_tensor *const *y, int accumulate) {
+    cuda_ctx *c = cu_ctx(be);
+    splitk_params p;
+    const int tiles = sk_params(&p, xb, M, K, n, w, y, accumulate);
+    p.S = sk_split(c, kernel, smem, tiles, K, 2, cap_env, known);
+    return sk_launch(c, kernel, &p, tiles, smem, name);
 }
 
 /* DIA_CUDA_GEMM_ROWS: 0 never (cuBLAS), 2 every shape the kernel can take (tests, benchmarks),
@@ -219,9 +227,6 @@ int cu_gemm_rows_ok(const __nv_bfloat16 *xb, int64_t M, int64_t K, int n, const 
 dia_status cu_gemm_rows(dia_backend *be, const __nv_bfloat16 *xb, int64_t M, int64_t K, int n,
                         const dia_tensor *const *w, dia_tensor *const *y, int accumulate) {
     static int known[SK_MAXS + 1];
-    cuda_ctx *c = cu_ctx(be);
-    splitk_params p;
-    const int tiles = sk_params(&p, xb, M, K, n, w, y, accumulate);
-    p.S = sk_split(c, k_gemm_rows, GR_SMEM, tiles, K, 2, "DIA_CUDA_GEMM_ROWS_S", known);
-    return sk_launch(c, k_gemm_rows, &p, tiles, GR_SMEM, "gemm_rows");
+    return sk_gemm(be, k_gemm_rows, GR_SMEM, "DIA_CUDA_GEMM_ROWS_S", known, "gemm_rows", xb, M, K, n, w, y,
+                   accumulate);
 }

@@ -147,9 +147,6 @@ int cu_gemm_wgmma_ok(const __nv_bfloat16 *xb, int64_t M, int64_t K, int n, const
 dia_status cu_gemm_wgmma(dia_backend *be, const __nv_bfloat16 *xb, int64_t M, int64_t K, int n,
                          const dia_tensor *const *w, dia_tensor *const *y, int accumulate) {
     static int known[SK_MAXS + 1];
-    cuda_ctx *c = cu_ctx(be);
-    splitk_params p;
-    const int tiles = sk_params(&p, xb, M, K, n, w, y, accumulate);
-    p.S = sk_split(c, k_gemm_wgmma, GW_SMEM, tiles, K, 2, "DIA_CUDA_GEMM_WG_S", known);
-    return sk_launch(c, k_gemm_wgmma, &p, tiles, GW_SMEM, "gemm_wgmma");
+    return sk_gemm(be, k_gemm_wgmma, GW_SMEM, "DIA_CUDA_GEMM_WG_S", known, "gemm_wgmma", xb, M, K, n, w, y,
+                   accumulate);
 }

@@ -199,8 +199,6 @@ static dia_status fg_launch_mt(cuda_ctx *c, const fg_args &a, int nr, int norm, 
     return fg_launch_nr<MT, 1>(c, a, norm, gated);
 }
 
-static int aligned16(const void *p) { return ((uintptr_t)p % 16) == 0; }
-
 /* The fused GEMV for <= 4 rows is opt-in (DIA_CUDA_GEMV=1). Since the batched path gained bf16
  * activations, the q|k|v GEMM in one launch and the faster norm / SiLU kernels, decode steps are
  * faster on it at 2 and 4 rows too (H100, dia_generate: B = 1 545 vs 477 steps/s, B = 2 546 vs
@@ -213,13 +211,13 @@ int cu_gemv_enabled(void) {
 /* The fused kernel's conditions (x [M, K] f32 with M <= 4, bf16 nn.Linear weights, f32 scale). */
 static int fused_ok(const dia_linear_args *a, int64_t M, int64_t K) {
     if (M < 1 || M > 4 || K % 8 || K > INT32_MAX / 8 || !cu_gemv_enabled()) return 0;
-    if (a->x->dtype != DIA_F32 || !aligned16(cu_ptr(a->x))) return 0;
-    if (a->norm_w && (a->norm_w->dtype != DIA_F32 || a->norm_w->ne[0] != K || !aligned16(cu_ptr(a->norm_w))))
+    if (a->x->dtype != DIA_F32 || !cu_aligned16(cu_ptr(a->x))) return 0;
+    if (a->norm_w && (a->norm_w->dtype != DIA_F32 || a->norm_w->ne[0] != K || !cu_aligned16(cu_ptr(a->norm_w))))
         return 0;
     if (a->gated && (a->n != 1 || a->w[0]->ne[0] % 2 || a->y[0]->ne[1] * 2 != a->w[0]->ne[0])) return 0;
     for (int i = 0; i < a->n; i++) {
         const dia_tensor *w = a->w[i], *y = a->y[i];
-        if (!a->trans_w[i] || w->dtype != DIA_BF16 || w->ndim != 2 || w->ne[1] != K || !aligned16(cu_ptr(w)) ||
+        if (!a->trans_w[i] || w->dtype != DIA_BF16 || w->ndim != 2 || w->ne[1] != K || !cu_aligned16(cu_ptr(w)) ||
             w->buf->host_mem) /* host-memory weights go through cuBLAS (copied to the device first) */
             return 0;
         if (y->dtype != DIA_F32 || y->ndim != 2 || y->ne[0] != M || (!a->gated && y->ne[1] != w->ne[0])) return 0;

@@ -4,10 +4,6 @@
 
 #define NORM_THREADS 256
 
-/* y = x * r * w, stored as f32, or rounded to bf16 (the input of a bf16 GEMM) */
-__device__ __forceinline__ void norm_put(float *p, float v) { *p = v; }
-__device__ __forceinline__ void norm_put(__nv_bfloat16 *p, float v) { *p = __float2bfloat16_rn(v); }
-
 template <typename OT>
 __global__ void __launch_bounds__(NORM_THREADS)
     k_rmsnorm(OT *Y, const float *X, const void *W, int wdt, int64_t D, float eps) {
@@ -26,7 +22,7 @@ __global__ void __launch_bounds__(NORM_THREADS)
 #pragma unroll
     for (int i = 0; i < NORM_THREADS / 32; i++) tot += part[i];
     const float r = (float)(1.0 / sqrt(tot / (double)D + (double)eps));
-    for (int64_t d = threadIdx.x; d < D; d += NORM_THREADS) norm_put(yr + d, xr[d] * r * cu_load(W, wdt, d));
+    for (int64_t d = threadIdx.x; d < D; d += NORM_THREADS) cu_put(yr + d, xr[d] * r * cu_load(W, wdt, d));
 }
 
 /* f32 weight, D = 4 * NORM_THREADS * NV, 16-byte aligned rows: each thread loads its NV float4 of
@@ -172,10 +168,10 @@ __global__ void k_rope_kv_store(float *__restrict__ Q, float *__restrict__ Kn, c
         if (kvh >= 0 && in_range) {
             const size_t o = (((size_t)r * KV + kvh) * S + sp) * hd;
             const float *vs = Vn + ((size_t)m * KV + kvh) * hd;
-            kv_put(Kc + o + j, y1);
-            kv_put(Kc + o + j + half, y2);
-            kv_put(Vc + o + j, vs[j]);
-            kv_put(Vc + o + j + half, vs[j + half]);
+            cu_put(Kc + o + j, y1);
+            cu_put(Kc + o + j + half, y2);
+            cu_put(Vc + o + j, vs[j]);
+            cu_put(Vc + o + j + half, vs[j + half]);
         }
     }
 }

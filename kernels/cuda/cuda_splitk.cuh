@@ -84,16 +84,12 @@ static __device__ __forceinline__ void sk_reduce_store(const splitk_params &p, c
  * device, 16-byte aligned, K a multiple of SK_BK, widths a multiple of 4, min_rows <= M <= 128. */
 int sk_shapes_ok(const __nv_bfloat16 *xb, int64_t M, int64_t K, int n, const dia_tensor *const *w,
                  const int *trans_w, dia_tensor *const *y, int64_t min_rows);
-/* Fill p for the call; returns the number of feature tiles. */
-int sk_params(splitk_params *p, const __nv_bfloat16 *xb, int64_t M, int64_t K, int n, const dia_tensor *const *w,
-              dia_tensor *const *y, int accumulate);
-/* The split: as many blocks as fit one wave (blocks_per_sm per SM), at most SK_MAXS per tile and
- * one chunk each, at most the value of the environment variable cap_env (measurements), and only
- * cluster sizes the device can run. */
-int sk_split(cuda_ctx *c, void (*kernel)(splitk_params), size_t smem, int tiles, int64_t K, int blocks_per_sm,
-             const char *cap_env, int *known);
-/* Launch kernel over tiles x p->S blocks in clusters of p->S. */
-dia_status sk_launch(cuda_ctx *c, void (*kernel)(splitk_params), const splitk_params *p, int tiles, size_t smem,
-                     const char *name);
+/* Run `kernel` (256 threads, smem bytes of dynamic shared memory, two blocks per SM) on the call:
+ * tiles x S blocks in clusters of S, S as large as one wave allows (at most SK_MAXS per tile, one
+ * chunk each, at most the value of the environment variable cap_env, and only cluster sizes the
+ * device can run; `known` caches that answer per size, SK_MAXS + 1 entries). */
+dia_status sk_gemm(dia_backend *be, void (*kernel)(splitk_params), size_t smem, const char *cap_env, int *known,
+                   const char *name, const __nv_bfloat16 *xb, int64_t M, int64_t K, int n, const dia_tensor *const *w,
+                   dia_tensor *const *y, int accumulate);
 
 #endif
