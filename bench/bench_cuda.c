@@ -6,10 +6,12 @@
  *              [--warmup W] [--capacity CAP] [--text TEXT] [--encoder-memory device|host] [--generate 1]
  *
  * --generate 1 times dia_generate instead (what an application runs: the sampler on the device,
- * B x 9 codes to the host per step, the EOS bookkeeping): max_tokens = W + N + 32 with the
- * default sampling parameters; steps/s from item 0's frame callbacks W .. W + N (one frame per
- * step), the time to first frame from the call (encode included) to frame 0. The model's EOS
- * row should be zero (bench/make_full_model.py) so that no item stops early.
+ * B x 9 codes to the host per step, the EOS bookkeeping): max_tokens = max(CAP, W + N + 32) with
+ * the default sampling parameters (CAP 3072: the cache of a default, full-length generation; the
+ * frame callback cancels the generation after the timed frames); steps/s from item 0's frame
+ * callbacks W .. W + N (one frame per step), the time to first frame from the call (encode
+ * included) to frame 0. The model's EOS row should be zero (bench/make_full_model.py) so that no
+ * item stops early.
  *
  * The cache holds max(CAP, 1 + W + N) positions (CAP 3072 = a full generation's cache); the first position is a BOS prefill, then W untimed and N
  * timed single steps with fixed pseudo-random codes. Every step includes what dia_decoder_step
@@ -57,13 +59,13 @@ static int on_frame(int item, int frame, const int32_t *codes, void *user) {
     (void)codes;
     frame_times *ft = user;
     if (item == 0 && frame < ft->cap) ft->t[frame] = now_s(), ft->n = frame + 1;
-    return 0;
+    return item == 0 && frame + 1 >= ft->cap; /* all timed frames seen: cancel */
 }
 
 /* dia_generate timed by its frame callbacks (see the header). */
-static int run_generate(dia_model *m, const char **texts, int batch, int steps, int warmup, const char *backend,
-                        const char *dtype) {
-    const int cap = warmup + steps + 1, max_tokens = warmup + steps + 32;
+static int run_generate(dia_model *m, const char **texts, int batch, int steps, int warmup, int capacity,
+                        const char *backend, const char *dtype) {
+    const int cap = warmup + steps + 1, max_tokens = capacity > warmup + steps + 32 ? capacity : warmup + steps + 32;
     frame_times ft = {calloc((size_t)cap, sizeof(double)), 0, cap};
     dia_gen_params *gp = NULL;
     CHECK(dia_gen_params_new(&gp));
@@ -71,8 +73,12 @@ static int run_generate(dia_model *m, const char **texts, int batch, int steps, 
     CHECK(dia_gen_params_set(gp, "seed", 1));
     dia_codes *codes = NULL;
     const double t0 = now_s();
-    CHECK(dia_generate(m, gp, batch, texts, NULL, NULL, on_frame, &ft, &codes));
+    const dia_status gs = dia_generate(m, gp, batch, texts, NULL, NULL, on_frame, &ft, &codes);
     const double total = now_s() - t0;
+    if (gs != DIA_OK && gs != DIA_ERR_CANCELLED) {
+        fprintf(stderr, "bench_cuda: dia_generate: %s\n", dia_status_string(gs));
+        return 1;
+    }
     if (ft.n < cap) {
         fprintf(stderr, "bench_cuda: item 0 stopped after %d frames (EOS sampled?); need %d\n", ft.n, cap);
         return 1;
@@ -81,7 +87,7 @@ static int run_generate(dia_model *m, const char **texts, int batch, int steps, 
     printf("RESULT mode=generate backend=%s dtype=%s batch=%d max_tokens=%d timed_frames=%d..%d steps_per_s=%.1f "
            "ms_per_step=%.3f frames_per_s=%.0f x_realtime=%.2f ttff_ms=%.1f total_s=%.3f frames_item0=%d\n",
            backend, dtype, batch, max_tokens, warmup, warmup + steps, sps, 1e3 * loop / steps, sps * batch,
-           sps * batch / 86.13, 1e3 * (ft.t[0] - t0), total, dia_codes_frames(codes, 0));
+           sps * batch / 86.13, 1e3 * (ft.t[0] - t0), total, codes ? dia_codes_frames(codes, 0) : ft.n);
     dia_codes_free(codes);
     dia_gen_params_free(gp);
     free(ft.t);
@@ -141,8 +147,8 @@ int main(int argc, char **argv) {
     for (int b = 0; b < batch; b++) texts[b] = text;
     if (generate) {
         /* one untimed run first (graph capture, cuBLAS / module first-use costs) */
-        if (run_generate(m, texts, batch, 1, 0, backend, dtype)) return 1;
-        const int rc = run_generate(m, texts, batch, steps, warmup, backend, dtype);
+        if (run_generate(m, texts, batch, 1, 0, capacity, backend, dtype)) return 1;
+        const int rc = run_generate(m, texts, batch, steps, warmup, capacity, backend, dtype);
         dia_model_free(m);
         free(texts);
         free(tok);

@@ -6,8 +6,9 @@
 #   PHASES="build test model vram lib long" CACHE_MODES="bf16 f32" BATCHES="1 64" bash bench/bench_cuda.sh
 #
 # KNOB_GENERATE=1: the knobs phase times dia_generate (device sampler, codes to the host) instead of
-# single decoder steps (which download every row's logits).
-# Phases: env build test model ops cmp ncu vram lib long dac knobs sampling nograph ref (dac: DAC_NCU=1 adds a
+# single decoder steps (which download every row's logits); KNOB_CAPACITY=3072: with max_tokens 3072
+# (the cache of a default generation; cancelled after the timed frames).
+# Phases: env build test model ops cmp ncu trace vram lib long dac knobs sampling nograph ref (dac: DAC_NCU=1 adds a
 # per-kernel ncu breakdown, DAC_OPS=1 each bf16 conv of an 861-frame (10 s) segment, DAC_REF=1 PyTorch's decode of the
 # same codes, DAC_CPU=1 a CPU line). CACHE_MODES (vram, lib,
 # long): bf16 = the attention caches the backend picks (bf16 with bf16 weights), f32 =
@@ -110,6 +111,24 @@ if has ncu; then
     > /tmp/ncu.csv 2>/tmp/ncu.err; tail -3 /tmp/ncu.err
   ncu_summary
 fi
+if has trace; then
+  # TRACE_B batches, TRACE_KNOBS: VAR=value[,VAR=value] sets; dia_generate with a CUPTI kernel trace
+  # (bench/cupti_trace.cc, preloaded), per-step kernel times inside the replayed graphs
+  CUDA_HOME=${CUDA_HOME:-/usr/local/cuda}
+  CUPTI_LIB=$(dirname "$(find "$CUDA_HOME/" -name 'libcupti.so' 2>/dev/null | head -1)")
+  CUPTI_INC=$(dirname "$(find "$CUDA_HOME/" -name 'cupti.h' 2>/dev/null | head -1)")
+  g++ -O2 -shared -fPIC -I"$CUPTI_INC" bench/cupti_trace.cc -o /tmp/libcupti_trace.so -L"$CUPTI_LIB" -lcupti \
+    -Wl,-rpath,"$CUPTI_LIB" || echo "cupti_trace: build failed"
+  for B in ${TRACE_B:-1 64}; do
+    for k in ${TRACE_KNOBS:-DIA_CUDA_PDL=1}; do
+      echo "=== kernel trace: dia_generate B=$B knobs $k"
+      env ${k//,/ } CUPTI_TRACE_OUT=/tmp/trace.csv LD_PRELOAD=/tmp/libcupti_trace.so ./build-cuda/bench/bench_cuda \
+        --model "$MODEL" --backend cuda --dtype bf16 --batch "$B" --steps ${TRACE_STEPS:-60} --warmup 20 --generate 1 --capacity "${TRACE_CAPACITY:-0}" 2>&1 \
+        | grep "^RESULT\|cupti"
+      python3 bench/trace_steps.py /tmp/trace.csv | head -${TRACE_LINES:-40}
+    done
+  done
+fi
 if has vram; then
   echo "=== device memory at B=1 with a full 3072-position cache (cudaMemGetInfo: total - free)"
   for cm in $CACHE_MODES; do
@@ -158,7 +177,7 @@ if has knobs; then
   for B in ${KNOB_BATCHES:-1}; do
     for k in ${KNOBS:-DIA_CUDA_PDL=1 DIA_CUDA_PDL=0}; do
       echo "knobs $k:"; env ${k//,/ } ./build-cuda/bench/bench_cuda --model "$MODEL" --backend cuda --dtype bf16 \
-        --batch "$B" --steps "$STEPS" --warmup "$WARMUP" --generate "${KNOB_GENERATE:-0}" 2>&1 | grep -v "^libdia info"
+        --batch "$B" --steps "$STEPS" --warmup "$WARMUP" --generate "${KNOB_GENERATE:-0}" --capacity "${KNOB_CAPACITY:-0}" 2>&1 | grep -v "^libdia info"
     done
   done
 fi

@@ -252,10 +252,34 @@ static void test_gemm_rows(void **state) {
     dia_backend_free(be);
 }
 
-static void test_ops_attention(void **state) {
-    (void)state;
-    NEED_CUDA();
-    pair p = backends();
+/* The split decode attention merges its partials inside a thread-block cluster (many splits) or
+ * through global memory by the last block of a (query, head group), over the splits that got keys
+ * (cuda_attention.cu); its knobs pick the path: every case runs under each setting (comma-separated
+ * VAR=value). */
+static const char *const att_modes[] = {
+    "",                                                       /* the defaults */
+    "DIA_CUDA_ATT_CLUSTER=8",                                 /* portable cluster size */
+    "DIA_CUDA_ATT_CLUSTER=3,DIA_CUDA_ATT_CLUSTER_MIN=2",      /* small clusters */
+    "DIA_CUDA_ATT_CLUSTER=0",                                 /* the merge through global memory */
+    "DIA_CUDA_ATT_CLUSTER=0,DIA_CUDA_ATT_ACTIVE=1",           /* ... with every split active */
+    "DIA_CUDA_ATT_CLUSTER=0,DIA_CUDA_ATT_ACTIVE=100,DIA_CUDA_ATT_WANT=8",
+};
+static const char *const att_knobs[] = {"DIA_CUDA_ATT_CLUSTER", "DIA_CUDA_ATT_CLUSTER_MIN", "DIA_CUDA_ATT_ACTIVE",
+                                        "DIA_CUDA_ATT_WANT"};
+
+static void att_mode_set(const char *mode) {
+    for (size_t i = 0; i < sizeof att_knobs / sizeof *att_knobs; i++) unsetenv(att_knobs[i]);
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", mode);
+    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        char *eq = strchr(tok, '=');
+        if (eq) *eq = 0, setenv(tok, eq + 1, 1);
+    }
+    printf("  attention mode: %s\n", *mode ? mode : "(defaults)");
+}
+
+static void attention_cases(pair *pp) {
+    pair p = *pp;
     /* decode: one query per row over a long fixed cache (split over the sequence), GQA 16/4 */
     int32_t len4[4] = {3072, 1, 1500, 0};
     check_attention(&p, 4, 1, 16, 4, 128, 3072, len4, 0);
@@ -278,6 +302,17 @@ static void test_ops_attention(void **state) {
     check_attention(&p, 3, 1, 8, 2, 32, 2048, len3, 0);
     int32_t len1[1] = {200};
     check_attention(&p, 1, 3, 8, 2, 80, 256, len1, 0);
+}
+
+static void test_ops_attention(void **state) {
+    (void)state;
+    NEED_CUDA();
+    pair p = backends();
+    for (size_t i = 0; i < sizeof att_modes / sizeof *att_modes; i++) {
+        att_mode_set(att_modes[i]);
+        attention_cases(&p);
+    }
+    att_mode_set("");
     backends_free(&p);
 }
 
@@ -326,10 +361,8 @@ static void check_attention_bf16(pair *p, int64_t R, int64_t T, int64_t Hq, int6
     free(q), free(k), free(v), free(kb), free(vb), free(kr), free(vr), free(qp);
 }
 
-static void test_ops_attention_bf16_cache(void **state) {
-    (void)state;
-    NEED_CUDA();
-    pair p = backends();
+static void attention_bf16_cases(pair *pp) {
+    pair p = *pp;
     /* decode at full size: 3072-position caches, GQA 16/4 (grouped kernel), rows 2 and 128 */
     int32_t len2[2] = {3072, 1500};
     check_attention_bf16(&p, 2, 1, 16, 4, 128, 3072, len2, 0);
@@ -356,6 +389,17 @@ static void test_ops_attention_bf16_cache(void **state) {
     check_attention_bf16(&p, 6, 32, 4, 4, 16, 32, len6, 0);
     int32_t len1[1] = {200};
     check_attention_bf16(&p, 1, 3, 8, 2, 80, 256, len1, 0);
+}
+
+static void test_ops_attention_bf16_cache(void **state) {
+    (void)state;
+    NEED_CUDA();
+    pair p = backends();
+    for (size_t i = 0; i < sizeof att_modes / sizeof *att_modes; i++) {
+        att_mode_set(att_modes[i]);
+        attention_bf16_cases(&p);
+    }
+    att_mode_set("");
     backends_free(&p);
 }
 

@@ -2,13 +2,18 @@
  * S, hd) cache; optional causal limit per query (prefill). Used for the decoder's self-attention
  * (decode and prefill), its cross-attention and the encoder.
  *
- * Flash-decoding style: the key range [0, S) is split into `nsplit` chunks; block (query, head,
- * chunk) runs an online softmax over its chunk with one warp per key (lanes split head_dim), the
- * warps of a block are merged in shared memory, and when nsplit > 1 a second kernel merges the
- * per-chunk (max, sum, unnormalised output) triples. (Merging in the last block of each head
- * group, with a counter, was tried: 5% slower per decode step at B = 1 on the H100.) Chunks past a row's length exit at once, so
- * the fixed-capacity cache costs nothing beyond the filled positions. nsplit is chosen so that a
- * decode step (few queries) still fills the GPU; big prefills use nsplit = 1 (no merge pass).
+ * Flash-decoding style: the keys are cut into tiles (the keys a block takes per iteration) and
+ * the tiles are dealt round-robin to `nsplit` blocks per (query, head) (block sp takes tiles sp,
+ * sp + nsplit, ...: the work stays balanced whatever the filled length of a fixed-capacity cache);
+ * a block runs an online softmax over its keys (lanes split head_dim), its warps are merged in
+ * shared memory, and the nsplit (max, sum, unnormalised output) partials are merged either inside
+ * a thread-block cluster (the nsplit blocks of a (query, head) are one cluster: they sum the
+ * partials in rank order through distributed shared memory, no second kernel; the default) or by a
+ * second kernel over partials in global memory (where clusters of that size cannot run, or with
+ * DIA_CUDA_ATT_CLUSTER=0). (Merging in the last block of each head group, with a counter, was
+ * tried: 5% slower per decode step at B = 1 on the H100.) Tiles past a row's length are skipped,
+ * so the fixed-capacity cache costs nothing beyond the filled positions. nsplit is chosen so that
+ * a decode step (few queries) still fills the GPU; big prefills use nsplit = 1 (no merge).
  *
  * K and V are f32 or bf16 (the backend's cache_dtype: bf16 when the weights are bf16): every kernel
  * is a template on the cache element type KT and converts to f32 on load; q, the partials and all
@@ -18,20 +23,21 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include <cooperative_groups.h>
+
 #include "cuda_common.cuh"
 
 #define ATT_WARPS 4
 #define ATT_MAX_HD 256
 #define ATT_MAX_SPLIT 256
+#define ATT_MAX_CLUSTER 16 /* blocks per cluster when merging in the cluster (16: non-portable size) */
 
-/* DIA_CUDA_ATT_MINCHUNK: fewest keys per split of a decode attention (default 32; comparisons) */
-static int att_min_chunk(void) {
-    static int v = -1;
-    if (v < 0) {
-        const char *e = getenv("DIA_CUDA_ATT_MINCHUNK");
-        v = e && atoi(e) > 0 ? atoi(e) : 32;
-    }
-    return v;
+/* An integer environment knob (read per call: the tests switch them), default d, clamped to
+ * [lo, hi]. */
+static int64_t att_knob(const char *name, int64_t d, int64_t lo, int64_t hi) {
+    const char *e = getenv(name);
+    const int64_t v = e && *e ? atoll(e) : d;
+    return v < lo ? lo : v > hi ? hi : v;
 }
 
 /* one cache element as f32 */
@@ -107,21 +113,82 @@ __device__ void att_merge(OT *__restrict__ out, const float *__restrict__ P, int
     __syncthreads(); /* w and red are reused by the next merge of this block */
 }
 
-/* The merge of the splits: one block per (query, head). */
+/* Splits that get keys: one per `act` keys of the row (at least 1, at most nsplit), so a short
+ * filled length in a long cache does not pay for merging empty splits (the merge through global
+ * memory; the cluster merge takes all nsplit). Uniform over the blocks of a (query, head). */
+__device__ __forceinline__ int att_active(int n, int nsplit, int act) {
+    const int a = (n + act - 1) / act;
+    return a < 1 ? 1 : a > nsplit ? nsplit : a;
+}
+
+/* The merge through global memory: every block of a (query, head group) stored its partials at
+ * P0 (head gi, split sp at P0 + (gi * nsplit + sp) * (hd + 2)); the last of the nact blocks to
+ * arrive (a counter per group) merges them in split order, so the result does not depend on which
+ * block is last, writes the G heads' outputs (contiguous at out) and resets the counter for the
+ * next launch. Every thread of the block must call it. */
 template <typename OT>
-__global__ void k_attn_combine(OT *__restrict__ Out, const float *__restrict__ Part, int nsplit, int hd) {
-    cu_pdl_wait();
-    const size_t row = blockIdx.x;
-    att_merge(Out + row * hd, Part + row * nsplit * (hd + 2), nsplit, hd);
+__device__ void att_last_merge(OT *__restrict__ out, const float *P0, int nsplit, int nact, int G, int hd, int *cnt) {
+    __shared__ int s_last;
+    __threadfence(); /* this block's partials are visible before its arrival is counted */
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        s_last = atomicAdd(cnt, 1) == nact - 1;
+        if (s_last) *cnt = 0; /* every block of the group has arrived: ready for the next launch */
+    }
+    __syncthreads();
+    if (!s_last) return;
+    __threadfence();
+    for (int gi = 0; gi < G; gi++) att_merge(out + (size_t)gi * hd, P0 + (size_t)gi * nsplit * (hd + 2), nact, hd);
+}
+
+/* The merge inside a cluster: the nsplit blocks of one (query, head group) form a cluster (rank =
+ * split), each with its partials in shared memory (max m[G], sum l[G], unnormalised output
+ * o[G * hd] of its G heads, whose outputs are contiguous at out); block `rank` writes outputs rank
+ * * blockDim + tid, ... and sums every output over the ranks in rank order (all loads of an output
+ * issued first: distributed shared memory has a long latency). Every thread of every block of the
+ * cluster must call it (two cluster barriers: the partials are complete, and no block leaves while
+ * another reads its shared memory). */
+template <typename OT>
+__device__ void att_cluster_merge(OT *__restrict__ out, const float *cm_m, const float *cm_l, const float *cm_o, int G,
+                                  int hd, int nsplit) {
+    namespace cg = cooperative_groups;
+    cg::cluster_group cl = cg::this_cluster();
+    cl.sync();
+    const int rank = (int)cl.block_rank();
+    for (int idx = rank * (int)blockDim.x + (int)threadIdx.x; idx < G * hd; idx += nsplit * (int)blockDim.x) {
+        const int gi = idx / hd;
+        float m[ATT_MAX_CLUSTER], l[ATT_MAX_CLUSTER], o[ATT_MAX_CLUSTER];
+#pragma unroll
+        for (int q = 0; q < ATT_MAX_CLUSTER; q++)
+            if (q < nsplit) {
+                m[q] = *cl.map_shared_rank(cm_m + gi, q);
+                l[q] = *cl.map_shared_rank(cm_l + gi, q);
+                o[q] = *cl.map_shared_rank(cm_o + idx, q);
+            }
+        float M = -INFINITY;
+#pragma unroll
+        for (int q = 0; q < ATT_MAX_CLUSTER; q++)
+            if (q < nsplit) M = fmaxf(M, m[q]);
+        float L = 0.0f, acc = 0.0f;
+#pragma unroll
+        for (int q = 0; q < ATT_MAX_CLUSTER; q++)
+            if (q < nsplit && m[q] != -INFINITY) {
+                const float w = expf(m[q] - M);
+                L += l[q] * w;
+                acc += o[q] * w;
+            }
+        cu_put(out + idx, L > 0.0f ? acc / L : 0.0f);
+    }
+    cl.sync();
 }
 
 template <int HDJ, typename KT, typename OT>
 __global__ void __launch_bounds__(ATT_WARPS * 32)
     k_attn(OT *__restrict__ Out, float *__restrict__ Part, const float *__restrict__ Q, const KT *__restrict__ K,
            const KT *__restrict__ V, const int32_t *__restrict__ len, const int32_t *__restrict__ qpos, int T,
-           int Hq, int Hkv, int S, int hd, int nsplit, int chunk) {
-    __shared__ float sm_m[ATT_WARPS], sm_l[ATT_WARPS];
-    __shared__ float sm_o[ATT_WARPS][HDJ * 32];
+           int Hq, int Hkv, int S, int hd, int nsplit, int cm, int *cnt, int act) {
+    __shared__ float sm_m[ATT_WARPS], sm_l[ATT_WARPS], cm_m, cm_l;
+    __shared__ float sm_o[ATT_WARPS][HDJ * 32], cm_o[HDJ * 32];
     const int bt = blockIdx.x, h = blockIdx.y, sp = blockIdx.z;
     const int r = bt / T;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -129,7 +196,8 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
     int n = len[r];
     if (qpos) n = min(n, qpos[bt] + 1);
     n = max(0, min(n, S));
-    const int s0 = sp * chunk, s1 = min(s0 + chunk, n);
+    const int nact = cm ? nsplit : att_active(n, nsplit, act);
+    if (sp >= nact) return; /* uniform over the block; never with cm */
     const int kvh = h / (Hq / Hkv);
     const float *qv = Q + ((size_t)bt * Hq + h) * hd;
     const KT *kb = K + ((size_t)r * Hkv + kvh) * (size_t)S * hd;
@@ -142,7 +210,9 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
         o[j] = 0.0f;
     }
     float m = -INFINITY, l = 0.0f;
-    for (int s = s0 + warp; s < s1; s += ATT_WARPS) {
+    for (int t0 = sp * ATT_WARPS; t0 < n; t0 += nact * ATT_WARPS) { /* tiles of ATT_WARPS keys */
+        const int s = t0 + warp;
+        if (s >= n) break;
         const KT *kr = kb + (size_t)s * hd;
         float d = 0.0f;
 #pragma unroll
@@ -185,18 +255,21 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
         float acc = 0.0f;
 #pragma unroll
         for (int w = 0; w < ATT_WARPS; w++) acc += sm_o[w][e] * wt[w];
-        if (nsplit == 1) cu_put(Out + orow + e, L > 0.0f ? acc / L : 0.0f);
+        if (cm) cm_o[e] = acc;
+        else if (nact == 1) cu_put(Out + orow + e, L > 0.0f ? acc / L : 0.0f);
         else P[2 + e] = acc;
     }
-    if (nsplit > 1 && threadIdx.x == 0) {
-        P[0] = M;
-        P[1] = L;
+    if (threadIdx.x == 0) {
+        if (cm) cm_m = M, cm_l = L;
+        else if (nact > 1) P[0] = M, P[1] = L;
     }
+    if (cm) att_cluster_merge(Out + orow, &cm_m, &cm_l, cm_o, 1, hd, nsplit);
+    else if (nact > 1) att_last_merge(Out + orow, P - (size_t)sp * (hd + 2), nsplit, nact, 1, hd, cnt + (size_t)bt * Hq + h);
 }
 
 /* head_dim 32 / 64 / 128 (16-byte aligned rows): 8 lanes per key, so a warp works on 4 keys at
  * once and every lane issues float4 loads; each group of 8 lanes keeps its own online softmax
- * over keys grp, grp + 16, ... of the chunk (2 keys per iteration in flight), and the 16 groups of
+ * over keys grp, grp + 16, ... of the block's tiles (2 keys per iteration in flight), and the 16 groups of
  * the block are merged in shared memory. */
 template <int EPL, typename KT, typename OT>
 /* bf16 with head 128 (the cross-attention): 8 blocks per SM (64 registers, no spills; unbounded it
@@ -204,10 +277,10 @@ template <int EPL, typename KT, typename OT>
 __global__ void __launch_bounds__(ATT_WARPS * 32, sizeof(KT) == 2 && EPL == 16 ? 8 : 1)
     k_attn8(OT *__restrict__ Out, float *__restrict__ Part, const float *__restrict__ Q, const KT *__restrict__ K,
             const KT *__restrict__ V, const int32_t *__restrict__ len, const int32_t *__restrict__ qpos, int T,
-            int Hq, int Hkv, int S, int nsplit, int chunk) {
+            int Hq, int Hkv, int S, int hd, int nsplit, int cm, int *cnt, int act) {
     constexpr int HD = EPL * 8, NG = ATT_WARPS * 4;
-    __shared__ float sm_m[NG], sm_l[NG];
-    __shared__ float sm_o[NG][HD];
+    __shared__ float sm_m[NG], sm_l[NG], cm_m, cm_l;
+    __shared__ float sm_o[NG][HD], cm_o[HD];
     const int bt = blockIdx.x, h = blockIdx.y, sp = blockIdx.z;
     const int r = bt / T;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 3, sl = lane & 7;
@@ -216,7 +289,8 @@ __global__ void __launch_bounds__(ATT_WARPS * 32, sizeof(KT) == 2 && EPL == 16 ?
     int n = len[r];
     if (qpos) n = min(n, qpos[bt] + 1);
     n = max(0, min(n, S));
-    const int s0 = sp * chunk, s1 = min(s0 + chunk, n);
+    const int nact = cm ? nsplit : att_active(n, nsplit, act);
+    if (sp >= nact) return; /* uniform over the block; never with cm */
     const int kvh = h / (Hq / Hkv);
     const float4 *qv = (const float4 *)(Q + ((size_t)bt * Hq + h) * HD + sl * EPL);
     const KT *kb = K + ((size_t)r * Hkv + kvh) * (size_t)S * HD + sl * EPL;
@@ -230,9 +304,10 @@ __global__ void __launch_bounds__(ATT_WARPS * 32, sizeof(KT) == 2 && EPL == 16 ?
 #pragma unroll
     for (int e = 0; e < EPL; e++) o[e] = 0.0f;
     float m = -INFINITY, l = 0.0f;
-    for (int base = s0 + warp * 4; base < s1; base += 2 * NG) {
+    for (int t0 = sp * 2 * NG; t0 < n; t0 += nact * 2 * NG) { /* tiles of 2 NG keys */
+        const int base = t0 + warp * 4;
         const int sa = base + g, sb = base + g + NG;
-        const bool va = sa < s1, vb_ = sb < s1;
+        const bool va = sa < n, vb_ = sb < n;
         float ka[EPL], kb2[EPL], vA[EPL], vB[EPL];
         att_row<EPL>(kb + (size_t)sa * HD, va, ka);
         att_row<EPL>(kb + (size_t)sb * HD, vb_, kb2);
@@ -287,16 +362,19 @@ __global__ void __launch_bounds__(ATT_WARPS * 32, sizeof(KT) == 2 && EPL == 16 ?
 #pragma unroll
         for (int w = 0; w < NG; w++)
             if (sm_m[w] != -INFINITY) acc += sm_o[w][e] * expf(sm_m[w] - M);
-        if (nsplit == 1) cu_put(Out + orow + e, L > 0.0f ? acc / L : 0.0f);
+        if (cm) cm_o[e] = acc;
+        else if (nact == 1) cu_put(Out + orow + e, L > 0.0f ? acc / L : 0.0f);
         else P[2 + e] = acc;
     }
-    if (nsplit > 1 && threadIdx.x == 0) {
-        P[0] = M;
-        P[1] = L;
+    if (threadIdx.x == 0) {
+        if (cm) cm_m = M, cm_l = L;
+        else if (nact > 1) P[0] = M, P[1] = L;
     }
+    if (cm) att_cluster_merge(Out + orow, &cm_m, &cm_l, cm_o, 1, HD, nsplit);
+    else if (nact > 1) att_last_merge(Out + orow, P - (size_t)sp * (HD + 2), nsplit, nact, 1, HD, cnt + (size_t)bt * Hq + h);
 }
 
-/* GQA-grouped variant of k_attn8: block (query, kv head, chunk) serves the G query heads that share
+/* GQA-grouped variant of k_attn8: block (query, kv head, split) serves the G query heads that share
  * the kv head, so each key and value row is read once per block instead of once per query head.
  * Each group of LPK lanes takes U keys per iteration (keys base + g + u NG, in the same order as
  * U = 1): U = 1 for f32 caches; 4 for bf16 (twice the bytes in flight of f32: measured 6% faster
@@ -305,7 +383,7 @@ template <int HD, int G, int LPK, typename KT, typename OT>
 __global__ void __launch_bounds__(ATT_WARPS * 32)
     k_attn8g(OT *__restrict__ Out, float *__restrict__ Part, const float *__restrict__ Q,
              const KT *__restrict__ K, const KT *__restrict__ V, const int32_t *__restrict__ len,
-             const int32_t *__restrict__ qpos, int T, int Hq, int Hkv, int S, int nsplit, int chunk) {
+             const int32_t *__restrict__ qpos, int T, int Hq, int Hkv, int S, int hd, int nsplit, int cm, int *cnt, int act) {
     constexpr int EPL = HD / LPK, GPW = 32 / LPK, NG = ATT_WARPS * GPW; /* LPK lanes per key */
     constexpr int U = sizeof(KT) == sizeof(float) ? 1 : 4;
     __shared__ float sm_m[NG][G], sm_l[NG][G];
@@ -318,7 +396,8 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
     int n = len[r];
     if (qpos) n = min(n, qpos[bt] + 1);
     n = max(0, min(n, S));
-    const int s0 = sp * chunk, s1 = min(s0 + chunk, n);
+    const int nact = cm ? nsplit : att_active(n, nsplit, act);
+    if (sp >= nact) return; /* uniform over the block; never with cm */
     const KT *kb = K + ((size_t)r * Hkv + kvh) * (size_t)S * HD + sl * EPL;
     const KT *vb = V + ((size_t)r * Hkv + kvh) * (size_t)S * HD + sl * EPL;
     float q[G][EPL], o[G][EPL], m[G], l[G];
@@ -335,13 +414,14 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
         m[gi] = -INFINITY;
         l[gi] = 0.0f;
     }
-    for (int base = s0 + warp * GPW; base < s1; base += U * NG) {
+    for (int t0 = sp * U * NG; t0 < n; t0 += nact * U * NG) { /* tiles of U NG keys */
+        const int base = t0 + warp * GPW;
         float ka[U][EPL], vv[U][EPL], d[U][G];
         bool va[U];
 #pragma unroll
         for (int u = 0; u < U; u++) {
             const int sa = base + g + u * NG;
-            va[u] = sa < s1;
+            va[u] = sa < n;
             att_row<EPL>(kb + (size_t)sa * HD, va[u], ka[u]);
             att_row<EPL>(vb + (size_t)sa * HD, va[u], vv[u]);
         }
@@ -383,7 +463,7 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
         for (int e = 0; e < EPL; e++) sm_o[grp][gi * HD + sl * EPL + e] = o[gi][e];
     }
     __syncthreads();
-    __shared__ float sm_w[NG][G], sm_L[G], sm_M[G];
+    __shared__ float sm_w[NG][G], sm_L[G], sm_M[G], cm_o[G * HD];
     if (threadIdx.x < G) {
         const int gi = threadIdx.x;
         float M = -INFINITY, L = 0.0f;
@@ -404,7 +484,9 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
         for (int w = 0; w < NG; w++) acc += sm_o[w][idx] * sm_w[w][gi];
         const float L = sm_L[gi];
         const int h = kvh * G + gi;
-        if (nsplit == 1) {
+        if (cm) {
+            cm_o[idx] = acc;
+        } else if (nact == 1) {
             cu_put(Out + ((size_t)bt * Hq + h) * HD + e, L > 0.0f ? acc / L : 0.0f);
         } else {
             float *P = Part + (((size_t)bt * Hq + h) * nsplit + sp) * (HD + 2);
@@ -415,32 +497,78 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
             }
         }
     }
+    if (cm) att_cluster_merge(Out + ((size_t)bt * Hq + kvh * G) * HD, sm_M, sm_L, cm_o, G, HD, nsplit);
+    else if (nact > 1)
+        att_last_merge(Out + ((size_t)bt * Hq + kvh * G) * HD, Part + ((size_t)bt * Hq + kvh * G) * nsplit * (HD + 2),
+                       nsplit, nact, G, HD, cnt + (size_t)bt * Hkv + kvh);
 }
 
-/* Pick the kernel for (vec, grouped, G, hd) and launch it on cache element type KT, output type OT. */
 template <typename KT, typename OT>
-static void att_launch(cudaStream_t st, dim3 grid, OT *out, float *part, const float *q, const KT *k, const KT *v,
-                       const int32_t *len, const int32_t *qpos, int T, int Hq, int Hkv, int S, int hd, int nsplit,
-                       int chunk, int vec, int grouped, int G) {
+using att_kernel = void (*)(OT *, float *, const float *, const KT *, const KT *, const int32_t *, const int32_t *, int,
+                            int, int, int, int, int, int, int *, int);
+
+/* The kernel for (vec, grouped, G, hd) on cache element type KT, output type OT. */
+template <typename KT, typename OT>
+static att_kernel<KT, OT> att_pick(int hd, int vec, int grouped, int G) {
     const int hdj = (hd + 31) / 32;
-    const dim3 blk(ATT_WARPS * 32);
-#define ATT_LAUNCH(J) cu_launch(k_attn<J, KT, OT>, grid, blk, 0, st, out, part, q, k, v, len, qpos, T, Hq, Hkv, S, hd, nsplit, chunk)
-#define ATT8_LAUNCH(E) cu_launch(k_attn8<E, KT, OT>, grid, blk, 0, st, out, part, q, k, v, len, qpos, T, Hq, Hkv, S, nsplit, chunk)
-#define ATT8G_LAUNCH(GG) \
-    cu_launch(k_attn8g<128, GG, (GG == 4 ? 16 : 8), KT, OT>, grid, blk, 0, st, out, part, q, k, v, len, qpos, T, Hq, Hkv, S, \
-              nsplit, chunk)
-    if (grouped && G == 4) ATT8G_LAUNCH(4);
-    else if (grouped) ATT8G_LAUNCH(2);
-    else if (vec && hd == 128) ATT8_LAUNCH(16);
-    else if (vec && hd == 64) ATT8_LAUNCH(8);
-    else if (vec && hd == 32) ATT8_LAUNCH(4);
-    else if (hdj <= 1) ATT_LAUNCH(1);
-    else if (hdj <= 2) ATT_LAUNCH(2);
-    else if (hdj <= 4) ATT_LAUNCH(4);
-    else ATT_LAUNCH(8);
-#undef ATT_LAUNCH
-#undef ATT8_LAUNCH
-#undef ATT8G_LAUNCH
+    if (grouped && G == 4) return k_attn8g<128, 4, 16, KT, OT>;
+    if (grouped) return k_attn8g<128, 2, 8, KT, OT>;
+    if (vec && hd == 128) return k_attn8<16, KT, OT>;
+    if (vec && hd == 64) return k_attn8<8, KT, OT>;
+    if (vec && hd == 32) return k_attn8<4, KT, OT>;
+    if (hdj <= 1) return k_attn<1, KT, OT>;
+    if (hdj <= 2) return k_attn<2, KT, OT>;
+    if (hdj <= 4) return k_attn<4, KT, OT>;
+    return k_attn<8, KT, OT>;
+}
+
+/* grid (queries, heads or kv heads, nsplit); cluster > 1: the nsplit blocks of a (query, head) are
+ * one cluster of `cluster` = nsplit blocks along z (the merge inside the cluster). PDL when enabled. */
+static cudaLaunchConfig_t att_config(dim3 grid, int cluster, cudaStream_t st, cudaLaunchAttribute *attr) {
+    cudaLaunchConfig_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.gridDim = grid;
+    cfg.blockDim = dim3(ATT_WARPS * 32);
+    cfg.stream = st;
+    int n = 0;
+    if (cu_pdl_enabled()) {
+        attr[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+        attr[n++].val.programmaticStreamSerializationAllowed = 1;
+    }
+    if (cluster > 1) {
+        attr[n].id = cudaLaunchAttributeClusterDimension;
+        attr[n].val.clusterDim.x = 1, attr[n].val.clusterDim.y = 1, attr[n++].val.clusterDim.z = (unsigned)cluster;
+    }
+    cfg.attrs = attr;
+    cfg.numAttrs = (unsigned)n;
+    return cfg;
+}
+
+/* The largest cluster (<= want, <= ATT_MAX_CLUSTER) of `kernel`'s blocks the device can run, asked
+ * once per kernel and size (a handful of instantiations; the backend's lock serialises callers). */
+static int att_cluster_fit(const void *kernel, int want) {
+    static struct { const void *k; int size, ok; } known[64];
+    static int nknown;
+    for (int s = want; s > 1; s--) {
+        int ok = -1;
+        for (int i = 0; i < nknown; i++)
+            if (known[i].k == kernel && known[i].size == s) ok = known[i].ok;
+        if (ok < 0) {
+            cudaLaunchAttribute attr[2];
+            const cudaLaunchConfig_t cfg = att_config(dim3(1, 1, (unsigned)s), s, 0, attr);
+            int n = 0;
+            if ((s <= 8 || cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1) == cudaSuccess) &&
+                cudaOccupancyMaxActiveClusters(&n, kernel, &cfg) == cudaSuccess)
+                ok = n > 0;
+            else {
+                (void)cudaGetLastError();
+                ok = 0;
+            }
+            if (nknown < 64) known[nknown].k = kernel, known[nknown].size = s, known[nknown++].ok = ok;
+        }
+        if (ok) return s;
+    }
+    return 1;
 }
 
 dia_status cu_attention(dia_backend *be, dia_tensor *out, const dia_tensor *q, const dia_tensor *k,
@@ -465,48 +593,63 @@ dia_status cu_attention(dia_backend *be, dia_tensor *out, const dia_tensor *q, c
     const int64_t G = Hq / Hkv;
     const int grouped = vec && hd == 128 && (G == 2 || G == 4);
     const int64_t blocks_base = grouped ? R * T * Hkv : R * T * Hq;
-    const char *we = getenv("DIA_CUDA_ATT_WANT"); /* blocks per SM a decode attention aims at (comparisons) */
-    const int64_t per_sm = we && atoi(we) > 0 ? atoi(we) : (vec ? 8 : 4);
+    /* DIA_CUDA_ATT_WANT: blocks per SM a decode attention aims at (default 4; comparisons) */
+    const int64_t per_sm = att_knob("DIA_CUDA_ATT_WANT", 4, 1, 64);
     const int64_t base = R * T * Hq, want = per_sm * (int64_t)c->sm_count;
     int64_t nsplit = 1;
     if (blocks_base < want && S > 64) {
         nsplit = (want + blocks_base - 1) / blocks_base;
-        const int64_t min_chunk = att_min_chunk();
+        const int64_t min_chunk = att_knob("DIA_CUDA_ATT_MINCHUNK", 32, 1, INT32_MAX); /* fewest keys per split */
         const int64_t max_split = (S + min_chunk - 1) / min_chunk;
         if (nsplit > max_split) nsplit = max_split;
         if (nsplit > ATT_MAX_SPLIT) nsplit = ATT_MAX_SPLIT;
     }
-    const int64_t chunk = (S + nsplit - 1) / nsplit;
+    const int bf16_cache = k->dtype == DIA_BF16, bf16_out = out->dtype == DIA_BF16;
+    const void *kern = bf16_cache ? (bf16_out ? (const void *)att_pick<__nv_bfloat16, __nv_bfloat16>((int)hd, vec, grouped, (int)G)
+                                              : (const void *)att_pick<__nv_bfloat16, float>((int)hd, vec, grouped, (int)G))
+                                  : (bf16_out ? (const void *)att_pick<float, __nv_bfloat16>((int)hd, vec, grouped, (int)G)
+                                              : (const void *)att_pick<float, float>((int)hd, vec, grouped, (int)G));
+    /* Many splits of a small grid (B = 1, 8): the merge inside a cluster of <= 16 blocks (fewer
+     * splits than wanted where more would be: each block takes more tiles). Few splits of a big
+     * grid: the merge through global memory, over the splits that got keys (DIA_CUDA_ATT_ACTIVE keys
+     * each, default 256: at B = 64 one split up to 256 filled positions, three at 1,500). Measured on
+     * the H100, docs/performance.md. DIA_CUDA_ATT_CLUSTER: largest cluster (0 or 1: never),
+     * DIA_CUDA_ATT_CLUSTER_MIN: fewest splits that take a cluster (default 5). */
+    int cluster = 1;
+    if (nsplit >= att_knob("DIA_CUDA_ATT_CLUSTER_MIN", 5, 2, ATT_MAX_SPLIT)) {
+        const int cmax = (int)att_knob("DIA_CUDA_ATT_CLUSTER", ATT_MAX_CLUSTER, 0, ATT_MAX_CLUSTER);
+        if (cmax > 1) cluster = att_cluster_fit(kern, (int)(nsplit < cmax ? nsplit : cmax));
+        if (cluster > 1) nsplit = cluster;
+    }
+    const int cm = cluster > 1, act = (int)att_knob("DIA_CUDA_ATT_ACTIVE", 256, 1, INT32_MAX);
     float *part = NULL;
-    if (nsplit > 1) {
+    int *cnt = NULL;
+    if (nsplit > 1 && !cm) {
         void *p;
         dia_status st = cu_scratch(be, CU_SCRATCH_ATTN, (size_t)(base * nsplit * (hd + 2)) * sizeof(float), &p);
         if (st != DIA_OK) return st;
         part = (float *)p;
+        if ((st = cu_scratch(be, CU_SCRATCH_CNT, (size_t)base * sizeof(int), &p)) != DIA_OK) return st;
+        cnt = (int *)p;
     }
-    dim3 grid((unsigned)(R * T), (unsigned)(grouped ? Hkv : Hq), (unsigned)nsplit);
+    const dim3 grid((unsigned)(R * T), (unsigned)(grouped ? Hkv : Hq), (unsigned)nsplit);
+    cudaLaunchAttribute attr[2];
+    const cudaLaunchConfig_t cfg = att_config(grid, cluster, c->stream, attr);
     const int32_t *lp = (const int32_t *)cu_ptr(kv_len), *pp = qpos ? (const int32_t *)cu_ptr(qpos) : NULL;
     const float *qp = (const float *)cu_ptr(q);
-    const int bf16_cache = k->dtype == DIA_BF16, bf16_out = out->dtype == DIA_BF16;
-#define ATT_ARGS lp, pp, (int)T, (int)Hq, (int)Hkv, (int)S, (int)hd, (int)nsplit, (int)chunk, vec, grouped, (int)G
+    const int iT = (int)T, iHq = (int)Hq, iHkv = (int)Hkv, iS = (int)S, ihd = (int)hd, ins = (int)nsplit;
     const __nv_bfloat16 *kb = (const __nv_bfloat16 *)cu_ptr(k), *vb = (const __nv_bfloat16 *)cu_ptr(v);
     const float *kf = (const float *)cu_ptr(k), *vf = (const float *)cu_ptr(v);
     __nv_bfloat16 *ob = (__nv_bfloat16 *)cu_ptr(out);
     float *of = (float *)cu_ptr(out);
-    if (bf16_cache && bf16_out) att_launch(c->stream, grid, ob, part, qp, kb, vb, ATT_ARGS);
-    else if (bf16_cache) att_launch(c->stream, grid, of, part, qp, kb, vb, ATT_ARGS);
-    else if (bf16_out) att_launch(c->stream, grid, ob, part, qp, kf, vf, ATT_ARGS);
-    else att_launch(c->stream, grid, of, part, qp, kf, vf, ATT_ARGS);
-#undef ATT_ARGS
+#define ATT_GO(KT, OT, o, kk, vv)                                                                                      \
+    CU_CHECK(cudaLaunchKernelEx(&cfg, (att_kernel<KT, OT>)kern, o, part, qp, kk, vv, lp, pp, iT, iHq, iHkv, iS, ihd, ins, \
+                                cm, cnt, act))
+    if (bf16_cache && bf16_out) ATT_GO(__nv_bfloat16, __nv_bfloat16, ob, kb, vb);
+    else if (bf16_cache) ATT_GO(__nv_bfloat16, float, of, kb, vb);
+    else if (bf16_out) ATT_GO(float, __nv_bfloat16, ob, kf, vf);
+    else ATT_GO(float, float, of, kf, vf);
+#undef ATT_GO
     CU_LAUNCHED("attention");
-    if (nsplit > 1) {
-        const int threads = hd <= 32 ? 32 : (hd <= 64 ? 64 : 128);
-        if (bf16_out)
-            CU_CHECK(cu_launch(k_attn_combine<__nv_bfloat16>, dim3((unsigned)base), dim3(threads), 0, c->stream, ob,
-                               (const float *)part, (int)nsplit, (int)hd));
-        else
-            CU_CHECK(cu_launch(k_attn_combine<float>, dim3((unsigned)base), dim3(threads), 0, c->stream, of,
-                               (const float *)part, (int)nsplit, (int)hd));
-    }
     return DIA_OK;
 }

@@ -72,6 +72,8 @@ dia_status cu_scratch(dia_backend *be, int which, size_t bytes, void **out) {
         size_t sz = bytes + bytes / 4 + 4096; /* some headroom: fewer regrowths */
         CU_CHECK(cudaMalloc(&c->scratch[which], sz));
         c->scratch_size[which] = sz;
+        /* counters start at zero (their users leave them at zero) */
+        if (which == CU_SCRATCH_CNT) CU_CHECK(cudaMemsetAsync(c->scratch[which], 0, sz, c->stream));
     }
     *out = c->scratch[which];
     return DIA_OK;
@@ -89,7 +91,7 @@ static void cuda_destroy(dia_backend *be) {
         cu_graph_destroy(be);
         if (c->stream) cudaStreamSynchronize(c->stream);
         if (c->blas_workspace) cudaFree(c->blas_workspace);
-        for (int i = 0; i < 4; i++)
+        for (int i = 0; i < CU_SCRATCH_N; i++)
             if (c->scratch[i]) cudaFree(c->scratch[i]);
         if (c->blas) cublasDestroy(c->blas);
         if (c->stream) cudaStreamDestroy(c->stream);

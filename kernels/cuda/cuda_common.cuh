@@ -34,9 +34,10 @@ typedef struct cuda_ctx {
     cudaStream_t stream;
     cublasHandle_t blas;
     int sm_count;
-    /* grow-only device scratch: attention partials, bf16 copies of activations, f32 weights */
-    void *scratch[4];
-    size_t scratch_size[4];
+    /* grow-only device scratch: attention partials, bf16 copies of activations, f32 weights, im2col
+     * columns, attention merge counters (zeroed when allocated) */
+    void *scratch[5];
+    size_t scratch_size[5];
     void *blas_workspace; /* fixed cuBLAS workspace (no allocation inside graph capture) */
     cu_graph_state *graph;
     unsigned scratch_gen; /* bumped whenever a scratch buffer moves */
@@ -47,7 +48,7 @@ typedef struct cuda_ctx {
     int mu_ok;
 } cuda_ctx;
 
-enum { CU_SCRATCH_ATTN = 0, CU_SCRATCH_ACT = 1, CU_SCRATCH_W = 2, CU_SCRATCH_COL = 3 };
+enum { CU_SCRATCH_ATTN = 0, CU_SCRATCH_ACT = 1, CU_SCRATCH_W = 2, CU_SCRATCH_COL = 3, CU_SCRATCH_CNT = 4, CU_SCRATCH_N = 5 };
 
 static inline cuda_ctx *cu_ctx(dia_backend *be) { return (cuda_ctx *)be->ctx; }
 
