@@ -125,7 +125,7 @@ if has trace; then
       env ${k//,/ } CUPTI_TRACE_OUT=/tmp/trace.csv LD_PRELOAD=/tmp/libcupti_trace.so ./build-cuda/bench/bench_cuda \
         --model "$MODEL" --backend cuda --dtype bf16 --batch "$B" --steps ${TRACE_STEPS:-60} --warmup 20 --generate 1 --capacity "${TRACE_CAPACITY:-0}" 2>&1 \
         | grep "^RESULT\|cupti"
-      python3 bench/trace_steps.py /tmp/trace.csv | head -${TRACE_LINES:-40}
+      python3 bench/trace_steps.py /tmp/trace.csv k_sample ${TRACE_SEQ:-0} | head -${TRACE_LINES:-40}
     done
   done
 fi

@@ -3,12 +3,14 @@
 "Start (ns)", "Duration (ns)", "Name": bench/cupti_trace.cc writes it, as does
 `nsys stats -r cuda_gpu_trace -f csv` where Nsight Systems exists).
 
-    python3 bench/trace_steps.py /tmp/trace.csv [marker]
+    python3 bench/trace_steps.py /tmp/trace.csv [marker [seq]]
 
 A step ends with a kernel whose name contains `marker` (default k_sample, the device sampler). Over
 the middle half of the steps it prints the mean wall time per step, the time the GPU ran at least
 one kernel (busy), the idle time between kernels, and per kernel name: launches and GPU time per
 step (sorted by time), so launch gaps and per-kernel costs inside a replayed graph are visible.
+With seq > 0 it also lists the first seq kernels of the middle step in order (start offset, gap
+to the previous kernel's end, duration), e.g. one decoder layer's kernels one by one.
 """
 import collections
 import csv
@@ -63,6 +65,15 @@ def main():
           f"sum of kernel times {sum(tot.values()) / steps / 1e3:.1f} us")
     for n, v in sorted(tot.items(), key=lambda x: -x[1]):
         print(f"  {n:90s} {cnt[n] / steps:6.1f}/step {v / steps / 1e3:8.1f} us/step {v / cnt[n] / 1e3:7.2f} us mean")
+    seq = int(sys.argv[3]) if len(sys.argv) > 3 else 0
+    if seq > 0:
+        mid = ends[(lo + hi) // 2]
+        first = ks[mid + 1: mid + 1 + seq]
+        t_prev_end = ks[mid][0] + ks[mid][1]
+        print(f"kernels of one step, in order (us: start, gap after the previous kernel's end, duration):")
+        for st, d, n in first:
+            print(f"  {(st - first[0][0]) / 1e3:8.1f} {(st - t_prev_end) / 1e3:6.1f} {d / 1e3:7.2f}  {n[:70]}")
+            t_prev_end = max(t_prev_end, st + d)
 
 
 if __name__ == "__main__":
