@@ -278,6 +278,17 @@ static void att_mode_set(const char *mode) {
     printf("  attention mode: %s\n", *mode ? mode : "(defaults)");
 }
 
+/* cases(p) under every setting of att_modes, on a fresh CPU / CUDA pair */
+static void in_att_modes(void (*cases)(pair *)) {
+    pair p = backends();
+    for (size_t i = 0; i < sizeof att_modes / sizeof *att_modes; i++) {
+        att_mode_set(att_modes[i]);
+        cases(&p);
+    }
+    att_mode_set("");
+    backends_free(&p);
+}
+
 static void attention_cases(pair *pp) {
     pair p = *pp;
     /* decode: one query per row over a long fixed cache (split over the sequence), GQA 16/4 */
@@ -307,13 +318,7 @@ static void attention_cases(pair *pp) {
 static void test_ops_attention(void **state) {
     (void)state;
     NEED_CUDA();
-    pair p = backends();
-    for (size_t i = 0; i < sizeof att_modes / sizeof *att_modes; i++) {
-        att_mode_set(att_modes[i]);
-        attention_cases(&p);
-    }
-    att_mode_set("");
-    backends_free(&p);
+    in_att_modes(attention_cases);
 }
 
 /* bf16 attention caches (the CUDA cache dtype when the weights are bf16): K and V rounded to bf16
@@ -394,13 +399,7 @@ static void attention_bf16_cases(pair *pp) {
 static void test_ops_attention_bf16_cache(void **state) {
     (void)state;
     NEED_CUDA();
-    pair p = backends();
-    for (size_t i = 0; i < sizeof att_modes / sizeof *att_modes; i++) {
-        att_mode_set(att_modes[i]);
-        attention_bf16_cases(&p);
-    }
-    att_mode_set("");
-    backends_free(&p);
+    in_att_modes(attention_bf16_cases);
 }
 
 /* kv_store into a bf16 cache: every stored element is the f32 source rounded to nearest even,
