@@ -545,11 +545,15 @@ static cudaLaunchConfig_t att_config(dim3 grid, int cluster, cudaStream_t st, cu
 }
 
 /* The largest cluster (<= want, <= ATT_MAX_CLUSTER) of `kernel`'s blocks the device can run, asked
- * once per kernel and size (a handful of instantiations; the backend's lock serialises callers). */
+ * once per kernel and size (a handful of instantiations; one table for the process, under its own
+ * lock: backends of different models may run on different threads). */
 static int att_cluster_fit(const void *kernel, int want) {
     static struct { const void *k; int size, ok; } known[64];
     static int nknown;
-    for (int s = want; s > 1; s--) {
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&mu);
+    int fit = 1;
+    for (int s = want; s > 1 && fit == 1; s--) {
         int ok = -1;
         for (int i = 0; i < nknown; i++)
             if (known[i].k == kernel && known[i].size == s) ok = known[i].ok;
@@ -566,9 +570,10 @@ static int att_cluster_fit(const void *kernel, int want) {
             }
             if (nknown < 64) known[nknown].k = kernel, known[nknown].size = s, known[nknown++].ok = ok;
         }
-        if (ok) return s;
+        if (ok) fit = s;
     }
-    return 1;
+    pthread_mutex_unlock(&mu);
+    return fit;
 }
 
 dia_status cu_attention(dia_backend *be, dia_tensor *out, const dia_tensor *q, const dia_tensor *k,
