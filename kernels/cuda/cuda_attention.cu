@@ -525,55 +525,18 @@ static att_kernel<KT, OT> att_pick(int hd, int vec, int grouped, int G) {
 /* grid (queries, heads or kv heads, nsplit); cluster > 1: the nsplit blocks of a (query, head) are
  * one cluster of `cluster` = nsplit blocks along z (the merge inside the cluster). PDL when enabled. */
 static cudaLaunchConfig_t att_config(dim3 grid, int cluster, cudaStream_t st, cudaLaunchAttribute *attr) {
-    cudaLaunchConfig_t cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.gridDim = grid;
-    cfg.blockDim = dim3(ATT_WARPS * 32);
-    cfg.stream = st;
-    int n = 0;
-    if (cu_pdl_enabled()) {
-        attr[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-        attr[n++].val.programmaticStreamSerializationAllowed = 1;
-    }
-    if (cluster > 1) {
-        attr[n].id = cudaLaunchAttributeClusterDimension;
-        attr[n].val.clusterDim.x = 1, attr[n].val.clusterDim.y = 1, attr[n++].val.clusterDim.z = (unsigned)cluster;
-    }
-    cfg.attrs = attr;
-    cfg.numAttrs = (unsigned)n;
-    return cfg;
+    const dim3 cl(1, 1, (unsigned)cluster);
+    return cu_config(grid, dim3(ATT_WARPS * 32), 0, st, cu_pdl_enabled(), cluster > 1 ? &cl : NULL, attr);
 }
 
-/* The largest cluster (<= want, <= ATT_MAX_CLUSTER) of `kernel`'s blocks the device can run, asked
- * once per kernel and size (a handful of instantiations; one table for the process, under its own
- * lock: backends of different models may run on different threads). */
+/* The largest cluster (<= want) of `kernel`'s blocks the device can run (1: none). */
 static int att_cluster_fit(const void *kernel, int want) {
-    static struct { const void *k; int size, ok; } known[64];
-    static int nknown;
-    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-    pthread_mutex_lock(&mu);
-    int fit = 1;
-    for (int s = want; s > 1 && fit == 1; s--) {
-        int ok = -1;
-        for (int i = 0; i < nknown; i++)
-            if (known[i].k == kernel && known[i].size == s) ok = known[i].ok;
-        if (ok < 0) {
-            cudaLaunchAttribute attr[2];
-            const cudaLaunchConfig_t cfg = att_config(dim3(1, 1, (unsigned)s), s, 0, attr);
-            int n = 0;
-            if ((s <= 8 || cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1) == cudaSuccess) &&
-                cudaOccupancyMaxActiveClusters(&n, kernel, &cfg) == cudaSuccess)
-                ok = n > 0;
-            else {
-                (void)cudaGetLastError();
-                ok = 0;
-            }
-            if (nknown < 64) known[nknown].k = kernel, known[nknown].size = s, known[nknown++].ok = ok;
-        }
-        if (ok) fit = s;
+    for (int s = want; s > 1; s--) {
+        cudaLaunchAttribute attr[2];
+        const cudaLaunchConfig_t cfg = att_config(dim3(1, 1, (unsigned)s), s, 0, attr);
+        if (cu_cluster_fits(kernel, &cfg)) return s;
     }
-    pthread_mutex_unlock(&mu);
-    return fit;
+    return 1;
 }
 
 dia_status cu_attention(dia_backend *be, dia_tensor *out, const dia_tensor *q, const dia_tensor *k,

@@ -79,6 +79,37 @@ dia_status cu_scratch(dia_backend *be, int which, size_t bytes, void **out) {
     return DIA_OK;
 }
 
+int cu_cluster_fits(const void *kernel, const cudaLaunchConfig_t *cfg) {
+    unsigned size = 1;
+    for (unsigned i = 0; i < cfg->numAttrs; i++)
+        if (cfg->attrs[i].id == cudaLaunchAttributeClusterDimension)
+            size = cfg->attrs[i].val.clusterDim.x * cfg->attrs[i].val.clusterDim.y * cfg->attrs[i].val.clusterDim.z;
+    if (size <= 1) return 1;
+    static struct { const void *k; unsigned size; size_t smem; int ok; } known[64];
+    static int nknown;
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&mu);
+    int ok = -1;
+    for (int i = 0; i < nknown && ok < 0; i++)
+        if (known[i].k == kernel && known[i].size == size && known[i].smem == cfg->dynamicSmemBytes) ok = known[i].ok;
+    if (ok < 0) {
+        int n = 0;
+        const int asked =
+            (size <= 8 || cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1) == cudaSuccess) &&
+            (cfg->dynamicSmemBytes == 0 || /* the opt-in above 48 KiB */
+             cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)cfg->dynamicSmemBytes) ==
+                 cudaSuccess) &&
+            cudaOccupancyMaxActiveClusters(&n, kernel, cfg) == cudaSuccess;
+        if (!asked) (void)cudaGetLastError(); /* an unsupported size is an answer, not an error */
+        ok = asked && n > 0;
+        if (!ok) dia_log(DIA_LOG_INFO, "cuda: clusters of %u blocks of a kernel do not fit; smaller ones are used", size);
+        if (nknown < 64) known[nknown].k = kernel, known[nknown].size = size, known[nknown].smem = cfg->dynamicSmemBytes,
+                         known[nknown++].ok = ok;
+    }
+    pthread_mutex_unlock(&mu);
+    return ok;
+}
+
 /* ---------------------------------------------------------------------------------------------
  * memory
  * ------------------------------------------------------------------------------------------- */

@@ -133,21 +133,44 @@ __device__ __forceinline__ void cu_pdl_trigger(void) {
 
 int cu_pdl_enabled(void);
 
-/* kernel<<<grid, block, smem, stream>>>(args...) with the PDL attribute when enabled. */
-template <typename... KArgs, typename... Args>
-static cudaError_t cu_launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t s,
-                             Args... args) {
+/* A launch configuration for cudaLaunchKernelEx: the PDL attribute when pdl, blocks in clusters of
+ * cluster->x * y * z when cluster is not NULL. attr: room for two attributes, alive until the
+ * launch. */
+static inline cudaLaunchConfig_t cu_config(dim3 grid, dim3 block, size_t smem, cudaStream_t s, int pdl,
+                                           const dim3 *cluster, cudaLaunchAttribute *attr) {
     cudaLaunchConfig_t cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.gridDim = grid;
     cfg.blockDim = block;
     cfg.dynamicSmemBytes = smem;
     cfg.stream = s;
-    cudaLaunchAttribute attr[1];
-    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    unsigned n = 0;
+    if (pdl) {
+        attr[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+        attr[n++].val.programmaticStreamSerializationAllowed = 1;
+    }
+    if (cluster) {
+        attr[n].id = cudaLaunchAttributeClusterDimension;
+        attr[n].val.clusterDim.x = cluster->x, attr[n].val.clusterDim.y = cluster->y;
+        attr[n++].val.clusterDim.z = cluster->z;
+    }
     cfg.attrs = attr;
-    cfg.numAttrs = cu_pdl_enabled() ? 1 : 0;
+    cfg.numAttrs = n;
+    return cfg;
+}
+
+/* Whether `kernel` can run with the clusters (and dynamic shared memory) of cfg on this device:
+ * asked once per kernel, cluster size and shared memory, in one table for the process under its
+ * own lock (backends of different models may run on different threads; one device per process in
+ * practice); sizes above 8 take the non-portable opt-in. */
+int cu_cluster_fits(const void *kernel, const cudaLaunchConfig_t *cfg);
+
+/* kernel<<<grid, block, smem, stream>>>(args...) with the PDL attribute when enabled. */
+template <typename... KArgs, typename... Args>
+static cudaError_t cu_launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t s,
+                             Args... args) {
+    cudaLaunchAttribute attr[2];
+    const cudaLaunchConfig_t cfg = cu_config(grid, block, smem, s, cu_pdl_enabled(), NULL, attr);
     return cudaLaunchKernelEx(&cfg, kernel, static_cast<KArgs>(args)...);
 }
 

@@ -145,39 +145,12 @@ static int sk_params(splitk_params *p, const __nv_bfloat16 *xb, int64_t M, int64
 
 /* One launch configuration: grid blocks in clusters of s. */
 static cudaLaunchConfig_t sk_config(cuda_ctx *c, unsigned grid, int s, size_t smem, cudaLaunchAttribute *attr) {
-    cudaLaunchConfig_t cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.gridDim = dim3(grid);
-    cfg.blockDim = dim3(256);
-    cfg.dynamicSmemBytes = smem;
-    cfg.stream = c->stream;
-    attr[0].id = cudaLaunchAttributeClusterDimension;
-    attr[0].val.clusterDim.x = (unsigned)s, attr[0].val.clusterDim.y = 1, attr[0].val.clusterDim.z = 1;
-    cfg.attrs = attr;
-    cfg.numAttrs = 1;
-    return cfg;
-}
-
-/* Whether clusters of s blocks of kernel can run on this device (asked once per size; known[s]:
- * 0 unknown, 1 yes, -1 no; one device per process in practice). */
-static int sk_cluster_fits(cuda_ctx *c, void (*kernel)(splitk_params), size_t smem, int s, int *known) {
-    if (s <= 1) return 1;
-    if (known[s]) return known[s] > 0;
-    cudaLaunchAttribute attr[1];
-    const cudaLaunchConfig_t cfg = sk_config(c, (unsigned)s, s, smem, attr);
-    int n = 0;
-    if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem) != cudaSuccess ||
-        cudaOccupancyMaxActiveClusters(&n, kernel, &cfg) != cudaSuccess) {
-        (void)cudaGetLastError();
-        n = 0;
-    }
-    known[s] = n > 0 ? 1 : -1;
-    if (n <= 0) dia_log(DIA_LOG_INFO, "cuda: clusters of %d GEMM blocks do not fit; smaller splits are used", s);
-    return n > 0;
+    const dim3 cluster((unsigned)s);
+    return cu_config(dim3(grid), dim3(256), smem, c->stream, 0, &cluster, attr);
 }
 
 static int sk_split(cuda_ctx *c, void (*kernel)(splitk_params), size_t smem, int tiles, int64_t K, int blocks_per_sm,
-             const char *cap_env, int *known) {
+             const char *cap_env) {
     const int nch = (int)(K / SK_BK);
     int s = blocks_per_sm * c->sm_count / tiles;
     if (s > SK_MAXS) s = SK_MAXS;
@@ -185,7 +158,11 @@ static int sk_split(cuda_ctx *c, void (*kernel)(splitk_params), size_t smem, int
     if (s < 1) s = 1;
     const char *cap = getenv(cap_env);
     if (cap && atoi(cap) >= 1 && atoi(cap) < s) s = atoi(cap);
-    while (s > 1 && !sk_cluster_fits(c, kernel, smem, s, known)) s--;
+    for (; s > 1; s--) { /* only cluster sizes the device can run */
+        cudaLaunchAttribute attr[2];
+        const cudaLaunchConfig_t cfg = sk_config(c, (unsigned)s, s, smem, attr);
+        if (cu_cluster_fits((const void *)kernel, &cfg)) break;
+    }
     return s;
 }
 
@@ -193,20 +170,20 @@ static dia_status sk_launch(cuda_ctx *c, void (*kernel)(splitk_params), const sp
                             size_t smem, const char *name) {
     /* the opt-in above 48 KiB (per device, so every call; it is cheap) */
     CU_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-    cudaLaunchAttribute attr[1];
+    cudaLaunchAttribute attr[2];
     const cudaLaunchConfig_t cfg = sk_config(c, (unsigned)(tiles * p->S), p->S, smem, attr);
     CU_CHECK(cudaLaunchKernelEx(&cfg, kernel, *p));
     CU_LAUNCHED(name);
     return DIA_OK;
 }
 
-dia_status sk_gemm(dia_backend *be, void (*kernel)(splitk_params), size_t smem, const char *cap_env, int *known,
+dia_status sk_gemm(dia_backend *be, void (*kernel)(splitk_params), size_t smem, const char *cap_env,
                    const char *name, const __nv_bfloat16 *xb, int64_t M, int64_t K, int n, const dia_tensor *const *w,
                    dia_tensor *const *y, int accumulate) {
     cuda_ctx *c = cu_ctx(be);
     splitk_params p;
     const int tiles = sk_params(&p, xb, M, K, n, w, y, accumulate);
-    p.S = sk_split(c, kernel, smem, tiles, K, 2, cap_env, known);
+    p.S = sk_split(c, kernel, smem, tiles, K, 2, cap_env);
     return sk_launch(c, kernel, &p, tiles, smem, name);
 }
 
@@ -226,7 +203,6 @@ int cu_gemm_rows_ok(const __nv_bfloat16 *xb, int64_t M, int64_t K, int n, const 
 
 dia_status cu_gemm_rows(dia_backend *be, const __nv_bfloat16 *xb, int64_t M, int64_t K, int n,
                         const dia_tensor *const *w, dia_tensor *const *y, int accumulate) {
-    static int known[SK_MAXS + 1];
-    return sk_gemm(be, k_gemm_rows, GR_SMEM, "DIA_CUDA_GEMM_ROWS_S", known, "gemm_rows", xb, M, K, n, w, y,
+    return sk_gemm(be, k_gemm_rows, GR_SMEM, "DIA_CUDA_GEMM_ROWS_S", "gemm_rows", xb, M, K, n, w, y,
                    accumulate);
 }

@@ -87,8 +87,8 @@ int sk_shapes_ok(const __nv_bfloat16 *xb, int64_t M, int64_t K, int n, const dia
 /* Run `kernel` (256 threads, smem bytes of dynamic shared memory, two blocks per SM) on the call:
  * tiles x S blocks in clusters of S, S as large as one wave allows (at most SK_MAXS per tile, one
  * chunk each, at most the value of the environment variable cap_env, and only cluster sizes the
- * device can run; `known` caches that answer per size, SK_MAXS + 1 entries). */
-dia_status sk_gemm(dia_backend *be, void (*kernel)(splitk_params), size_t smem, const char *cap_env, int *known,
+ * device can run: cu_cluster_fits). */
+dia_status sk_gemm(dia_backend *be, void (*kernel)(splitk_params), size_t smem, const char *cap_env,
                    const char *name, const __nv_bfloat16 *xb, int64_t M, int64_t K, int n, const dia_tensor *const *w,
                    dia_tensor *const *y, int accumulate);
 
