@@ -170,6 +170,12 @@ typedef struct dia_backend_ops {
      * kv_store(kcache, k, start) and kv_store(vcache, v, start): the same results as those ops. */
     dia_status (*rope_kv_store)(dia_backend *be, dia_tensor *q, dia_tensor *k, const dia_tensor *v, dia_tensor *kcache,
                                 dia_tensor *vcache, const dia_tensor *pos, const dia_tensor *start, float theta);
+    /* linear(a) for q, k, v (a->n = 3, a->y = q, k, v as [M, N_i]) followed by rope_kv_store on
+     * its outputs (q, k, v: views of a->y[0..2] shaped as rope_kv_store takes them), in one op:
+     * the same results as the two. NULL: lib/ calls the two. */
+    dia_status (*linear_rope_kv_store)(dia_backend *be, const dia_linear_args *a, dia_tensor *q, dia_tensor *k,
+                                       const dia_tensor *v, dia_tensor *kcache, dia_tensor *vcache,
+                                       const dia_tensor *pos, const dia_tensor *start, float theta);
 
     /* Optional: one frame per item sampled on the device, so no logits leave it. logits: f32
      * [2B, C*V] (row 2b unconditional, 2b+1 conditional); codes: i32 [B, C]. Same algorithm and

@@ -144,9 +144,8 @@ static dia_status run_layers(void *vctx) {
         dia_linear_args qkv = {.x = &x, .norm_w = &L->pre_sa_norm, .eps = c->dec_eps, .n = 3, .y = {&q, &k, &v},
                                .w = {&L->wq.t, &L->wk.t, &L->wv.t}, .trans_w = {L->wq.trans, L->wk.trans, L->wv.trans},
                                .scratch = &xn};
-        TRY(op_linear_fused(be, &qkv));
         dia_tensor q3 = as3(&q, M, H, hd), k4 = as4(&k, R, T, KV, hd), v4 = as4(&v, R, T, KV, hd);
-        TRY(op_rope_kv_store(be, &q3, &k4, &v4, &cache->k[l], &cache->v[l], &pos, &start, c->dec_theta));
+        TRY(op_linear_rope_kv_store(be, &qkv, &q3, &k4, &v4, &cache->k[l], &cache->v[l], &pos, &start, c->dec_theta));
         dia_tensor q4 = as4(&q, R, T, H, hd), a4 = as4(&att, R, T, H, hd);
         TRY(be->ops->attention(be, &a4, &q4, &cache->k[l], &cache->v[l], &kvlen, &qpos));
         TRY(op_linear(be, &x, &att, &L->wo, 1)); /* x += att . Wo */

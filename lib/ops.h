@@ -61,6 +61,18 @@ static inline dia_status op_rope_kv_store(dia_backend *be, dia_tensor *q, dia_te
     return st;
 }
 
+/* The q|k|v projections of `a` and then RoPE and the cache stores on them (op_linear_fused, then
+ * op_rope_kv_store; one op where the backend fuses them). */
+static inline dia_status op_linear_rope_kv_store(dia_backend *be, const dia_linear_args *a, dia_tensor *q,
+                                                 dia_tensor *k, const dia_tensor *v, dia_tensor *kcache,
+                                                 dia_tensor *vcache, const dia_tensor *pos, const dia_tensor *start,
+                                                 float theta) {
+    if (be->ops->linear_rope_kv_store)
+        return be->ops->linear_rope_kv_store(be, a, q, k, v, kcache, vcache, pos, start, theta);
+    dia_status st = op_linear_fused(be, a);
+    return st != DIA_OK ? st : op_rope_kv_store(be, q, k, v, kcache, vcache, pos, start, theta);
+}
+
 /* Reshaped views of a contiguous tensor. */
 static inline dia_tensor as2(const dia_tensor *t, int64_t a, int64_t b) {
     int64_t ne[2] = {a, b};

@@ -608,6 +608,84 @@ static void test_rope_kv_store(void **state) {
     backends_free(&p);
 }
 
+/* linear_rope_kv_store (q|k|v projections with RoPE and the cache stores in the batch GEMM's
+ * epilogue) equals linear + rope_kv_store bit for bit: q, k, v outputs and both caches, f32 and
+ * bf16 caches, one and three positions per row, a row whose cache position is out of range (not
+ * stored), and rows from 2 (B = 1) to 128 (B = 64). DIA_CUDA_QKV_ROPE=0 gives the two ops. */
+static void check_linear_rope(dia_backend *be, int64_t R, int64_t T, dia_dtype cdt) {
+    const int64_t M = R * T, K = 256, H = 4, KV = 2, hd = 128, S = 12, N[3] = {H * hd, KV * hd, KV * hd};
+    float *x = rand_f32((size_t)(M * K), 1.0f), *nw = rand_f32((size_t)K, 1.0f);
+    uint16_t *wb[3];
+    for (int i = 0; i < 3; i++) {
+        float *w = rand_f32((size_t)(N[i] * K), 0.1f);
+        wb[i] = malloc((size_t)(N[i] * K) * 2);
+        for (int64_t e = 0; e < N[i] * K; e++) wb[i][e] = dia_f32_to_bf16(w[e]);
+        free(w);
+    }
+    int32_t *pos = malloc((size_t)M * sizeof(int32_t)), *start = malloc((size_t)R * sizeof(int32_t));
+    for (int64_t r = 0; r < R; r++) {
+        start[r] = r == 1 ? (int32_t)S : (int32_t)((r * 5) % (S - T + 1)); /* row 1: past the cache, not stored */
+        for (int64_t t = 0; t < T; t++) pos[r * T + t] = start[r] + (int32_t)t + 700 * (int32_t)(r % 3);
+    }
+    int64_t sx[2] = {M, K}, sn[1] = {K}, sm[1] = {M}, sr[1] = {R}, sc[4] = {R, KV, S, hd};
+    dia_tensor tx = mk(be, DIA_F32, 2, sx, x), tn = mk(be, DIA_F32, 1, sn, nw), tw[3], ty[3];
+    dia_tensor tp = mk(be, DIA_I32, 1, sm, pos), ts = mk(be, DIA_I32, 1, sr, start);
+    for (int i = 0; i < 3; i++) {
+        int64_t sw[2] = {N[i], K}, sy[2] = {M, N[i]};
+        tw[i] = mk(be, DIA_BF16, 2, sw, wb[i]);
+        ty[i] = mk(be, DIA_F32, 2, sy, NULL);
+    }
+    dia_tensor kc = mk(be, cdt, 4, sc, NULL), vc = mk(be, cdt, 4, sc, NULL);
+    const size_t cb = dia_tensor_nbytes(&kc);
+    float *res[2][5];
+    for (int way = 0; way < 2; way++) {
+        setenv("DIA_CUDA_QKV_ROPE", way ? "0" : "1", 1);
+        void *zero = calloc(1, cb);
+        assert_int_equal(dia_tensor_upload(be, &kc, zero, cb), DIA_OK);
+        assert_int_equal(dia_tensor_upload(be, &vc, zero, cb), DIA_OK);
+        free(zero);
+        dia_linear_args a = {.x = &tx, .norm_w = &tn, .eps = 1e-5f, .n = 3, .y = {&ty[0], &ty[1], &ty[2]},
+                             .w = {&tw[0], &tw[1], &tw[2]}, .trans_w = {1, 1, 1}};
+        int64_t q3[3] = {M, H, hd}, k4[4] = {R, T, KV, hd};
+        dia_tensor vq = dia_tensor_view(&ty[0], 0, 3, q3), vk = dia_tensor_view(&ty[1], 0, 4, k4),
+                   vv = dia_tensor_view(&ty[2], 0, 4, k4);
+        assert_int_equal(be->ops->linear_rope_kv_store(be, &a, &vq, &vk, &vv, &kc, &vc, &tp, &ts, 10000.0f), DIA_OK);
+        for (int i = 0; i < 3; i++) res[way][i] = get(be, &ty[i]);
+        res[way][3] = malloc(cb), res[way][4] = malloc(cb);
+        assert_int_equal(dia_tensor_download(be, &kc, res[way][3], cb), DIA_OK);
+        assert_int_equal(dia_tensor_download(be, &vc, res[way][4], cb), DIA_OK);
+    }
+    unsetenv("DIA_CUDA_QKV_ROPE");
+    for (int i = 0; i < 3; i++) assert_memory_equal(res[0][i], res[1][i], (size_t)(M * N[i]) * 4);
+    assert_memory_equal(res[0][3], res[1][3], cb);
+    assert_memory_equal(res[0][4], res[1][4], cb);
+    /* the fused path stored something (not two untouched zero caches) */
+    int nonzero = 0;
+    for (size_t i = 0; i < cb / 4 && !nonzero; i++) nonzero = ((const uint32_t *)res[0][3])[i] != 0;
+    assert_true(nonzero);
+    printf("  linear_rope_kv_store R=%lld T=%lld %s cache: identical to linear + rope_kv_store\n", (long long)R,
+           (long long)T, dia_dtype_name(cdt));
+    for (int w = 0; w < 2; w++)
+        for (int i = 0; i < 5; i++) free(res[w][i]);
+    dia_tensor *all[] = {&tx, &tn, &tp, &ts, &kc, &vc, &tw[0], &tw[1], &tw[2], &ty[0], &ty[1], &ty[2]};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) dia_tensor_free(be, all[i]);
+    for (int i = 0; i < 3; i++) free(wb[i]);
+    free(x), free(nw), free(pos), free(start);
+}
+
+static void test_linear_rope_kv_store(void **state) {
+    (void)state;
+    NEED_CUDA();
+    dia_backend *be = NULL;
+    assert_int_equal(dia_backend_new("cuda", 0, 0, &be), DIA_OK);
+    check_linear_rope(be, 2, 1, DIA_BF16);
+    check_linear_rope(be, 2, 1, DIA_F32);
+    check_linear_rope(be, 128, 1, DIA_BF16);
+    check_linear_rope(be, 16, 1, DIA_F32);
+    check_linear_rope(be, 4, 3, DIA_BF16);
+    dia_backend_free(be);
+}
+
 static void test_ops_small(void **state) {
     (void)state;
     NEED_CUDA();
@@ -1570,6 +1648,7 @@ int main(void) {
         cmocka_unit_test(test_ops_small),
         cmocka_unit_test(test_ops_linear_fused),
         cmocka_unit_test(test_rope_kv_store),
+        cmocka_unit_test(test_linear_rope_kv_store),
         cmocka_unit_test(test_graph_replay),
         cmocka_unit_test(test_hf_f32),
         cmocka_unit_test(test_nari_f32),

@@ -439,6 +439,7 @@ static dia_backend_ops make_ops(void) {
     o.attention = cu_g_attention;
     o.linear = cu_g_linear;
     o.rope_kv_store = cu_g_rope_kv_store;
+    o.linear_rope_kv_store = cu_g_linear_rope_kv_store;
     o.conv1d = g_conv1d;
     o.conv_transpose1d = g_conv_transpose1d;
     o.snake = g_snake;
@@ -456,7 +457,7 @@ static dia_backend_ops make_ops(void) {
 static dia_backend_ops make_ops_variant(int host_sampling, int unfused) {
     dia_backend_ops o = make_ops();
     if (host_sampling) o.sample = NULL;
-    if (unfused) o.linear = NULL, o.rope_kv_store = NULL;
+    if (unfused) o.linear = NULL, o.rope_kv_store = NULL, o.linear_rope_kv_store = NULL;
     return o;
 }
 static const dia_backend_ops cuda_ops_variants[4] = {make_ops_variant(0, 0), make_ops_variant(1, 0),

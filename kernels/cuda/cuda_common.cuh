@@ -199,6 +199,18 @@ __device__ __forceinline__ void cu_store4(__nv_bfloat16 *Y, int64_t i, float4 v)
 __device__ __forceinline__ void cu_put(float *p, float x) { *p = x; }
 __device__ __forceinline__ void cu_put(__nv_bfloat16 *p, float x) { *p = __float2bfloat16_rn(x); }
 
+/* RoPE, shared by every kernel that applies it so that their results are bit-identical: the
+ * cos / sin of pair j (x[j], x[j + hd/2]) at position pos, in double as the CPU computes them
+ * (timescale theta^(2j/hd), the reference's division), and the rotation of one pair. */
+__device__ __forceinline__ void cu_rope_cs(double theta, int j, int hd, int pos, double *c, double *s) {
+    const double ts = pow(theta, (double)(2 * j) / (double)hd);
+    sincos((double)pos / ts, s, c);
+}
+__device__ __forceinline__ void cu_rope_rot(double c, double s, double x1, double x2, float *y1, float *y2) {
+    *y1 = (float)(x1 * c - x2 * s);
+    *y2 = (float)(x2 * c + x1 * s);
+}
+
 static inline int cu_aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
 
 static inline int cu_is_float(dia_dtype t) { return t == DIA_F32 || t == DIA_BF16 || t == DIA_F16; }
@@ -241,6 +253,24 @@ dia_status cu_gemm_bf16_multi(dia_backend *be, const __nv_bfloat16 *xb, int64_t 
 dia_status cu_rmsnorm_bf16(dia_backend *be, __nv_bfloat16 *y, const dia_tensor *x, const dia_tensor *w, float eps);
 dia_status cu_rope_kv_store(dia_backend *be, dia_tensor *q, dia_tensor *k, const dia_tensor *v, dia_tensor *kcache,
                             dia_tensor *vcache, const dia_tensor *pos, const dia_tensor *start, float theta);
+/* linear (q|k|v) + rope_kv_store in one op: the RoPE and the cache stores in the epilogue of the
+ * batch GEMM where it takes the call (cuda_gemm_rows.cu), else the two ops (cuda_gemv.cu). */
+dia_status cu_linear_rope_kv_store(dia_backend *be, const dia_linear_args *a, dia_tensor *q, dia_tensor *k,
+                                   const dia_tensor *v, dia_tensor *kcache, dia_tensor *vcache, const dia_tensor *pos,
+                                   const dia_tensor *start, float theta);
+dia_status cu_g_linear_rope_kv_store(dia_backend *be, const dia_linear_args *a, dia_tensor *q, dia_tensor *k,
+                                     const dia_tensor *v, dia_tensor *kcache, dia_tensor *vcache,
+                                     const dia_tensor *pos, const dia_tensor *start, float theta);
+/* The RoPE + cache-store epilogue of cu_gemm_rows (q|k|v, head 128 = one feature tile; rows
+ * m = r T + t at positions pos[m], stored at cache position start[r] + t of caches [R, KV, S, 128]). */
+typedef struct cu_rope_epi {
+    const int32_t *pos, *start;
+    void *kc, *vc;
+    int bf16, T, S, KV;
+    double theta;
+} cu_rope_epi;
+dia_status cu_gemm_rows_rope(dia_backend *be, const __nv_bfloat16 *xb, int64_t M, int64_t K, const dia_tensor *const *w,
+                             dia_tensor *const *y, const cu_rope_epi *rope);
 dia_status cu_embed(dia_backend *be, dia_tensor *y, const dia_tensor *tables, int n_tables, const dia_tensor *tok);
 dia_status cu_silu_mul(dia_backend *be, dia_tensor *y, const dia_tensor *h);
 dia_status cu_add(dia_backend *be, dia_tensor *y, const dia_tensor *x);

@@ -179,10 +179,11 @@ static dia_status sk_launch(cuda_ctx *c, void (*kernel)(splitk_params), const sp
 
 dia_status sk_gemm(dia_backend *be, void (*kernel)(splitk_params), size_t smem, const char *cap_env,
                    const char *name, const __nv_bfloat16 *xb, int64_t M, int64_t K, int n, const dia_tensor *const *w,
-                   dia_tensor *const *y, int accumulate) {
+                   dia_tensor *const *y, int accumulate, const cu_rope_epi *rope) {
     cuda_ctx *c = cu_ctx(be);
     splitk_params p;
     const int tiles = sk_params(&p, xb, M, K, n, w, y, accumulate);
+    if (rope) p.rope = *rope;
     p.S = sk_split(c, kernel, smem, tiles, K, 2, cap_env);
     return sk_launch(c, kernel, &p, tiles, smem, name);
 }
@@ -204,5 +205,13 @@ int cu_gemm_rows_ok(const __nv_bfloat16 *xb, int64_t M, int64_t K, int n, const 
 dia_status cu_gemm_rows(dia_backend *be, const __nv_bfloat16 *xb, int64_t M, int64_t K, int n,
                         const dia_tensor *const *w, dia_tensor *const *y, int accumulate) {
     return sk_gemm(be, k_gemm_rows, GR_SMEM, "DIA_CUDA_GEMM_ROWS_S", "gemm_rows", xb, M, K, n, w, y,
-                   accumulate);
+                   accumulate, NULL);
+}
+
+/* q|k|v (y = q, k, v) with RoPE and the cache stores in the epilogue (the caller checked the shapes:
+ * cu_gemm_rows_ok for the three weights, widths multiples of 128 = the head size). */
+dia_status cu_gemm_rows_rope(dia_backend *be, const __nv_bfloat16 *xb, int64_t M, int64_t K, const dia_tensor *const *w,
+                             dia_tensor *const *y, const cu_rope_epi *rope) {
+    return sk_gemm(be, k_gemm_rows, GR_SMEM, "DIA_CUDA_GEMM_ROWS_S", "gemm_rows_rope", xb, M, K, 3, w, y, 0,
+                   rope);
 }

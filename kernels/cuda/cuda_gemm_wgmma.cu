@@ -147,5 +147,5 @@ int cu_gemm_wgmma_ok(const __nv_bfloat16 *xb, int64_t M, int64_t K, int n, const
 dia_status cu_gemm_wgmma(dia_backend *be, const __nv_bfloat16 *xb, int64_t M, int64_t K, int n,
                          const dia_tensor *const *w, dia_tensor *const *y, int accumulate) {
     return sk_gemm(be, k_gemm_wgmma, GW_SMEM, "DIA_CUDA_GEMM_WG_S", "gemm_wgmma", xb, M, K, n, w, y,
-                   accumulate);
+                   accumulate, NULL);
 }

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 
 #include "cuda_common.cuh"
+#include "cuda_splitk.cuh"
 
 #define FG_WARPS 4 /* measured: 4 warps per block beat 8 (bench/bench_gemv_variants.cu) */
 
@@ -315,4 +316,52 @@ dia_status cu_linear(dia_backend *be, const dia_linear_args *a) {
     }
     for (int i = 0; i < a->n && st == DIA_OK; i++) st = cu_matmul(be, a->y[i], in, a->w[i], a->trans_w[i], a->accumulate);
     return st;
+}
+
+/* q|k|v = rmsnorm(x) . (Wq, Wk, Wv), then RoPE on q and k and k, v into the caches: where the batch
+ * GEMM of cuda_gemm_rows.cu takes the three projections (bf16 weights, <= 128 rows, head 128), the
+ * RoPE and the stores are its epilogue (one kernel less per layer, the same bits: the shared RoPE
+ * helpers); else cu_linear, then cu_rope_kv_store. DIA_CUDA_QKV_ROPE=0: always the two
+ * (comparisons). */
+dia_status cu_linear_rope_kv_store(dia_backend *be, const dia_linear_args *a, dia_tensor *q, dia_tensor *k,
+                                   const dia_tensor *v, dia_tensor *kcache, dia_tensor *vcache, const dia_tensor *pos,
+                                   const dia_tensor *start, float theta) {
+    if (!a || !a->x || a->n != 3 || a->x->ndim != 2 || a->gated || !q || !k || !v || !kcache || !vcache || !pos || !start)
+        return dia_fail(DIA_ERR_INTERNAL, "linear_rope_kv_store: bad arguments");
+    const int64_t M = a->x->ne[0], K = a->x->ne[1];
+    const char *e = getenv("DIA_CUDA_QKV_ROPE");
+    int ok = !(e && e[0] == '0') && M > 0 && !a->accumulate && a->x->dtype == DIA_F32 &&
+             (!a->norm_w || a->norm_w->dtype == DIA_F32) && !fused_ok(a, M, K);
+    for (int i = 0; i < 3 && ok; i++) ok = a->w[i]->dtype == DIA_BF16;
+    /* the shapes rope_kv_store takes, on the projections' outputs, head 128 (one feature tile) */
+    const int64_t hd = q->ndim == 3 ? q->ne[2] : 0, R = k->ndim == 4 ? k->ne[0] : 0, T = k->ndim == 4 ? k->ne[1] : 0;
+    const int64_t KV = k->ndim == 4 ? k->ne[2] : 0, S = kcache->ndim == 4 ? kcache->ne[2] : 0;
+    ok = ok && hd == SK_TILE && q->ne[0] == M && R * T == M && k->ne[3] == hd && v->ndim == 4 && v->ne[0] == R &&
+         v->ne[1] == T && v->ne[2] == KV && v->ne[3] == hd && kcache->ndim == 4 && kcache->ne[0] == R &&
+         kcache->ne[1] == KV && kcache->ne[3] == hd && vcache->ndim == 4 && vcache->ne[0] == R &&
+         vcache->ne[1] == KV && vcache->ne[2] == S && vcache->ne[3] == hd && kcache->dtype == vcache->dtype &&
+         (kcache->dtype == DIA_F32 || kcache->dtype == DIA_BF16) && q->dtype == DIA_F32 && k->dtype == DIA_F32 &&
+         v->dtype == DIA_F32 && pos->dtype == DIA_I32 && pos->ne[0] == M && start->dtype == DIA_I32 &&
+         start->ne[0] == R && S <= INT32_MAX && cu_ptr(q) == cu_ptr(a->y[0]) && cu_ptr(k) == cu_ptr(a->y[1]) &&
+         cu_ptr(v) == cu_ptr(a->y[2]) && a->y[0]->ne[1] == q->ne[1] * hd && a->y[1]->ne[1] == KV * hd &&
+         a->y[2]->ne[1] == KV * hd && !cu_gemm_wgmma_ok(NULL, M, K, 3, a->w, a->trans_w, a->y);
+    void *xb = NULL;
+    dia_status st;
+    if (ok) {
+        if ((st = cu_scratch(be, CU_SCRATCH_ACT, (size_t)(M * K) * sizeof(__nv_bfloat16), &xb)) != DIA_OK) return st;
+        ok = cu_gemm_rows_ok((const __nv_bfloat16 *)xb, M, K, 3, a->w, a->trans_w, a->y);
+    }
+    if (!ok) {
+        st = cu_linear(be, a);
+        return st != DIA_OK ? st : cu_rope_kv_store(be, q, k, v, kcache, vcache, pos, start, theta);
+    }
+    __nv_bfloat16 *xbp = (__nv_bfloat16 *)xb;
+    st = a->norm_w ? cu_rmsnorm_bf16(be, xbp, a->x, a->norm_w, a->eps) : cu_convert_to_bf16(be, xbp, cu_ptr(a->x), DIA_F32, M * K);
+    if (st != DIA_OK) return st;
+    cu_rope_epi re;
+    memset(&re, 0, sizeof re);
+    re.pos = (const int32_t *)cu_ptr(pos), re.start = (const int32_t *)cu_ptr(start);
+    re.kc = cu_ptr(kcache), re.vc = cu_ptr(vcache);
+    re.bf16 = kcache->dtype == DIA_BF16, re.T = (int)T, re.S = (int)S, re.KV = (int)KV, re.theta = (double)theta;
+    return cu_gemm_rows_rope(be, xbp, M, K, a->w, a->y, &re);
 }

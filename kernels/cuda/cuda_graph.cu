@@ -22,7 +22,7 @@
 
 #include "cuda_common.cuh"
 
-enum { OP_MATMUL, OP_RMSNORM, OP_ROPE, OP_EMBED, OP_SILU, OP_ADD, OP_KVSTORE, OP_ATTN, OP_LINEAR, OP_ROPEKV };
+enum { OP_MATMUL, OP_RMSNORM, OP_ROPE, OP_EMBED, OP_SILU, OP_ADD, OP_KVSTORE, OP_ATTN, OP_LINEAR, OP_ROPEKV, OP_LINROPEKV };
 
 #define REC_MAX_T 20
 #define GRAPH_MIN_OPS 8
@@ -143,9 +143,11 @@ static dia_status run_rec(dia_backend *be, op_rec *r) {
     case OP_ADD: return cu_add(be, &t[0], &t[1]);
     case OP_KVSTORE: return cu_kv_store(be, &t[0], &t[1], &t[2]);
     case OP_ATTN: return cu_attention(be, &t[0], &t[1], &t[2], &t[3], &t[4], (r->key.nullmask & 32) ? NULL : &t[5]);
-    case OP_LINEAR: {
-        /* tensors: x, norm_w, scratch, y0..y2, w0..w2, scratch_out; i0 = n | gated << 2 | accumulate << 3;
-         * i1 = trans bits */
+    case OP_LINEAR:
+    case OP_LINROPEKV: {
+        /* tensors: x, norm_w, scratch, y0..y2, w0..w2, scratch_out (then for OP_LINROPEKV q, k, v,
+         * kcache, vcache, pos, start); i0 = n | gated << 2 | accumulate << 3; i1 = trans bits
+         * (OP_LINROPEKV: | the bits of theta << 8) */
         const int64_t nm = r->key.nullmask;
         dia_linear_args a;
         memset(&a, 0, sizeof a);
@@ -162,7 +164,11 @@ static dia_status run_rec(dia_backend *be, op_rec *r) {
             a.w[i] = &t[6 + i];
             a.trans_w[i] = (int)((r->key.i1 >> i) & 1);
         }
-        return cu_linear(be, &a);
+        if (r->key.kind == OP_LINEAR) return cu_linear(be, &a);
+        const uint32_t tb = (uint32_t)(r->key.i1 >> 8);
+        float theta;
+        memcpy(&theta, &tb, 4);
+        return cu_linear_rope_kv_store(be, &a, &t[10], &t[11], &t[12], &t[13], &t[14], &t[15], &t[16], theta);
     }
     case OP_ROPEKV: return cu_rope_kv_store(be, &t[0], &t[1], &t[2], &t[3], &t[4], &t[5], &t[6], r->f);
     }
@@ -448,18 +454,37 @@ dia_status cu_g_attention(dia_backend *be, dia_tensor *out, const dia_tensor *q,
     return dispatch(be, &r);
 }
 
+/* The record of a linear call (OP_LINEAR, or the first part of OP_LINROPEKV). */
+static void rec_linear(op_rec *r, int kind, const dia_linear_args *a) {
+    rec_init(r, kind);
+    rec_t(r, a->x), rec_t(r, a->norm_w), rec_t(r, a->scratch);
+    for (int i = 0; i < 3; i++) rec_t(r, i < a->n ? a->y[i] : NULL);
+    for (int i = 0; i < 3; i++) rec_t(r, i < a->n ? a->w[i] : NULL);
+    rec_t(r, a->scratch_out);
+    r->key.i0 = a->n | (a->gated ? 4 : 0) | (a->accumulate ? 8 : 0);
+    for (int i = 0; i < a->n; i++) r->key.i1 |= (int64_t)(a->trans_w[i] ? 1 : 0) << i;
+    rec_f(r, a->eps);
+}
+
 dia_status cu_g_linear(dia_backend *be, const dia_linear_args *a) {
     cu_lock lock_(be);
     if (!a || a->n < 1 || a->n > 3) return dia_fail(DIA_ERR_INTERNAL, "linear: bad arguments");
     op_rec r;
-    rec_init(&r, OP_LINEAR);
-    rec_t(&r, a->x), rec_t(&r, a->norm_w), rec_t(&r, a->scratch);
-    for (int i = 0; i < 3; i++) rec_t(&r, i < a->n ? a->y[i] : NULL);
-    for (int i = 0; i < 3; i++) rec_t(&r, i < a->n ? a->w[i] : NULL);
-    rec_t(&r, a->scratch_out);
-    r.key.i0 = a->n | (a->gated ? 4 : 0) | (a->accumulate ? 8 : 0);
-    for (int i = 0; i < a->n; i++) r.key.i1 |= (int64_t)(a->trans_w[i] ? 1 : 0) << i;
-    rec_f(&r, a->eps);
+    rec_linear(&r, OP_LINEAR, a);
+    return dispatch(be, &r);
+}
+
+dia_status cu_g_linear_rope_kv_store(dia_backend *be, const dia_linear_args *a, dia_tensor *q, dia_tensor *k,
+                                     const dia_tensor *v, dia_tensor *kcache, dia_tensor *vcache,
+                                     const dia_tensor *pos, const dia_tensor *start, float theta) {
+    cu_lock lock_(be);
+    if (!a || a->n != 3) return dia_fail(DIA_ERR_INTERNAL, "linear_rope_kv_store: bad arguments");
+    op_rec r;
+    rec_linear(&r, OP_LINROPEKV, a);
+    rec_t(&r, q), rec_t(&r, k), rec_t(&r, v), rec_t(&r, kcache), rec_t(&r, vcache), rec_t(&r, pos), rec_t(&r, start);
+    uint32_t tb;
+    memcpy(&tb, &theta, 4);
+    r.key.i1 |= (int64_t)tb << 8;
     return dispatch(be, &r);
 }
 

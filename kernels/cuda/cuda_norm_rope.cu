@@ -111,15 +111,10 @@ __global__ void k_rope(float *X, const int32_t *P, int64_t M, int64_t H, int64_t
     const int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
     if (i >= M * H * half) return;
     const int64_t j = i % half, h = (i / half) % H, m = i / (half * H);
-    /* angle = position / timescale, timescale = theta^(2j/hd) (the reference's division) */
-    const double ts = pow(theta, (double)(2 * j) / (double)hd);
-    const double a = (double)P[m] / ts;
     double s, c;
-    sincos(a, &s, &c);
+    cu_rope_cs(theta, (int)j, (int)hd, P[m], &c, &s);
     float *v = X + (m * H + h) * hd;
-    const double x1 = v[j], x2 = v[j + half];
-    v[j] = (float)(x1 * c - x2 * s);
-    v[j + half] = (float)(x2 * c + x1 * s);
+    cu_rope_rot(c, s, v[j], v[j + half], &v[j], &v[j + half]);
 }
 
 dia_status cu_rope(dia_backend *be, dia_tensor *x, const dia_tensor *pos, float theta) {
@@ -146,11 +141,7 @@ __global__ void k_rope_kv_store(float *__restrict__ Q, float *__restrict__ Kn, c
     extern __shared__ double cs[]; /* [hd / 2][2]: cos, sin */
     const int m = blockIdx.x, r = m / T, t = m - r * T, half = hd / 2;
     cu_pdl_wait();
-    for (int j = threadIdx.x; j < half; j += blockDim.x) {
-        const double ts = pow(theta, (double)(2 * j) / (double)hd);
-        const double ang = (double)P[m] / ts;
-        sincos(ang, &cs[2 * j + 1], &cs[2 * j]);
-    }
+    for (int j = threadIdx.x; j < half; j += blockDim.x) cu_rope_cs(theta, j, hd, P[m], &cs[2 * j], &cs[2 * j + 1]);
     __syncthreads();
     cu_pdl_trigger();
     const int64_t sp = (int64_t)start[r] + t;
@@ -161,8 +152,8 @@ __global__ void k_rope_kv_store(float *__restrict__ Q, float *__restrict__ Kn, c
         if (hh >= H + KV) break;
         const int kvh = hh - H;
         float *v = kvh < 0 ? Q + ((size_t)m * H + hh) * hd : Kn + ((size_t)m * KV + kvh) * hd;
-        const double c = cs[2 * j], s = cs[2 * j + 1], x1 = v[j], x2 = v[j + half];
-        const float y1 = (float)(x1 * c - x2 * s), y2 = (float)(x2 * c + x1 * s);
+        float y1, y2;
+        cu_rope_rot(cs[2 * j], cs[2 * j + 1], v[j], v[j + half], &y1, &y2);
         v[j] = y1;
         v[j + half] = y2;
         if (kvh >= 0 && in_range) {
