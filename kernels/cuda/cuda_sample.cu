@@ -33,38 +33,40 @@ __device__ static bool d_before(float a, int ia, float b, int ib) {
     return a > b || (a == b && ia < ib);
 }
 
-/* Block-wide argmax (first maximal index) of row[V]. */
+/* (bv, bi) takes (ov, oi) if that ranks first: larger value, then lower index; bi == V: none yet. */
+__device__ static void d_argmax_take(float &bv, int &bi, float ov, int oi, int V) {
+    if (oi < V && (bi == V || ov > bv || (ov == bv && oi < bi))) bv = ov, bi = oi;
+}
+
+/* Block-wide argmax (first maximal index) of row[V]: warp shuffles, then the warps' results in
+ * warp order (every thread the same). sv, si: [32] of shared memory. */
 __device__ static int d_block_argmax(const float *row, int V, float *sv, int *si) {
     float bv = -INFINITY;
     int bi = V; /* none yet */
     for (int v = threadIdx.x; v < V; v += blockDim.x)
         if (bi == V || row[v] > bv) bv = row[v], bi = v; /* ascending v per thread: first max kept */
-    sv[threadIdx.x] = bv;
-    si[threadIdx.x] = bi;
-    __syncthreads();
-    for (int s = blockDim.x / 2; s > 0; s >>= 1) {
-        if (threadIdx.x < s) {
-            const float ov = sv[threadIdx.x + s];
-            const int oi = si[threadIdx.x + s];
-            if (oi < V && (si[threadIdx.x] == V || ov > sv[threadIdx.x] || (ov == sv[threadIdx.x] && oi < si[threadIdx.x])))
-                sv[threadIdx.x] = ov, si[threadIdx.x] = oi;
-        }
-        __syncthreads();
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        const float ov = __shfl_xor_sync(0xffffffffu, bv, o);
+        const int oi = __shfl_xor_sync(0xffffffffu, bi, o);
+        d_argmax_take(bv, bi, ov, oi, V);
     }
-    const int r = si[0] == V ? 0 : si[0];
+    if ((threadIdx.x & 31) == 0) sv[threadIdx.x >> 5] = bv, si[threadIdx.x >> 5] = bi;
     __syncthreads();
-    return r;
+    bv = -INFINITY, bi = V;
+    for (int w = 0; w < (int)(blockDim.x >> 5); w++) d_argmax_take(bv, bi, sv[w], si[w], V);
+    __syncthreads(); /* sv, si are reused */
+    return bi == V ? 0 : bi;
 }
 
-/* Block-wide sum in double. */
+/* Block-wide sum in double (warp shuffles, then the warp sums in warp order). sd: [32] doubles. */
 __device__ static double d_block_sum(double x, double *sd) {
-    sd[threadIdx.x] = x;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
+    if ((threadIdx.x & 31) == 0) sd[threadIdx.x >> 5] = x;
     __syncthreads();
-    for (int s = blockDim.x / 2; s > 0; s >>= 1) {
-        if (threadIdx.x < s) sd[threadIdx.x] += sd[threadIdx.x + s];
-        __syncthreads();
-    }
-    const double r = sd[0];
+    double r = 0;
+    for (int w = 0; w < (int)(blockDim.x >> 5); w++) r += sd[w];
     __syncthreads();
     return r;
 }
@@ -91,26 +93,30 @@ __device__ static uint32_t d_key(float x) {
 }
 
 /* Block-wide stream compaction in vocabulary order: out[0 .. n) = the v < V with flag(v), ascending;
- * returns n. Thread t takes the contiguous range [t per, (t + 1) per) so that a scan of the
- * per-thread counts gives every thread its output offset. cnt: [blockDim] ints of shared memory. */
+ * returns n. Thread t takes the contiguous range [t per, (t + 1) per), so its output offset is the
+ * count of the threads before it: a warp scan by shuffles plus the totals of the warps before.
+ * cnt: [32] ints of shared memory. */
 template <typename F>
 __device__ static int d_compact(int V, F flag, int *out, int *cnt) {
     const int per = (V + blockDim.x - 1) / blockDim.x, v0 = threadIdx.x * per, v1 = min(V, v0 + per);
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     int n = 0;
     for (int v = v0; v < v1; v++) n += flag(v) ? 1 : 0;
-    cnt[threadIdx.x] = n;
-    __syncthreads();
-    /* inclusive scan of cnt (Hillis-Steele; blockDim is a power of two) */
-    for (int off = 1; off < (int)blockDim.x; off <<= 1) {
-        const int add = threadIdx.x >= (unsigned)off ? cnt[threadIdx.x - off] : 0;
-        __syncthreads();
-        cnt[threadIdx.x] += add;
-        __syncthreads();
+    int incl = n;
+#pragma unroll
+    for (int off = 1; off < 32; off <<= 1) {
+        const int o = __shfl_up_sync(0xffffffffu, incl, off);
+        if (lane >= off) incl += o;
     }
-    int pos = cnt[threadIdx.x] - n;
+    if (lane == 31) cnt[warp] = incl;
+    __syncthreads();
+    int pos = incl - n, total = 0;
+    for (int w = 0; w < (int)(blockDim.x >> 5); w++) {
+        if (w < warp) pos += cnt[w];
+        total += cnt[w];
+    }
     for (int v = v0; v < v1; v++)
         if (flag(v)) out[pos++] = v;
-    const int total = cnt[blockDim.x - 1];
     __syncthreads();
     return total;
 }
@@ -166,9 +172,9 @@ __global__ void k_sample(int32_t *codes, const float *logits, int C, int V, int 
     float *row = g + V;         /* [V] working logits */
     float *pr = row + V;        /* [V] probabilities */
     int *cand = (int *)(pr + V); /* [V] compacted indices */
-    float *sv = (float *)(cand + V); /* [blockDim] reduction values */
-    int *si = (int *)(sv + blockDim.x); /* [blockDim] reduction indices, scan counts */
-    int *hist = si + blockDim.x;        /* [256] radix histogram, then [2] select results */
+    float *sv = (float *)(cand + V); /* [32] reduction values (one per warp) */
+    int *si = (int *)(sv + 32);      /* [32] reduction indices, scan counts */
+    int *hist = si + 32;             /* [256] radix histogram, then [2] select results */
     double *sd = (double *)(((uintptr_t)(hist + 258) + 7) & ~(uintptr_t)7);
     const int b = blockIdx.x / C, c = blockIdx.x % C;
     const float *uncond = logits + ((size_t)(2 * b) * C + c) * V;
@@ -261,8 +267,8 @@ dia_status cu_sample(dia_backend *be, dia_tensor *codes, const dia_tensor *logit
     if (codes->dtype != DIA_I32 || logits->dtype != DIA_F32 || a->B < 1 || a->C < 1 || a->V < 1 ||
         dia_tensor_nelem(codes) != (int64_t)a->B * a->C || dia_tensor_nelem(logits) != (int64_t)2 * a->B * a->C * a->V)
         return dia_fail(DIA_ERR_INTERNAL, "sample: bad shapes (B %d, C %d, V %d)", a->B, a->C, a->V);
-    const size_t shared = (size_t)4 * a->V * sizeof(float) + SAMPLE_THREADS * (sizeof(float) + sizeof(int)) +
-                          258 * sizeof(int) + 8 + SAMPLE_THREADS * sizeof(double);
+    const size_t shared = (size_t)4 * a->V * sizeof(float) + 32 * (sizeof(float) + sizeof(int)) + 258 * sizeof(int) +
+                          8 + 32 * sizeof(double);
     if (shared > 48 * 1024) return dia_fail(DIA_ERR_INTERNAL, "sample: vocabulary %d too large for the device sampler", a->V);
     k_sample<<<a->B * a->C, SAMPLE_THREADS, shared, cu_ctx(be)->stream>>>(
         (int32_t *)cu_ptr(codes), (const float *)cu_ptr(logits), a->C, a->V, a->eos, a->top_k, (float)a->cfg_scale,
