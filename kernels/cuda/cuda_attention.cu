@@ -57,6 +57,17 @@ __device__ __forceinline__ void att_bf2(unsigned w, float *o) { /* element 2i in
     o[0] = __uint_as_float(w << 16);
     o[1] = __uint_as_float(w & 0xffff0000u);
 }
+/* 8 bf16 (one 16-byte word) as f32 */
+__device__ __forceinline__ void att_unpack8(const uint4 a, float *o) {
+    att_bf2(a.x, o), att_bf2(a.y, o + 2), att_bf2(a.z, o + 4), att_bf2(a.w, o + 6);
+}
+/* A 16-byte read-only load that stays where it is written (the raw k_attn8 issues all of an
+ * iteration's loads before it uses any) */
+__device__ __forceinline__ uint4 att_ld16(const uint4 *p) {
+    uint4 v;
+    asm volatile("ld.global.nc.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
+    return v;
+}
 template <int N>
 __device__ __forceinline__ void att_row(const __nv_bfloat16 *p, bool ok, float *o) {
     if constexpr (N % 8 == 0) {
@@ -271,7 +282,7 @@ __global__ void __launch_bounds__(ATT_WARPS * 32)
  * once and every lane issues float4 loads; each group of 8 lanes keeps its own online softmax
  * over keys grp, grp + 16, ... of the block's tiles (2 keys per iteration in flight), and the 16 groups of
  * the block are merged in shared memory. */
-template <int EPL, typename KT, typename OT>
+template <int EPL, typename KT, typename OT, bool RAW = false>
 /* bf16 with head 128 (the cross-attention): 8 blocks per SM (64 registers, no spills; unbounded it
  * took 96 and ran 5 blocks per SM, 63% of the DRAM bandwidth at B = 64) */
 __global__ void __launch_bounds__(ATT_WARPS * 32, sizeof(KT) == 2 && EPL == 16 ? 8 : 1)
@@ -279,8 +290,13 @@ __global__ void __launch_bounds__(ATT_WARPS * 32, sizeof(KT) == 2 && EPL == 16 ?
             const KT *__restrict__ V, const int32_t *__restrict__ len, const int32_t *__restrict__ qpos, int T,
             int Hq, int Hkv, int S, int hd, int nsplit, int cm, int *cnt, int act) {
     constexpr int HD = EPL * 8, NG = ATT_WARPS * 4;
+    /* bf16 head 128 (the cross-attention): q in shared memory and the four rows of an iteration
+     * loaded raw (unpacked where used), so that all of them are in flight at once within 64
+     * registers (RAW; DIA_CUDA_ATT_RAW=0: the register form below) */
+    constexpr bool RAWOK = RAW && sizeof(KT) == 2 && EPL == 16;
     __shared__ float sm_m[NG], sm_l[NG], cm_m, cm_l;
     __shared__ float sm_o[NG][HD], cm_o[HD];
+    __shared__ __align__(16) float sq[RAWOK ? HD : 4];
     const int bt = blockIdx.x, h = blockIdx.y, sp = blockIdx.z;
     const int r = bt / T;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 3, sl = lane & 7;
@@ -295,16 +311,84 @@ __global__ void __launch_bounds__(ATT_WARPS * 32, sizeof(KT) == 2 && EPL == 16 ?
     const float4 *qv = (const float4 *)(Q + ((size_t)bt * Hq + h) * HD + sl * EPL);
     const KT *kb = K + ((size_t)r * Hkv + kvh) * (size_t)S * HD + sl * EPL;
     const KT *vb = V + ((size_t)r * Hkv + kvh) * (size_t)S * HD + sl * EPL;
-    float q[EPL], o[EPL];
+    float o[EPL];
+#pragma unroll
+    for (int e = 0; e < EPL; e++) o[e] = 0.0f;
+    float m = -INFINITY, l = 0.0f;
+    if constexpr (RAWOK) {
+        {
+            const float4 *qh = (const float4 *)(Q + ((size_t)bt * Hq + h) * HD);
+            if (threadIdx.x < HD / 4) ((float4 *)sq)[threadIdx.x] = qh[threadIdx.x];
+            __syncthreads();
+            const float4 *qs = (const float4 *)(sq + sl * EPL);
+            for (int t0 = sp * 2 * NG; t0 < n; t0 += nact * 2 * NG) { /* tiles of 2 NG keys */
+                const int sa = t0 + warp * 4 + g, sb = sa + NG;
+                const bool va = sa < n, vb_ = sb < n;
+                const uint4 *pka = (const uint4 *)(kb + (size_t)sa * HD), *pkb = (const uint4 *)(kb + (size_t)sb * HD);
+                const uint4 *pva = (const uint4 *)(vb + (size_t)sa * HD), *pvb = (const uint4 *)(vb + (size_t)sb * HD);
+                uint4 rka[2], rkb[2], rva[2], rvb[2];
+#pragma unroll
+                for (int j = 0; j < 2; j++) {
+                    rka[j] = va ? att_ld16(pka + j) : make_uint4(0, 0, 0, 0);
+                    rkb[j] = vb_ ? att_ld16(pkb + j) : make_uint4(0, 0, 0, 0);
+                    rva[j] = va ? att_ld16(pva + j) : make_uint4(0, 0, 0, 0);
+                    rvb[j] = vb_ ? att_ld16(pvb + j) : make_uint4(0, 0, 0, 0);
+                }
+                float da = 0.0f, db = 0.0f;
+#pragma unroll
+                for (int j = 0; j < 2; j++) {
+                    float qf[8], fa[8], fb[8];
+                    const float4 q0 = qs[2 * j], q1 = qs[2 * j + 1];
+                    qf[0] = q0.x, qf[1] = q0.y, qf[2] = q0.z, qf[3] = q0.w, qf[4] = q1.x, qf[5] = q1.y, qf[6] = q1.z, qf[7] = q1.w;
+                    att_unpack8(rka[j], fa);
+                    att_unpack8(rkb[j], fb);
+#pragma unroll
+                    for (int e = 0; e < 8; e++) {
+                        da = fmaf(qf[e], fa[e], da);
+                        db = fmaf(qf[e], fb[e], db);
+                    }
+                }
+#pragma unroll
+                for (int off = 1; off < 8; off <<= 1) {
+                    da += __shfl_xor_sync(0xffffffffu, da, off);
+                    db += __shfl_xor_sync(0xffffffffu, db, off);
+                }
+                if (va) {
+                    const float mn = fmaxf(m, da);
+                    const float sc = expf(m - mn), p = expf(da - mn);
+                    l = l * sc + p;
+#pragma unroll
+                    for (int j = 0; j < 2; j++) {
+                        float f[8];
+                        att_unpack8(rva[j], f);
+#pragma unroll
+                        for (int e = 0; e < 8; e++) o[8 * j + e] = o[8 * j + e] * sc + p * f[e];
+                    }
+                    m = mn;
+                }
+                if (vb_) {
+                    const float mn = fmaxf(m, db);
+                    const float sc = expf(m - mn), p = expf(db - mn);
+                    l = l * sc + p;
+#pragma unroll
+                    for (int j = 0; j < 2; j++) {
+                        float f[8];
+                        att_unpack8(rvb[j], f);
+#pragma unroll
+                        for (int e = 0; e < 8; e++) o[8 * j + e] = o[8 * j + e] * sc + p * f[e];
+                    }
+                    m = mn;
+                }
+            }
+        }
+    }
+    float q[EPL];
 #pragma unroll
     for (int j = 0; j < EPL / 4; j++) {
         const float4 a = qv[j];
         q[4 * j] = a.x, q[4 * j + 1] = a.y, q[4 * j + 2] = a.z, q[4 * j + 3] = a.w;
     }
-#pragma unroll
-    for (int e = 0; e < EPL; e++) o[e] = 0.0f;
-    float m = -INFINITY, l = 0.0f;
-    for (int t0 = sp * 2 * NG; t0 < n; t0 += nact * 2 * NG) { /* tiles of 2 NG keys */
+    for (int t0 = sp * 2 * NG; t0 < n && !RAWOK; t0 += nact * 2 * NG) { /* tiles of 2 NG keys */
         const int base = t0 + warp * 4;
         const int sa = base + g, sb = base + g + NG;
         const bool va = sa < n, vb_ = sb < n;
@@ -509,11 +593,11 @@ using att_kernel = void (*)(OT *, float *, const float *, const KT *, const KT *
 
 /* The kernel for (vec, grouped, G, hd) on cache element type KT, output type OT. */
 template <typename KT, typename OT>
-static att_kernel<KT, OT> att_pick(int hd, int vec, int grouped, int G) {
+static att_kernel<KT, OT> att_pick(int hd, int vec, int grouped, int G, int raw) {
     const int hdj = (hd + 31) / 32;
     if (grouped && G == 4) return k_attn8g<128, 4, 16, KT, OT>;
     if (grouped) return k_attn8g<128, 2, 8, KT, OT>;
-    if (vec && hd == 128) return k_attn8<16, KT, OT>;
+    if (vec && hd == 128) return raw ? k_attn8<16, KT, OT, true> : k_attn8<16, KT, OT>;
     if (vec && hd == 64) return k_attn8<8, KT, OT>;
     if (vec && hd == 32) return k_attn8<4, KT, OT>;
     if (hdj <= 1) return k_attn<1, KT, OT>;
@@ -573,10 +657,12 @@ dia_status cu_attention(dia_backend *be, dia_tensor *out, const dia_tensor *q, c
         if (nsplit > ATT_MAX_SPLIT) nsplit = ATT_MAX_SPLIT;
     }
     const int bf16_cache = k->dtype == DIA_BF16, bf16_out = out->dtype == DIA_BF16;
-    const void *kern = bf16_cache ? (bf16_out ? (const void *)att_pick<__nv_bfloat16, __nv_bfloat16>((int)hd, vec, grouped, (int)G)
-                                              : (const void *)att_pick<__nv_bfloat16, float>((int)hd, vec, grouped, (int)G))
-                                  : (bf16_out ? (const void *)att_pick<float, __nv_bfloat16>((int)hd, vec, grouped, (int)G)
-                                              : (const void *)att_pick<float, float>((int)hd, vec, grouped, (int)G));
+    /* DIA_CUDA_ATT_RAW=0: the bf16 head-128 ungrouped kernel (cross-attention) in its register form */
+    const int raw = (int)att_knob("DIA_CUDA_ATT_RAW", 1, 0, 1);
+    const void *kern = bf16_cache ? (bf16_out ? (const void *)att_pick<__nv_bfloat16, __nv_bfloat16>((int)hd, vec, grouped, (int)G, raw)
+                                              : (const void *)att_pick<__nv_bfloat16, float>((int)hd, vec, grouped, (int)G, raw))
+                                  : (bf16_out ? (const void *)att_pick<float, __nv_bfloat16>((int)hd, vec, grouped, (int)G, 0)
+                                              : (const void *)att_pick<float, float>((int)hd, vec, grouped, (int)G, 0));
     /* Many splits of a small grid (B = 1, 8): the merge inside a cluster of <= 16 blocks (fewer
      * splits than wanted where more would be: each block takes more tiles). Few splits of a big
      * grid: the merge through global memory, over the splits that got keys (DIA_CUDA_ATT_ACTIVE keys
