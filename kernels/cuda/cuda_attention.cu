@@ -292,7 +292,8 @@ __global__ void __launch_bounds__(ATT_WARPS * 32, sizeof(KT) == 2 && EPL == 16 ?
     constexpr int HD = EPL * 8, NG = ATT_WARPS * 4;
     /* bf16 head 128 (the cross-attention): q in shared memory and the four rows of an iteration
      * loaded raw (unpacked where used), so that all of them are in flight at once within 64
-     * registers (RAW; DIA_CUDA_ATT_RAW=0: the register form below) */
+     * registers, with each load instruction reading whole 128-byte runs of a row (RAW;
+     * DIA_CUDA_ATT_RAW=0: the register form below) */
     constexpr bool RAWOK = RAW && sizeof(KT) == 2 && EPL == 16;
     __shared__ float sm_m[NG], sm_l[NG], cm_m, cm_l;
     __shared__ float sm_o[NG][HD], cm_o[HD];
@@ -320,25 +321,28 @@ __global__ void __launch_bounds__(ATT_WARPS * 32, sizeof(KT) == 2 && EPL == 16 ?
             const float4 *qh = (const float4 *)(Q + ((size_t)bt * Hq + h) * HD);
             if (threadIdx.x < HD / 4) ((float4 *)sq)[threadIdx.x] = qh[threadIdx.x];
             __syncthreads();
-            const float4 *qs = (const float4 *)(sq + sl * EPL);
+            /* lane sl holds elements j * 64 + sl * 8 + (0..7), j = 0, 1: each load instruction
+             * reads 128 contiguous bytes of a row (whole sectors) */
+            const KT *kr = kb - sl * EPL + sl * 8, *vr = vb - sl * EPL + sl * 8;
             for (int t0 = sp * 2 * NG; t0 < n; t0 += nact * 2 * NG) { /* tiles of 2 NG keys */
                 const int sa = t0 + warp * 4 + g, sb = sa + NG;
                 const bool va = sa < n, vb_ = sb < n;
-                const uint4 *pka = (const uint4 *)(kb + (size_t)sa * HD), *pkb = (const uint4 *)(kb + (size_t)sb * HD);
-                const uint4 *pva = (const uint4 *)(vb + (size_t)sa * HD), *pvb = (const uint4 *)(vb + (size_t)sb * HD);
+                const uint4 *pka = (const uint4 *)(kr + (size_t)sa * HD), *pkb = (const uint4 *)(kr + (size_t)sb * HD);
+                const uint4 *pva = (const uint4 *)(vr + (size_t)sa * HD), *pvb = (const uint4 *)(vr + (size_t)sb * HD);
                 uint4 rka[2], rkb[2], rva[2], rvb[2];
 #pragma unroll
-                for (int j = 0; j < 2; j++) {
-                    rka[j] = va ? att_ld16(pka + j) : make_uint4(0, 0, 0, 0);
-                    rkb[j] = vb_ ? att_ld16(pkb + j) : make_uint4(0, 0, 0, 0);
-                    rva[j] = va ? att_ld16(pva + j) : make_uint4(0, 0, 0, 0);
-                    rvb[j] = vb_ ? att_ld16(pvb + j) : make_uint4(0, 0, 0, 0);
+                for (int j = 0; j < 2; j++) { /* + j * 64 elements = 8 uint4 */
+                    rka[j] = va ? att_ld16(pka + 8 * j) : make_uint4(0, 0, 0, 0);
+                    rkb[j] = vb_ ? att_ld16(pkb + 8 * j) : make_uint4(0, 0, 0, 0);
+                    rva[j] = va ? att_ld16(pva + 8 * j) : make_uint4(0, 0, 0, 0);
+                    rvb[j] = vb_ ? att_ld16(pvb + 8 * j) : make_uint4(0, 0, 0, 0);
                 }
                 float da = 0.0f, db = 0.0f;
 #pragma unroll
                 for (int j = 0; j < 2; j++) {
                     float qf[8], fa[8], fb[8];
-                    const float4 q0 = qs[2 * j], q1 = qs[2 * j + 1];
+                    const float4 *qs = (const float4 *)(sq + j * 64 + sl * 8);
+                    const float4 q0 = qs[0], q1 = qs[1];
                     qf[0] = q0.x, qf[1] = q0.y, qf[2] = q0.z, qf[3] = q0.w, qf[4] = q1.x, qf[5] = q1.y, qf[6] = q1.z, qf[7] = q1.w;
                     att_unpack8(rka[j], fa);
                     att_unpack8(rkb[j], fb);
@@ -430,7 +434,7 @@ __global__ void __launch_bounds__(ATT_WARPS * 32, sizeof(KT) == 2 && EPL == 16 ?
         sm_l[grp] = l;
     }
 #pragma unroll
-    for (int e = 0; e < EPL; e++) sm_o[grp][sl * EPL + e] = o[e];
+    for (int e = 0; e < EPL; e++) sm_o[grp][RAWOK ? (e >> 3) * 64 + sl * 8 + (e & 7) : sl * EPL + e] = o[e];
     __syncthreads();
     float M = -INFINITY;
 #pragma unroll
