@@ -263,9 +263,10 @@ static const char *const att_modes[] = {
     "DIA_CUDA_ATT_CLUSTER=0",                                 /* the merge through global memory */
     "DIA_CUDA_ATT_CLUSTER=0,DIA_CUDA_ATT_ACTIVE=1",           /* ... with every split active */
     "DIA_CUDA_ATT_CLUSTER=0,DIA_CUDA_ATT_ACTIVE=100,DIA_CUDA_ATT_WANT=8",
+    "DIA_CUDA_ATT_RAW=0", /* the register form of the bf16 head-128 ungrouped kernel */
 };
 static const char *const att_knobs[] = {"DIA_CUDA_ATT_CLUSTER", "DIA_CUDA_ATT_CLUSTER_MIN", "DIA_CUDA_ATT_ACTIVE",
-                                        "DIA_CUDA_ATT_WANT"};
+                                        "DIA_CUDA_ATT_WANT", "DIA_CUDA_ATT_RAW"};
 
 static void att_mode_set(const char *mode) {
     for (size_t i = 0; i < sizeof att_knobs / sizeof *att_knobs; i++) unsetenv(att_knobs[i]);
@@ -386,6 +387,12 @@ static void attention_bf16_cases(pair *pp) {
     int32_t len2c[2] = {130, 77};
     check_attention_bf16(&p, 2, 40, 16, 16, 128, 130, len2c, 0);
     check_attention_bf16(&p, 2, 40, 16, 16, 128, 130, len2c, 1);
+    /* cross-attention decode steps (one query per row, split over a 1024-key cache): 2 and 64 rows */
+    int32_t len2x[2] = {130, 1};
+    check_attention_bf16(&p, 2, 1, 16, 16, 128, 1024, len2x, 0);
+    int32_t len64[64];
+    for (int r = 0; r < 64; r++) len64[r] = r == 0 ? 1024 : r == 1 ? 0 : (r * 389 + 7) % 1025;
+    check_attention_bf16(&p, 64, 1, 16, 16, 128, 1024, len64, 0);
     /* vectorised kernel at hd 64 / 32, generic kernel at hd 16 / 80 */
     int32_t len3[3] = {100, 57, 3};
     check_attention_bf16(&p, 3, 4, 8, 8, 64, 100, len3, 1);

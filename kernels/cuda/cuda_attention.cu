@@ -68,6 +68,32 @@ __device__ __forceinline__ uint4 att_ld16(const uint4 *p) {
     asm volatile("ld.global.nc.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
     return v;
 }
+/* The online softmax step of one key: score d folds into (m, l); returns the factor of the old
+ * output (sc) and the weight of the key's value (p). */
+__device__ __forceinline__ void att_fold(float &m, float &l, float d, float &sc, float &p) {
+    const float mn = fmaxf(m, d);
+    sc = expf(m - mn), p = expf(d - mn);
+    l = l * sc + p;
+    m = mn;
+}
+/* Sums two partial dot products over the 8 lanes of a key group. */
+__device__ __forceinline__ void att_sum8(float &a, float &b) {
+#pragma unroll
+    for (int off = 1; off < 8; off <<= 1) {
+        a += __shfl_xor_sync(0xffffffffu, a, off);
+        b += __shfl_xor_sync(0xffffffffu, b, off);
+    }
+}
+/* o[16] = o sc + p v for a value row held raw (two 16-byte words of bf16). */
+__device__ __forceinline__ void att_acc_raw(float *o, const uint4 *rv, float sc, float p) {
+#pragma unroll
+    for (int j = 0; j < 2; j++) {
+        float f[8];
+        att_unpack8(rv[j], f);
+#pragma unroll
+        for (int e = 0; e < 8; e++) o[8 * j + e] = o[8 * j + e] * sc + p * f[e];
+    }
+}
 template <int N>
 __device__ __forceinline__ void att_row(const __nv_bfloat16 *p, bool ok, float *o) {
     if constexpr (N % 8 == 0) {
@@ -317,73 +343,44 @@ __global__ void __launch_bounds__(ATT_WARPS * 32, sizeof(KT) == 2 && EPL == 16 ?
     for (int e = 0; e < EPL; e++) o[e] = 0.0f;
     float m = -INFINITY, l = 0.0f;
     if constexpr (RAWOK) {
-        {
-            const float4 *qh = (const float4 *)(Q + ((size_t)bt * Hq + h) * HD);
-            if (threadIdx.x < HD / 4) ((float4 *)sq)[threadIdx.x] = qh[threadIdx.x];
-            __syncthreads();
-            /* lane sl holds elements j * 64 + sl * 8 + (0..7), j = 0, 1: each load instruction
-             * reads 128 contiguous bytes of a row (whole sectors) */
-            const KT *kr = kb - sl * EPL + sl * 8, *vr = vb - sl * EPL + sl * 8;
-            for (int t0 = sp * 2 * NG; t0 < n; t0 += nact * 2 * NG) { /* tiles of 2 NG keys */
-                const int sa = t0 + warp * 4 + g, sb = sa + NG;
-                const bool va = sa < n, vb_ = sb < n;
-                const uint4 *pka = (const uint4 *)(kr + (size_t)sa * HD), *pkb = (const uint4 *)(kr + (size_t)sb * HD);
-                const uint4 *pva = (const uint4 *)(vr + (size_t)sa * HD), *pvb = (const uint4 *)(vr + (size_t)sb * HD);
-                uint4 rka[2], rkb[2], rva[2], rvb[2];
+        const float4 *qh = (const float4 *)(Q + ((size_t)bt * Hq + h) * HD);
+        if (threadIdx.x < HD / 4) ((float4 *)sq)[threadIdx.x] = qh[threadIdx.x];
+        __syncthreads();
+        /* lane sl holds elements j * 64 + sl * 8 + (0..7), j = 0, 1: each load instruction
+         * reads 128 contiguous bytes of a row (whole sectors) */
+        const KT *kr = kb - sl * EPL + sl * 8, *vr = vb - sl * EPL + sl * 8;
+        for (int t0 = sp * 2 * NG; t0 < n; t0 += nact * 2 * NG) { /* tiles of 2 NG keys */
+            const int sa = t0 + warp * 4 + g, sb = sa + NG;
+            const bool va = sa < n, vb_ = sb < n;
+            const uint4 *pka = (const uint4 *)(kr + (size_t)sa * HD), *pkb = (const uint4 *)(kr + (size_t)sb * HD);
+            const uint4 *pva = (const uint4 *)(vr + (size_t)sa * HD), *pvb = (const uint4 *)(vr + (size_t)sb * HD);
+            uint4 rka[2], rkb[2], rva[2], rvb[2];
 #pragma unroll
-                for (int j = 0; j < 2; j++) { /* + j * 64 elements = 8 uint4 */
-                    rka[j] = va ? att_ld16(pka + 8 * j) : make_uint4(0, 0, 0, 0);
-                    rkb[j] = vb_ ? att_ld16(pkb + 8 * j) : make_uint4(0, 0, 0, 0);
-                    rva[j] = va ? att_ld16(pva + 8 * j) : make_uint4(0, 0, 0, 0);
-                    rvb[j] = vb_ ? att_ld16(pvb + 8 * j) : make_uint4(0, 0, 0, 0);
-                }
-                float da = 0.0f, db = 0.0f;
+            for (int j = 0; j < 2; j++) { /* + j * 64 elements = 8 uint4 */
+                rka[j] = va ? att_ld16(pka + 8 * j) : make_uint4(0, 0, 0, 0);
+                rkb[j] = vb_ ? att_ld16(pkb + 8 * j) : make_uint4(0, 0, 0, 0);
+                rva[j] = va ? att_ld16(pva + 8 * j) : make_uint4(0, 0, 0, 0);
+                rvb[j] = vb_ ? att_ld16(pvb + 8 * j) : make_uint4(0, 0, 0, 0);
+            }
+            float da = 0.0f, db = 0.0f;
 #pragma unroll
-                for (int j = 0; j < 2; j++) {
-                    float qf[8], fa[8], fb[8];
-                    const float4 *qs = (const float4 *)(sq + j * 64 + sl * 8);
-                    const float4 q0 = qs[0], q1 = qs[1];
-                    qf[0] = q0.x, qf[1] = q0.y, qf[2] = q0.z, qf[3] = q0.w, qf[4] = q1.x, qf[5] = q1.y, qf[6] = q1.z, qf[7] = q1.w;
-                    att_unpack8(rka[j], fa);
-                    att_unpack8(rkb[j], fb);
+            for (int j = 0; j < 2; j++) {
+                float qf[8], fa[8], fb[8];
+                const float4 *qs = (const float4 *)(sq + j * 64 + sl * 8);
+                const float4 q0 = qs[0], q1 = qs[1];
+                qf[0] = q0.x, qf[1] = q0.y, qf[2] = q0.z, qf[3] = q0.w, qf[4] = q1.x, qf[5] = q1.y, qf[6] = q1.z, qf[7] = q1.w;
+                att_unpack8(rka[j], fa);
+                att_unpack8(rkb[j], fb);
 #pragma unroll
-                    for (int e = 0; e < 8; e++) {
-                        da = fmaf(qf[e], fa[e], da);
-                        db = fmaf(qf[e], fb[e], db);
-                    }
-                }
-#pragma unroll
-                for (int off = 1; off < 8; off <<= 1) {
-                    da += __shfl_xor_sync(0xffffffffu, da, off);
-                    db += __shfl_xor_sync(0xffffffffu, db, off);
-                }
-                if (va) {
-                    const float mn = fmaxf(m, da);
-                    const float sc = expf(m - mn), p = expf(da - mn);
-                    l = l * sc + p;
-#pragma unroll
-                    for (int j = 0; j < 2; j++) {
-                        float f[8];
-                        att_unpack8(rva[j], f);
-#pragma unroll
-                        for (int e = 0; e < 8; e++) o[8 * j + e] = o[8 * j + e] * sc + p * f[e];
-                    }
-                    m = mn;
-                }
-                if (vb_) {
-                    const float mn = fmaxf(m, db);
-                    const float sc = expf(m - mn), p = expf(db - mn);
-                    l = l * sc + p;
-#pragma unroll
-                    for (int j = 0; j < 2; j++) {
-                        float f[8];
-                        att_unpack8(rvb[j], f);
-#pragma unroll
-                        for (int e = 0; e < 8; e++) o[8 * j + e] = o[8 * j + e] * sc + p * f[e];
-                    }
-                    m = mn;
+                for (int e = 0; e < 8; e++) {
+                    da = fmaf(qf[e], fa[e], da);
+                    db = fmaf(qf[e], fb[e], db);
                 }
             }
+            att_sum8(da, db);
+            float sc, p;
+            if (va) att_fold(m, l, da, sc, p), att_acc_raw(o, rva, sc, p);
+            if (vb_) att_fold(m, l, db, sc, p), att_acc_raw(o, rvb, sc, p);
         }
     }
     float q[EPL];
@@ -407,26 +404,17 @@ __global__ void __launch_bounds__(ATT_WARPS * 32, sizeof(KT) == 2 && EPL == 16 ?
             da = fmaf(q[e], ka[e], da);
             db = fmaf(q[e], kb2[e], db);
         }
-#pragma unroll
-        for (int off = 1; off < 8; off <<= 1) {
-            da += __shfl_xor_sync(0xffffffffu, da, off);
-            db += __shfl_xor_sync(0xffffffffu, db, off);
-        }
+        att_sum8(da, db);
+        float sc, p;
         if (va) {
-            const float mn = fmaxf(m, da);
-            const float sc = expf(m - mn), p = expf(da - mn);
-            l = l * sc + p;
+            att_fold(m, l, da, sc, p);
 #pragma unroll
             for (int e = 0; e < EPL; e++) o[e] = o[e] * sc + p * vA[e];
-            m = mn;
         }
         if (vb_) {
-            const float mn = fmaxf(m, db);
-            const float sc = expf(m - mn), p = expf(db - mn);
-            l = l * sc + p;
+            att_fold(m, l, db, sc, p);
 #pragma unroll
             for (int e = 0; e < EPL; e++) o[e] = o[e] * sc + p * vB[e];
-            m = mn;
         }
     }
     if (sl == 0) {
