@@ -197,11 +197,8 @@ dia_status sk_gemm(dia_backend *be, void (*kernel)(splitk_params), size_t smem, 
 int cu_gemm_rows_ok(const __nv_bfloat16 *xb, int64_t M, int64_t K, int n, const dia_tensor *const *w,
                     const int *trans_w, dia_tensor *const *y) {
     const char *e = getenv("DIA_CUDA_GEMM_ROWS");
-    const int mode = e && e[0] >= '0' && e[0] <= '3' && !e[1] ? e[0] - '0' : 1;
-    /* 3 (a comparison knob): also single weights of more than 8192 columns (the logits head: cuBLAS
-     * gives its 128 x 9252 x 2048 GEMM 73 column tiles for 132 SMs) */
-    const int wide = mode == 3 && n == 1 && w[0]->ne[0] > 8192 && w[0]->ne[0] < 16384;
-    if (mode == 0 || ((mode == 1 || mode == 3) && n < 2 && !wide)) return 0;
+    const int mode = e && (e[0] == '0' || e[0] == '2') ? e[0] - '0' : 1;
+    if (mode == 0 || (mode == 1 && n < 2)) return 0;
     return sk_shapes_ok(xb, M, K, n, w, trans_w, y, 1);
 }
 
