@@ -229,7 +229,7 @@ dia_status cu_rope(dia_backend *be, dia_tensor *x, const dia_tensor *pos, float 
 dia_status cu_linear(dia_backend *be, const dia_linear_args *a);
 /* The decode kernel of cu_linear alone, for arguments it takes (cu_linear_fusable). */
 int cu_linear_fusable(const dia_linear_args *a);
-int cu_gemv_enabled(void); /* the <= 4-row GEMV for every projection (f32 activations): DIA_CUDA_GEMV=1 */
+int cu_gemv_enabled(void); /* the <= 4-row GEMV: opt-in, DIA_CUDA_GEMV=1 */
 dia_status cu_linear_fused(dia_backend *be, const dia_linear_args *a);
 /* bf16 input rows (e.g. from cu_rmsnorm_bf16) times a bf16 weight: y[M,N] (+)= xb . W (cuBLAS). */
 dia_status cu_matmul_bf16_input(dia_backend *be, dia_tensor *y, const __nv_bfloat16 *xb, int64_t M, int64_t K,

@@ -1,7 +1,7 @@
 /* cuda_gemm.cu - y[M,N] (+)= x[M,K] . W on the device.
  *
  *   f32 W:            cublasSgemm, default math (no TF32): the parity mode.
- *   bf16 W, nn.Linear layout [N,K], M <= 4, with DIA_CUDA_GEMV=1: the GEMV of cuda_gemv.cu
+ *   bf16 W, nn.Linear layout [N,K], M <= 4, opt-in (DIA_CUDA_GEMV=1): the GEMV of cuda_gemv.cu
  *                     (streams the bf16 weight once, x in f32, f32 accumulation).
  *   bf16 W otherwise: x is rounded to bf16 in a scratch buffer; several weights on one input
  *                     (q|k|v) at <= 128 rows take cuda_gemm_rows.cu's split-K kernel in one

@@ -3,10 +3,9 @@
  *   y_i[M, N_i] (+)= in . W_i  (i < n <= 3),  in = x or rmsnorm(x) * g
  *   gated:  y[M, N/2] (+)= silu(in . W_gate) * (in . W_up)
  *
- * For decode shapes (M <= 4 rows, bf16 weights in nn.Linear layout [N_i, K]) this is one kernel:
- * by default for the normed single projections (cross-attention q, gate_up, logits), with
- * DIA_CUDA_GEMV=1 for all (see gemv_mode). The output is f32, or bf16 (the MLP product the
- * decoder keeps in bf16; written, not accumulated):
+ * With DIA_CUDA_GEMV=1, for decode shapes (M <= 4 rows, bf16 weights in nn.Linear layout [N_i, K])
+ * this is one kernel (the default since the fourth session is the batched path for every row
+ * count, see cu_gemv_enabled):
  * each warp owns NR weight rows of the concatenation [sum N_i, K] (gated: NR/2 gate rows and the
  * matching up rows), streams them once with 16-byte loads (several in flight per lane) and reads
  * x from L1. RMSNorm folds in as rmsnorm(x) . w = (sum_k x_k g_k w_k) / rms(x): the warp sums x^2
@@ -24,14 +23,14 @@
 #define FG_WARPS 4 /* measured: 4 warps per block beat 8 (bench/bench_gemv_variants.cu) */
 
 struct fg_args {
-    void *Y[3];                /* y_i [M, N_i] (gated: y_0 [M, half]), f32, or bf16 if ybf16 */
+    float *Y[3];               /* y_i [M, N_i] (gated: y_0 [M, half]) */
     const __nv_bfloat16 *W[3]; /* W_i [N_i, K] */
     int end[3];                /* cumulative row counts: rows [end[i-1], end[i]) belong to W_i */
     int nseg;
     const float *X; /* f32 [M, K] */
     const float *G; /* f32 [K] norm scale, or NULL */
     float eps;
-    int M, K, accumulate, ybf16;
+    int M, K, accumulate;
     int half;   /* gated: rows [0, half) gate, [half, 2 half) up */
     int groups; /* warps with work */
 };
@@ -54,16 +53,6 @@ static __device__ __forceinline__ void load_rows(uint4 (&wq)[NR][U], const uint4
             const int g = g0 + 32 * u;
             wq[r][u] = g < K8 ? ld_stream(Wr[r] + g) : make_uint4(0, 0, 0, 0);
         }
-}
-
-/* y_s[i] (+)= v (bf16 outputs are only written, never accumulated) */
-static __device__ __forceinline__ void fg_store(const fg_args &a, int s, size_t i, float v) {
-    if (a.ybf16) {
-        ((__nv_bfloat16 *)a.Y[s])[i] = __float2bfloat16_rn(v);
-    } else {
-        float *y = (float *)a.Y[s] + i;
-        *y = a.accumulate ? *y + v : v;
-    }
 }
 
 template <int MT, int NR, int NORM, int GATED>
@@ -164,12 +153,18 @@ __global__ void __launch_bounds__(FG_WARPS * 32) k_gemv_fused(const fg_args a) {
 #pragma unroll
             for (int p = 0; p < NP; p++) {
                 const float gt = acc[p][m] * inv, up = acc[NP + p][m] * inv;
-                fg_store(a, 0, (size_t)m * a.half + col0 + p, gt / (1.0f + expf(-gt)) * up);
+                float *y = a.Y[0] + (size_t)m * a.half + col0 + p;
+                const float v = gt / (1.0f + expf(-gt)) * up;
+                *y = a.accumulate ? *y + v : v;
             }
         } else {
             const int Ns = a.end[s] - (s ? a.end[s - 1] : 0);
 #pragma unroll
-            for (int r = 0; r < NR; r++) fg_store(a, s, (size_t)m * Ns + col0 + r, acc[r][m] * inv);
+            for (int r = 0; r < NR; r++) {
+                float *y = a.Y[s] + (size_t)m * Ns + col0 + r;
+                const float v = acc[r][m] * inv;
+                *y = a.accumulate ? *y + v : v;
+            }
         }
     }
 }
@@ -205,27 +200,18 @@ static dia_status fg_launch_mt(cuda_ctx *c, const fg_args &a, int nr, int norm, 
     return fg_launch_nr<MT, 1>(c, a, norm, gated);
 }
 
-/* Which <= 4-row projections take the fused GEMV (DIA_CUDA_GEMV, read per call):
- *   unset (default): the normed single projections (cross-attention q, gate_up with its SiLU gate,
- *          the logits head): the RMSNorm (and the gate) fold into the weight pass, so the norm
- *          and SiLU kernels go; the others stay on the batched path (bf16 activations, q|k|v with
- *          RoPE in one GEMM, cuBLAS).
- *   1:     every projection (the second session's decode path, f32 activations; since the batched
- *          path gained bf16 activations, the q|k|v GEMM in one launch and the faster norm / SiLU
- *          kernels it is slower: H100, dia_generate B = 1 545 vs 477 steps/s, B = 2 546 vs 351).
- *   0:     none. */
-static int gemv_mode(void) {
+/* The fused GEMV for <= 4 rows is opt-in (DIA_CUDA_GEMV=1). Since the batched path gained bf16
+ * activations, the q|k|v GEMM in one launch and the faster norm / SiLU kernels, decode steps are
+ * faster on it at 2 and 4 rows too (H100, dia_generate: B = 1 545 vs 477 steps/s, B = 2 546 vs
+ * 351), so rows <= 4 take it as well. */
+int cu_gemv_enabled(void) {
     const char *e = getenv("DIA_CUDA_GEMV");
-    if (!e || !*e) return 2;
-    return e[0] == '1' ? 1 : 0;
+    return e && e[0] == '1';
 }
-int cu_gemv_enabled(void) { return gemv_mode() == 1; }
 
 /* The fused kernel's conditions (x [M, K] f32 with M <= 4, bf16 nn.Linear weights, f32 scale). */
 static int fused_ok(const dia_linear_args *a, int64_t M, int64_t K) {
-    const int mode = gemv_mode();
-    if (M < 1 || M > 4 || K % 8 || K > INT32_MAX / 8 || mode == 0) return 0;
-    if (mode == 2 && (!a->norm_w || a->n != 1)) return 0;
+    if (M < 1 || M > 4 || K % 8 || K > INT32_MAX / 8 || !cu_gemv_enabled()) return 0;
     if (a->x->dtype != DIA_F32 || !cu_aligned16(cu_ptr(a->x))) return 0;
     if (a->norm_w && (a->norm_w->dtype != DIA_F32 || a->norm_w->ne[0] != K || !cu_aligned16(cu_ptr(a->norm_w))))
         return 0;
@@ -235,10 +221,7 @@ static int fused_ok(const dia_linear_args *a, int64_t M, int64_t K) {
         if (!a->trans_w[i] || w->dtype != DIA_BF16 || w->ndim != 2 || w->ne[1] != K || !cu_aligned16(cu_ptr(w)) ||
             w->buf->host_mem) /* host-memory weights go through cuBLAS (copied to the device first) */
             return 0;
-        if (!(y->dtype == DIA_F32 || (y->dtype == DIA_BF16 && !a->accumulate)) || y->ndim != 2 || y->ne[0] != M ||
-            (!a->gated && y->ne[1] != w->ne[0]))
-            return 0;
-        if (y->dtype != a->y[0]->dtype) return 0;
+        if (y->dtype != DIA_F32 || y->ndim != 2 || y->ne[0] != M || (!a->gated && y->ne[1] != w->ne[0])) return 0;
     }
     return 1;
 }
@@ -255,7 +238,7 @@ dia_status cu_linear_fused(dia_backend *be, const dia_linear_args *a) {
     memset(&f, 0, sizeof f);
     int64_t tot = 0;
     for (int i = 0; i < a->n; i++) {
-        f.Y[i] = cu_ptr(a->y[i]);
+        f.Y[i] = (float *)cu_ptr(a->y[i]);
         f.W[i] = (const __nv_bfloat16 *)cu_ptr(a->w[i]);
         tot += a->w[i]->ne[0];
         if (tot > INT32_MAX) return dia_fail(DIA_ERR_INTERNAL, "linear too large");
@@ -268,7 +251,6 @@ dia_status cu_linear_fused(dia_backend *be, const dia_linear_args *a) {
     f.M = (int)M;
     f.K = (int)K;
     f.accumulate = a->accumulate;
-    f.ybf16 = a->y[0]->dtype == DIA_BF16;
     f.half = a->gated ? (int)(tot / 2) : 0;
     /* rows per warp (bench/bench_gemv_variants.cu, H100, cold L2, M = 2): 4 rows x 2 loads for
      * the wide matrices (gate_up 16384 x 2048: 2.59 TB/s), 2 rows x 4 loads for the rest (down
