@@ -246,6 +246,7 @@ static void test_gemm_rows(void **state) {
     check_gemm_rows(be, 128, 2048, 16384, 0); /* gate_up (no split) */
     check_gemm_rows(be, 128, 2048, 9252, 0); /* logits: a part tile */
     check_gemm_rows(be, 16, 2048, 512, 0);   /* B = 8: k-proj */
+    check_gemm_rows(be, 2, 8192, 2048, 1);   /* B = 1: down-proj */
     check_gemm_rows(be, 64, 1024, 2048, 1);  /* B = 32 */
     check_gemm_rows(be, 5, 64, 36, 0);       /* one chunk, a part tile, rows within one warp */
     check_gemm_rows(be, 97, 192, 1000, 1);   /* three chunks over three splits, odd rows */
