@@ -197,10 +197,8 @@ dia_status sk_gemm(dia_backend *be, void (*kernel)(splitk_params), size_t smem, 
 int cu_gemm_rows_ok(const __nv_bfloat16 *xb, int64_t M, int64_t K, int n, const dia_tensor *const *w,
                     const int *trans_w, dia_tensor *const *y) {
     const char *e = getenv("DIA_CUDA_GEMM_ROWS");
-    const int mode = e && (e[0] == '0' || e[0] == '2' || e[0] == '4') && !e[1] ? e[0] - '0' : 1;
-    /* 4 (a comparison knob): also single weights at <= 4 rows (B <= 2: o, cross q / o, gate_up,
-     * down without cuBLAS's split-K reduce kernel, logits) */
-    if (mode == 0 || ((mode == 1 || (mode == 4 && M > 4)) && n < 2)) return 0;
+    const int mode = e && (e[0] == '0' || e[0] == '2') ? e[0] - '0' : 1;
+    if (mode == 0 || (mode == 1 && n < 2)) return 0;
     return sk_shapes_ok(xb, M, K, n, w, trans_w, y, 1);
 }
 
