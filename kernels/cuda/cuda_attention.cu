@@ -336,8 +336,8 @@ __global__ void __launch_bounds__(ATT_WARPS * 32, sizeof(KT) == 2 && EPL == 16 ?
     if (sp >= nact) return; /* uniform over the block; never with cm */
     const int kvh = h / (Hq / Hkv);
     const float4 *qv = (const float4 *)(Q + ((size_t)bt * Hq + h) * HD + sl * EPL);
-    const KT *kb = K + ((size_t)r * Hkv + kvh) * (size_t)S * HD + sl * EPL;
-    const KT *vb = V + ((size_t)r * Hkv + kvh) * (size_t)S * HD + sl * EPL;
+    const size_t kv0 = ((size_t)r * Hkv + kvh) * (size_t)S * HD; /* this (row, kv head)'s first key */
+    const KT *kb = K + kv0 + sl * EPL, *vb = V + kv0 + sl * EPL;
     float o[EPL];
 #pragma unroll
     for (int e = 0; e < EPL; e++) o[e] = 0.0f;
@@ -348,7 +348,7 @@ __global__ void __launch_bounds__(ATT_WARPS * 32, sizeof(KT) == 2 && EPL == 16 ?
         __syncthreads();
         /* lane sl holds elements j * 64 + sl * 8 + (0..7), j = 0, 1: each load instruction
          * reads 128 contiguous bytes of a row (whole sectors) */
-        const KT *kr = kb - sl * EPL + sl * 8, *vr = vb - sl * EPL + sl * 8;
+        const KT *kr = K + kv0 + sl * 8, *vr = V + kv0 + sl * 8;
         for (int t0 = sp * 2 * NG; t0 < n; t0 += nact * 2 * NG) { /* tiles of 2 NG keys */
             const int sa = t0 + warp * 4 + g, sb = sa + NG;
             const bool va = sa < n, vb_ = sb < n;

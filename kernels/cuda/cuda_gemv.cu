@@ -273,6 +273,11 @@ dia_status cu_linear_fused(dia_backend *be, const dia_linear_args *a) {
     return fg_launch_mt<4>(c, f, nr, norm, a->gated);
 }
 
+/* The bf16 GEMM operand of `a` (f32 x, n elements): rmsnorm(x) * g rounded, or x rounded. */
+static dia_status gemm_input_bf16(dia_backend *be, __nv_bfloat16 *xb, const dia_linear_args *a, int64_t n) {
+    return a->norm_w ? cu_rmsnorm_bf16(be, xb, a->x, a->norm_w, a->eps) : cu_convert_to_bf16(be, xb, cu_ptr(a->x), DIA_F32, n);
+}
+
 dia_status cu_linear(dia_backend *be, const dia_linear_args *a) {
     if (!a || !a->x || a->n < 1 || a->n > 3 || a->x->ndim != 2 || (a->gated && a->n != 1))
         return dia_fail(DIA_ERR_INTERNAL, "linear: bad arguments");
@@ -294,8 +299,7 @@ dia_status cu_linear(dia_backend *be, const dia_linear_args *a) {
         void *xb;
         if ((st = cu_scratch(be, CU_SCRATCH_ACT, (size_t)(M * K) * sizeof(__nv_bfloat16), &xb)) != DIA_OK) return st;
         __nv_bfloat16 *xbp = (__nv_bfloat16 *)xb;
-        st = a->norm_w ? cu_rmsnorm_bf16(be, xbp, a->x, a->norm_w, a->eps)
-                       : cu_convert_to_bf16(be, xbp, cu_ptr(a->x), DIA_F32, M * K);
+        st = gemm_input_bf16(be, xbp, a, M * K);
         if (a->gated) {
             if (st == DIA_OK) st = cu_matmul_bf16_input(be, a->scratch_out, xbp, M, K, a->w[0], a->trans_w[0], 0);
             return st != DIA_OK ? st : cu_silu_mul(be, a->y[0], a->scratch_out);
@@ -356,7 +360,7 @@ dia_status cu_linear_rope_kv_store(dia_backend *be, const dia_linear_args *a, di
         return st != DIA_OK ? st : cu_rope_kv_store(be, q, k, v, kcache, vcache, pos, start, theta);
     }
     __nv_bfloat16 *xbp = (__nv_bfloat16 *)xb;
-    st = a->norm_w ? cu_rmsnorm_bf16(be, xbp, a->x, a->norm_w, a->eps) : cu_convert_to_bf16(be, xbp, cu_ptr(a->x), DIA_F32, M * K);
+    st = gemm_input_bf16(be, xbp, a, M * K);
     if (st != DIA_OK) return st;
     cu_rope_epi re;
     memset(&re, 0, sizeof re);
