@@ -66,6 +66,29 @@ typedef struct dia_linear_args {
     dia_tensor *scratch, *scratch_out;
 } dia_linear_args;
 
+/* One decoder layer's tensors for the optional `decode_layers` slot (weights in the model's layout;
+ * the trans_w flags as for matmul). */
+typedef struct dia_decode_layer_w {
+    const dia_tensor *norm[3];   /* pre self-attention, pre cross-attention, pre MLP: [D]     */
+    const dia_tensor *w[8];      /* wq, wk, wv, wo, cross q, cross o, gate_up, down           */
+    int trans_w[8];
+    dia_tensor *kcache, *vcache; /* self-attention cache [R, KV, S, hd]                       */
+    const dia_tensor *ck, *cv;   /* cross-attention K / V [R, CKV, L, chd]                    */
+} dia_decode_layer_w;
+
+/* Arguments of the optional `decode_layers`: the decoder layers of one single-position step over
+ * the R rows of x, in place, with the same math as lib/decoder.c composes from the other ops
+ * (self-attention: q|k|v of rmsnorm(x), RoPE at pos, k and v stored at start, keys < kvlen;
+ * cross-attention: keys < cross_len; gated MLP; each block's output added to x). */
+typedef struct dia_decode_layers_args {
+    int n_layers;
+    const dia_decode_layer_w *layer; /* [n_layers] */
+    dia_tensor *x;                   /* f32 [R, D] residual stream, in and out */
+    const dia_tensor *pos, *start, *kvlen, *cross_len; /* i32 [R] */
+    int heads, kv_heads, head_dim, cross_heads, cross_kv_heads, cross_head_dim;
+    float eps, theta;
+} dia_decode_layers_args;
+
 /* Arguments of the optional DAC convolution `conv_bf16` (the codec's bf16 mode). Activations are
  * time-major here ([T, C], unlike the f32 DAC ops):
  *   out[Tout, Cout] = b + conv(x)        x bf16 [T, Cin], Cin a multiple of 8 (already Snake'd)
@@ -176,6 +199,12 @@ typedef struct dia_backend_ops {
     dia_status (*linear_rope_kv_store)(dia_backend *be, const dia_linear_args *a, dia_tensor *q, dia_tensor *k,
                                        const dia_tensor *v, dia_tensor *kcache, dia_tensor *vcache,
                                        const dia_tensor *pos, const dia_tensor *start, float theta);
+
+    /* Optional pair (both or neither): decode_layers_ok says whether decode_layers takes these
+     * arguments (shapes, dtypes, the backend's switches); decode_layers runs them. lib/ composes the
+     * layers from the ops above where there is no slot or it says no. */
+    int (*decode_layers_ok)(dia_backend *be, const dia_decode_layers_args *a);
+    dia_status (*decode_layers)(dia_backend *be, const dia_decode_layers_args *a);
 
     /* Optional: one frame per item sampled on the device, so no logits leave it. logits: f32
      * [2B, C*V] (row 2b unconditional, 2b+1 conditional); codes: i32 [B, C]. Same algorithm and

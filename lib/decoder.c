@@ -137,7 +137,27 @@ static dia_status run_layers(void *vctx) {
     dia_tensor lg = as2(&s->logits, M, C * V), start = as2(&s->start, R, 1), kvlen = as2(&s->kvlen, R, 1);
     dia_status st;
     TRY(be->ops->embed(be, &x, m->dec_embed, (int)C, &tok)); /* x = sum_c E_c[tok[:, c]] */
-    for (int l = 0; l < c->dec_layers; l++) {
+    /* a single position: the backend may run all the layers as one op */
+    int fused_layers = 0;
+    if (T == 1 && be->ops->decode_layers_ok && be->ops->decode_layers) {
+        dia_decode_layer_w lw[DIA_MAX_LAYERS];
+        for (int l = 0; l < c->dec_layers; l++) {
+            dec_layer *L = &m->dec[l];
+            const dia_weight *w[8] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->cq, &L->co, &L->gate_up, &L->down};
+            lw[l] = (dia_decode_layer_w){.norm = {&L->pre_sa_norm, &L->pre_ca_norm, &L->pre_mlp_norm},
+                                         .kcache = &cache->k[l], .vcache = &cache->v[l],
+                                         .ck = &s->enc->cross_k[l], .cv = &s->enc->cross_v[l]};
+            for (int i = 0; i < 8; i++) lw[l].w[i] = &w[i]->t, lw[l].trans_w[i] = w[i]->trans;
+        }
+        dia_tensor p1 = as2(&s->pos, R, 1), cl = as2(&s->enc->cross_len, R, 1);
+        dia_decode_layers_args da = {.n_layers = c->dec_layers, .layer = lw, .x = &x, .pos = &p1, .start = &start,
+                                     .kvlen = &kvlen, .cross_len = &cl, .heads = (int)H, .kv_heads = (int)KV,
+                                     .head_dim = (int)hd, .cross_heads = (int)CH, .cross_kv_heads = c->cross_kv_heads,
+                                     .cross_head_dim = (int)chd, .eps = c->dec_eps, .theta = c->dec_theta};
+        fused_layers = be->ops->decode_layers_ok(be, &da);
+        if (fused_layers) TRY(be->ops->decode_layers(be, &da));
+    }
+    for (int l = 0; l < c->dec_layers && !fused_layers; l++) {
         const dec_layer *L = &m->dec[l];
         /* self-attention: q, k, v = rmsnorm(x) . (Wq, Wk, Wv); RoPE at absolute positions; causal
          * over the cache */

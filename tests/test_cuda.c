@@ -19,6 +19,9 @@
 /* graph replay counter of the CUDA backend (absent from builds without CUDA) */
 extern long dia_cuda_graph_replays(dia_backend *be) __attribute__((weak));
 static long replays(dia_backend *be) { return dia_cuda_graph_replays ? dia_cuda_graph_replays(be) : -1; }
+/* launches of the decode-step kernel (absent from builds without CUDA) */
+extern long dia_cuda_decode_step_launches(void) __attribute__((weak));
+static long step_launches(void) { return dia_cuda_decode_step_launches ? dia_cuda_decode_step_launches() : -1; }
 
 static const char *TEXT0 = "[S1] Hello from a tiny model. [S2] It only speaks noise (laughs).";
 static const char *TEXT1 = "[S1] Second voice, caf\xc3\xa9 cr\xc3\xa8me \xe2\x80\x94 UTF-8 bytes.";
@@ -1085,6 +1088,76 @@ static void test_activation_bf16(void **state) {
     dia_model_free(m);
 }
 
+/* A random bf16 model with the full model's head sizes (128, GQA 4:1, ungrouped cross-attention)
+ * and small widths: the one-kernel decode step (cuda_decode_step.cu) takes its B = 1 steps. */
+static const char *STEP_CFG =
+    "{\"bos_token_id\": 1026, \"eos_token_id\": 1024, \"pad_token_id\": 1025,"
+    " \"delay_pattern\": [0, 8, 9, 10, 11, 12, 13, 14, 15],"
+    " \"encoder_config\": {\"vocab_size\": 256, \"hidden_size\": 256, \"intermediate_size\": 512,"
+    "  \"num_hidden_layers\": 2, \"num_attention_heads\": 2, \"num_key_value_heads\": 2, \"head_dim\": 128,"
+    "  \"max_position_embeddings\": 128, \"norm_eps\": 1e-05, \"rope_theta\": 10000.0},"
+    " \"decoder_config\": {\"vocab_size\": 1028, \"num_channels\": 9, \"hidden_size\": 512, \"intermediate_size\": 1024,"
+    "  \"num_hidden_layers\": 3, \"num_attention_heads\": 4, \"num_key_value_heads\": 1, \"head_dim\": 128,"
+    "  \"cross_num_attention_heads\": 4, \"cross_num_key_value_heads\": 4, \"cross_head_dim\": 128,"
+    "  \"cross_hidden_size\": 256, \"max_position_embeddings\": 256, \"norm_eps\": 1e-05, \"rope_theta\": 10000.0}}";
+
+/* prefill(T) + steps single steps of item 0's tokens; the logits after each step */
+static float *step_run(dia_model *m, const int32_t *tok, int T, int steps) {
+    const char *texts[1] = {TEXT0};
+    dia_encoder_state *enc = NULL;
+    assert_int_equal(dia_encode(m, texts, 1, 0, &enc), DIA_OK);
+    dia_kvcache *cache = NULL;
+    assert_int_equal(dia_kvcache_new(m, 1, T + steps, &cache), DIA_OK);
+    dia_decoder_state *dec = NULL;
+    assert_int_equal(dia_decoder_state_new(m, enc, cache, &dec), DIA_OK);
+    const size_t nl = (size_t)2 * C * V;
+    float *out = calloc(nl * (size_t)steps, sizeof(float));
+    assert_int_equal(dia_decoder_prefill(dec, tok, T, NULL), DIA_OK);
+    for (int i = 0; i < steps; i++) {
+        assert_int_equal(dia_decoder_step(dec, tok + (size_t)(i % T) * C), DIA_OK);
+        assert_int_equal(dia_decoder_logits(dec, out + nl * i, nl), DIA_OK);
+    }
+    dia_decoder_state_free(dec);
+    dia_kvcache_free(cache);
+    dia_encoder_state_free(enc);
+    return out;
+}
+
+static void test_decode_step_kernel(void **state) {
+    (void)state;
+    NEED_CUDA();
+    dia_options *o = NULL;
+    assert_int_equal(dia_options_new(&o), DIA_OK);
+    assert_int_equal(dia_options_set(o, "backend", "cuda"), DIA_OK);
+    dia_model *m = NULL;
+    assert_int_equal(dia_model_new_random(STEP_CFG, o, 77, DIA_BF16, &m), DIA_OK);
+    dia_options_free(o);
+    const int32_t *tok = golden_i32("text0.tf_tokens", NULL);
+    const int T = 7, steps = 70; /* keys up to 77: three 32-key chunks; the text: two */
+    setenv("DIA_CUDA_DECODE_STEP", "0", 1);
+    const long l0 = step_launches();
+    float *ref = step_run(m, tok, T, steps);
+    assert_int_equal(step_launches(), l0);
+    unsetenv("DIA_CUDA_DECODE_STEP");
+    float *got = step_run(m, tok, T, steps);
+    const long used = step_launches() - l0;
+    const size_t n = (size_t)2 * C * V * steps;
+    double amax = 0, dmax = 0, d2 = 0, a2 = 0;
+    for (size_t i = 0; i < n; i++) {
+        const double a = ref[i], d = fabs((double)got[i] - a);
+        amax = fmax(amax, fabs(a)), dmax = fmax(dmax, d), d2 += d * d, a2 += a * a;
+    }
+    printf("  decode-step kernel: %ld host calls for %d steps (graph replays make no calls); logits vs op by op: max diff %.3g (max |logit| %.3g), rel. RMS %.3g\n",
+           used, steps, dmax, amax, sqrt(d2 / a2));
+    assert_true(used > 0);
+    /* both round to bf16 in places the other does not (weights alike): measured ~1e-3 rel. RMS */
+    assert_true(sqrt(d2 / a2) < 1e-2);
+    assert_true(dmax < 0.05 * amax);
+    free(ref);
+    free(got);
+    dia_model_free(m);
+}
+
 static void test_batch_equals_single(void **state) {
     (void)state;
     NEED_CUDA();
@@ -1658,6 +1731,7 @@ int main(void) {
         cmocka_unit_test(test_rope_kv_store),
         cmocka_unit_test(test_linear_rope_kv_store),
         cmocka_unit_test(test_graph_replay),
+        cmocka_unit_test(test_decode_step_kernel),
         cmocka_unit_test(test_hf_f32),
         cmocka_unit_test(test_nari_f32),
         cmocka_unit_test(test_hf_bf16),

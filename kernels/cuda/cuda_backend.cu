@@ -440,6 +440,8 @@ static dia_backend_ops make_ops(void) {
     o.linear = cu_g_linear;
     o.rope_kv_store = cu_g_rope_kv_store;
     o.linear_rope_kv_store = cu_g_linear_rope_kv_store;
+    o.decode_layers_ok = cu_g_decode_layers_ok;
+    o.decode_layers = cu_g_decode_layers;
     o.conv1d = g_conv1d;
     o.conv_transpose1d = g_conv_transpose1d;
     o.snake = g_snake;
@@ -457,7 +459,9 @@ static dia_backend_ops make_ops(void) {
 static dia_backend_ops make_ops_variant(int host_sampling, int unfused) {
     dia_backend_ops o = make_ops();
     if (host_sampling) o.sample = NULL;
-    if (unfused) o.linear = NULL, o.rope_kv_store = NULL, o.linear_rope_kv_store = NULL;
+    if (unfused)
+        o.linear = NULL, o.rope_kv_store = NULL, o.linear_rope_kv_store = NULL, o.decode_layers_ok = NULL,
+        o.decode_layers = NULL;
     return o;
 }
 static const dia_backend_ops cuda_ops_variants[4] = {make_ops_variant(0, 0), make_ops_variant(1, 0),

@@ -29,6 +29,16 @@ struct dia_buffer {
 
 struct cu_graph_state; /* cuda_graph.cu */
 
+enum {
+    CU_SCRATCH_ATTN = 0,
+    CU_SCRATCH_ACT = 1,
+    CU_SCRATCH_W = 2,
+    CU_SCRATCH_COL = 3,
+    CU_SCRATCH_CNT = 4,
+    CU_SCRATCH_STEP = 5, /* the decode-step kernel's activations, attention partials and barrier */
+    CU_SCRATCH_N = 6
+};
+
 typedef struct cuda_ctx {
     int device;
     cudaStream_t stream;
@@ -36,8 +46,8 @@ typedef struct cuda_ctx {
     int sm_count;
     /* grow-only device scratch: attention partials, bf16 copies of activations, f32 weights, im2col
      * columns, attention merge counters (zeroed when allocated) */
-    void *scratch[5];
-    size_t scratch_size[5];
+    void *scratch[CU_SCRATCH_N];
+    size_t scratch_size[CU_SCRATCH_N];
     void *blas_workspace; /* fixed cuBLAS workspace (no allocation inside graph capture) */
     cu_graph_state *graph;
     unsigned scratch_gen; /* bumped whenever a scratch buffer moves */
@@ -48,7 +58,6 @@ typedef struct cuda_ctx {
     int mu_ok;
 } cuda_ctx;
 
-enum { CU_SCRATCH_ATTN = 0, CU_SCRATCH_ACT = 1, CU_SCRATCH_W = 2, CU_SCRATCH_COL = 3, CU_SCRATCH_CNT = 4, CU_SCRATCH_N = 5 };
 
 static inline cuda_ctx *cu_ctx(dia_backend *be) { return (cuda_ctx *)be->ctx; }
 
@@ -271,6 +280,11 @@ typedef struct cu_rope_epi {
 } cu_rope_epi;
 dia_status cu_gemm_rows_rope(dia_backend *be, const __nv_bfloat16 *xb, int64_t M, int64_t K, const dia_tensor *const *w,
                              dia_tensor *const *y, const cu_rope_epi *rope);
+/* Every decoder layer of a 2-row decode step in one persistent kernel (cuda_decode_step.cu). */
+int cu_decode_layers_ok(dia_backend *be, const dia_decode_layers_args *a);
+dia_status cu_decode_layers(dia_backend *be, const dia_decode_layers_args *a);
+int cu_g_decode_layers_ok(dia_backend *be, const dia_decode_layers_args *a);
+dia_status cu_g_decode_layers(dia_backend *be, const dia_decode_layers_args *a);
 dia_status cu_embed(dia_backend *be, dia_tensor *y, const dia_tensor *tables, int n_tables, const dia_tensor *tok);
 dia_status cu_silu_mul(dia_backend *be, dia_tensor *y, const dia_tensor *h);
 dia_status cu_add(dia_backend *be, dia_tensor *y, const dia_tensor *x);

@@ -503,3 +503,16 @@ extern "C" long dia_cuda_graph_replays(dia_backend *be) {
     cu_graph_state *g = be && be->ops && !strcmp(be->ops->name, "cuda") ? gs_of(be) : NULL;
     return g ? g->replays : -1;
 }
+
+/* Not recorded (too many tensors for an op record): ends the segment and runs. Decode steps run
+ * it inside graph_run, which captures it with the rest of the step. */
+dia_status cu_g_decode_layers(dia_backend *be, const dia_decode_layers_args *a) {
+    cu_lock lock_(be);
+    dia_status st = cu_graph_boundary(be);
+    return st != DIA_OK ? st : cu_decode_layers(be, a);
+}
+
+int cu_g_decode_layers_ok(dia_backend *be, const dia_decode_layers_args *a) {
+    cu_lock lock_(be);
+    return cu_decode_layers_ok(be, a);
+}

@@ -1,0 +1,618 @@
+/* cuda_decode_step.cu - every decoder layer of a B = 1 decode step (the CFG pair: 2 rows) in one
+ * persistent kernel (backend slot `decode_layers`).
+ *
+ * At 2 rows a step is a stream of ~2.5 GB of weights with small reductions between the
+ * projections (RMSNorm, attention). As separate kernels each projection pays its ramp-up and tail
+ * and the small kernels run while no weights stream. Here one block per SM stays resident for the
+ * whole step and does the layers' work in phases separated by grid-wide barriers:
+ *
+ *   q|k|v (+ RoPE, cache stores) | self-attention partials | merge | o (+= x) | cross q |
+ *   cross-attention partials | merge | cross o (+= x) | gate_up (SiLU gate) | down (+= x)
+ *
+ * The weights do not depend on the activations, so a producer warp per block streams the block's
+ * weight tiles of all phases of all layers, in order, into a ring of shared-memory stages with
+ * bulk copies (cp.async.bulk, completion on mbarriers) and runs ahead of the consumer warps by up
+ * to the ring's size: while the consumers wait at a barrier or compute attention, the next
+ * projection's weights are already arriving.
+ *
+ * Projection phase: output rows (or (j, j + 64) RoPE pairs, or (gate, up) row pairs) are split
+ * evenly over the blocks; a tile is up to 8 rows of [K] bf16. Consumer warp w owns the 256-wide
+ * K chunks w, w + 8, ... of the input, which it keeps in registers for the phase (normed with the
+ * RMSNorm scale folded in; the 1 / rms factor applied to the sums); each warp's partial sums meet
+ * in shared memory, and one thread per output does the epilogue. Every output is written by one
+ * thread in a fixed order, so results are deterministic.
+ * Attention phase: a warp per (row, kv head, 32-key chunk), lanes = keys for the scores, lanes =
+ * features for the values; partials (max, sum, o[128]) merged by a warp per (row, head).
+ * Data written during the kernel is read with ld.global.cg (L2), never through L1.
+ *
+ * Applies where: 2 rows, bf16 weights in nn.Linear layout in device memory, bf16 caches, head
+ * dims 128, GQA groups <= 4, every K a multiple of 256 and <= 8192, <= DS_MAXL layers, and one
+ * block fits each SM. DIA_CUDA_DECODE_STEP=0 switches it off (comparisons). */
+#include <stdlib.h>
+
+#include "cuda_common.cuh"
+
+#define DS_CWARPS 8                       /* consumer warps per block */
+#define DS_THREADS ((DS_CWARPS + 1) * 32) /* + one producer warp */
+#define DS_STAGES 6
+#define DS_STAGE 32768 /* bytes per ring stage */
+#define DS_MAXL 24
+#define DS_CHUNK 32    /* keys per attention work unit */
+#define DS_PSTRIDE 132 /* floats per attention partial: max, sum, 2 pad, o[128] */
+#define DS_HD 128
+#define DS_MAXG 4 /* query heads per kv head */
+
+enum { PH_QKV, PH_O, PH_CQ, PH_CO, PH_GU, PH_DOWN };
+
+struct ds_layer {
+    const __nv_bfloat16 *w[8]; /* wq, wk, wv, wo, cq, co, gate_up, down: [N, K] */
+    const float *norm[3];      /* [D] */
+    __nv_bfloat16 *kc, *vc;    /* [2, KV, S, 128] */
+    const __nv_bfloat16 *ck, *cv; /* [2, CKV, Lc, 128] */
+};
+
+struct ds_args {
+    ds_layer L[DS_MAXL];
+    int nl;
+    float *x;    /* f32 [2, D] residual stream */
+    float *q;    /* f32 [2, QW]: self q after RoPE, then cross q */
+    float *att;  /* f32 [2, QW]: merged attention output */
+    float *mlp;  /* f32 [2, I]: silu(gate) * up */
+    float *part; /* f32 [2, Hmax, nchm, DS_PSTRIDE]: attention partials */
+    unsigned *bar; /* grid barrier counter (zeroed before the launch) */
+    const int *pos, *start, *kvlen, *clen; /* i32 [2] */
+    int D, I, H, KV, CH, CKV, S, Lc, QW, nchm;
+    float eps;
+    double theta;
+};
+
+/* ---- shared-memory barriers and bulk copies (sm_90) ---- */
+static __device__ __forceinline__ unsigned ds_saddr(const void *p) { return (unsigned)__cvta_generic_to_shared(p); }
+
+static __device__ __forceinline__ void mb_init(uint64_t *b, unsigned count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(ds_saddr(b)), "r"(count) : "memory");
+}
+static __device__ __forceinline__ void mb_expect_tx(uint64_t *b, unsigned bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(ds_saddr(b)), "r"(bytes) : "memory");
+}
+static __device__ __forceinline__ void mb_arrive(uint64_t *b) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(ds_saddr(b)) : "memory");
+}
+static __device__ __forceinline__ void mb_wait(uint64_t *b, unsigned parity) {
+    unsigned ok;
+    do {
+        asm volatile("{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}"
+                     : "=r"(ok)
+                     : "r"(ds_saddr(b)), "r"(parity)
+                     : "memory");
+    } while (!ok);
+}
+static __device__ __forceinline__ void bulk_load(void *dst, const void *src, unsigned bytes, uint64_t *b, uint64_t pol) {
+    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint [%0], [%1], %2, [%3], %4;" ::"r"(
+                     ds_saddr(dst)),
+                 "l"(src), "r"(bytes), "r"(ds_saddr(b)), "l"(pol)
+                 : "memory");
+}
+
+/* the consumer warps only (the producer warp never joins) */
+static __device__ __forceinline__ void ds_csync(void) { asm volatile("bar.sync 1, %0;" ::"n"(DS_CWARPS * 32) : "memory"); }
+
+/* Grid-wide barrier among the consumers of all blocks: a monotonic counter. */
+static __device__ __forceinline__ void ds_gsync(unsigned *bar, unsigned *target) {
+    *target += gridDim.x;
+    ds_csync();
+    if (threadIdx.x == 0) {
+        __threadfence();
+        atomicAdd(bar, 1u);
+        unsigned v;
+        do {
+            asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(bar) : "memory");
+        } while (v < *target);
+        __threadfence();
+    }
+    ds_csync();
+}
+
+/* ---- the projection phases: units, tiles and their weight rows ---- */
+struct ds_wph {
+    int U, K, pair, tu; /* units, input width, unit = 2 rows, units per tile */
+};
+
+static __device__ __forceinline__ ds_wph ds_phase(const ds_args &a, int ph) {
+    ds_wph p;
+    p.pair = ph == PH_QKV || ph == PH_GU;
+    switch (ph) {
+    case PH_QKV: p.K = a.D, p.U = (a.H + 2 * a.KV) * (DS_HD / 2); break;
+    case PH_O: p.K = a.H * DS_HD, p.U = a.D; break;
+    case PH_CQ: p.K = a.D, p.U = a.CH * DS_HD; break;
+    case PH_CO: p.K = a.CH * DS_HD, p.U = a.D; break;
+    case PH_GU: p.K = a.D, p.U = a.I; break;
+    default: p.K = a.I, p.U = a.D; break;
+    }
+    int rows = DS_STAGE / (2 * p.K);
+    if (rows > 8) rows = 8;
+    p.tu = p.pair ? rows / 2 : rows;
+    return p;
+}
+
+/* This block's units [u0, u1) of a phase. */
+static __device__ __forceinline__ void ds_range(const ds_wph &p, int *u0, int *u1) {
+    *u0 = (int)((long long)p.U * blockIdx.x / gridDim.x);
+    *u1 = (int)((long long)p.U * (blockIdx.x + 1) / gridDim.x);
+}
+
+/* Units in the tile starting at u (a q|k|v tile stays inside one head). */
+static __device__ __forceinline__ int ds_tile_units(const ds_wph &p, int ph, int u, int u1) {
+    int n = min(p.tu, u1 - u);
+    if (ph == PH_QKV) n = min(n, DS_HD / 2 - (u & (DS_HD / 2 - 1)));
+    return n;
+}
+
+/* The first weight row of a tile (and of its second half for pair phases). */
+static __device__ __forceinline__ void ds_tile_rows(const ds_args &a, const ds_layer &L, int ph, const ds_wph &p, int u,
+                                                    const __nv_bfloat16 **r1, const __nv_bfloat16 **r2) {
+    const size_t K = (size_t)p.K;
+    *r2 = NULL;
+    switch (ph) {
+    case PH_QKV: {
+        const int hh = u / (DS_HD / 2), j = u % (DS_HD / 2);
+        const __nv_bfloat16 *W = hh < a.H ? L.w[0] : hh < a.H + a.KV ? L.w[1] : L.w[2];
+        const int h0 = hh < a.H ? hh : hh < a.H + a.KV ? hh - a.H : hh - a.H - a.KV;
+        const size_t row = (size_t)h0 * DS_HD + j;
+        *r1 = W + row * K, *r2 = W + (row + DS_HD / 2) * K;
+        break;
+    }
+    case PH_GU: *r1 = L.w[6] + (size_t)u * K, *r2 = L.w[6] + ((size_t)a.I + u) * K; break;
+    case PH_O: *r1 = L.w[3] + (size_t)u * K; break;
+    case PH_CQ: *r1 = L.w[4] + (size_t)u * K; break;
+    case PH_CO: *r1 = L.w[5] + (size_t)u * K; break;
+    default: *r1 = L.w[7] + (size_t)u * K; break;
+    }
+}
+
+static __device__ const int ds_order[6] = {PH_QKV, PH_O, PH_CQ, PH_CO, PH_GU, PH_DOWN};
+
+/* The producer: every weight tile of the step, in the consumers' order. */
+static __device__ void ds_produce(const ds_args &a, unsigned char *ring, uint64_t *full, uint64_t *empty) {
+    uint64_t pol;
+    asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(pol));
+    int s = 0;
+    unsigned par = 0;
+    for (int l = 0; l < a.nl; l++)
+        for (int i = 0; i < 6; i++) {
+            const int ph = ds_order[i];
+            const ds_wph p = ds_phase(a, ph);
+            int u0, u1;
+            ds_range(p, &u0, &u1);
+            for (int u = u0; u < u1;) {
+                const int n = ds_tile_units(p, ph, u, u1);
+                const __nv_bfloat16 *r1, *r2;
+                ds_tile_rows(a, a.L[l], ph, p, u, &r1, &r2);
+                const unsigned bytes = (unsigned)n * (unsigned)p.K * 2u;
+                mb_wait(&empty[s], par ^ 1u);
+                mb_expect_tx(&full[s], r2 ? 2 * bytes : bytes);
+                unsigned char *dst = ring + (size_t)s * DS_STAGE;
+                bulk_load(dst, r1, bytes, &full[s], pol);
+                if (r2) bulk_load(dst + bytes, r2, bytes, &full[s], pol);
+                if (++s == DS_STAGES) s = 0, par ^= 1u;
+                u += n;
+            }
+        }
+}
+
+struct ds_ring {
+    unsigned char *ring;
+    uint64_t *full, *empty;
+    int s;
+    unsigned par;
+    unsigned tile;
+};
+
+static __device__ __forceinline__ float ds_warp_sum(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+static __device__ __forceinline__ float ds_warp_max(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+/* One projection phase for this block. xin: f32 [2, K] rows `xs` apart (written in this kernel:
+ * read through L2); g: the RMSNorm scale (NULL: no norm). red: shared [2][DS_CWARPS][16],
+ * sred: shared [DS_CWARPS][2]. */
+template <int KCW>
+static __device__ void ds_gemv(const ds_args &a, const ds_layer &L, int ph, const float *xin, int xs, const float *g,
+                               ds_ring &rg, float *red, float *sred) {
+    const ds_wph p = ds_phase(a, ph);
+    const int w = threadIdx.x >> 5, lane = threadIdx.x & 31, K = p.K, KCH = K >> 8;
+    float xr[2][KCW][8];
+    float ss[2] = {0.0f, 0.0f};
+#pragma unroll
+    for (int ci = 0; ci < KCW; ci++) {
+        const int c = w + DS_CWARPS * ci;
+#pragma unroll
+        for (int m = 0; m < 2; m++) {
+            if (c < KCH) {
+                const int k0 = c * 256 + lane * 8;
+                const float4 v0 = __ldcg((const float4 *)(xin + (size_t)m * xs + k0));
+                const float4 v1 = __ldcg((const float4 *)(xin + (size_t)m * xs + k0) + 1);
+                float v[8] = {v0.x, v0.y, v0.z, v0.w, v1.x, v1.y, v1.z, v1.w};
+                if (g) {
+                    const float4 g0 = __ldg((const float4 *)(g + k0)), g1 = __ldg((const float4 *)(g + k0) + 1);
+                    const float gv[8] = {g0.x, g0.y, g0.z, g0.w, g1.x, g1.y, g1.z, g1.w};
+#pragma unroll
+                    for (int e = 0; e < 8; e++) ss[m] = fmaf(v[e], v[e], ss[m]), v[e] *= gv[e];
+                }
+#pragma unroll
+                for (int e = 0; e < 8; e++) xr[m][ci][e] = v[e];
+            } else {
+#pragma unroll
+                for (int e = 0; e < 8; e++) xr[m][ci][e] = 0.0f;
+            }
+        }
+    }
+    float inv[2] = {1.0f, 1.0f};
+    if (g) {
+#pragma unroll
+        for (int m = 0; m < 2; m++) {
+            const float t = ds_warp_sum(ss[m]);
+            if (lane == 0) sred[w * 2 + m] = t;
+        }
+        ds_csync();
+#pragma unroll
+        for (int m = 0; m < 2; m++) {
+            float t = 0.0f;
+            for (int i = 0; i < DS_CWARPS; i++) t += sred[i * 2 + m];
+            inv[m] = (float)(1.0 / sqrt((double)t / (double)K + (double)a.eps));
+        }
+    }
+    int u0, u1;
+    ds_range(p, &u0, &u1);
+    for (int u = u0; u < u1;) {
+        const int n = ds_tile_units(p, ph, u, u1), nr = p.pair ? 2 * n : n;
+        mb_wait(&rg.full[rg.s], rg.par);
+        const unsigned char *st = rg.ring + (size_t)rg.s * DS_STAGE;
+        float acc[8][2];
+#pragma unroll
+        for (int r = 0; r < 8; r++) acc[r][0] = acc[r][1] = 0.0f;
+#pragma unroll
+        for (int ci = 0; ci < KCW; ci++) {
+            const int c = w + DS_CWARPS * ci;
+            if (c >= KCH) break;
+#pragma unroll
+            for (int r = 0; r < 8; r++) {
+                if (r >= nr) break;
+                const uint4 wv = *(const uint4 *)(st + ((size_t)r * K + c * 256 + lane * 8) * 2);
+                const __nv_bfloat162 *w2 = (const __nv_bfloat162 *)&wv;
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    const float2 f = __bfloat1622float2(w2[e]);
+#pragma unroll
+                    for (int m = 0; m < 2; m++) {
+                        acc[r][m] = fmaf(f.x, xr[m][ci][2 * e], acc[r][m]);
+                        acc[r][m] = fmaf(f.y, xr[m][ci][2 * e + 1], acc[r][m]);
+                    }
+                }
+            }
+        }
+        __syncwarp();
+        if (lane == 0) mb_arrive(&rg.empty[rg.s]); /* this warp is done with the stage */
+        if (++rg.s == DS_STAGES) rg.s = 0, rg.par ^= 1u;
+        float *rb = red + (rg.tile & 1) * (DS_CWARPS * 16);
+        rg.tile++;
+#pragma unroll
+        for (int r = 0; r < 8; r++) {
+            if (r >= nr) break;
+#pragma unroll
+            for (int m = 0; m < 2; m++) {
+                const float t = ds_warp_sum(acc[r][m]);
+                if (lane == 0) rb[w * 16 + r * 2 + m] = t;
+            }
+        }
+        ds_csync();
+        const int t = threadIdx.x;
+        if (t < 2 * n) {
+            const int i = t >> 1, m = t & 1;
+            float v1 = 0.0f, v2 = 0.0f;
+            for (int q = 0; q < DS_CWARPS; q++) {
+                v1 += rb[q * 16 + i * 2 + m];
+                if (p.pair) v2 += rb[q * 16 + (n + i) * 2 + m];
+            }
+            v1 *= inv[m], v2 *= inv[m];
+            switch (ph) {
+            case PH_QKV: {
+                const int hh = u / (DS_HD / 2), j = u % (DS_HD / 2) + i;
+                float y1 = v1, y2 = v2;
+                if (hh < a.H + a.KV) {
+                    double cs, sn;
+                    cu_rope_cs(a.theta, j, DS_HD, __ldg(a.pos + m), &cs, &sn);
+                    cu_rope_rot(cs, sn, (double)v1, (double)v2, &y1, &y2);
+                }
+                if (hh < a.H) {
+                    float *qo = a.q + (size_t)m * a.QW + (size_t)hh * DS_HD + j;
+                    qo[0] = y1, qo[DS_HD / 2] = y2;
+                } else {
+                    const int kvh = hh < a.H + a.KV ? hh - a.H : hh - a.H - a.KV;
+                    __nv_bfloat16 *cache = hh < a.H + a.KV ? L.kc : L.vc;
+                    __nv_bfloat16 *co =
+                        cache + (((size_t)m * a.KV + kvh) * a.S + (size_t)__ldg(a.start + m)) * DS_HD + j;
+                    co[0] = __float2bfloat16_rn(y1), co[DS_HD / 2] = __float2bfloat16_rn(y2);
+                }
+                break;
+            }
+            case PH_GU: a.mlp[(size_t)m * a.I + u + i] = v1 / (1.0f + expf(-v1)) * v2; break;
+            case PH_CQ: a.q[(size_t)m * a.QW + u + i] = v1; break;
+            default: { /* o, cross o, down: the residual */
+                float *xo = a.x + (size_t)m * a.D + u + i;
+                *xo = __ldcg(xo) + v1;
+            }
+            }
+        }
+        u += n;
+    }
+}
+
+static __device__ void ds_project(const ds_args &a, const ds_layer &L, int ph, const float *xin, int xs, const float *g,
+                                  ds_ring &rg, float *red, float *sred) {
+    const int K = ds_phase(a, ph).K;
+    if (K <= 2048) ds_gemv<1>(a, L, ph, xin, xs, g, rg, red, sred);
+    else if (K <= 4096) ds_gemv<2>(a, L, ph, xin, xs, g, rg, red, sred);
+    else ds_gemv<4>(a, L, ph, xin, xs, g, rg, red, sred);
+}
+
+/* Attention partials: a warp per (row, kv head, chunk of DS_CHUNK keys) for the G = Hq / Hkv query
+ * heads of the kv head. CG: the caches were written in this kernel (read through L2). */
+template <bool CG>
+static __device__ void ds_attend(const ds_args &a, const float *q, int Hq, int Hkv, const __nv_bfloat16 *kc,
+                                 const __nv_bfloat16 *vc, int Scap, const int *len, float *qs) {
+    const int lane = threadIdx.x & 31, G = Hq / Hkv;
+    const int gw = blockIdx.x * DS_CWARPS + (threadIdx.x >> 5), nw = gridDim.x * DS_CWARPS;
+    const int L0 = __ldg(len), L1 = __ldg(len + 1);
+    const int n0 = (L0 + DS_CHUNK - 1) / DS_CHUNK, n1 = (L1 + DS_CHUNK - 1) / DS_CHUNK;
+    const int total = Hkv * (n0 + n1);
+    for (int u = gw; u < total; u += nw) {
+        const int r = u < Hkv * n0 ? 0 : 1, uu = r ? u - Hkv * n0 : u, nch = r ? n1 : n0;
+        const int g = uu / nch, c = uu % nch, Lr = r ? L1 : L0;
+#pragma unroll
+        for (int hq = 0; hq < DS_MAXG; hq++)
+            if (hq < G)
+                ((float4 *)(qs + hq * DS_HD))[lane] = __ldcg((const float4 *)(q + (size_t)r * a.QW + (size_t)(g * G + hq) * DS_HD) + lane);
+        __syncwarp();
+        const size_t base = ((size_t)r * Hkv + g) * (size_t)Scap * DS_HD;
+        const int kk = c * DS_CHUNK + lane;
+        const bool valid = kk < Lr;
+        float sc[DS_MAXG] = {0.0f, 0.0f, 0.0f, 0.0f};
+        if (valid) {
+            const uint4 *kr = (const uint4 *)(kc + base + (size_t)kk * DS_HD);
+#pragma unroll 4
+            for (int d8 = 0; d8 < DS_HD / 8; d8++) {
+                const uint4 kv = CG ? __ldcg(kr + d8) : __ldg(kr + d8);
+                const __nv_bfloat162 *k2 = (const __nv_bfloat162 *)&kv;
+                float kf[8];
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    const float2 f = __bfloat1622float2(k2[e]);
+                    kf[2 * e] = f.x, kf[2 * e + 1] = f.y;
+                }
+#pragma unroll
+                for (int hq = 0; hq < DS_MAXG; hq++) {
+                    if (hq >= G) break;
+                    const float4 qa = ((const float4 *)(qs + hq * DS_HD + d8 * 8))[0];
+                    const float4 qb = ((const float4 *)(qs + hq * DS_HD + d8 * 8))[1];
+                    sc[hq] = fmaf(qa.x, kf[0], sc[hq]), sc[hq] = fmaf(qa.y, kf[1], sc[hq]);
+                    sc[hq] = fmaf(qa.z, kf[2], sc[hq]), sc[hq] = fmaf(qa.w, kf[3], sc[hq]);
+                    sc[hq] = fmaf(qb.x, kf[4], sc[hq]), sc[hq] = fmaf(qb.y, kf[5], sc[hq]);
+                    sc[hq] = fmaf(qb.z, kf[6], sc[hq]), sc[hq] = fmaf(qb.w, kf[7], sc[hq]);
+                }
+            }
+        }
+        float mx[DS_MAXG], pr[DS_MAXG], ls[DS_MAXG], o[DS_MAXG][4];
+#pragma unroll
+        for (int hq = 0; hq < DS_MAXG; hq++) {
+            mx[hq] = ds_warp_max(valid ? sc[hq] : -INFINITY);
+            pr[hq] = valid ? expf(sc[hq] - mx[hq]) : 0.0f;
+            ls[hq] = ds_warp_sum(pr[hq]);
+            o[hq][0] = o[hq][1] = o[hq][2] = o[hq][3] = 0.0f;
+        }
+        const int nk = min(DS_CHUNK, Lr - c * DS_CHUNK);
+        for (int j = 0; j < nk; j++) {
+            const uint2 *vr = (const uint2 *)(vc + base + (size_t)(c * DS_CHUNK + j) * DS_HD) + lane;
+            const uint2 vv = CG ? __ldcg(vr) : __ldg(vr);
+            const float2 va = __bfloat1622float2(*(const __nv_bfloat162 *)&vv.x);
+            const float2 vb = __bfloat1622float2(*(const __nv_bfloat162 *)&vv.y);
+#pragma unroll
+            for (int hq = 0; hq < DS_MAXG; hq++) {
+                const float pj = __shfl_sync(0xffffffffu, pr[hq], j);
+                o[hq][0] = fmaf(pj, va.x, o[hq][0]), o[hq][1] = fmaf(pj, va.y, o[hq][1]);
+                o[hq][2] = fmaf(pj, vb.x, o[hq][2]), o[hq][3] = fmaf(pj, vb.y, o[hq][3]);
+            }
+        }
+#pragma unroll
+        for (int hq = 0; hq < DS_MAXG; hq++) {
+            if (hq >= G) break;
+            float *P = a.part + (((size_t)r * Hq + g * G + hq) * a.nchm + c) * DS_PSTRIDE;
+            if (lane == 0) P[0] = mx[hq], P[1] = ls[hq];
+            ((float4 *)(P + 4))[lane] = make_float4(o[hq][0], o[hq][1], o[hq][2], o[hq][3]);
+        }
+        __syncwarp(); /* qs is rewritten by the next unit */
+    }
+}
+
+/* att[r, h] = the merge of the chunks' partials; a warp per (row, head). */
+static __device__ void ds_merge(const ds_args &a, int Hq, const int *len) {
+    const int lane = threadIdx.x & 31;
+    const int gw = blockIdx.x * DS_CWARPS + (threadIdx.x >> 5), nw = gridDim.x * DS_CWARPS;
+    for (int u = gw; u < 2 * Hq; u += nw) {
+        const int r = u / Hq, h = u % Hq, nch = (__ldg(len + r) + DS_CHUNK - 1) / DS_CHUNK;
+        const float *P = a.part + ((size_t)r * Hq + h) * a.nchm * DS_PSTRIDE;
+        float M = -INFINITY;
+        for (int c = 0; c < nch; c++) M = fmaxf(M, __ldcg(P + (size_t)c * DS_PSTRIDE));
+        float l = 0.0f;
+        float4 o = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        for (int c = 0; c < nch; c++) {
+            const float *Pc = P + (size_t)c * DS_PSTRIDE;
+            const float e = expf(__ldcg(Pc) - M);
+            l = fmaf(__ldcg(Pc + 1), e, l);
+            const float4 v = __ldcg((const float4 *)(Pc + 4) + lane);
+            o.x = fmaf(v.x, e, o.x), o.y = fmaf(v.y, e, o.y), o.z = fmaf(v.z, e, o.z), o.w = fmaf(v.w, e, o.w);
+        }
+        const float inv = nch ? 1.0f / l : 0.0f;
+        ((float4 *)(a.att + (size_t)r * a.QW + (size_t)h * DS_HD))[lane] = make_float4(o.x * inv, o.y * inv, o.z * inv, o.w * inv);
+    }
+}
+
+__global__ void __launch_bounds__(DS_THREADS, 1) k_decode_layers(const __grid_constant__ ds_args a) {
+    extern __shared__ __align__(128) unsigned char smem[];
+    unsigned char *ring = smem;
+    uint64_t *full = (uint64_t *)(smem + (size_t)DS_STAGES * DS_STAGE), *empty = full + DS_STAGES;
+    float *red = (float *)(empty + DS_STAGES);     /* [2][DS_CWARPS][16] */
+    float *sred = red + 2 * DS_CWARPS * 16;         /* [DS_CWARPS][2] */
+    float *qs_all = sred + 2 * DS_CWARPS;           /* [DS_CWARPS][DS_MAXG][128] */
+    if (threadIdx.x == 0) {
+        for (int i = 0; i < DS_STAGES; i++) mb_init(&full[i], 1), mb_init(&empty[i], DS_CWARPS);
+        asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    }
+    __syncthreads();
+    if (threadIdx.x >= DS_CWARPS * 32) {
+        if (threadIdx.x == DS_CWARPS * 32) ds_produce(a, ring, full, empty);
+        return;
+    }
+    ds_ring rg = {ring, full, empty, 0, 0u, 0u};
+    float *qs = qs_all + (threadIdx.x >> 5) * DS_MAXG * DS_HD;
+    unsigned target = 0;
+    for (int l = 0; l < a.nl; l++) {
+        const ds_layer &L = a.L[l];
+        ds_project(a, L, PH_QKV, a.x, a.D, L.norm[0], rg, red, sred);
+        ds_gsync(a.bar, &target);
+        ds_attend<true>(a, a.q, a.H, a.KV, L.kc, L.vc, a.S, a.kvlen, qs);
+        ds_gsync(a.bar, &target);
+        ds_merge(a, a.H, a.kvlen);
+        ds_gsync(a.bar, &target);
+        ds_project(a, L, PH_O, a.att, a.QW, NULL, rg, red, sred);
+        ds_gsync(a.bar, &target);
+        ds_project(a, L, PH_CQ, a.x, a.D, L.norm[1], rg, red, sred);
+        ds_gsync(a.bar, &target);
+        ds_attend<false>(a, a.q, a.CH, a.CKV, L.ck, L.cv, a.Lc, a.clen, qs);
+        ds_gsync(a.bar, &target);
+        ds_merge(a, a.CH, a.clen);
+        ds_gsync(a.bar, &target);
+        ds_project(a, L, PH_CO, a.att, a.QW, NULL, rg, red, sred);
+        ds_gsync(a.bar, &target);
+        ds_project(a, L, PH_GU, a.x, a.D, L.norm[2], rg, red, sred);
+        ds_gsync(a.bar, &target);
+        ds_project(a, L, PH_DOWN, a.mlp, a.I, NULL, rg, red, sred);
+        if (l + 1 < a.nl) ds_gsync(a.bar, &target);
+    }
+}
+
+static const size_t DS_SMEM = (size_t)DS_STAGES * DS_STAGE + 2 * DS_STAGES * sizeof(uint64_t) +
+                              (2 * DS_CWARPS * 16 + 2 * DS_CWARPS + DS_CWARPS * DS_MAXG * DS_HD) * sizeof(float);
+
+/* launches of k_decode_layers (tests check that the path ran) */
+static long g_ds_launches;
+extern "C" long dia_cuda_decode_step_launches(void) { return __atomic_load_n(&g_ds_launches, __ATOMIC_RELAXED); }
+
+/* Whether one block per SM fits (asked once). */
+static int ds_fits(void) {
+    static int fits = -1;
+    if (fits < 0) {
+        int nb = 0;
+        fits = cudaFuncSetAttribute(k_decode_layers, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)DS_SMEM) ==
+                       cudaSuccess &&
+                   cudaOccupancyMaxActiveBlocksPerMultiprocessor(&nb, k_decode_layers, DS_THREADS, DS_SMEM) ==
+                       cudaSuccess &&
+                   nb >= 1;
+        if (!fits) {
+            cudaGetLastError();
+            dia_log(DIA_LOG_INFO, "CUDA: the decode-step kernel does not fit this device; layers run op by op");
+        }
+    }
+    return fits;
+}
+
+static int ds_mat(const dia_tensor *w, int trans, int64_t N, int64_t K) {
+    return w && trans && w->dtype == DIA_BF16 && w->ndim == 2 && w->ne[0] == N && w->ne[1] == K && !w->buf->host_mem &&
+           cu_aligned16(cu_ptr(w));
+}
+
+static int ds_cache(const dia_tensor *t, int64_t R, int64_t H, int64_t S) {
+    return t && t->dtype == DIA_BF16 && t->ndim == 4 && t->ne[0] == R && t->ne[1] == H && (S < 0 || t->ne[2] == S) &&
+           t->ne[3] == DS_HD && !t->buf->host_mem && cu_aligned16(cu_ptr(t));
+}
+
+static int ds_i32(const dia_tensor *t, int64_t R) { return t && t->dtype == DIA_I32 && dia_tensor_nelem(t) == R; }
+
+int cu_decode_layers_ok(dia_backend *be, const dia_decode_layers_args *a) {
+    (void)be;
+    const char *e = getenv("DIA_CUDA_DECODE_STEP");
+    if ((e && e[0] == '0') || !a || !a->x || a->x->ndim != 2 || a->x->dtype != DIA_F32) return 0;
+    const int64_t R = a->x->ne[0], D = a->x->ne[1];
+    if (R != 2 || a->n_layers < 1 || a->n_layers > DS_MAXL || a->head_dim != DS_HD || a->cross_head_dim != DS_HD) return 0;
+    const int64_t H = a->heads, KV = a->kv_heads, CH = a->cross_heads, CKV = a->cross_kv_heads;
+    if (KV < 1 || CKV < 1 || H % KV || CH % CKV || H / KV > DS_MAXG || CH / CKV > DS_MAXG) return 0;
+    if (!ds_i32(a->pos, R) || !ds_i32(a->start, R) || !ds_i32(a->kvlen, R) || !ds_i32(a->cross_len, R)) return 0;
+    const dia_tensor *g = a->layer[0].w[6];
+    if (!g || g->ndim != 2 || g->ne[0] % 2) return 0;
+    const int64_t I = g->ne[0] / 2;
+    const int64_t Ks[4] = {D, H * DS_HD, CH * DS_HD, I};
+    for (int i = 0; i < 4; i++)
+        if (Ks[i] % 256 || Ks[i] > 8192 || Ks[i] < 256) return 0;
+    const int64_t S = a->layer[0].kcache ? a->layer[0].kcache->ne[2] : 0, Lc = a->layer[0].ck ? a->layer[0].ck->ne[2] : 0;
+    if (S < 1 || Lc < 1 || S > INT32_MAX / DS_HD || Lc > INT32_MAX / DS_HD) return 0;
+    for (int l = 0; l < a->n_layers; l++) {
+        const dia_decode_layer_w *L = &a->layer[l];
+        const int64_t N[8] = {H * DS_HD, KV * DS_HD, KV * DS_HD, D, CH * DS_HD, D, 2 * I, D};
+        const int64_t K[8] = {D, D, D, H * DS_HD, D, CH * DS_HD, D, I};
+        for (int i = 0; i < 8; i++)
+            if (!ds_mat(L->w[i], L->trans_w[i], N[i], K[i])) return 0;
+        for (int i = 0; i < 3; i++)
+            if (!L->norm[i] || L->norm[i]->dtype != DIA_F32 || dia_tensor_nelem(L->norm[i]) != D || !cu_aligned16(cu_ptr(L->norm[i])))
+                return 0;
+        if (!ds_cache(L->kcache, R, KV, S) || !ds_cache(L->vcache, R, KV, S) || !ds_cache(L->ck, R, CKV, Lc) ||
+            !ds_cache(L->cv, R, CKV, Lc))
+            return 0;
+    }
+    return cu_aligned16(cu_ptr(a->x)) && ds_fits();
+}
+
+dia_status cu_decode_layers(dia_backend *be, const dia_decode_layers_args *a) {
+    if (!cu_decode_layers_ok(be, a)) return dia_fail(DIA_ERR_INTERNAL, "decode_layers: arguments it does not take");
+    cuda_ctx *c = cu_ctx(be);
+    ds_args d;
+    memset(&d, 0, sizeof d);
+    d.nl = a->n_layers;
+    d.D = (int)a->x->ne[1];
+    d.I = (int)(a->layer[0].w[6]->ne[0] / 2);
+    d.H = a->heads, d.KV = a->kv_heads, d.CH = a->cross_heads, d.CKV = a->cross_kv_heads;
+    d.S = (int)a->layer[0].kcache->ne[2], d.Lc = (int)a->layer[0].ck->ne[2];
+    d.QW = (d.H > d.CH ? d.H : d.CH) * DS_HD;
+    const int nS = (d.S + DS_CHUNK - 1) / DS_CHUNK, nL = (d.Lc + DS_CHUNK - 1) / DS_CHUNK;
+    d.nchm = nS > nL ? nS : nL;
+    d.eps = a->eps, d.theta = (double)a->theta;
+    for (int l = 0; l < d.nl; l++) {
+        const dia_decode_layer_w *L = &a->layer[l];
+        for (int i = 0; i < 8; i++) d.L[l].w[i] = (const __nv_bfloat16 *)cu_ptr(L->w[i]);
+        for (int i = 0; i < 3; i++) d.L[l].norm[i] = (const float *)cu_ptr(L->norm[i]);
+        d.L[l].kc = (__nv_bfloat16 *)cu_ptr(L->kcache), d.L[l].vc = (__nv_bfloat16 *)cu_ptr(L->vcache);
+        d.L[l].ck = (const __nv_bfloat16 *)cu_ptr(L->ck), d.L[l].cv = (const __nv_bfloat16 *)cu_ptr(L->cv);
+    }
+    /* scratch: barrier counter, q, att, mlp, partials (f32, 16-byte aligned pieces) */
+    const size_t n_q = 2 * (size_t)d.QW, n_m = 2 * (size_t)d.I;
+    const size_t n_p = 2 * (size_t)(d.H > d.CH ? d.H : d.CH) * (size_t)d.nchm * DS_PSTRIDE;
+    void *sp;
+    dia_status st = cu_scratch(be, CU_SCRATCH_STEP, (4 + 2 * n_q + n_m + n_p) * sizeof(float), &sp);
+    if (st != DIA_OK) return st;
+    float *f = (float *)sp;
+    d.bar = (unsigned *)f;
+    d.q = f + 4, d.att = d.q + n_q, d.mlp = d.att + n_q, d.part = d.mlp + n_m;
+    d.x = (float *)cu_ptr(a->x);
+    d.pos = (const int *)cu_ptr(a->pos), d.start = (const int *)cu_ptr(a->start);
+    d.kvlen = (const int *)cu_ptr(a->kvlen), d.clen = (const int *)cu_ptr(a->cross_len);
+    CU_CHECK(cudaMemsetAsync(d.bar, 0, sizeof(unsigned), c->stream));
+    k_decode_layers<<<c->sm_count, DS_THREADS, DS_SMEM, c->stream>>>(d);
+    CU_LAUNCHED("decode_layers");
+    __atomic_add_fetch(&g_ds_launches, 1, __ATOMIC_RELAXED);
+    return DIA_OK;
+}
