@@ -60,10 +60,13 @@ struct ds_args {
     float *mlp;  /* f32 [2, I]: silu(gate) * up */
     float *part; /* f32 [2, Hmax, nchm, DS_PSTRIDE]: attention partials */
     unsigned *bar; /* grid barrier counter (zeroed before the launch) */
+    unsigned *cnt; /* [2 phases][2 rows][KVmax]: attention units done per (row, kv head); zeroed */
     const int *pos, *start, *kvlen, *clen; /* i32 [2] */
     int D, I, H, KV, CH, CKV, S, Lc, QW, nchm;
     float eps;
     double theta;
+    int dbg; /* DIA_CUDA_DECODE_STEP_DEBUG (timing experiments, wrong results): 1 no attention, 2 no
+              * grid barriers, 4 no projection epilogues */
 };
 
 /* ---- shared-memory barriers and bulk copies (sm_90) ---- */
@@ -98,9 +101,11 @@ static __device__ __forceinline__ void bulk_load(void *dst, const void *src, uns
 static __device__ __forceinline__ void ds_csync(void) { asm volatile("bar.sync 1, %0;" ::"n"(DS_CWARPS * 32) : "memory"); }
 
 /* Grid-wide barrier among the consumers of all blocks: a monotonic counter. */
-static __device__ __forceinline__ void ds_gsync(unsigned *bar, unsigned *target) {
+static __device__ __forceinline__ void ds_gsync(const ds_args &a, unsigned *target) {
+    unsigned *bar = a.bar;
     *target += gridDim.x;
     ds_csync();
+    if (a.dbg & 2) return;
     if (threadIdx.x == 0) {
         __threadfence();
         atomicAdd(bar, 1u);
@@ -213,6 +218,25 @@ static __device__ __forceinline__ float ds_warp_sum(float v) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;
 }
+/* One step of a transposed warp reduction: lanes with `off` set keep the upper half of v. */
+template <int H>
+static __device__ __forceinline__ void ds_fold(float (&v)[16], int lane, int off) {
+    const bool hi = lane & off;
+#pragma unroll
+    for (int i = 0; i < H; i++) {
+        const float send = hi ? v[i] : v[i + H], keep = hi ? v[i + H] : v[i];
+        v[i] = keep + __shfl_xor_sync(0xffffffffu, send, off);
+    }
+}
+/* The warp sums of 16 values in 16 shuffles (not 80): the sum of v[(lane >> 1) & 15] ends in v[0]. */
+static __device__ __forceinline__ float ds_warp_sum16(float (&v)[16], int lane) {
+    ds_fold<8>(v, lane, 16);
+    ds_fold<4>(v, lane, 8);
+    ds_fold<2>(v, lane, 4);
+    ds_fold<1>(v, lane, 2);
+    return v[0] + __shfl_xor_sync(0xffffffffu, v[0], 1);
+}
+
 static __device__ __forceinline__ float ds_warp_max(float v) {
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
@@ -224,7 +248,7 @@ static __device__ __forceinline__ float ds_warp_max(float v) {
  * sred: shared [DS_CWARPS][2]. */
 template <int KCW>
 static __device__ void ds_gemv(const ds_args &a, const ds_layer &L, int ph, const float *xin, int xs, const float *g,
-                               ds_ring &rg, float *red, float *sred) {
+                               ds_ring &rg, float *red, float *sred, const double *rope) {
     const ds_wph p = ds_phase(a, ph);
     const int w = threadIdx.x >> 5, lane = threadIdx.x & 31, K = p.K, KCH = K >> 8;
     float xr[2][KCW][8];
@@ -302,18 +326,14 @@ static __device__ void ds_gemv(const ds_args &a, const ds_layer &L, int ph, cons
         if (++rg.s == DS_STAGES) rg.s = 0, rg.par ^= 1u;
         float *rb = red + (rg.tile & 1) * (DS_CWARPS * 16);
         rg.tile++;
+        float v16[16];
 #pragma unroll
-        for (int r = 0; r < 8; r++) {
-            if (r >= nr) break;
-#pragma unroll
-            for (int m = 0; m < 2; m++) {
-                const float t = ds_warp_sum(acc[r][m]);
-                if (lane == 0) rb[w * 16 + r * 2 + m] = t;
-            }
-        }
+        for (int r = 0; r < 8; r++) v16[2 * r] = acc[r][0], v16[2 * r + 1] = acc[r][1];
+        const float tot = ds_warp_sum16(v16, lane);
+        if (!(lane & 1)) rb[w * 16 + ((lane >> 1) & 15)] = tot;
         ds_csync();
         const int t = threadIdx.x;
-        if (t < 2 * n) {
+        if (t < 2 * n && !(a.dbg & 4)) {
             const int i = t >> 1, m = t & 1;
             float v1 = 0.0f, v2 = 0.0f;
             for (int q = 0; q < DS_CWARPS; q++) {
@@ -325,11 +345,8 @@ static __device__ void ds_gemv(const ds_args &a, const ds_layer &L, int ph, cons
             case PH_QKV: {
                 const int hh = u / (DS_HD / 2), j = u % (DS_HD / 2) + i;
                 float y1 = v1, y2 = v2;
-                if (hh < a.H + a.KV) {
-                    double cs, sn;
-                    cu_rope_cs(a.theta, j, DS_HD, __ldg(a.pos + m), &cs, &sn);
-                    cu_rope_rot(cs, sn, (double)v1, (double)v2, &y1, &y2);
-                }
+                if (hh < a.H + a.KV) cu_rope_rot(rope[(m * (DS_HD / 2) + j) * 2], rope[(m * (DS_HD / 2) + j) * 2 + 1], (double)v1,
+                                                 (double)v2, &y1, &y2);
                 if (hh < a.H) {
                     float *qo = a.q + (size_t)m * a.QW + (size_t)hh * DS_HD + j;
                     qo[0] = y1, qo[DS_HD / 2] = y2;
@@ -355,18 +372,46 @@ static __device__ void ds_gemv(const ds_args &a, const ds_layer &L, int ph, cons
 }
 
 static __device__ void ds_project(const ds_args &a, const ds_layer &L, int ph, const float *xin, int xs, const float *g,
-                                  ds_ring &rg, float *red, float *sred) {
+                                  ds_ring &rg, float *red, float *sred, const double *rope) {
     const int K = ds_phase(a, ph).K;
-    if (K <= 2048) ds_gemv<1>(a, L, ph, xin, xs, g, rg, red, sred);
-    else if (K <= 4096) ds_gemv<2>(a, L, ph, xin, xs, g, rg, red, sred);
-    else ds_gemv<4>(a, L, ph, xin, xs, g, rg, red, sred);
+    if (K <= 2048) ds_gemv<1>(a, L, ph, xin, xs, g, rg, red, sred, rope);
+    else if (K <= 4096) ds_gemv<2>(a, L, ph, xin, xs, g, rg, red, sred, rope);
+    else ds_gemv<4>(a, L, ph, xin, xs, g, rg, red, sred, rope);
 }
 
-/* Attention partials: a warp per (row, kv head, chunk of DS_CHUNK keys) for the G = Hq / Hkv query
- * heads of the kv head. CG: the caches were written in this kernel (read through L2). */
+/* att[r, h] = the merge of the nch chunk partials of (row r, head h), by one warp. */
+static __device__ void ds_merge(const ds_args &a, int r, int h, int Hq, int nch) {
+    const int lane = threadIdx.x & 31;
+    const float *P = a.part + ((size_t)r * Hq + h) * a.nchm * DS_PSTRIDE;
+    /* the chunks' maxima and sums across the lanes, then the outputs with 8 chunks in flight */
+    float M = -INFINITY;
+    for (int c = lane; c < nch; c += 32) M = fmaxf(M, __ldcg(P + (size_t)c * DS_PSTRIDE));
+    M = ds_warp_max(M);
+    float l = 0.0f;
+    float4 o = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    for (int c0 = 0; c0 < nch; c0 += 32) {
+        const int cl = c0 + lane;
+        const float el = cl < nch ? expf(__ldcg(P + (size_t)cl * DS_PSTRIDE) - M) : 0.0f;
+        l += cl < nch ? __ldcg(P + (size_t)cl * DS_PSTRIDE + 1) * el : 0.0f;
+        const int nj = min(32, nch - c0);
+#pragma unroll 8
+        for (int j = 0; j < nj; j++) {
+            const float e = __shfl_sync(0xffffffffu, el, j);
+            const float4 v = __ldcg((const float4 *)(P + (size_t)(c0 + j) * DS_PSTRIDE + 4) + lane);
+            o.x = fmaf(v.x, e, o.x), o.y = fmaf(v.y, e, o.y), o.z = fmaf(v.z, e, o.z), o.w = fmaf(v.w, e, o.w);
+        }
+    }
+    l = ds_warp_sum(l);
+    const float inv = nch ? 1.0f / l : 0.0f;
+    ((float4 *)(a.att + (size_t)r * a.QW + (size_t)h * DS_HD))[lane] = make_float4(o.x * inv, o.y * inv, o.z * inv, o.w * inv);
+}
+
+/* Attention: a warp per (row, kv head, chunk of DS_CHUNK keys) for the G = Hq / Hkv query heads of
+ * the kv head writes the chunk's partials; the last warp done with a (row, kv head) (a counter in
+ * cnt) merges its heads into att. CG: the caches were written in this kernel (read through L2). */
 template <bool CG>
 static __device__ void ds_attend(const ds_args &a, const float *q, int Hq, int Hkv, const __nv_bfloat16 *kc,
-                                 const __nv_bfloat16 *vc, int Scap, const int *len, float *qs) {
+                                 const __nv_bfloat16 *vc, int Scap, const int *len, float *qs, unsigned *cnt) {
     const int lane = threadIdx.x & 31, G = Hq / Hkv;
     const int gw = blockIdx.x * DS_CWARPS + (threadIdx.x >> 5), nw = gridDim.x * DS_CWARPS;
     const int L0 = __ldg(len), L1 = __ldg(len + 1);
@@ -384,46 +429,56 @@ static __device__ void ds_attend(const ds_args &a, const float *q, int Hq, int H
         const int kk = c * DS_CHUNK + lane;
         const bool valid = kk < Lr;
         float sc[DS_MAXG] = {0.0f, 0.0f, 0.0f, 0.0f};
-        if (valid) {
-            const uint4 *kr = (const uint4 *)(kc + base + (size_t)kk * DS_HD);
-#pragma unroll 4
-            for (int d8 = 0; d8 < DS_HD / 8; d8++) {
-                const uint4 kv = CG ? __ldcg(kr + d8) : __ldg(kr + d8);
-                const __nv_bfloat162 *k2 = (const __nv_bfloat162 *)&kv;
-                float kf[8];
+        /* every load of the chunk in flight at once (a lane past the end reads the last key) */
+        const int kr_row = min(kk, Lr - 1);
+        const uint4 *kr = (const uint4 *)(kc + base + (size_t)kr_row * DS_HD);
+        uint4 kv[DS_HD / 8];
 #pragma unroll
-                for (int e = 0; e < 4; e++) {
-                    const float2 f = __bfloat1622float2(k2[e]);
-                    kf[2 * e] = f.x, kf[2 * e + 1] = f.y;
-                }
+        for (int d8 = 0; d8 < DS_HD / 8; d8++) kv[d8] = CG ? __ldcg(kr + d8) : __ldg(kr + d8);
 #pragma unroll
-                for (int hq = 0; hq < DS_MAXG; hq++) {
-                    if (hq >= G) break;
-                    const float4 qa = ((const float4 *)(qs + hq * DS_HD + d8 * 8))[0];
-                    const float4 qb = ((const float4 *)(qs + hq * DS_HD + d8 * 8))[1];
-                    sc[hq] = fmaf(qa.x, kf[0], sc[hq]), sc[hq] = fmaf(qa.y, kf[1], sc[hq]);
-                    sc[hq] = fmaf(qa.z, kf[2], sc[hq]), sc[hq] = fmaf(qa.w, kf[3], sc[hq]);
-                    sc[hq] = fmaf(qb.x, kf[4], sc[hq]), sc[hq] = fmaf(qb.y, kf[5], sc[hq]);
-                    sc[hq] = fmaf(qb.z, kf[6], sc[hq]), sc[hq] = fmaf(qb.w, kf[7], sc[hq]);
-                }
+        for (int d8 = 0; d8 < DS_HD / 8; d8++) {
+            const __nv_bfloat162 *k2 = (const __nv_bfloat162 *)&kv[d8];
+            float kf[8];
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const float2 f = __bfloat1622float2(k2[e]);
+                kf[2 * e] = f.x, kf[2 * e + 1] = f.y;
+            }
+#pragma unroll
+            for (int hq = 0; hq < DS_MAXG; hq++) {
+                if (hq >= G) break;
+                const float4 qa = ((const float4 *)(qs + hq * DS_HD + d8 * 8))[0];
+                const float4 qb = ((const float4 *)(qs + hq * DS_HD + d8 * 8))[1];
+                sc[hq] = fmaf(qa.x, kf[0], sc[hq]), sc[hq] = fmaf(qa.y, kf[1], sc[hq]);
+                sc[hq] = fmaf(qa.z, kf[2], sc[hq]), sc[hq] = fmaf(qa.w, kf[3], sc[hq]);
+                sc[hq] = fmaf(qb.x, kf[4], sc[hq]), sc[hq] = fmaf(qb.y, kf[5], sc[hq]);
+                sc[hq] = fmaf(qb.z, kf[6], sc[hq]), sc[hq] = fmaf(qb.w, kf[7], sc[hq]);
             }
         }
         float mx[DS_MAXG], pr[DS_MAXG], ls[DS_MAXG], o[DS_MAXG][4];
 #pragma unroll
         for (int hq = 0; hq < DS_MAXG; hq++) {
+            if (hq >= G) break;
             mx[hq] = ds_warp_max(valid ? sc[hq] : -INFINITY);
             pr[hq] = valid ? expf(sc[hq] - mx[hq]) : 0.0f;
             ls[hq] = ds_warp_sum(pr[hq]);
             o[hq][0] = o[hq][1] = o[hq][2] = o[hq][3] = 0.0f;
         }
-        const int nk = min(DS_CHUNK, Lr - c * DS_CHUNK);
-        for (int j = 0; j < nk; j++) {
-            const uint2 *vr = (const uint2 *)(vc + base + (size_t)(c * DS_CHUNK + j) * DS_HD) + lane;
-            const uint2 vv = CG ? __ldcg(vr) : __ldg(vr);
-            const float2 va = __bfloat1622float2(*(const __nv_bfloat162 *)&vv.x);
-            const float2 vb = __bfloat1622float2(*(const __nv_bfloat162 *)&vv.y);
+        /* values: lane = 4 features; all 32 rows in flight (rows past the end: the last row, p = 0) */
+        uint2 vv[DS_CHUNK];
+#pragma unroll
+        for (int j = 0; j < DS_CHUNK; j++) {
+            const int row = min(c * DS_CHUNK + j, Lr - 1);
+            const uint2 *vr = (const uint2 *)(vc + base + (size_t)row * DS_HD) + lane;
+            vv[j] = CG ? __ldcg(vr) : __ldg(vr);
+        }
+#pragma unroll
+        for (int j = 0; j < DS_CHUNK; j++) {
+            const float2 va = __bfloat1622float2(*(const __nv_bfloat162 *)&vv[j].x);
+            const float2 vb = __bfloat1622float2(*(const __nv_bfloat162 *)&vv[j].y);
 #pragma unroll
             for (int hq = 0; hq < DS_MAXG; hq++) {
+                if (hq >= G) break;
                 const float pj = __shfl_sync(0xffffffffu, pr[hq], j);
                 o[hq][0] = fmaf(pj, va.x, o[hq][0]), o[hq][1] = fmaf(pj, va.y, o[hq][1]);
                 o[hq][2] = fmaf(pj, vb.x, o[hq][2]), o[hq][3] = fmaf(pj, vb.y, o[hq][3]);
@@ -436,30 +491,18 @@ static __device__ void ds_attend(const ds_args &a, const float *q, int Hq, int H
             if (lane == 0) P[0] = mx[hq], P[1] = ls[hq];
             ((float4 *)(P + 4))[lane] = make_float4(o[hq][0], o[hq][1], o[hq][2], o[hq][3]);
         }
-        __syncwarp(); /* qs is rewritten by the next unit */
-    }
-}
-
-/* att[r, h] = the merge of the chunks' partials; a warp per (row, head). */
-static __device__ void ds_merge(const ds_args &a, int Hq, const int *len) {
-    const int lane = threadIdx.x & 31;
-    const int gw = blockIdx.x * DS_CWARPS + (threadIdx.x >> 5), nw = gridDim.x * DS_CWARPS;
-    for (int u = gw; u < 2 * Hq; u += nw) {
-        const int r = u / Hq, h = u % Hq, nch = (__ldg(len + r) + DS_CHUNK - 1) / DS_CHUNK;
-        const float *P = a.part + ((size_t)r * Hq + h) * a.nchm * DS_PSTRIDE;
-        float M = -INFINITY;
-        for (int c = 0; c < nch; c++) M = fmaxf(M, __ldcg(P + (size_t)c * DS_PSTRIDE));
-        float l = 0.0f;
-        float4 o = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-        for (int c = 0; c < nch; c++) {
-            const float *Pc = P + (size_t)c * DS_PSTRIDE;
-            const float e = expf(__ldcg(Pc) - M);
-            l = fmaf(__ldcg(Pc + 1), e, l);
-            const float4 v = __ldcg((const float4 *)(Pc + 4) + lane);
-            o.x = fmaf(v.x, e, o.x), o.y = fmaf(v.y, e, o.y), o.z = fmaf(v.z, e, o.z), o.w = fmaf(v.w, e, o.w);
+        __syncwarp(); /* the partials written (and qs free for the next unit) */
+        unsigned done = 0;
+        if (lane == 0) {
+            __threadfence();
+            done = atomicAdd(&cnt[r * Hkv + g], 1u) + 1u;
         }
-        const float inv = nch ? 1.0f / l : 0.0f;
-        ((float4 *)(a.att + (size_t)r * a.QW + (size_t)h * DS_HD))[lane] = make_float4(o.x * inv, o.y * inv, o.z * inv, o.w * inv);
+        done = __shfl_sync(0xffffffffu, done, 0);
+        if (done == (unsigned)nch) { /* every chunk of (r, g) is in: merge its heads */
+            __threadfence();
+            for (int hq = 0; hq < G; hq++) ds_merge(a, r, g * G + hq, Hq, nch);
+            if (lane == 0) cnt[r * Hkv + g] = 0; /* for the next layer (after a grid barrier) */
+        }
     }
 }
 
@@ -470,6 +513,7 @@ __global__ void __launch_bounds__(DS_THREADS, 1) k_decode_layers(const __grid_co
     float *red = (float *)(empty + DS_STAGES);     /* [2][DS_CWARPS][16] */
     float *sred = red + 2 * DS_CWARPS * 16;         /* [DS_CWARPS][2] */
     float *qs_all = sred + 2 * DS_CWARPS;           /* [DS_CWARPS][DS_MAXG][128] */
+    double *rope = (double *)(qs_all + DS_CWARPS * DS_MAXG * DS_HD); /* [2][64] (cos, sin) */
     if (threadIdx.x == 0) {
         for (int i = 0; i < DS_STAGES; i++) mb_init(&full[i], 1), mb_init(&empty[i], DS_CWARPS);
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
@@ -479,36 +523,39 @@ __global__ void __launch_bounds__(DS_THREADS, 1) k_decode_layers(const __grid_co
         if (threadIdx.x == DS_CWARPS * 32) ds_produce(a, ring, full, empty);
         return;
     }
+    /* the RoPE angles of both rows' positions (the same for every layer) */
+    if (threadIdx.x < DS_HD) {
+        const int m = threadIdx.x / (DS_HD / 2), j = threadIdx.x % (DS_HD / 2);
+        cu_rope_cs(a.theta, j, DS_HD, __ldg(a.pos + m), &rope[threadIdx.x * 2], &rope[threadIdx.x * 2 + 1]);
+    }
+    ds_csync();
     ds_ring rg = {ring, full, empty, 0, 0u, 0u};
     float *qs = qs_all + (threadIdx.x >> 5) * DS_MAXG * DS_HD;
     unsigned target = 0;
     for (int l = 0; l < a.nl; l++) {
         const ds_layer &L = a.L[l];
-        ds_project(a, L, PH_QKV, a.x, a.D, L.norm[0], rg, red, sred);
-        ds_gsync(a.bar, &target);
-        ds_attend<true>(a, a.q, a.H, a.KV, L.kc, L.vc, a.S, a.kvlen, qs);
-        ds_gsync(a.bar, &target);
-        ds_merge(a, a.H, a.kvlen);
-        ds_gsync(a.bar, &target);
-        ds_project(a, L, PH_O, a.att, a.QW, NULL, rg, red, sred);
-        ds_gsync(a.bar, &target);
-        ds_project(a, L, PH_CQ, a.x, a.D, L.norm[1], rg, red, sred);
-        ds_gsync(a.bar, &target);
-        ds_attend<false>(a, a.q, a.CH, a.CKV, L.ck, L.cv, a.Lc, a.clen, qs);
-        ds_gsync(a.bar, &target);
-        ds_merge(a, a.CH, a.clen);
-        ds_gsync(a.bar, &target);
-        ds_project(a, L, PH_CO, a.att, a.QW, NULL, rg, red, sred);
-        ds_gsync(a.bar, &target);
-        ds_project(a, L, PH_GU, a.x, a.D, L.norm[2], rg, red, sred);
-        ds_gsync(a.bar, &target);
-        ds_project(a, L, PH_DOWN, a.mlp, a.I, NULL, rg, red, sred);
-        if (l + 1 < a.nl) ds_gsync(a.bar, &target);
+        ds_project(a, L, PH_QKV, a.x, a.D, L.norm[0], rg, red, sred, rope);
+        ds_gsync(a, &target);
+        if (!(a.dbg & 1)) ds_attend<true>(a, a.q, a.H, a.KV, L.kc, L.vc, a.S, a.kvlen, qs, a.cnt);
+        ds_gsync(a, &target);
+        ds_project(a, L, PH_O, a.att, a.QW, NULL, rg, red, sred, rope);
+        ds_gsync(a, &target);
+        ds_project(a, L, PH_CQ, a.x, a.D, L.norm[1], rg, red, sred, rope);
+        ds_gsync(a, &target);
+        if (!(a.dbg & 1)) ds_attend<false>(a, a.q, a.CH, a.CKV, L.ck, L.cv, a.Lc, a.clen, qs, a.cnt + 2 * a.KV);
+        ds_gsync(a, &target);
+        ds_project(a, L, PH_CO, a.att, a.QW, NULL, rg, red, sred, rope);
+        ds_gsync(a, &target);
+        ds_project(a, L, PH_GU, a.x, a.D, L.norm[2], rg, red, sred, rope);
+        ds_gsync(a, &target);
+        ds_project(a, L, PH_DOWN, a.mlp, a.I, NULL, rg, red, sred, rope);
+        if (l + 1 < a.nl) ds_gsync(a, &target);
     }
 }
 
 static const size_t DS_SMEM = (size_t)DS_STAGES * DS_STAGE + 2 * DS_STAGES * sizeof(uint64_t) +
-                              (2 * DS_CWARPS * 16 + 2 * DS_CWARPS + DS_CWARPS * DS_MAXG * DS_HD) * sizeof(float);
+                              (2 * DS_CWARPS * 16 + 2 * DS_CWARPS + DS_CWARPS * DS_MAXG * DS_HD) * sizeof(float) +
+                              2 * DS_HD * sizeof(double);
 
 /* launches of k_decode_layers (tests check that the path ran) */
 static long g_ds_launches;
@@ -598,19 +645,23 @@ dia_status cu_decode_layers(dia_backend *be, const dia_decode_layers_args *a) {
         d.L[l].kc = (__nv_bfloat16 *)cu_ptr(L->kcache), d.L[l].vc = (__nv_bfloat16 *)cu_ptr(L->vcache);
         d.L[l].ck = (const __nv_bfloat16 *)cu_ptr(L->ck), d.L[l].cv = (const __nv_bfloat16 *)cu_ptr(L->cv);
     }
-    /* scratch: barrier counter, q, att, mlp, partials (f32, 16-byte aligned pieces) */
+    /* scratch: barrier counter and merge counters, q, att, mlp, partials (16-byte aligned pieces) */
     const size_t n_q = 2 * (size_t)d.QW, n_m = 2 * (size_t)d.I;
     const size_t n_p = 2 * (size_t)(d.H > d.CH ? d.H : d.CH) * (size_t)d.nchm * DS_PSTRIDE;
     void *sp;
-    dia_status st = cu_scratch(be, CU_SCRATCH_STEP, (4 + 2 * n_q + n_m + n_p) * sizeof(float), &sp);
+    const size_t n_c = 4 + ((2 * 2 * (size_t)(d.KV > d.CKV ? d.KV : d.CKV) + 3) & ~(size_t)3);
+    dia_status st = cu_scratch(be, CU_SCRATCH_STEP, (4 + n_c + 2 * n_q + n_m + n_p) * sizeof(float), &sp);
     if (st != DIA_OK) return st;
     float *f = (float *)sp;
     d.bar = (unsigned *)f;
-    d.q = f + 4, d.att = d.q + n_q, d.mlp = d.att + n_q, d.part = d.mlp + n_m;
+    d.cnt = (unsigned *)(f + 4);
+    d.q = f + 4 + n_c, d.att = d.q + n_q, d.mlp = d.att + n_q, d.part = d.mlp + n_m;
     d.x = (float *)cu_ptr(a->x);
     d.pos = (const int *)cu_ptr(a->pos), d.start = (const int *)cu_ptr(a->start);
     d.kvlen = (const int *)cu_ptr(a->kvlen), d.clen = (const int *)cu_ptr(a->cross_len);
-    CU_CHECK(cudaMemsetAsync(d.bar, 0, sizeof(unsigned), c->stream));
+    const char *dbg = getenv("DIA_CUDA_DECODE_STEP_DEBUG");
+    d.dbg = dbg ? atoi(dbg) : 0;
+    CU_CHECK(cudaMemsetAsync(d.bar, 0, (4 + n_c) * sizeof(unsigned), c->stream));
     k_decode_layers<<<c->sm_count, DS_THREADS, DS_SMEM, c->stream>>>(d);
     CU_LAUNCHED("decode_layers");
     __atomic_add_fetch(&g_ds_launches, 1, __ATOMIC_RELAXED);
