@@ -34,13 +34,15 @@
 
 #define DS_CWARPS 8                       /* consumer warps per block */
 #define DS_THREADS ((DS_CWARPS + 1) * 32) /* + one producer warp */
-#define DS_STAGES 6
+#define DS_STAGES 4
 #define DS_STAGE 32768 /* bytes per ring stage */
 #define DS_MAXL 24
 #define DS_CHUNK 32    /* keys per attention work unit */
 #define DS_PSTRIDE 132 /* floats per attention partial: max, sum, 2 pad, o[128] */
 #define DS_HD 128
 #define DS_MAXG 4 /* query heads per kv head */
+#define DS_XO 64  /* rows of x per block (D <= DS_XO * blocks) */
+#define DS_VST_F (DS_CHUNK * DS_HD / 2) /* floats per warp in the V staging area */
 
 enum { PH_QKV, PH_O, PH_CQ, PH_CO, PH_GU, PH_DOWN };
 
@@ -248,7 +250,7 @@ static __device__ __forceinline__ float ds_warp_max(float v) {
  * sred: shared [DS_CWARPS][2]. */
 template <int KCW>
 static __device__ void ds_gemv(const ds_args &a, const ds_layer &L, int ph, const float *xin, int xs, const float *g,
-                               ds_ring &rg, float *red, float *sred, const double *rope) {
+                               ds_ring &rg, float *red, float *sred, const double *rope, float *xo) {
     const ds_wph p = ds_phase(a, ph);
     const int w = threadIdx.x >> 5, lane = threadIdx.x & 31, K = p.K, KCH = K >> 8;
     float xr[2][KCW][8];
@@ -361,9 +363,10 @@ static __device__ void ds_gemv(const ds_args &a, const ds_layer &L, int ph, cons
             }
             case PH_GU: a.mlp[(size_t)m * a.I + u + i] = v1 / (1.0f + expf(-v1)) * v2; break;
             case PH_CQ: a.q[(size_t)m * a.QW + u + i] = v1; break;
-            default: { /* o, cross o, down: the residual */
-                float *xo = a.x + (size_t)m * a.D + u + i;
-                *xo = __ldcg(xo) + v1;
+            default: { /* o, cross o, down: the residual (this block's rows of x live in xo) */
+                float *xr_ = xo + m * DS_XO + (u + i - u0);
+                *xr_ += v1;
+                a.x[(size_t)m * a.D + u + i] = *xr_;
             }
             }
         }
@@ -371,149 +374,245 @@ static __device__ void ds_gemv(const ds_args &a, const ds_layer &L, int ph, cons
     }
 }
 
-static __device__ void ds_project(const ds_args &a, const ds_layer &L, int ph, const float *xin, int xs, const float *g,
-                                  ds_ring &rg, float *red, float *sred, const double *rope) {
+/* Not inlined (nor ds_attention): inlined, the compiler hoists every phase's loop-invariant
+ * addresses out of the layer loop and runs out of registers. */
+static __device__ __noinline__ void ds_project(const ds_args &a, const ds_layer &L, int ph, const float *xin, int xs, const float *g,
+                                  ds_ring &rg, float *red, float *sred, const double *rope, float *xo) {
     const int K = ds_phase(a, ph).K;
-    if (K <= 2048) ds_gemv<1>(a, L, ph, xin, xs, g, rg, red, sred, rope);
-    else if (K <= 4096) ds_gemv<2>(a, L, ph, xin, xs, g, rg, red, sred, rope);
-    else ds_gemv<4>(a, L, ph, xin, xs, g, rg, red, sred, rope);
+    if (K <= 2048) ds_gemv<1>(a, L, ph, xin, xs, g, rg, red, sred, rope, xo);
+    else if (K <= 4096) ds_gemv<2>(a, L, ph, xin, xs, g, rg, red, sred, rope, xo);
+    else ds_gemv<4>(a, L, ph, xin, xs, g, rg, red, sred, rope, xo);
 }
 
-/* att[r, h] = the merge of the nch chunk partials of (row r, head h), by one warp. */
-static __device__ void ds_merge(const ds_args &a, int r, int h, int Hq, int nch) {
+/* ---- attention ----
+ * A block per (row r, kv head g, segment of DS_CWARPS chunks of DS_CHUNK keys) for the G = Hq / Hkv
+ * query heads of the kv head; warp w takes chunk seg * DS_CWARPS + w: lanes = keys for the scores,
+ * lanes = 4 features each for the values. The warps' partials (max, sum, o) meet in shared memory;
+ * with one segment (<= 256 keys) the block writes att, else it writes the segment's partial and
+ * the last block of (r, g) (a counter in cnt) merges the segments. A warp's K / V rows are loaded
+ * into registers before the grid barrier that precedes the phase (they do not depend on it; the
+ * one self-attention row written in this step is read again after it). */
+struct ds_kvreg {
+    uint4 k[DS_HD / 8]; /* this lane's key row (the values go to shared memory: vst) */
+};
+
+struct ds_unit {
+    int r, g, seg, nseg, Lr, c; /* c: this warp's chunk */
+};
+
+/* Block unit u of an attention phase (u < total), or 0 past the end. */
+static __device__ __forceinline__ int ds_att_unit(const int *len, int Hkv, int u, ds_unit *t) {
+    const int L0 = __ldg(len), L1 = __ldg(len + 1), span = DS_CHUNK * DS_CWARPS;
+    const int s0 = (L0 + span - 1) / span, s1 = (L1 + span - 1) / span;
+    if (u >= Hkv * (s0 + s1)) return 0;
+    t->r = u < Hkv * s0 ? 0 : 1;
+    const int uu = t->r ? u - Hkv * s0 : u;
+    t->nseg = t->r ? s1 : s0, t->Lr = t->r ? L1 : L0;
+    t->g = uu / t->nseg, t->seg = uu % t->nseg;
+    t->c = t->seg * DS_CWARPS + (threadIdx.x >> 5);
+    return 1;
+}
+
+/* This warp's K rows (registers) and V rows (asynchronous copies into vst: [DS_CHUNK][128] bf16)
+ * of chunk t.c; rows past the end: the last row (masked later). */
+static __device__ __forceinline__ void ds_att_load(const __nv_bfloat16 *kc, const __nv_bfloat16 *vc, int Hkv, int Scap,
+                                                   const ds_unit &t, ds_kvreg &R, __nv_bfloat16 *vst) {
     const int lane = threadIdx.x & 31;
-    const float *P = a.part + ((size_t)r * Hq + h) * a.nchm * DS_PSTRIDE;
-    /* the chunks' maxima and sums across the lanes, then the outputs with 8 chunks in flight */
+    if (t.c * DS_CHUNK >= t.Lr) return;
+    const size_t base = ((size_t)t.r * Hkv + t.g) * (size_t)Scap * DS_HD;
+    const uint4 *kr = (const uint4 *)(kc + base + (size_t)min(t.c * DS_CHUNK + lane, t.Lr - 1) * DS_HD);
+#pragma unroll
+    for (int d8 = 0; d8 < DS_HD / 8; d8++) R.k[d8] = __ldg(kr + d8);
+#pragma unroll
+    for (int j = 0; j < DS_CHUNK; j++) {
+        const uint2 *src = (const uint2 *)(vc + base + (size_t)min(t.c * DS_CHUNK + j, t.Lr - 1) * DS_HD) + lane;
+        asm volatile("cp.async.ca.shared.global [%0], [%1], 8;" ::"r"(ds_saddr(vst + j * DS_HD + lane * 4)), "l"(src)
+                     : "memory");
+    }
+    asm volatile("cp.async.commit_group;" ::: "memory");
+}
+
+/* The loads of this block's first unit of a phase, before the barrier that precedes it. */
+static __device__ __forceinline__ void ds_att_prefetch(const __nv_bfloat16 *kc, const __nv_bfloat16 *vc, int Hkv, int Scap,
+                                                       const int *len, ds_kvreg &R, __nv_bfloat16 *vst) {
+    ds_unit t;
+    if (ds_att_unit(len, Hkv, blockIdx.x, &t)) ds_att_load(kc, vc, Hkv, Scap, t, R, vst);
+}
+
+/* Merge n partials (max, sum, o[128]) DS_PSTRIDE floats apart at P (shared or global): lane = 4
+ * features. Returns o / sum in *o4, or the merged (max, sum, o) when raw. */
+template <bool GLOBAL, int STRIDE>
+static __device__ __forceinline__ void ds_merge_parts(const float *P, int n, float4 *o4, float *mo, float *lo) {
+    const int lane = threadIdx.x & 31;
     float M = -INFINITY;
-    for (int c = lane; c < nch; c += 32) M = fmaxf(M, __ldcg(P + (size_t)c * DS_PSTRIDE));
+    for (int c = lane; c < n; c += 32) M = fmaxf(M, GLOBAL ? __ldcg(P + (size_t)c * STRIDE) : P[(size_t)c * STRIDE]);
     M = ds_warp_max(M);
     float l = 0.0f;
     float4 o = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-    for (int c0 = 0; c0 < nch; c0 += 32) {
-        const int cl = c0 + lane;
-        const float el = cl < nch ? expf(__ldcg(P + (size_t)cl * DS_PSTRIDE) - M) : 0.0f;
-        l += cl < nch ? __ldcg(P + (size_t)cl * DS_PSTRIDE + 1) * el : 0.0f;
-        const int nj = min(32, nch - c0);
 #pragma unroll 8
-        for (int j = 0; j < nj; j++) {
-            const float e = __shfl_sync(0xffffffffu, el, j);
-            const float4 v = __ldcg((const float4 *)(P + (size_t)(c0 + j) * DS_PSTRIDE + 4) + lane);
-            o.x = fmaf(v.x, e, o.x), o.y = fmaf(v.y, e, o.y), o.z = fmaf(v.z, e, o.z), o.w = fmaf(v.w, e, o.w);
-        }
+    for (int c = 0; c < n; c++) {
+        const float *Pc = P + (size_t)c * STRIDE;
+        const float mc = GLOBAL ? __ldcg(Pc) : Pc[0], lc = GLOBAL ? __ldcg(Pc + 1) : Pc[1];
+        const float4 v = GLOBAL ? __ldcg((const float4 *)(Pc + 4) + lane) : ((const float4 *)(Pc + 4))[lane];
+        const float e = mc == -INFINITY ? 0.0f : expf(mc - M);
+        l = fmaf(lc, e, l);
+        o.x = fmaf(v.x, e, o.x), o.y = fmaf(v.y, e, o.y), o.z = fmaf(v.z, e, o.z), o.w = fmaf(v.w, e, o.w);
     }
-    l = ds_warp_sum(l);
-    const float inv = nch ? 1.0f / l : 0.0f;
-    ((float4 *)(a.att + (size_t)r * a.QW + (size_t)h * DS_HD))[lane] = make_float4(o.x * inv, o.y * inv, o.z * inv, o.w * inv);
+    *o4 = o, *mo = M, *lo = l;
 }
 
-/* Attention: a warp per (row, kv head, chunk of DS_CHUNK keys) for the G = Hq / Hkv query heads of
- * the kv head writes the chunk's partials; the last warp done with a (row, kv head) (a counter in
- * cnt) merges its heads into att. CG: the caches were written in this kernel (read through L2). */
-template <bool CG>
-static __device__ void ds_attend(const ds_args &a, const float *q, int Hq, int Hkv, const __nv_bfloat16 *kc,
-                                 const __nv_bfloat16 *vc, int Scap, const int *len, float *qs, unsigned *cnt) {
-    const int lane = threadIdx.x & 31, G = Hq / Hkv;
-    const int gw = blockIdx.x * DS_CWARPS + (threadIdx.x >> 5), nw = gridDim.x * DS_CWARPS;
-    const int L0 = __ldg(len), L1 = __ldg(len + 1);
-    const int n0 = (L0 + DS_CHUNK - 1) / DS_CHUNK, n1 = (L1 + DS_CHUNK - 1) / DS_CHUNK;
-    const int total = Hkv * (n0 + n1);
-    for (int u = gw; u < total; u += nw) {
-        const int r = u < Hkv * n0 ? 0 : 1, uu = r ? u - Hkv * n0 : u, nch = r ? n1 : n0;
-        const int g = uu / nch, c = uu % nch, Lr = r ? L1 : L0;
+static __device__ __forceinline__ void ds_put_att(const ds_args &a, int r, int h, float4 o, float l) {
+    const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+    ((float4 *)(a.att + (size_t)r * a.QW + (size_t)h * DS_HD))[threadIdx.x & 31] =
+        make_float4(o.x * inv, o.y * inv, o.z * inv, o.w * inv);
+}
+
+/* qsm: shared [DS_MAXG][128]; vsm: shared [DS_CWARPS][DS_CHUNK][128] bf16, each warp's V rows, then
+ * (once used) its partials [DS_MAXG][DS_PSTRIDE] f32; R, vsm: prefetched loads of the block's first
+ * unit. SELF: the cache row at Lr - 1 was written in this kernel. */
+template <bool SELF>
+static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *q, int Hq, int Hkv, const __nv_bfloat16 *kc,
+                                 const __nv_bfloat16 *vc, int Scap, const int *len, float *qsm, __nv_bfloat16 *vsm,
+                                 unsigned *cnt, int *flag, ds_kvreg &R) {
+    const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, G = Hq / Hkv;
+    __nv_bfloat16 *vst = vsm + (size_t)w * DS_CHUNK * DS_HD;
+    float *psm = (float *)vsm; /* warp w's partials at psm + w * DS_VST_F */
+    ds_unit t;
+    for (int u = blockIdx.x; ds_att_unit(len, Hkv, u, &t); u += gridDim.x) {
+        const bool has = t.c * DS_CHUNK < t.Lr;
+        if (u != (int)blockIdx.x) ds_att_load(kc, vc, Hkv, Scap, t, R, vst);
+        const size_t base = ((size_t)t.r * Hkv + t.g) * (size_t)Scap * DS_HD;
+        const int kk = t.c * DS_CHUNK + lane, jn = t.Lr - 1 - t.c * DS_CHUNK; /* the new row's index in the chunk */
+        uint2 vnew = make_uint2(0, 0);
+        if (SELF && has) {
+            if (kk == t.Lr - 1) {
+                const uint4 *kr = (const uint4 *)(kc + base + (size_t)kk * DS_HD);
 #pragma unroll
-        for (int hq = 0; hq < DS_MAXG; hq++)
-            if (hq < G)
-                ((float4 *)(qs + hq * DS_HD))[lane] = __ldcg((const float4 *)(q + (size_t)r * a.QW + (size_t)(g * G + hq) * DS_HD) + lane);
-        __syncwarp();
-        const size_t base = ((size_t)r * Hkv + g) * (size_t)Scap * DS_HD;
-        const int kk = c * DS_CHUNK + lane;
-        const bool valid = kk < Lr;
-        float sc[DS_MAXG] = {0.0f, 0.0f, 0.0f, 0.0f};
-        /* every load of the chunk in flight at once (a lane past the end reads the last key) */
-        const int kr_row = min(kk, Lr - 1);
-        const uint4 *kr = (const uint4 *)(kc + base + (size_t)kr_row * DS_HD);
-        uint4 kv[DS_HD / 8];
-#pragma unroll
-        for (int d8 = 0; d8 < DS_HD / 8; d8++) kv[d8] = CG ? __ldcg(kr + d8) : __ldg(kr + d8);
-#pragma unroll
-        for (int d8 = 0; d8 < DS_HD / 8; d8++) {
-            const __nv_bfloat162 *k2 = (const __nv_bfloat162 *)&kv[d8];
-            float kf[8];
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                const float2 f = __bfloat1622float2(k2[e]);
-                kf[2 * e] = f.x, kf[2 * e + 1] = f.y;
+                for (int d8 = 0; d8 < DS_HD / 8; d8++) R.k[d8] = __ldcg(kr + d8);
             }
+            if (jn < DS_CHUNK) vnew = __ldcg((const uint2 *)(vc + base + (size_t)(t.Lr - 1) * DS_HD) + lane);
+        }
+        if (threadIdx.x < G * 32)
+            ((float4 *)qsm)[threadIdx.x] = __ldcg((const float4 *)(q + (size_t)t.r * a.QW + (size_t)t.g * G * DS_HD) + threadIdx.x);
+        ds_csync();
+        float *Pw = psm + (size_t)w * DS_VST_F;
+        if (has) {
+            const bool valid = kk < t.Lr;
+            float sc[DS_MAXG] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+            for (int d8 = 0; d8 < DS_HD / 8; d8++) {
+                const __nv_bfloat162 *k2 = (const __nv_bfloat162 *)&R.k[d8];
+                float kf[8];
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    const float2 f = __bfloat1622float2(k2[e]);
+                    kf[2 * e] = f.x, kf[2 * e + 1] = f.y;
+                }
+#pragma unroll
+                for (int hq = 0; hq < DS_MAXG; hq++) {
+                    if (hq >= G) break;
+                    const float4 qa = ((const float4 *)(qsm + hq * DS_HD + d8 * 8))[0];
+                    const float4 qb = ((const float4 *)(qsm + hq * DS_HD + d8 * 8))[1];
+                    sc[hq] = fmaf(qa.x, kf[0], sc[hq]), sc[hq] = fmaf(qa.y, kf[1], sc[hq]);
+                    sc[hq] = fmaf(qa.z, kf[2], sc[hq]), sc[hq] = fmaf(qa.w, kf[3], sc[hq]);
+                    sc[hq] = fmaf(qb.x, kf[4], sc[hq]), sc[hq] = fmaf(qb.y, kf[5], sc[hq]);
+                    sc[hq] = fmaf(qb.z, kf[6], sc[hq]), sc[hq] = fmaf(qb.w, kf[7], sc[hq]);
+                }
+            }
+            float mx[DS_MAXG], pr[DS_MAXG], ls[DS_MAXG], o[DS_MAXG][4];
 #pragma unroll
             for (int hq = 0; hq < DS_MAXG; hq++) {
                 if (hq >= G) break;
-                const float4 qa = ((const float4 *)(qs + hq * DS_HD + d8 * 8))[0];
-                const float4 qb = ((const float4 *)(qs + hq * DS_HD + d8 * 8))[1];
-                sc[hq] = fmaf(qa.x, kf[0], sc[hq]), sc[hq] = fmaf(qa.y, kf[1], sc[hq]);
-                sc[hq] = fmaf(qa.z, kf[2], sc[hq]), sc[hq] = fmaf(qa.w, kf[3], sc[hq]);
-                sc[hq] = fmaf(qb.x, kf[4], sc[hq]), sc[hq] = fmaf(qb.y, kf[5], sc[hq]);
-                sc[hq] = fmaf(qb.z, kf[6], sc[hq]), sc[hq] = fmaf(qb.w, kf[7], sc[hq]);
+                mx[hq] = ds_warp_max(valid ? sc[hq] : -INFINITY);
+                pr[hq] = valid ? expf(sc[hq] - mx[hq]) : 0.0f;
+                ls[hq] = ds_warp_sum(pr[hq]);
+                o[hq][0] = o[hq][1] = o[hq][2] = o[hq][3] = 0.0f;
             }
-        }
-        float mx[DS_MAXG], pr[DS_MAXG], ls[DS_MAXG], o[DS_MAXG][4];
+            asm volatile("cp.async.wait_group 0;" ::: "memory");
+            __syncwarp();
 #pragma unroll
-        for (int hq = 0; hq < DS_MAXG; hq++) {
-            if (hq >= G) break;
-            mx[hq] = ds_warp_max(valid ? sc[hq] : -INFINITY);
-            pr[hq] = valid ? expf(sc[hq] - mx[hq]) : 0.0f;
-            ls[hq] = ds_warp_sum(pr[hq]);
-            o[hq][0] = o[hq][1] = o[hq][2] = o[hq][3] = 0.0f;
-        }
-        /* values: lane = 4 features; all 32 rows in flight (rows past the end: the last row, p = 0) */
-        uint2 vv[DS_CHUNK];
+            for (int j = 0; j < DS_CHUNK; j++) {
+                const uint2 vj = SELF && j == jn ? vnew : ((const uint2 *)(vst + j * DS_HD))[lane];
+                const float2 va = __bfloat1622float2(*(const __nv_bfloat162 *)&vj.x);
+                const float2 vb = __bfloat1622float2(*(const __nv_bfloat162 *)&vj.y);
 #pragma unroll
-        for (int j = 0; j < DS_CHUNK; j++) {
-            const int row = min(c * DS_CHUNK + j, Lr - 1);
-            const uint2 *vr = (const uint2 *)(vc + base + (size_t)row * DS_HD) + lane;
-            vv[j] = CG ? __ldcg(vr) : __ldg(vr);
-        }
-#pragma unroll
-        for (int j = 0; j < DS_CHUNK; j++) {
-            const float2 va = __bfloat1622float2(*(const __nv_bfloat162 *)&vv[j].x);
-            const float2 vb = __bfloat1622float2(*(const __nv_bfloat162 *)&vv[j].y);
+                for (int hq = 0; hq < DS_MAXG; hq++) {
+                    if (hq >= G) break;
+                    const float pj = __shfl_sync(0xffffffffu, pr[hq], j);
+                    o[hq][0] = fmaf(pj, va.x, o[hq][0]), o[hq][1] = fmaf(pj, va.y, o[hq][1]);
+                    o[hq][2] = fmaf(pj, vb.x, o[hq][2]), o[hq][3] = fmaf(pj, vb.y, o[hq][3]);
+                }
+            }
+            __syncwarp(); /* the V rows are read: the partials take their place */
 #pragma unroll
             for (int hq = 0; hq < DS_MAXG; hq++) {
                 if (hq >= G) break;
-                const float pj = __shfl_sync(0xffffffffu, pr[hq], j);
-                o[hq][0] = fmaf(pj, va.x, o[hq][0]), o[hq][1] = fmaf(pj, va.y, o[hq][1]);
-                o[hq][2] = fmaf(pj, vb.x, o[hq][2]), o[hq][3] = fmaf(pj, vb.y, o[hq][3]);
+                float *P = Pw + hq * DS_PSTRIDE;
+                if (lane == 0) P[0] = mx[hq], P[1] = ls[hq];
+                ((float4 *)(P + 4))[lane] = make_float4(o[hq][0], o[hq][1], o[hq][2], o[hq][3]);
+            }
+        } else if (lane < G) {
+            Pw[lane * DS_PSTRIDE] = -INFINITY; /* no keys: an empty partial */
+        }
+        ds_csync();
+        /* the block's merge: warp hq < G merges head hq over the warps' partials */
+        if (w < G) {
+            const int h = t.g * G + w;
+            float4 o4;
+            float M, l;
+            ds_merge_parts<false, DS_VST_F>(psm + (size_t)w * DS_PSTRIDE, DS_CWARPS, &o4, &M, &l);
+            if (t.nseg == 1) {
+                ds_put_att(a, t.r, h, o4, l);
+            } else {
+                float *P = a.part + (((size_t)t.r * Hq + h) * a.nchm + t.seg) * DS_PSTRIDE;
+                if (lane == 0) P[0] = M, P[1] = l;
+                ((float4 *)(P + 4))[lane] = o4;
             }
         }
-#pragma unroll
-        for (int hq = 0; hq < DS_MAXG; hq++) {
-            if (hq >= G) break;
-            float *P = a.part + (((size_t)r * Hq + g * G + hq) * a.nchm + c) * DS_PSTRIDE;
-            if (lane == 0) P[0] = mx[hq], P[1] = ls[hq];
-            ((float4 *)(P + 4))[lane] = make_float4(o[hq][0], o[hq][1], o[hq][2], o[hq][3]);
+        if (t.nseg > 1) { /* the last block of (r, g) merges the segments */
+            ds_csync();
+            if (threadIdx.x == 0) {
+                __threadfence();
+                const unsigned done = atomicAdd(&cnt[t.r * Hkv + t.g], 1u) + 1u;
+                *flag = done == (unsigned)t.nseg;
+                if (*flag) cnt[t.r * Hkv + t.g] = 0; /* for the next layer (after a grid barrier) */
+                __threadfence();
+            }
+            ds_csync();
+            if (*flag && w < G) {
+                const int h = t.g * G + w;
+                float4 o4;
+                float M, l;
+                ds_merge_parts<true, DS_PSTRIDE>(a.part + ((size_t)t.r * Hq + h) * a.nchm * DS_PSTRIDE, t.nseg, &o4, &M, &l);
+                ds_put_att(a, t.r, h, o4, l);
+            }
         }
-        __syncwarp(); /* the partials written (and qs free for the next unit) */
-        unsigned done = 0;
-        if (lane == 0) {
-            __threadfence();
-            done = atomicAdd(&cnt[r * Hkv + g], 1u) + 1u;
-        }
-        done = __shfl_sync(0xffffffffu, done, 0);
-        if (done == (unsigned)nch) { /* every chunk of (r, g) is in: merge its heads */
-            __threadfence();
-            for (int hq = 0; hq < G; hq++) ds_merge(a, r, g * G + hq, Hq, nch);
-            if (lane == 0) cnt[r * Hkv + g] = 0; /* for the next layer (after a grid barrier) */
-        }
+        ds_csync(); /* qsm, psm and flag are reused by the next unit */
     }
 }
 
-__global__ void __launch_bounds__(DS_THREADS, 1) k_decode_layers(const __grid_constant__ ds_args a) {
+/* An attention phase: this warp's first loads, the grid barrier, the attention. */
+template <bool SELF>
+static __device__ __noinline__ void ds_attention(const ds_args &a, const float *q, int Hq, int Hkv, const __nv_bfloat16 *kc,
+                                                 const __nv_bfloat16 *vc, int Scap, const int *len, float *qsm,
+                                                 __nv_bfloat16 *vsm, unsigned *cnt, int *flag, unsigned *target) {
+    ds_kvreg R;
+    if (!(a.dbg & 1)) ds_att_prefetch(kc, vc, Hkv, Scap, len, R, vsm + (size_t)(threadIdx.x >> 5) * DS_CHUNK * DS_HD);
+    ds_gsync(a, target);
+    if (!(a.dbg & 1)) ds_attend<SELF>(a, q, Hq, Hkv, kc, vc, Scap, len, qsm, vsm, cnt, flag, R);
+}
+
+__global__ void __maxnreg__(224) k_decode_layers(const __grid_constant__ ds_args a) {
     extern __shared__ __align__(128) unsigned char smem[];
     unsigned char *ring = smem;
     uint64_t *full = (uint64_t *)(smem + (size_t)DS_STAGES * DS_STAGE), *empty = full + DS_STAGES;
-    float *red = (float *)(empty + DS_STAGES);     /* [2][DS_CWARPS][16] */
-    float *sred = red + 2 * DS_CWARPS * 16;         /* [DS_CWARPS][2] */
-    float *qs_all = sred + 2 * DS_CWARPS;           /* [DS_CWARPS][DS_MAXG][128] */
-    double *rope = (double *)(qs_all + DS_CWARPS * DS_MAXG * DS_HD); /* [2][64] (cos, sin) */
+    double *rope = (double *)(empty + DS_STAGES);          /* [2][64] (cos, sin) */
+    float *red = (float *)(rope + 2 * DS_HD);               /* [2][DS_CWARPS][16] */
+    float *sred = red + 2 * DS_CWARPS * 16;                 /* [DS_CWARPS][2] */
+    float *qsm = sred + 2 * DS_CWARPS;                      /* [DS_MAXG][128] */
+    __nv_bfloat16 *vsm = (__nv_bfloat16 *)(qsm + DS_MAXG * DS_HD); /* [DS_CWARPS][DS_CHUNK][128] */
+    float *xo = (float *)(vsm + (size_t)DS_CWARPS * DS_CHUNK * DS_HD); /* [2][DS_XO]: this block's rows of x */
+    int *flag = (int *)(xo + 2 * DS_XO);
     if (threadIdx.x == 0) {
         for (int i = 0; i < DS_STAGES; i++) mb_init(&full[i], 1), mb_init(&empty[i], DS_CWARPS);
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
@@ -523,39 +622,43 @@ __global__ void __launch_bounds__(DS_THREADS, 1) k_decode_layers(const __grid_co
         if (threadIdx.x == DS_CWARPS * 32) ds_produce(a, ring, full, empty);
         return;
     }
-    /* the RoPE angles of both rows' positions (the same for every layer) */
+    /* the RoPE angles of both rows' positions (the same for every layer); this block's rows of x */
     if (threadIdx.x < DS_HD) {
         const int m = threadIdx.x / (DS_HD / 2), j = threadIdx.x % (DS_HD / 2);
         cu_rope_cs(a.theta, j, DS_HD, __ldg(a.pos + m), &rope[threadIdx.x * 2], &rope[threadIdx.x * 2 + 1]);
     }
+    {
+        const int r0 = (int)((long long)a.D * blockIdx.x / gridDim.x), r1 = (int)((long long)a.D * (blockIdx.x + 1) / gridDim.x);
+        for (int t = threadIdx.x; t < 2 * (r1 - r0); t += DS_CWARPS * 32)
+            xo[(t & 1) * DS_XO + (t >> 1)] = a.x[(size_t)(t & 1) * a.D + r0 + (t >> 1)];
+    }
     ds_csync();
     ds_ring rg = {ring, full, empty, 0, 0u, 0u};
-    float *qs = qs_all + (threadIdx.x >> 5) * DS_MAXG * DS_HD;
     unsigned target = 0;
     for (int l = 0; l < a.nl; l++) {
         const ds_layer &L = a.L[l];
-        ds_project(a, L, PH_QKV, a.x, a.D, L.norm[0], rg, red, sred, rope);
+        ds_project(a, L, PH_QKV, a.x, a.D, L.norm[0], rg, red, sred, rope, xo);
+        ds_attention<true>(a, a.q, a.H, a.KV, L.kc, L.vc, a.S, a.kvlen, qsm, vsm, a.cnt, flag, &target);
         ds_gsync(a, &target);
-        if (!(a.dbg & 1)) ds_attend<true>(a, a.q, a.H, a.KV, L.kc, L.vc, a.S, a.kvlen, qs, a.cnt);
+        ds_project(a, L, PH_O, a.att, a.QW, NULL, rg, red, sred, rope, xo);
         ds_gsync(a, &target);
-        ds_project(a, L, PH_O, a.att, a.QW, NULL, rg, red, sred, rope);
+        ds_project(a, L, PH_CQ, a.x, a.D, L.norm[1], rg, red, sred, rope, xo);
+        ds_attention<false>(a, a.q, a.CH, a.CKV, L.ck, L.cv, a.Lc, a.clen, qsm, vsm, a.cnt + 2 * a.KV, flag, &target);
         ds_gsync(a, &target);
-        ds_project(a, L, PH_CQ, a.x, a.D, L.norm[1], rg, red, sred, rope);
+        ds_project(a, L, PH_CO, a.att, a.QW, NULL, rg, red, sred, rope, xo);
         ds_gsync(a, &target);
-        if (!(a.dbg & 1)) ds_attend<false>(a, a.q, a.CH, a.CKV, L.ck, L.cv, a.Lc, a.clen, qs, a.cnt + 2 * a.KV);
+        ds_project(a, L, PH_GU, a.x, a.D, L.norm[2], rg, red, sred, rope, xo);
         ds_gsync(a, &target);
-        ds_project(a, L, PH_CO, a.att, a.QW, NULL, rg, red, sred, rope);
-        ds_gsync(a, &target);
-        ds_project(a, L, PH_GU, a.x, a.D, L.norm[2], rg, red, sred, rope);
-        ds_gsync(a, &target);
-        ds_project(a, L, PH_DOWN, a.mlp, a.I, NULL, rg, red, sred, rope);
+        ds_project(a, L, PH_DOWN, a.mlp, a.I, NULL, rg, red, sred, rope, xo);
         if (l + 1 < a.nl) ds_gsync(a, &target);
     }
 }
 
 static const size_t DS_SMEM = (size_t)DS_STAGES * DS_STAGE + 2 * DS_STAGES * sizeof(uint64_t) +
-                              (2 * DS_CWARPS * 16 + 2 * DS_CWARPS + DS_CWARPS * DS_MAXG * DS_HD) * sizeof(float) +
-                              2 * DS_HD * sizeof(double);
+                              2 * DS_HD * sizeof(double) +
+                              (2 * DS_CWARPS * 16 + 2 * DS_CWARPS + DS_MAXG * DS_HD + DS_CWARPS * DS_VST_F + 2 * DS_XO) *
+                                  sizeof(float) +
+                              16;
 
 /* launches of k_decode_layers (tests check that the path ran) */
 static long g_ds_launches;
