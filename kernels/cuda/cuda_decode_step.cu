@@ -32,8 +32,8 @@
 
 #include "cuda_common.cuh"
 
-#define DS_CWARPS 8                       /* consumer warps per block */
-#define DS_THREADS ((DS_CWARPS + 1) * 32) /* + one producer warp */
+#define DS_CWARPS 8 /* warps per block (8: two per SM quarter, so up to 255 registers a thread) */
+#define DS_THREADS (DS_CWARPS * 32)
 #define DS_STAGES 4
 #define DS_STAGE 32768 /* bytes per ring stage */
 #define DS_MAXL 24
@@ -79,9 +79,6 @@ static __device__ __forceinline__ void mb_init(uint64_t *b, unsigned count) {
 }
 static __device__ __forceinline__ void mb_expect_tx(uint64_t *b, unsigned bytes) {
     asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(ds_saddr(b)), "r"(bytes) : "memory");
-}
-static __device__ __forceinline__ void mb_arrive(uint64_t *b) {
-    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(ds_saddr(b)) : "memory");
 }
 static __device__ __forceinline__ void mb_wait(uint64_t *b, unsigned parity) {
     unsigned ok;
@@ -179,37 +176,53 @@ static __device__ __forceinline__ void ds_tile_rows(const ds_args &a, const ds_l
 
 static __device__ const int ds_order[6] = {PH_QKV, PH_O, PH_CQ, PH_CO, PH_GU, PH_DOWN};
 
-/* The producer: every weight tile of the step, in the consumers' order. */
-static __device__ void ds_produce(const ds_args &a, unsigned char *ring, uint64_t *full, uint64_t *empty) {
-    uint64_t pol;
-    asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(pol));
-    int s = 0;
-    unsigned par = 0;
-    for (int l = 0; l < a.nl; l++)
-        for (int i = 0; i < 6; i++) {
-            const int ph = ds_order[i];
-            const ds_wph p = ds_phase(a, ph);
+/* The weight stream: a cursor over every weight tile of the step in the consumers' order, kept in
+ * shared memory and moved by thread 0 only, which issues each tile into the ring stage the tile
+ * DS_STAGES earlier has just left (the stage is free once every warp has passed that tile's
+ * barrier). */
+struct ds_cursor {
+    int l, i, u, u1; /* layer, phase (ds_order), next unit, end of this block's units */
+    int s;           /* stage of the next tile */
+    uint64_t pol;    /* L2 policy: weights are read once per step */
+};
+
+static __device__ void ds_cursor_phase(const ds_args &a, ds_cursor &c) {
+    for (; c.l < a.nl; c.i = 0, c.l++)
+        for (; c.i < 6; c.i++) {
+            const ds_wph p = ds_phase(a, ds_order[c.i]);
             int u0, u1;
             ds_range(p, &u0, &u1);
-            for (int u = u0; u < u1;) {
-                const int n = ds_tile_units(p, ph, u, u1);
-                const __nv_bfloat16 *r1, *r2;
-                ds_tile_rows(a, a.L[l], ph, p, u, &r1, &r2);
-                const unsigned bytes = (unsigned)n * (unsigned)p.K * 2u;
-                mb_wait(&empty[s], par ^ 1u);
-                mb_expect_tx(&full[s], r2 ? 2 * bytes : bytes);
-                unsigned char *dst = ring + (size_t)s * DS_STAGE;
-                bulk_load(dst, r1, bytes, &full[s], pol);
-                if (r2) bulk_load(dst + bytes, r2, bytes, &full[s], pol);
-                if (++s == DS_STAGES) s = 0, par ^= 1u;
-                u += n;
-            }
+            if (c.u < 0) c.u = u0;
+            c.u1 = u1;
+            if (c.u < c.u1) return;
+            c.u = -1;
         }
+}
+
+/* Issue the cursor's tile into its stage and move on (nothing past the last tile). */
+static __device__ void ds_issue(const ds_args &a, ds_cursor &c, unsigned char *ring, uint64_t *full) {
+    ds_cursor_phase(a, c);
+    if (c.l >= a.nl) return;
+    const int ph = ds_order[c.i];
+    const ds_wph p = ds_phase(a, ph);
+    const int n = ds_tile_units(p, ph, c.u, c.u1);
+    const __nv_bfloat16 *r1, *r2;
+    ds_tile_rows(a, a.L[c.l], ph, p, c.u, &r1, &r2);
+    const unsigned bytes = (unsigned)n * (unsigned)p.K * 2u;
+    asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); /* the stage's reads before the copy */
+    mb_expect_tx(&full[c.s], r2 ? 2 * bytes : bytes);
+    unsigned char *dst = ring + (size_t)c.s * DS_STAGE;
+    bulk_load(dst, r1, bytes, &full[c.s], c.pol);
+    if (r2) bulk_load(dst + bytes, r2, bytes, &full[c.s], c.pol);
+    if (++c.s == DS_STAGES) c.s = 0;
+    c.u += n;
+    if (c.u >= c.u1) c.u = -1, c.i++;
 }
 
 struct ds_ring {
     unsigned char *ring;
-    uint64_t *full, *empty;
+    uint64_t *full;
+    ds_cursor *cur; /* shared; thread 0's */
     int s;
     unsigned par;
     unsigned tile;
@@ -323,8 +336,6 @@ static __device__ void ds_gemv(const ds_args &a, const ds_layer &L, int ph, cons
                 }
             }
         }
-        __syncwarp();
-        if (lane == 0) mb_arrive(&rg.empty[rg.s]); /* this warp is done with the stage */
         if (++rg.s == DS_STAGES) rg.s = 0, rg.par ^= 1u;
         float *rb = red + (rg.tile & 1) * (DS_CWARPS * 16);
         rg.tile++;
@@ -333,7 +344,8 @@ static __device__ void ds_gemv(const ds_args &a, const ds_layer &L, int ph, cons
         for (int r = 0; r < 8; r++) v16[2 * r] = acc[r][0], v16[2 * r + 1] = acc[r][1];
         const float tot = ds_warp_sum16(v16, lane);
         if (!(lane & 1)) rb[w * 16 + ((lane >> 1) & 15)] = tot;
-        ds_csync();
+        ds_csync(); /* every warp is done with the tile's stage: the tile DS_STAGES ahead goes there */
+        if (threadIdx.x == 0) ds_issue(a, *rg.cur, rg.ring, rg.full);
         const int t = threadIdx.x;
         if (t < 2 * n && !(a.dbg & 4)) {
             const int i = t >> 1, m = t & 1;
@@ -375,7 +387,7 @@ static __device__ void ds_gemv(const ds_args &a, const ds_layer &L, int ph, cons
 }
 
 /* Not inlined (nor ds_attention): inlined, the compiler hoists every phase's loop-invariant
- * addresses out of the layer loop and runs out of registers. */
+ * values out of the layer loop and runs out of registers (measured: spills at 255). */
 static __device__ __noinline__ void ds_project(const ds_args &a, const ds_layer &L, int ph, const float *xin, int xs, const float *g,
                                   ds_ring &rg, float *red, float *sred, const double *rope, float *xo) {
     const int K = ds_phase(a, ph).K;
@@ -602,11 +614,12 @@ static __device__ __noinline__ void ds_attention(const ds_args &a, const float *
     if (!(a.dbg & 1)) ds_attend<SELF>(a, q, Hq, Hkv, kc, vc, Scap, len, qsm, vsm, cnt, flag, R);
 }
 
-__global__ void __maxnreg__(224) k_decode_layers(const __grid_constant__ ds_args a) {
+__global__ void __launch_bounds__(DS_THREADS, 1) k_decode_layers(const __grid_constant__ ds_args a) {
     extern __shared__ __align__(128) unsigned char smem[];
     unsigned char *ring = smem;
-    uint64_t *full = (uint64_t *)(smem + (size_t)DS_STAGES * DS_STAGE), *empty = full + DS_STAGES;
-    double *rope = (double *)(empty + DS_STAGES);          /* [2][64] (cos, sin) */
+    uint64_t *full = (uint64_t *)(smem + (size_t)DS_STAGES * DS_STAGE);
+    ds_cursor *cur = (ds_cursor *)(full + DS_STAGES);
+    double *rope = (double *)(cur + 1);                     /* [2][64] (cos, sin) */
     float *red = (float *)(rope + 2 * DS_HD);               /* [2][DS_CWARPS][16] */
     float *sred = red + 2 * DS_CWARPS * 16;                 /* [DS_CWARPS][2] */
     float *qsm = sred + 2 * DS_CWARPS;                      /* [DS_MAXG][128] */
@@ -614,13 +627,11 @@ __global__ void __maxnreg__(224) k_decode_layers(const __grid_constant__ ds_args
     float *xo = (float *)(vsm + (size_t)DS_CWARPS * DS_CHUNK * DS_HD); /* [2][DS_XO]: this block's rows of x */
     int *flag = (int *)(xo + 2 * DS_XO);
     if (threadIdx.x == 0) {
-        for (int i = 0; i < DS_STAGES; i++) mb_init(&full[i], 1), mb_init(&empty[i], DS_CWARPS);
+        for (int i = 0; i < DS_STAGES; i++) mb_init(&full[i], 1);
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
-    }
-    __syncthreads();
-    if (threadIdx.x >= DS_CWARPS * 32) {
-        if (threadIdx.x == DS_CWARPS * 32) ds_produce(a, ring, full, empty);
-        return;
+        *cur = ds_cursor{0, 0, -1, 0, 0, 0};
+        asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(cur->pol));
+        for (int i = 0; i < DS_STAGES; i++) ds_issue(a, *cur, ring, full);
     }
     /* the RoPE angles of both rows' positions (the same for every layer); this block's rows of x */
     if (threadIdx.x < DS_HD) {
@@ -633,7 +644,7 @@ __global__ void __maxnreg__(224) k_decode_layers(const __grid_constant__ ds_args
             xo[(t & 1) * DS_XO + (t >> 1)] = a.x[(size_t)(t & 1) * a.D + r0 + (t >> 1)];
     }
     ds_csync();
-    ds_ring rg = {ring, full, empty, 0, 0u, 0u};
+    ds_ring rg = {ring, full, cur, 0, 0u, 0u};
     unsigned target = 0;
     for (int l = 0; l < a.nl; l++) {
         const ds_layer &L = a.L[l];
@@ -654,7 +665,7 @@ __global__ void __maxnreg__(224) k_decode_layers(const __grid_constant__ ds_args
     }
 }
 
-static const size_t DS_SMEM = (size_t)DS_STAGES * DS_STAGE + 2 * DS_STAGES * sizeof(uint64_t) +
+static const size_t DS_SMEM = (size_t)DS_STAGES * DS_STAGE + DS_STAGES * sizeof(uint64_t) + sizeof(ds_cursor) +
                               2 * DS_HD * sizeof(double) +
                               (2 * DS_CWARPS * 16 + 2 * DS_CWARPS + DS_MAXG * DS_HD + DS_CWARPS * DS_VST_F + 2 * DS_XO) *
                                   sizeof(float) +
@@ -675,8 +686,9 @@ static int ds_fits(void) {
                        cudaSuccess &&
                    nb >= 1;
         if (!fits) {
-            cudaGetLastError();
-            dia_log(DIA_LOG_INFO, "CUDA: the decode-step kernel does not fit this device; layers run op by op");
+            const cudaError_t e = cudaGetLastError();
+            dia_log(DIA_LOG_INFO, "CUDA: the decode-step kernel does not fit this device (%d blocks per SM, %s); layers run op by op",
+                    nb, cudaGetErrorString(e));
         }
     }
     return fits;
