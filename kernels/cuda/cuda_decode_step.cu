@@ -34,7 +34,7 @@
 
 #define DS_CWARPS 8 /* warps per block (8: two per SM quarter, so up to 255 registers a thread) */
 #define DS_THREADS (DS_CWARPS * 32)
-#define DS_STAGES 4
+#define DS_STAGES 6
 #define DS_STAGE 32768 /* bytes per ring stage */
 #define DS_MAXL 24
 #define DS_CHUNK 32    /* keys per attention work unit */
@@ -42,7 +42,6 @@
 #define DS_HD 128
 #define DS_MAXG 4 /* query heads per kv head */
 #define DS_XO 64  /* rows of x per block (D <= DS_XO * blocks) */
-#define DS_VST_F (DS_CHUNK * DS_HD / 2) /* floats per warp in the V staging area */
 
 enum { PH_QKV, PH_O, PH_CQ, PH_CO, PH_GU, PH_DOWN };
 
@@ -96,13 +95,27 @@ static __device__ __forceinline__ void bulk_load(void *dst, const void *src, uns
                  : "memory");
 }
 
+/* The block index and count through opaque moves: the phases' values derived from them (and from
+ * the arguments, read through a pointer made opaque per layer) stay inside the layer loop instead
+ * of being hoisted out of it, which would keep them all live at once and exhaust the registers. */
+static __device__ __forceinline__ int ds_bid(void) {
+    int v;
+    asm volatile("mov.u32 %0, %%ctaid.x;" : "=r"(v));
+    return v;
+}
+static __device__ __forceinline__ int ds_nb(void) {
+    int v;
+    asm volatile("mov.u32 %0, %%nctaid.x;" : "=r"(v));
+    return v;
+}
+
 /* the consumer warps only (the producer warp never joins) */
 static __device__ __forceinline__ void ds_csync(void) { asm volatile("bar.sync 1, %0;" ::"n"(DS_CWARPS * 32) : "memory"); }
 
 /* Grid-wide barrier among the consumers of all blocks: a monotonic counter. */
 static __device__ __forceinline__ void ds_gsync(const ds_args &a, unsigned *target) {
     unsigned *bar = a.bar;
-    *target += gridDim.x;
+    *target += ds_nb();
     ds_csync();
     if (a.dbg & 2) return;
     if (threadIdx.x == 0) {
@@ -141,8 +154,8 @@ static __device__ __forceinline__ ds_wph ds_phase(const ds_args &a, int ph) {
 
 /* This block's units [u0, u1) of a phase. */
 static __device__ __forceinline__ void ds_range(const ds_wph &p, int *u0, int *u1) {
-    *u0 = (int)((long long)p.U * blockIdx.x / gridDim.x);
-    *u1 = (int)((long long)p.U * (blockIdx.x + 1) / gridDim.x);
+    *u0 = (int)((long long)p.U * ds_bid() / ds_nb());
+    *u1 = (int)((long long)p.U * (ds_bid() + 1) / ds_nb());
 }
 
 /* Units in the tile starting at u (a q|k|v tile stays inside one head). */
@@ -388,7 +401,7 @@ static __device__ void ds_gemv(const ds_args &a, const ds_layer &L, int ph, cons
 
 /* Not inlined (nor ds_attention): inlined, the compiler hoists every phase's loop-invariant
  * values out of the layer loop and runs out of registers (measured: spills at 255). */
-static __device__ __noinline__ void ds_project(const ds_args &a, const ds_layer &L, int ph, const float *xin, int xs, const float *g,
+static __device__ __forceinline__ void ds_project(const ds_args &a, const ds_layer &L, int ph, const float *xin, int xs, const float *g,
                                   ds_ring &rg, float *red, float *sred, const double *rope, float *xo) {
     const int K = ds_phase(a, ph).K;
     if (K <= 2048) ds_gemv<1>(a, L, ph, xin, xs, g, rg, red, sred, rope, xo);
@@ -405,7 +418,7 @@ static __device__ __noinline__ void ds_project(const ds_args &a, const ds_layer 
  * into registers before the grid barrier that precedes the phase (they do not depend on it; the
  * one self-attention row written in this step is read again after it). */
 struct ds_kvreg {
-    uint4 k[DS_HD / 8]; /* this lane's key row (the values go to shared memory: vst) */
+    uint4 k[DS_HD / 8]; /* this lane's key row */
 };
 
 struct ds_unit {
@@ -425,30 +438,22 @@ static __device__ __forceinline__ int ds_att_unit(const int *len, int Hkv, int u
     return 1;
 }
 
-/* This warp's K rows (registers) and V rows (asynchronous copies into vst: [DS_CHUNK][128] bf16)
- * of chunk t.c; rows past the end: the last row (masked later). */
+/* This warp's K rows of chunk t.c (rows past the end: the last row, masked later). */
 static __device__ __forceinline__ void ds_att_load(const __nv_bfloat16 *kc, const __nv_bfloat16 *vc, int Hkv, int Scap,
-                                                   const ds_unit &t, ds_kvreg &R, __nv_bfloat16 *vst) {
+                                                   const ds_unit &t, ds_kvreg &R) {
     const int lane = threadIdx.x & 31;
     if (t.c * DS_CHUNK >= t.Lr) return;
     const size_t base = ((size_t)t.r * Hkv + t.g) * (size_t)Scap * DS_HD;
     const uint4 *kr = (const uint4 *)(kc + base + (size_t)min(t.c * DS_CHUNK + lane, t.Lr - 1) * DS_HD);
 #pragma unroll
     for (int d8 = 0; d8 < DS_HD / 8; d8++) R.k[d8] = __ldg(kr + d8);
-#pragma unroll
-    for (int j = 0; j < DS_CHUNK; j++) {
-        const uint2 *src = (const uint2 *)(vc + base + (size_t)min(t.c * DS_CHUNK + j, t.Lr - 1) * DS_HD) + lane;
-        asm volatile("cp.async.ca.shared.global [%0], [%1], 8;" ::"r"(ds_saddr(vst + j * DS_HD + lane * 4)), "l"(src)
-                     : "memory");
-    }
-    asm volatile("cp.async.commit_group;" ::: "memory");
 }
 
 /* The loads of this block's first unit of a phase, before the barrier that precedes it. */
 static __device__ __forceinline__ void ds_att_prefetch(const __nv_bfloat16 *kc, const __nv_bfloat16 *vc, int Hkv, int Scap,
-                                                       const int *len, ds_kvreg &R, __nv_bfloat16 *vst) {
+                                                       const int *len, ds_kvreg &R) {
     ds_unit t;
-    if (ds_att_unit(len, Hkv, blockIdx.x, &t)) ds_att_load(kc, vc, Hkv, Scap, t, R, vst);
+    if (ds_att_unit(len, Hkv, ds_bid(), &t)) ds_att_load(kc, vc, Hkv, Scap, t, R);
 }
 
 /* Merge n partials (max, sum, o[128]) DS_PSTRIDE floats apart at P (shared or global): lane = 4
@@ -479,35 +484,29 @@ static __device__ __forceinline__ void ds_put_att(const ds_args &a, int r, int h
         make_float4(o.x * inv, o.y * inv, o.z * inv, o.w * inv);
 }
 
-/* qsm: shared [DS_MAXG][128]; vsm: shared [DS_CWARPS][DS_CHUNK][128] bf16, each warp's V rows, then
- * (once used) its partials [DS_MAXG][DS_PSTRIDE] f32; R, vsm: prefetched loads of the block's first
- * unit. SELF: the cache row at Lr - 1 was written in this kernel. */
+/* qsm: shared [DS_MAXG][128]; psm: shared [DS_CWARPS][DS_MAXG][DS_PSTRIDE]: each warp's partials;
+ * R: prefetched loads of the block's first unit. SELF: the cache row at Lr - 1 was written in this
+ * kernel. */
 template <bool SELF>
 static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *q, int Hq, int Hkv, const __nv_bfloat16 *kc,
-                                 const __nv_bfloat16 *vc, int Scap, const int *len, float *qsm, __nv_bfloat16 *vsm,
+                                 const __nv_bfloat16 *vc, int Scap, const int *len, float *qsm, float *psm,
                                  unsigned *cnt, int *flag, ds_kvreg &R) {
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, G = Hq / Hkv;
-    __nv_bfloat16 *vst = vsm + (size_t)w * DS_CHUNK * DS_HD;
-    float *psm = (float *)vsm; /* warp w's partials at psm + w * DS_VST_F */
     ds_unit t;
-    for (int u = blockIdx.x; ds_att_unit(len, Hkv, u, &t); u += gridDim.x) {
+    for (int u = ds_bid(); ds_att_unit(len, Hkv, u, &t); u += ds_nb()) {
         const bool has = t.c * DS_CHUNK < t.Lr;
-        if (u != (int)blockIdx.x) ds_att_load(kc, vc, Hkv, Scap, t, R, vst);
+        if (u != (int)ds_bid()) ds_att_load(kc, vc, Hkv, Scap, t, R);
         const size_t base = ((size_t)t.r * Hkv + t.g) * (size_t)Scap * DS_HD;
-        const int kk = t.c * DS_CHUNK + lane, jn = t.Lr - 1 - t.c * DS_CHUNK; /* the new row's index in the chunk */
-        uint2 vnew = make_uint2(0, 0);
-        if (SELF && has) {
-            if (kk == t.Lr - 1) {
-                const uint4 *kr = (const uint4 *)(kc + base + (size_t)kk * DS_HD);
+        const int kk = t.c * DS_CHUNK + lane;
+        if (SELF && has && kk == t.Lr - 1) { /* the row written in this step */
+            const uint4 *kr = (const uint4 *)(kc + base + (size_t)kk * DS_HD);
 #pragma unroll
-                for (int d8 = 0; d8 < DS_HD / 8; d8++) R.k[d8] = __ldcg(kr + d8);
-            }
-            if (jn < DS_CHUNK) vnew = __ldcg((const uint2 *)(vc + base + (size_t)(t.Lr - 1) * DS_HD) + lane);
+            for (int d8 = 0; d8 < DS_HD / 8; d8++) R.k[d8] = __ldcg(kr + d8);
         }
         if (threadIdx.x < G * 32)
             ((float4 *)qsm)[threadIdx.x] = __ldcg((const float4 *)(q + (size_t)t.r * a.QW + (size_t)t.g * G * DS_HD) + threadIdx.x);
         ds_csync();
-        float *Pw = psm + (size_t)w * DS_VST_F;
+        float *Pw = psm + (size_t)w * DS_MAXG * DS_PSTRIDE;
         if (has) {
             const bool valid = kk < t.Lr;
             float sc[DS_MAXG] = {0.0f, 0.0f, 0.0f, 0.0f};
@@ -540,11 +539,16 @@ static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *
                 ls[hq] = ds_warp_sum(pr[hq]);
                 o[hq][0] = o[hq][1] = o[hq][2] = o[hq][3] = 0.0f;
             }
-            asm volatile("cp.async.wait_group 0;" ::: "memory");
-            __syncwarp();
+            /* values: lane = 4 features; all 32 rows in flight (rows past the end: the last row, p = 0) */
+            uint2 vv[DS_CHUNK];
 #pragma unroll
             for (int j = 0; j < DS_CHUNK; j++) {
-                const uint2 vj = SELF && j == jn ? vnew : ((const uint2 *)(vst + j * DS_HD))[lane];
+                const uint2 *vr = (const uint2 *)(vc + base + (size_t)min(t.c * DS_CHUNK + j, t.Lr - 1) * DS_HD) + lane;
+                vv[j] = SELF ? __ldcg(vr) : __ldg(vr);
+            }
+#pragma unroll
+            for (int j = 0; j < DS_CHUNK; j++) {
+                const uint2 vj = vv[j];
                 const float2 va = __bfloat1622float2(*(const __nv_bfloat162 *)&vj.x);
                 const float2 vb = __bfloat1622float2(*(const __nv_bfloat162 *)&vj.y);
 #pragma unroll
@@ -555,7 +559,6 @@ static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *
                     o[hq][2] = fmaf(pj, vb.x, o[hq][2]), o[hq][3] = fmaf(pj, vb.y, o[hq][3]);
                 }
             }
-            __syncwarp(); /* the V rows are read: the partials take their place */
 #pragma unroll
             for (int hq = 0; hq < DS_MAXG; hq++) {
                 if (hq >= G) break;
@@ -572,7 +575,7 @@ static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *
             const int h = t.g * G + w;
             float4 o4;
             float M, l;
-            ds_merge_parts<false, DS_VST_F>(psm + (size_t)w * DS_PSTRIDE, DS_CWARPS, &o4, &M, &l);
+            ds_merge_parts<false, DS_MAXG * DS_PSTRIDE>(psm + (size_t)w * DS_PSTRIDE, DS_CWARPS, &o4, &M, &l);
             if (t.nseg == 1) {
                 ds_put_att(a, t.r, h, o4, l);
             } else {
@@ -605,16 +608,17 @@ static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *
 
 /* An attention phase: this warp's first loads, the grid barrier, the attention. */
 template <bool SELF>
-static __device__ __noinline__ void ds_attention(const ds_args &a, const float *q, int Hq, int Hkv, const __nv_bfloat16 *kc,
+static __device__ __forceinline__ void ds_attention(const ds_args &a, const float *q, int Hq, int Hkv, const __nv_bfloat16 *kc,
                                                  const __nv_bfloat16 *vc, int Scap, const int *len, float *qsm,
-                                                 __nv_bfloat16 *vsm, unsigned *cnt, int *flag, unsigned *target) {
+                                                 float *psm, unsigned *cnt, int *flag, unsigned *target) {
     ds_kvreg R;
-    if (!(a.dbg & 1)) ds_att_prefetch(kc, vc, Hkv, Scap, len, R, vsm + (size_t)(threadIdx.x >> 5) * DS_CHUNK * DS_HD);
+    if (!(a.dbg & 1)) ds_att_prefetch(kc, vc, Hkv, Scap, len, R);
     ds_gsync(a, target);
-    if (!(a.dbg & 1)) ds_attend<SELF>(a, q, Hq, Hkv, kc, vc, Scap, len, qsm, vsm, cnt, flag, R);
+    if (!(a.dbg & 1)) ds_attend<SELF>(a, q, Hq, Hkv, kc, vc, Scap, len, qsm, psm, cnt, flag, R);
 }
 
-__global__ void __launch_bounds__(DS_THREADS, 1) k_decode_layers(const __grid_constant__ ds_args a) {
+__global__ void __launch_bounds__(DS_THREADS, 1) k_decode_layers(const __grid_constant__ ds_args a_) {
+    const ds_args &a = a_;
     extern __shared__ __align__(128) unsigned char smem[];
     unsigned char *ring = smem;
     uint64_t *full = (uint64_t *)(smem + (size_t)DS_STAGES * DS_STAGE);
@@ -623,8 +627,8 @@ __global__ void __launch_bounds__(DS_THREADS, 1) k_decode_layers(const __grid_co
     float *red = (float *)(rope + 2 * DS_HD);               /* [2][DS_CWARPS][16] */
     float *sred = red + 2 * DS_CWARPS * 16;                 /* [DS_CWARPS][2] */
     float *qsm = sred + 2 * DS_CWARPS;                      /* [DS_MAXG][128] */
-    __nv_bfloat16 *vsm = (__nv_bfloat16 *)(qsm + DS_MAXG * DS_HD); /* [DS_CWARPS][DS_CHUNK][128] */
-    float *xo = (float *)(vsm + (size_t)DS_CWARPS * DS_CHUNK * DS_HD); /* [2][DS_XO]: this block's rows of x */
+    float *psm = qsm + DS_MAXG * DS_HD;                     /* [DS_CWARPS][DS_MAXG][DS_PSTRIDE] */
+    float *xo = psm + DS_CWARPS * DS_MAXG * DS_PSTRIDE;     /* [2][DS_XO]: this block's rows of x */
     int *flag = (int *)(xo + 2 * DS_XO);
     if (threadIdx.x == 0) {
         for (int i = 0; i < DS_STAGES; i++) mb_init(&full[i], 1);
@@ -639,22 +643,25 @@ __global__ void __launch_bounds__(DS_THREADS, 1) k_decode_layers(const __grid_co
         cu_rope_cs(a.theta, j, DS_HD, __ldg(a.pos + m), &rope[threadIdx.x * 2], &rope[threadIdx.x * 2 + 1]);
     }
     {
-        const int r0 = (int)((long long)a.D * blockIdx.x / gridDim.x), r1 = (int)((long long)a.D * (blockIdx.x + 1) / gridDim.x);
+        const int r0 = (int)((long long)a.D * ds_bid() / ds_nb()), r1 = (int)((long long)a.D * (ds_bid() + 1) / ds_nb());
         for (int t = threadIdx.x; t < 2 * (r1 - r0); t += DS_CWARPS * 32)
             xo[(t & 1) * DS_XO + (t >> 1)] = a.x[(size_t)(t & 1) * a.D + r0 + (t >> 1)];
     }
     ds_csync();
     ds_ring rg = {ring, full, cur, 0, 0u, 0u};
     unsigned target = 0;
-    for (int l = 0; l < a.nl; l++) {
+    for (int l = 0; l < a_.nl; l++) {
+        const ds_args *ap = &a_;
+        asm volatile("" : "+l"(ap)); /* see ds_bid */
+        const ds_args &a = *ap;
         const ds_layer &L = a.L[l];
         ds_project(a, L, PH_QKV, a.x, a.D, L.norm[0], rg, red, sred, rope, xo);
-        ds_attention<true>(a, a.q, a.H, a.KV, L.kc, L.vc, a.S, a.kvlen, qsm, vsm, a.cnt, flag, &target);
+        ds_attention<true>(a, a.q, a.H, a.KV, L.kc, L.vc, a.S, a.kvlen, qsm, psm, a.cnt, flag, &target);
         ds_gsync(a, &target);
         ds_project(a, L, PH_O, a.att, a.QW, NULL, rg, red, sred, rope, xo);
         ds_gsync(a, &target);
         ds_project(a, L, PH_CQ, a.x, a.D, L.norm[1], rg, red, sred, rope, xo);
-        ds_attention<false>(a, a.q, a.CH, a.CKV, L.ck, L.cv, a.Lc, a.clen, qsm, vsm, a.cnt + 2 * a.KV, flag, &target);
+        ds_attention<false>(a, a.q, a.CH, a.CKV, L.ck, L.cv, a.Lc, a.clen, qsm, psm, a.cnt + 2 * a.KV, flag, &target);
         ds_gsync(a, &target);
         ds_project(a, L, PH_CO, a.att, a.QW, NULL, rg, red, sred, rope, xo);
         ds_gsync(a, &target);
@@ -667,8 +674,8 @@ __global__ void __launch_bounds__(DS_THREADS, 1) k_decode_layers(const __grid_co
 
 static const size_t DS_SMEM = (size_t)DS_STAGES * DS_STAGE + DS_STAGES * sizeof(uint64_t) + sizeof(ds_cursor) +
                               2 * DS_HD * sizeof(double) +
-                              (2 * DS_CWARPS * 16 + 2 * DS_CWARPS + DS_MAXG * DS_HD + DS_CWARPS * DS_VST_F + 2 * DS_XO) *
-                                  sizeof(float) +
+                              (2 * DS_CWARPS * 16 + 2 * DS_CWARPS + DS_MAXG * DS_HD + DS_CWARPS * DS_MAXG * DS_PSTRIDE +
+                               2 * DS_XO) * sizeof(float) +
                               16;
 
 /* launches of k_decode_layers (tests check that the path ran) */
