@@ -66,8 +66,9 @@ struct ds_args {
     int D, I, H, KV, CH, CKV, S, Lc, QW, nchm;
     float eps;
     double theta;
+    unsigned long long *prof; /* DIA_CUDA_DECODE_STEP_DEBUG & 8: block 0's phase end times [nl][16] */
     int dbg; /* DIA_CUDA_DECODE_STEP_DEBUG (timing experiments, wrong results): 1 no attention, 2 no
-              * grid barriers, 4 no projection epilogues */
+              * grid barriers, 4 no projection epilogues; 8: block 0's phase times (graphs off: eager steps) */
 };
 
 /* ---- shared-memory barriers and bulk copies (sm_90) ---- */
@@ -194,34 +195,38 @@ static __device__ const int ds_order[6] = {PH_QKV, PH_O, PH_CQ, PH_CO, PH_GU, PH
  * DS_STAGES earlier has just left (the stage is free once every warp has passed that tile's
  * barrier). */
 struct ds_cursor {
-    int l, i, u, u1; /* layer, phase (ds_order), next unit, end of this block's units */
-    int s;           /* stage of the next tile */
-    uint64_t pol;    /* L2 policy: weights are read once per step */
+    int u0[6], u1[6], K[6], tu[6]; /* this block's units of each phase (ds_order), K, units per tile */
+    int l, i, u;                   /* layer, phase, next unit (-1: the phase's first) */
+    int s;                         /* stage of the next tile */
+    uint64_t pol;                  /* L2 policy: weights are read once per step */
 };
 
-static __device__ void ds_cursor_phase(const ds_args &a, ds_cursor &c) {
-    for (; c.l < a.nl; c.i = 0, c.l++)
-        for (; c.i < 6; c.i++) {
-            const ds_wph p = ds_phase(a, ds_order[c.i]);
-            int u0, u1;
-            ds_range(p, &u0, &u1);
-            if (c.u < 0) c.u = u0;
-            c.u1 = u1;
-            if (c.u < c.u1) return;
-            c.u = -1;
-        }
+static __device__ void ds_cursor_init(const ds_args &a, ds_cursor &c) {
+    for (int i = 0; i < 6; i++) {
+        const ds_wph p = ds_phase(a, ds_order[i]);
+        ds_range(p, &c.u0[i], &c.u1[i]);
+        c.K[i] = p.K, c.tu[i] = p.tu;
+    }
+    c.l = 0, c.i = 0, c.u = -1, c.s = 0;
+    asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(c.pol));
 }
 
 /* Issue the cursor's tile into its stage and move on (nothing past the last tile). */
 static __device__ void ds_issue(const ds_args &a, ds_cursor &c, unsigned char *ring, uint64_t *full) {
-    ds_cursor_phase(a, c);
+    while (c.l < a.nl) { /* the next phase with units for this block */
+        if (c.u < 0) c.u = c.u0[c.i];
+        if (c.u < c.u1[c.i]) break;
+        c.u = -1;
+        if (++c.i == 6) c.i = 0, c.l++;
+    }
     if (c.l >= a.nl) return;
-    const int ph = ds_order[c.i];
-    const ds_wph p = ds_phase(a, ph);
-    const int n = ds_tile_units(p, ph, c.u, c.u1);
+    const int ph = ds_order[c.i], K = c.K[c.i];
+    ds_wph p;
+    p.K = K, p.tu = c.tu[c.i], p.pair = ph == PH_QKV || ph == PH_GU, p.U = 0;
+    const int n = ds_tile_units(p, ph, c.u, c.u1[c.i]);
     const __nv_bfloat16 *r1, *r2;
     ds_tile_rows(a, a.L[c.l], ph, p, c.u, &r1, &r2);
-    const unsigned bytes = (unsigned)n * (unsigned)p.K * 2u;
+    const unsigned bytes = (unsigned)n * (unsigned)K * 2u;
     asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); /* the stage's reads before the copy */
     mb_expect_tx(&full[c.s], r2 ? 2 * bytes : bytes);
     unsigned char *dst = ring + (size_t)c.s * DS_STAGE;
@@ -229,13 +234,15 @@ static __device__ void ds_issue(const ds_args &a, ds_cursor &c, unsigned char *r
     if (r2) bulk_load(dst + bytes, r2, bytes, &full[c.s], c.pol);
     if (++c.s == DS_STAGES) c.s = 0;
     c.u += n;
-    if (c.u >= c.u1) c.u = -1, c.i++;
 }
+
+/* The thread that moves the weight stream: the last warp's first lane (the epilogues run in warp 0). */
+#define DS_ISSUER (DS_THREADS - 32)
 
 struct ds_ring {
     unsigned char *ring;
     uint64_t *full;
-    ds_cursor *cur; /* shared; thread 0's */
+    ds_cursor *cur; /* shared; DS_ISSUER's */
     int s;
     unsigned par;
     unsigned tile;
@@ -358,7 +365,7 @@ static __device__ void ds_gemv(const ds_args &a, const ds_layer &L, int ph, cons
         const float tot = ds_warp_sum16(v16, lane);
         if (!(lane & 1)) rb[w * 16 + ((lane >> 1) & 15)] = tot;
         ds_csync(); /* every warp is done with the tile's stage: the tile DS_STAGES ahead goes there */
-        if (threadIdx.x == 0) ds_issue(a, *rg.cur, rg.ring, rg.full);
+        if (threadIdx.x == DS_ISSUER) ds_issue(a, *rg.cur, rg.ring, rg.full);
         const int t = threadIdx.x;
         if (t < 2 * n && !(a.dbg & 4)) {
             const int i = t >> 1, m = t & 1;
@@ -606,15 +613,27 @@ static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *
     }
 }
 
+/* DIA_CUDA_DECODE_STEP_DEBUG & 8: the time at mark k of the layer, by block 0's thread 0. */
+static __device__ __forceinline__ void ds_mark(unsigned long long *pm, int k) {
+    if (pm && threadIdx.x == 0 && ds_bid() == 0) {
+        unsigned long long t;
+        asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+        pm[k] = t;
+    }
+}
+
 /* An attention phase: this warp's first loads, the grid barrier, the attention. */
 template <bool SELF>
 static __device__ __forceinline__ void ds_attention(const ds_args &a, const float *q, int Hq, int Hkv, const __nv_bfloat16 *kc,
                                                  const __nv_bfloat16 *vc, int Scap, const int *len, float *qsm,
-                                                 float *psm, unsigned *cnt, int *flag, unsigned *target) {
+                                                 float *psm, unsigned *cnt, int *flag, unsigned *target,
+                                                 unsigned long long *pm, int mk) {
     ds_kvreg R;
     if (!(a.dbg & 1)) ds_att_prefetch(kc, vc, Hkv, Scap, len, R);
     ds_gsync(a, target);
+    ds_mark(pm, mk);
     if (!(a.dbg & 1)) ds_attend<SELF>(a, q, Hq, Hkv, kc, vc, Scap, len, qsm, psm, cnt, flag, R);
+    ds_mark(pm, mk + 1);
 }
 
 __global__ void __launch_bounds__(DS_THREADS, 1) k_decode_layers(const __grid_constant__ ds_args a_) {
@@ -630,11 +649,10 @@ __global__ void __launch_bounds__(DS_THREADS, 1) k_decode_layers(const __grid_co
     float *psm = qsm + DS_MAXG * DS_HD;                     /* [DS_CWARPS][DS_MAXG][DS_PSTRIDE] */
     float *xo = psm + DS_CWARPS * DS_MAXG * DS_PSTRIDE;     /* [2][DS_XO]: this block's rows of x */
     int *flag = (int *)(xo + 2 * DS_XO);
-    if (threadIdx.x == 0) {
+    if (threadIdx.x == DS_ISSUER) {
         for (int i = 0; i < DS_STAGES; i++) mb_init(&full[i], 1);
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
-        *cur = ds_cursor{0, 0, -1, 0, 0, 0};
-        asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(cur->pol));
+        ds_cursor_init(a, *cur);
         for (int i = 0; i < DS_STAGES; i++) ds_issue(a, *cur, ring, full);
     }
     /* the RoPE angles of both rows' positions (the same for every layer); this block's rows of x */
@@ -648,6 +666,7 @@ __global__ void __launch_bounds__(DS_THREADS, 1) k_decode_layers(const __grid_co
             xo[(t & 1) * DS_XO + (t >> 1)] = a.x[(size_t)(t & 1) * a.D + r0 + (t >> 1)];
     }
     ds_csync();
+    ds_mark(a.prof ? a.prof + a.nl * 16 : NULL, 0);
     ds_ring rg = {ring, full, cur, 0, 0u, 0u};
     unsigned target = 0;
     for (int l = 0; l < a_.nl; l++) {
@@ -655,20 +674,34 @@ __global__ void __launch_bounds__(DS_THREADS, 1) k_decode_layers(const __grid_co
         asm volatile("" : "+l"(ap)); /* see ds_bid */
         const ds_args &a = *ap;
         const ds_layer &L = a.L[l];
+        unsigned long long *pm = a.prof ? a.prof + l * 16 : NULL;
         ds_project(a, L, PH_QKV, a.x, a.D, L.norm[0], rg, red, sred, rope, xo);
-        ds_attention<true>(a, a.q, a.H, a.KV, L.kc, L.vc, a.S, a.kvlen, qsm, psm, a.cnt, flag, &target);
+        ds_mark(pm, 0);
+        ds_attention<true>(a, a.q, a.H, a.KV, L.kc, L.vc, a.S, a.kvlen, qsm, psm, a.cnt, flag, &target, pm, 1);
         ds_gsync(a, &target);
+        ds_mark(pm, 3);
         ds_project(a, L, PH_O, a.att, a.QW, NULL, rg, red, sred, rope, xo);
+        ds_mark(pm, 4);
         ds_gsync(a, &target);
+        ds_mark(pm, 5);
         ds_project(a, L, PH_CQ, a.x, a.D, L.norm[1], rg, red, sred, rope, xo);
-        ds_attention<false>(a, a.q, a.CH, a.CKV, L.ck, L.cv, a.Lc, a.clen, qsm, psm, a.cnt + 2 * a.KV, flag, &target);
+        ds_mark(pm, 6);
+        ds_attention<false>(a, a.q, a.CH, a.CKV, L.ck, L.cv, a.Lc, a.clen, qsm, psm, a.cnt + 2 * a.KV, flag, &target,
+                            pm, 7);
         ds_gsync(a, &target);
+        ds_mark(pm, 9);
         ds_project(a, L, PH_CO, a.att, a.QW, NULL, rg, red, sred, rope, xo);
+        ds_mark(pm, 10);
         ds_gsync(a, &target);
+        ds_mark(pm, 11);
         ds_project(a, L, PH_GU, a.x, a.D, L.norm[2], rg, red, sred, rope, xo);
+        ds_mark(pm, 12);
         ds_gsync(a, &target);
+        ds_mark(pm, 13);
         ds_project(a, L, PH_DOWN, a.mlp, a.I, NULL, rg, red, sred, rope, xo);
+        ds_mark(pm, 14);
         if (l + 1 < a.nl) ds_gsync(a, &target);
+        ds_mark(pm, 15);
     }
 }
 
@@ -783,9 +816,41 @@ dia_status cu_decode_layers(dia_backend *be, const dia_decode_layers_args *a) {
     d.kvlen = (const int *)cu_ptr(a->kvlen), d.clen = (const int *)cu_ptr(a->cross_len);
     const char *dbg = getenv("DIA_CUDA_DECODE_STEP_DEBUG");
     d.dbg = dbg ? atoi(dbg) : 0;
+    unsigned long long *prof_h = NULL;
+    if (d.dbg & 8) { /* block 0's phase times, synchronously (breaks graph capture: steps run eagerly) */
+        static void *prof_d;
+        if (!prof_d) CU_CHECK(cudaMalloc(&prof_d, (DS_MAXL * 16 + 1) * sizeof(unsigned long long)));
+        d.prof = (unsigned long long *)prof_d;
+        prof_h = (unsigned long long *)calloc(DS_MAXL * 16 + 1, sizeof(unsigned long long));
+    }
     CU_CHECK(cudaMemsetAsync(d.bar, 0, (4 + n_c) * sizeof(unsigned), c->stream));
     k_decode_layers<<<c->sm_count, DS_THREADS, DS_SMEM, c->stream>>>(d);
     CU_LAUNCHED("decode_layers");
+    if (prof_h) {
+        static double sum[17];
+        static long calls;
+        cudaError_t e = cudaMemcpyAsync(prof_h, d.prof, (DS_MAXL * 16 + 1) * sizeof(unsigned long long), cudaMemcpyDeviceToHost,
+                                        c->stream);
+        if (e == cudaSuccess) e = cudaStreamSynchronize(c->stream);
+        if (e == cudaSuccess) {
+            unsigned long long prev = prof_h[d.nl * 16];
+            for (int l = 0; l < d.nl; l++)
+                for (int k = 0; k < 16; k++) sum[k] += (double)(prof_h[l * 16 + k] - prev) * 1e-3, prev = prof_h[l * 16 + k];
+            sum[16] += (double)(prev - prof_h[d.nl * 16]) * 1e-3;
+            if (++calls % 100 == 0) {
+                const double n = (double)calls * d.nl;
+                dia_log(DIA_LOG_INFO,
+                        "decode-step profile, block 0, us per layer: qkv %.2f | bar %.2f self %.2f bar %.2f | o %.2f bar %.2f | cq "
+                        "%.2f | bar %.2f cross %.2f bar %.2f | co %.2f bar %.2f | gu %.2f bar %.2f | down %.2f bar %.2f; "
+                        "kernel %.1f us",
+                        sum[0] / n, sum[1] / n, sum[2] / n, sum[3] / n, sum[4] / n, sum[5] / n, sum[6] / n, sum[7] / n,
+                        sum[8] / n, sum[9] / n, sum[10] / n, sum[11] / n, sum[12] / n, sum[13] / n, sum[14] / n, sum[15] / n,
+                        sum[16] / calls);
+            }
+        }
+        free(prof_h);
+        if (e != cudaSuccess) return dia_fail(DIA_ERR_BACKEND, "CUDA: decode-step profile: %s", cudaGetErrorString(e));
+    }
     __atomic_add_fetch(&g_ds_launches, 1, __ATOMIC_RELAXED);
     return DIA_OK;
 }
