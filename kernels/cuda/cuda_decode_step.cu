@@ -640,15 +640,16 @@ __global__ void __launch_bounds__(DS_THREADS, 1) k_decode_layers(const __grid_co
     const ds_args &a = a_;
     extern __shared__ __align__(128) unsigned char smem[];
     unsigned char *ring = smem;
-    uint64_t *full = (uint64_t *)(smem + (size_t)DS_STAGES * DS_STAGE);
+    /* 16-byte aligned pieces first (float4 accesses), then the 8-byte ones */
+    float *qsm = (float *)(smem + (size_t)DS_STAGES * DS_STAGE); /* [DS_MAXG][128] */
+    float *psm = qsm + DS_MAXG * DS_HD;                          /* [DS_CWARPS][DS_MAXG][DS_PSTRIDE] */
+    float *red = psm + DS_CWARPS * DS_MAXG * DS_PSTRIDE;         /* [2][DS_CWARPS][16] */
+    float *sred = red + 2 * DS_CWARPS * 16;                      /* [DS_CWARPS][2] */
+    float *xo = sred + 2 * DS_CWARPS;                            /* [2][DS_XO]: this block's rows of x */
+    double *rope = (double *)(xo + 2 * DS_XO);                   /* [2][64] (cos, sin) */
+    uint64_t *full = (uint64_t *)(rope + 2 * DS_HD);             /* [DS_STAGES] */
     ds_cursor *cur = (ds_cursor *)(full + DS_STAGES);
-    double *rope = (double *)(cur + 1);                     /* [2][64] (cos, sin) */
-    float *red = (float *)(rope + 2 * DS_HD);               /* [2][DS_CWARPS][16] */
-    float *sred = red + 2 * DS_CWARPS * 16;                 /* [DS_CWARPS][2] */
-    float *qsm = sred + 2 * DS_CWARPS;                      /* [DS_MAXG][128] */
-    float *psm = qsm + DS_MAXG * DS_HD;                     /* [DS_CWARPS][DS_MAXG][DS_PSTRIDE] */
-    float *xo = psm + DS_CWARPS * DS_MAXG * DS_PSTRIDE;     /* [2][DS_XO]: this block's rows of x */
-    int *flag = (int *)(xo + 2 * DS_XO);
+    int *flag = (int *)(cur + 1);
     if (threadIdx.x == DS_ISSUER) {
         for (int i = 0; i < DS_STAGES; i++) mb_init(&full[i], 1);
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
