@@ -1,33 +1,42 @@
 /* cuda_decode_step.cu - every decoder layer of a B = 1 decode step (the CFG pair: 2 rows) in one
- * persistent kernel (backend slot `decode_layers`).
+ * persistent kernel (backend slot `decode_layers`). OPT-IN (DIA_CUDA_DECODE_STEP=1): it is correct
+ * (test_decode_step_kernel) but not yet faster than the op-by-op step it replaces (H100, see
+ * docs/performance.md, seventh session).
  *
  * At 2 rows a step is a stream of ~2.5 GB of weights with small reductions between the
  * projections (RMSNorm, attention). As separate kernels each projection pays its ramp-up and tail
  * and the small kernels run while no weights stream. Here one block per SM stays resident for the
- * whole step and does the layers' work in phases separated by grid-wide barriers:
+ * whole step and does the layers' work in phases separated by grid-wide barriers (8 per layer):
  *
- *   q|k|v (+ RoPE, cache stores) | self-attention partials | merge | o (+= x) | cross q |
- *   cross-attention partials | merge | cross o (+= x) | gate_up (SiLU gate) | down (+= x)
+ *   q|k|v (+ RoPE, cache stores) | self-attention | o (+= x) | cross q | cross-attention |
+ *   cross o (+= x) | gate_up (SiLU gate) | down (+= x)
  *
- * The weights do not depend on the activations, so a producer warp per block streams the block's
- * weight tiles of all phases of all layers, in order, into a ring of shared-memory stages with
- * bulk copies (cp.async.bulk, completion on mbarriers) and runs ahead of the consumer warps by up
- * to the ring's size: while the consumers wait at a barrier or compute attention, the next
- * projection's weights are already arriving.
+ * The weights do not depend on the activations, so each block streams its weight tiles of all
+ * phases of all layers, in order, into a ring of DS_STAGES shared-memory stages with bulk copies
+ * (cp.async.bulk, completion on mbarriers): one thread (DS_ISSUER) issues the tile DS_STAGES ahead
+ * into each stage as soon as every warp has passed the barrier of the tile that used it, so while
+ * the warps wait at a grid barrier or compute attention the next projections' weights arrive.
+ * (A separate producer warp made 9 warps a block, which caps registers at 168: the attention
+ * spilled.)
  *
  * Projection phase: output rows (or (j, j + 64) RoPE pairs, or (gate, up) row pairs) are split
- * evenly over the blocks; a tile is up to 8 rows of [K] bf16. Consumer warp w owns the 256-wide
- * K chunks w, w + 8, ... of the input, which it keeps in registers for the phase (normed with the
- * RMSNorm scale folded in; the 1 / rms factor applied to the sums); each warp's partial sums meet
- * in shared memory, and one thread per output does the epilogue. Every output is written by one
- * thread in a fixed order, so results are deterministic.
- * Attention phase: a warp per (row, kv head, 32-key chunk), lanes = keys for the scores, lanes =
- * features for the values; partials (max, sum, o[128]) merged by a warp per (row, head).
+ * evenly over the blocks; a tile is up to 8 rows of [K] bf16. Warp w owns the 256-wide K chunks
+ * w, w + 8, ... of the input, which it keeps in registers for the phase (normed with the RMSNorm
+ * scale folded in; the 1 / rms factor applied to the sums); the warps' partial sums meet in shared
+ * memory (16-shuffle transposed reductions) and one thread per output does the epilogue. Every
+ * output is written by one thread in a fixed order: results are deterministic. Each block keeps
+ * its rows of the residual x in shared memory (the o / cross o / down epilogues read no global
+ * memory).
+ * Attention phase: a block per (row, kv head, 256-key segment), a warp per 32-key chunk (lanes =
+ * keys for the scores, lanes = features for the values), the warps' partials merged in shared
+ * memory; more than one segment: the last block of a (row, kv head) merges the segments' partials
+ * through global memory. Each warp's K rows are loaded before the grid barrier that precedes the
+ * phase (the one row written in this step is read again after it).
  * Data written during the kernel is read with ld.global.cg (L2), never through L1.
  *
  * Applies where: 2 rows, bf16 weights in nn.Linear layout in device memory, bf16 caches, head
- * dims 128, GQA groups <= 4, every K a multiple of 256 and <= 8192, <= DS_MAXL layers, and one
- * block fits each SM. DIA_CUDA_DECODE_STEP=0 switches it off (comparisons). */
+ * dims 128, GQA groups <= 4, every K a multiple of 256 and <= 8192, D <= 64 blocks, <= DS_MAXL
+ * layers, and one block fits each SM. DIA_CUDA_DECODE_STEP_DEBUG: timing experiments (below). */
 #include <stdlib.h>
 
 #include "cuda_common.cuh"
@@ -748,11 +757,10 @@ static int ds_cache(const dia_tensor *t, int64_t R, int64_t H, int64_t S) {
 static int ds_i32(const dia_tensor *t, int64_t R) { return t && t->dtype == DIA_I32 && dia_tensor_nelem(t) == R; }
 
 int cu_decode_layers_ok(dia_backend *be, const dia_decode_layers_args *a) {
-    (void)be;
-    const char *e = getenv("DIA_CUDA_DECODE_STEP");
-    if ((e && e[0] == '0') || !a || !a->x || a->x->ndim != 2 || a->x->dtype != DIA_F32) return 0;
+    const char *e = getenv("DIA_CUDA_DECODE_STEP"); /* opt-in: not yet faster */
+    if (!(e && e[0] == '1') || !a || !a->x || a->x->ndim != 2 || a->x->dtype != DIA_F32) return 0;
     const int64_t R = a->x->ne[0], D = a->x->ne[1];
-    if (R != 2 || a->n_layers < 1 || a->n_layers > DS_MAXL || a->head_dim != DS_HD || a->cross_head_dim != DS_HD) return 0;
+    if (R != 2 || D > (int64_t)DS_XO * cu_ctx(be)->sm_count || a->n_layers < 1 || a->n_layers > DS_MAXL || a->head_dim != DS_HD || a->cross_head_dim != DS_HD) return 0;
     const int64_t H = a->heads, KV = a->kv_heads, CH = a->cross_heads, CKV = a->cross_kv_heads;
     if (KV < 1 || CKV < 1 || H % KV || CH % CKV || H / KV > DS_MAXG || CH / CKV > DS_MAXG) return 0;
     if (!ds_i32(a->pos, R) || !ds_i32(a->start, R) || !ds_i32(a->kvlen, R) || !ds_i32(a->cross_len, R)) return 0;
