@@ -8,7 +8,8 @@
 # KNOB_GENERATE=1: the knobs phase times dia_generate (device sampler, codes to the host) instead of
 # single decoder steps (which download every row's logits); KNOB_CAPACITY=3072: with max_tokens 3072
 # (the cache of a default generation; cancelled after the timed frames).
-# Phases: env build test model ops cmp ncu trace vram lib long dac knobs sampling nograph ref (dac: DAC_NCU=1 adds a
+# Phases: env build test model ops cmp ncu trace vram lib long dac knobs step sampling nograph ref (step: the
+# persistent decode-step kernel against the default at B=1, and its phase profile; dac: DAC_NCU=1 adds a
 # per-kernel ncu breakdown, DAC_OPS=1 each bf16 conv of an 861-frame (10 s) segment, DAC_REF=1 PyTorch's decode of the
 # same codes, DAC_CPU=1 a CPU line). CACHE_MODES (vram, lib,
 # long): bf16 = the attention caches the backend picks (bf16 with bf16 weights), f32 =
@@ -180,6 +181,17 @@ if has knobs; then
         --batch "$B" --steps "$STEPS" --warmup "$WARMUP" --generate "${KNOB_GENERATE:-0}" --capacity "${KNOB_CAPACITY:-0}" 2>&1 | grep -v "^libdia info"
     done
   done
+fi
+if has step; then
+  echo "=== the persistent decode-step kernel (B=1, dia_generate, capacity 3072): op by op vs DIA_CUDA_DECODE_STEP=1, twice; then block 0's phase profile"
+  for rep in 1 2; do
+    for k in 0 1; do
+      echo "DIA_CUDA_DECODE_STEP=$k: $(DIA_CUDA_DECODE_STEP=$k ./build-cuda/bench/bench_cuda --model "$MODEL" --backend cuda --dtype bf16 \
+        --batch 1 --steps "$STEPS" --warmup "$WARMUP" --generate 1 --capacity 3072 2>&1 | grep "timed_frames=20" | grep -o "steps_per_s=[0-9.]*")"
+    done
+  done
+  DIA_CUDA_DECODE_STEP=1 DIA_CUDA_DECODE_STEP_DEBUG=8 ./build-cuda/bench/bench_cuda --model "$MODEL" --backend cuda --dtype bf16 \
+    --batch 1 --steps "$STEPS" --warmup "$WARMUP" --generate 1 --capacity 3072 --verbose 1 2>&1 | grep -o "decode-step profile.*" | tail -1
 fi
 if has sampling; then
   echo "=== dia generate end to end (device vs host sampler), MAX_TOKENS=${MAX_TOKENS:-400}"
