@@ -36,7 +36,10 @@
  *
  * Applies where: 2 rows, bf16 weights in nn.Linear layout in device memory, bf16 caches, head
  * dims 128, GQA groups <= 4, every K a multiple of 256 and <= 8192, D <= 64 blocks, <= DS_MAXL
- * layers, and one block fits each SM. DIA_CUDA_DECODE_STEP_DEBUG: timing experiments (below). */
+ * layers, and one block fits each SM. DIA_CUDA_DECODE_STEP_DEBUG: timing experiments (below).
+ * The grid barriers need all sm_count blocks resident at once: the kernel is launched plainly (not
+ * cooperatively), which holds on a GPU of its own; on a shared one (MPS with an SM limit) it could
+ * wait forever. A cooperative launch (it fails instead) is a to-do, untested under graph capture. */
 #include <stdlib.h>
 
 #include "cuda_common.cuh"
