@@ -122,10 +122,10 @@ static __device__ __forceinline__ int ds_nb(void) {
     return v;
 }
 
-/* the consumer warps only (the producer warp never joins) */
+/* all warps of the block (named barrier 1) */
 static __device__ __forceinline__ void ds_csync(void) { asm volatile("bar.sync 1, %0;" ::"n"(DS_CWARPS * 32) : "memory"); }
 
-/* Grid-wide barrier among the consumers of all blocks: a monotonic counter. */
+/* Grid-wide barrier among all blocks: a monotonic counter. */
 static __device__ __forceinline__ void ds_gsync(const ds_args &a, unsigned *target) {
     unsigned *bar = a.bar;
     *target += ds_nb();
@@ -202,10 +202,10 @@ static __device__ __forceinline__ void ds_tile_rows(const ds_args &a, const ds_l
 
 static __device__ const int ds_order[6] = {PH_QKV, PH_O, PH_CQ, PH_CO, PH_GU, PH_DOWN};
 
-/* The weight stream: a cursor over every weight tile of the step in the consumers' order, kept in
- * shared memory and moved by thread 0 only, which issues each tile into the ring stage the tile
- * DS_STAGES earlier has just left (the stage is free once every warp has passed that tile's
- * barrier). */
+/* The weight stream: a cursor over every weight tile of the step in the phases' order, kept in
+ * shared memory and moved by one thread only (DS_ISSUER), which issues each tile into the ring
+ * stage the tile DS_STAGES earlier has just left (the stage is free once every warp has passed that
+ * tile's barrier). */
 struct ds_cursor {
     int u0[6], u1[6], K[6], tu[6]; /* this block's units of each phase (ds_order), K, units per tile */
     int l, i, u;                   /* layer, phase, next unit (-1: the phase's first) */
@@ -418,8 +418,8 @@ static __device__ void ds_gemv(const ds_args &a, const ds_layer &L, int ph, cons
     }
 }
 
-/* Not inlined (nor ds_attention): inlined, the compiler hoists every phase's loop-invariant
- * values out of the layer loop and runs out of registers (measured: spills at 255). */
+/* A projection phase, with the register tile that fits its K. (Inlined, like every phase: the
+ * opaque reads of ds_bid keep their loop-invariant values inside the layer loop.) */
 static __device__ __forceinline__ void ds_project(const ds_args &a, const ds_layer &L, int ph, const float *xin, int xs, const float *g,
                                   ds_ring &rg, float *red, float *sred, const double *rope, float *xo) {
     const int K = ds_phase(a, ph).K;
@@ -433,9 +433,9 @@ static __device__ __forceinline__ void ds_project(const ds_args &a, const ds_lay
  * query heads of the kv head; warp w takes chunk seg * DS_CWARPS + w: lanes = keys for the scores,
  * lanes = 4 features each for the values. The warps' partials (max, sum, o) meet in shared memory;
  * with one segment (<= 256 keys) the block writes att, else it writes the segment's partial and
- * the last block of (r, g) (a counter in cnt) merges the segments. A warp's K / V rows are loaded
- * into registers before the grid barrier that precedes the phase (they do not depend on it; the
- * one self-attention row written in this step is read again after it). */
+ * the last block of (r, g) (a counter in cnt) merges the segments. A warp's K rows are loaded into
+ * registers before the grid barrier that precedes the phase (they do not depend on it; the one
+ * self-attention row written in this step is read again after it); its V rows after the scores. */
 struct ds_kvreg {
     uint4 k[DS_HD / 8]; /* this lane's key row */
 };
@@ -458,8 +458,8 @@ static __device__ __forceinline__ int ds_att_unit(const int *len, int Hkv, int u
 }
 
 /* This warp's K rows of chunk t.c (rows past the end: the last row, masked later). */
-static __device__ __forceinline__ void ds_att_load(const __nv_bfloat16 *kc, const __nv_bfloat16 *vc, int Hkv, int Scap,
-                                                   const ds_unit &t, ds_kvreg &R) {
+static __device__ __forceinline__ void ds_att_load(const __nv_bfloat16 *kc, int Hkv, int Scap, const ds_unit &t,
+                                                   ds_kvreg &R) {
     const int lane = threadIdx.x & 31;
     if (t.c * DS_CHUNK >= t.Lr) return;
     const size_t base = ((size_t)t.r * Hkv + t.g) * (size_t)Scap * DS_HD;
@@ -469,14 +469,14 @@ static __device__ __forceinline__ void ds_att_load(const __nv_bfloat16 *kc, cons
 }
 
 /* The loads of this block's first unit of a phase, before the barrier that precedes it. */
-static __device__ __forceinline__ void ds_att_prefetch(const __nv_bfloat16 *kc, const __nv_bfloat16 *vc, int Hkv, int Scap,
-                                                       const int *len, ds_kvreg &R) {
+static __device__ __forceinline__ void ds_att_prefetch(const __nv_bfloat16 *kc, int Hkv, int Scap, const int *len,
+                                                       ds_kvreg &R) {
     ds_unit t;
-    if (ds_att_unit(len, Hkv, ds_bid(), &t)) ds_att_load(kc, vc, Hkv, Scap, t, R);
+    if (ds_att_unit(len, Hkv, ds_bid(), &t)) ds_att_load(kc, Hkv, Scap, t, R);
 }
 
-/* Merge n partials (max, sum, o[128]) DS_PSTRIDE floats apart at P (shared or global): lane = 4
- * features. Returns o / sum in *o4, or the merged (max, sum, o) when raw. */
+/* Merge n partials (max, sum, o[128]) STRIDE floats apart at P (shared or global): lane = 4
+ * features. The merged partial: max in *mo, sum in *lo, o (not yet divided by the sum) in *o4. */
 template <bool GLOBAL, int STRIDE>
 static __device__ __forceinline__ void ds_merge_parts(const float *P, int n, float4 *o4, float *mo, float *lo) {
     const int lane = threadIdx.x & 31;
@@ -514,7 +514,7 @@ static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *
     ds_unit t;
     for (int u = ds_bid(); ds_att_unit(len, Hkv, u, &t); u += ds_nb()) {
         const bool has = t.c * DS_CHUNK < t.Lr;
-        if (u != (int)ds_bid()) ds_att_load(kc, vc, Hkv, Scap, t, R);
+        if (u != (int)ds_bid()) ds_att_load(kc, Hkv, Scap, t, R);
         const size_t base = ((size_t)t.r * Hkv + t.g) * (size_t)Scap * DS_HD;
         const int kk = t.c * DS_CHUNK + lane;
         if (SELF && has && kk == t.Lr - 1) { /* the row written in this step */
@@ -634,14 +634,14 @@ static __device__ __forceinline__ void ds_mark(unsigned long long *pm, int k) {
     }
 }
 
-/* An attention phase: this warp's first loads, the grid barrier, the attention. */
+/* An attention phase: this warp's first K rows, the grid barrier, the attention. */
 template <bool SELF>
 static __device__ __forceinline__ void ds_attention(const ds_args &a, const float *q, int Hq, int Hkv, const __nv_bfloat16 *kc,
                                                  const __nv_bfloat16 *vc, int Scap, const int *len, float *qsm,
                                                  float *psm, unsigned *cnt, int *flag, unsigned *target,
                                                  unsigned long long *pm, int mk) {
     ds_kvreg R;
-    if (!(a.dbg & 1)) ds_att_prefetch(kc, vc, Hkv, Scap, len, R);
+    if (!(a.dbg & 1)) ds_att_prefetch(kc, Hkv, Scap, len, R);
     ds_gsync(a, target);
     ds_mark(pm, mk);
     if (!(a.dbg & 1)) ds_attend<SELF>(a, q, Hq, Hkv, kc, vc, Scap, len, qsm, psm, cnt, flag, R);
@@ -791,6 +791,31 @@ int cu_decode_layers_ok(dia_backend *be, const dia_decode_layers_args *a) {
     return cu_aligned16(cu_ptr(a->x)) && ds_fits();
 }
 
+/* DIA_CUDA_DECODE_STEP_DEBUG & 8: wait for the launch of d, read block 0's phase times and log their
+ * means every 100 calls (process-wide sums: a debugging aid). */
+static dia_status ds_profile_report(cuda_ctx *c, const ds_args *d) {
+    unsigned long long prof_h[DS_MAXL * 16 + 1];
+    static double sum[17];
+    static long calls;
+    CU_CHECK(cudaMemcpyAsync(prof_h, d->prof, (DS_MAXL * 16 + 1) * sizeof(unsigned long long), cudaMemcpyDeviceToHost,
+                             c->stream));
+    CU_CHECK(cudaStreamSynchronize(c->stream));
+    unsigned long long prev = prof_h[d->nl * 16];
+    for (int l = 0; l < d->nl; l++)
+        for (int k = 0; k < 16; k++) sum[k] += (double)(prof_h[l * 16 + k] - prev) * 1e-3, prev = prof_h[l * 16 + k];
+    sum[16] += (double)(prev - prof_h[d->nl * 16]) * 1e-3;
+    if (++calls % 100 == 0) {
+        const double n = (double)calls * d->nl;
+        dia_log(DIA_LOG_INFO,
+                "decode-step profile, block 0, us per layer: qkv %.2f | bar %.2f self %.2f bar %.2f | o %.2f bar %.2f | cq "
+                "%.2f | bar %.2f cross %.2f bar %.2f | co %.2f bar %.2f | gu %.2f bar %.2f | down %.2f bar %.2f; "
+                "kernel %.1f us",
+                sum[0] / n, sum[1] / n, sum[2] / n, sum[3] / n, sum[4] / n, sum[5] / n, sum[6] / n, sum[7] / n, sum[8] / n,
+                sum[9] / n, sum[10] / n, sum[11] / n, sum[12] / n, sum[13] / n, sum[14] / n, sum[15] / n, sum[16] / calls);
+    }
+    return DIA_OK;
+}
+
 dia_status cu_decode_layers(dia_backend *be, const dia_decode_layers_args *a) {
     if (!cu_decode_layers_ok(be, a)) return dia_fail(DIA_ERR_INTERNAL, "decode_layers: arguments it does not take");
     cuda_ctx *c = cu_ctx(be);
@@ -801,7 +826,8 @@ dia_status cu_decode_layers(dia_backend *be, const dia_decode_layers_args *a) {
     d.I = (int)(a->layer[0].w[6]->ne[0] / 2);
     d.H = a->heads, d.KV = a->kv_heads, d.CH = a->cross_heads, d.CKV = a->cross_kv_heads;
     d.S = (int)a->layer[0].kcache->ne[2], d.Lc = (int)a->layer[0].ck->ne[2];
-    d.QW = (d.H > d.CH ? d.H : d.CH) * DS_HD;
+    const int Hmax = d.H > d.CH ? d.H : d.CH, KVmax = d.KV > d.CKV ? d.KV : d.CKV;
+    d.QW = Hmax * DS_HD;
     const int nS = (d.S + DS_CHUNK - 1) / DS_CHUNK, nL = (d.Lc + DS_CHUNK - 1) / DS_CHUNK;
     d.nchm = nS > nL ? nS : nL;
     d.eps = a->eps, d.theta = (double)a->theta;
@@ -812,11 +838,11 @@ dia_status cu_decode_layers(dia_backend *be, const dia_decode_layers_args *a) {
         d.L[l].kc = (__nv_bfloat16 *)cu_ptr(L->kcache), d.L[l].vc = (__nv_bfloat16 *)cu_ptr(L->vcache);
         d.L[l].ck = (const __nv_bfloat16 *)cu_ptr(L->ck), d.L[l].cv = (const __nv_bfloat16 *)cu_ptr(L->cv);
     }
-    /* scratch: barrier counter and merge counters, q, att, mlp, partials (16-byte aligned pieces) */
-    const size_t n_q = 2 * (size_t)d.QW, n_m = 2 * (size_t)d.I;
-    const size_t n_p = 2 * (size_t)(d.H > d.CH ? d.H : d.CH) * (size_t)d.nchm * DS_PSTRIDE;
+    /* scratch (4-byte words, pieces 16-byte aligned): barrier counter [4], merge counters [n_c], q, att,
+     * mlp, partials */
+    const size_t n_c = (2 * 2 * (size_t)KVmax + 3) & ~(size_t)3; /* [2 phases][2 rows][KVmax] */
+    const size_t n_q = 2 * (size_t)d.QW, n_m = 2 * (size_t)d.I, n_p = 2 * (size_t)Hmax * (size_t)d.nchm * DS_PSTRIDE;
     void *sp;
-    const size_t n_c = 4 + ((2 * 2 * (size_t)(d.KV > d.CKV ? d.KV : d.CKV) + 3) & ~(size_t)3);
     dia_status st = cu_scratch(be, CU_SCRATCH_STEP, (4 + n_c + 2 * n_q + n_m + n_p) * sizeof(float), &sp);
     if (st != DIA_OK) return st;
     float *f = (float *)sp;
@@ -828,41 +854,15 @@ dia_status cu_decode_layers(dia_backend *be, const dia_decode_layers_args *a) {
     d.kvlen = (const int *)cu_ptr(a->kvlen), d.clen = (const int *)cu_ptr(a->cross_len);
     const char *dbg = getenv("DIA_CUDA_DECODE_STEP_DEBUG");
     d.dbg = dbg ? atoi(dbg) : 0;
-    unsigned long long *prof_h = NULL;
     if (d.dbg & 8) { /* block 0's phase times, synchronously (breaks graph capture: steps run eagerly) */
         static void *prof_d;
         if (!prof_d) CU_CHECK(cudaMalloc(&prof_d, (DS_MAXL * 16 + 1) * sizeof(unsigned long long)));
         d.prof = (unsigned long long *)prof_d;
-        prof_h = (unsigned long long *)calloc(DS_MAXL * 16 + 1, sizeof(unsigned long long));
     }
     CU_CHECK(cudaMemsetAsync(d.bar, 0, (4 + n_c) * sizeof(unsigned), c->stream));
     k_decode_layers<<<c->sm_count, DS_THREADS, DS_SMEM, c->stream>>>(d);
     CU_LAUNCHED("decode_layers");
-    if (prof_h) {
-        static double sum[17];
-        static long calls;
-        cudaError_t e = cudaMemcpyAsync(prof_h, d.prof, (DS_MAXL * 16 + 1) * sizeof(unsigned long long), cudaMemcpyDeviceToHost,
-                                        c->stream);
-        if (e == cudaSuccess) e = cudaStreamSynchronize(c->stream);
-        if (e == cudaSuccess) {
-            unsigned long long prev = prof_h[d.nl * 16];
-            for (int l = 0; l < d.nl; l++)
-                for (int k = 0; k < 16; k++) sum[k] += (double)(prof_h[l * 16 + k] - prev) * 1e-3, prev = prof_h[l * 16 + k];
-            sum[16] += (double)(prev - prof_h[d.nl * 16]) * 1e-3;
-            if (++calls % 100 == 0) {
-                const double n = (double)calls * d.nl;
-                dia_log(DIA_LOG_INFO,
-                        "decode-step profile, block 0, us per layer: qkv %.2f | bar %.2f self %.2f bar %.2f | o %.2f bar %.2f | cq "
-                        "%.2f | bar %.2f cross %.2f bar %.2f | co %.2f bar %.2f | gu %.2f bar %.2f | down %.2f bar %.2f; "
-                        "kernel %.1f us",
-                        sum[0] / n, sum[1] / n, sum[2] / n, sum[3] / n, sum[4] / n, sum[5] / n, sum[6] / n, sum[7] / n,
-                        sum[8] / n, sum[9] / n, sum[10] / n, sum[11] / n, sum[12] / n, sum[13] / n, sum[14] / n, sum[15] / n,
-                        sum[16] / calls);
-            }
-        }
-        free(prof_h);
-        if (e != cudaSuccess) return dia_fail(DIA_ERR_BACKEND, "CUDA: decode-step profile: %s", cudaGetErrorString(e));
-    }
+    if (d.prof && (st = ds_profile_report(c, &d)) != DIA_OK) return st;
     __atomic_add_fetch(&g_ds_launches, 1, __ATOMIC_RELAXED);
     return DIA_OK;
 }
