@@ -54,6 +54,7 @@
 #define DS_HD 128
 #define DS_MAXG 4 /* query heads per kv head */
 #define DS_XO 64  /* rows of x per block (D <= DS_XO * blocks) */
+#define DS_PROF 20 /* DIA_CUDA_DECODE_STEP_DEBUG & 8: marks per layer (16 phase ends, 4 inside the attention) */
 
 enum { PH_QKV, PH_O, PH_CQ, PH_CO, PH_GU, PH_DOWN };
 
@@ -78,7 +79,11 @@ struct ds_args {
     int D, I, H, KV, CH, CKV, S, Lc, QW, nchm;
     float eps;
     double theta;
-    unsigned long long *prof; /* DIA_CUDA_DECODE_STEP_DEBUG & 8: block 0's phase end times [nl][16] */
+    unsigned long long *prof; /* DIA_CUDA_DECODE_STEP_DEBUG & 8: block 0's mark times [nl][DS_PROF] */
+    int opt; /* DIA_CUDA_DECODE_STEP_OPT (experiments, same results): 1 L2 prefetch of the norm weights at the
+              * start; 2 L2 prefetch of the layer's attention K/V at its start; 4 release/acquire grid barrier;
+              * 16 the self-attention K/V of layer l + 1 during layer l's gate_up instead; bits 8..11: weight
+              * tiles L2-prefetched beyond the ring */
     int dbg; /* DIA_CUDA_DECODE_STEP_DEBUG (timing experiments, wrong results): 1 no attention, 2 no
               * grid barriers, 4 no projection epilogues; 8: block 0's phase times (graphs off: eager steps) */
 };
@@ -132,13 +137,17 @@ static __device__ __forceinline__ void ds_gsync(const ds_args &a, unsigned *targ
     ds_csync();
     if (a.dbg & 2) return;
     if (threadIdx.x == 0) {
-        __threadfence();
-        atomicAdd(bar, 1u);
+        if (a.opt & 4) {
+            asm volatile("red.release.gpu.global.add.u32 [%0], 1;" ::"l"(bar) : "memory");
+        } else {
+            __threadfence();
+            atomicAdd(bar, 1u);
+        }
         unsigned v;
         do {
             asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(bar) : "memory");
         } while (v < *target);
-        __threadfence();
+        if (!(a.opt & 4)) __threadfence();
     }
     ds_csync();
 }
@@ -223,29 +232,53 @@ static __device__ void ds_cursor_init(const ds_args &a, ds_cursor &c) {
     asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(c.pol));
 }
 
-/* Issue the cursor's tile into its stage and move on (nothing past the last tile). */
-static __device__ void ds_issue(const ds_args &a, ds_cursor &c, unsigned char *ring, uint64_t *full) {
+/* The cursor's tile (its rows r1 and, for pair phases, r2, `bytes` each), and move on; 0 past the
+ * last tile. */
+static __device__ int ds_next(const ds_args &a, ds_cursor &c, const __nv_bfloat16 **r1, const __nv_bfloat16 **r2,
+                              unsigned *bytes) {
     while (c.l < a.nl) { /* the next phase with units for this block */
         if (c.u < 0) c.u = c.u0[c.i];
         if (c.u < c.u1[c.i]) break;
         c.u = -1;
         if (++c.i == 6) c.i = 0, c.l++;
     }
-    if (c.l >= a.nl) return;
+    if (c.l >= a.nl) return 0;
     const int ph = ds_order[c.i], K = c.K[c.i];
     ds_wph p;
     p.K = K, p.tu = c.tu[c.i], p.pair = ph == PH_QKV || ph == PH_GU, p.U = 0;
     const int n = ds_tile_units(p, ph, c.u, c.u1[c.i]);
+    ds_tile_rows(a, a.L[c.l], ph, p, c.u, r1, r2);
+    *bytes = (unsigned)n * (unsigned)K * 2u;
+    c.u += n;
+    return 1;
+}
+
+static __device__ __forceinline__ void ds_l2_prefetch(const void *p, unsigned bytes) {
+    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes) : "memory");
+}
+
+/* L2 prefetch of the prefetch cursor's next tile (the weight tiles beyond the ring). */
+static __device__ void ds_prefetch_tile(const ds_args &a, ds_cursor &pc) {
     const __nv_bfloat16 *r1, *r2;
-    ds_tile_rows(a, a.L[c.l], ph, p, c.u, &r1, &r2);
-    const unsigned bytes = (unsigned)n * (unsigned)K * 2u;
+    unsigned bytes;
+    if (!ds_next(a, pc, &r1, &r2, &bytes)) return;
+    ds_l2_prefetch(r1, bytes);
+    if (r2) ds_l2_prefetch(r2, bytes);
+}
+
+/* Issue the cursor's tile into its stage and move on (nothing past the last tile); pc (NULL: none):
+ * the L2 prefetch cursor, moved one tile too. */
+static __device__ void ds_issue(const ds_args &a, ds_cursor &c, unsigned char *ring, uint64_t *full, ds_cursor *pc) {
+    const __nv_bfloat16 *r1, *r2;
+    unsigned bytes;
+    if (pc) ds_prefetch_tile(a, *pc);
+    if (!ds_next(a, c, &r1, &r2, &bytes)) return;
     asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); /* the stage's reads before the copy */
     mb_expect_tx(&full[c.s], r2 ? 2 * bytes : bytes);
     unsigned char *dst = ring + (size_t)c.s * DS_STAGE;
     bulk_load(dst, r1, bytes, &full[c.s], c.pol);
     if (r2) bulk_load(dst + bytes, r2, bytes, &full[c.s], c.pol);
     if (++c.s == DS_STAGES) c.s = 0;
-    c.u += n;
 }
 
 /* The thread that moves the weight stream: the last warp's first lane (the epilogues run in warp 0). */
@@ -255,6 +288,7 @@ struct ds_ring {
     unsigned char *ring;
     uint64_t *full;
     ds_cursor *cur; /* shared; DS_ISSUER's */
+    ds_cursor *pcur; /* shared; DS_ISSUER's L2 prefetch cursor (NULL: no weight prefetch) */
     int s;
     unsigned par;
     unsigned tile;
@@ -377,7 +411,7 @@ static __device__ void ds_gemv(const ds_args &a, const ds_layer &L, int ph, cons
         const float tot = ds_warp_sum16(v16, lane);
         if (!(lane & 1)) rb[w * 16 + ((lane >> 1) & 15)] = tot;
         ds_csync(); /* every warp is done with the tile's stage: the tile DS_STAGES ahead goes there */
-        if (threadIdx.x == DS_ISSUER) ds_issue(a, *rg.cur, rg.ring, rg.full);
+        if (threadIdx.x == DS_ISSUER) ds_issue(a, *rg.cur, rg.ring, rg.full, rg.pcur);
         const int t = threadIdx.x;
         if (t < 2 * n && !(a.dbg & 4)) {
             const int i = t >> 1, m = t & 1;
@@ -428,6 +462,15 @@ static __device__ __forceinline__ void ds_project(const ds_args &a, const ds_lay
     else ds_gemv<4>(a, L, ph, xin, xs, g, rg, red, sred, rope, xo);
 }
 
+/* DIA_CUDA_DECODE_STEP_DEBUG & 8: the time at mark k of the layer, by block 0's thread 0. */
+static __device__ __forceinline__ void ds_mark(unsigned long long *pm, int k) {
+    if (pm && threadIdx.x == 0 && ds_bid() == 0) {
+        unsigned long long t;
+        asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+        pm[k] = t;
+    }
+}
+
 /* ---- attention ----
  * A block per (row r, kv head g, segment of DS_CWARPS chunks of DS_CHUNK keys) for the G = Hq / Hkv
  * query heads of the kv head; warp w takes chunk seg * DS_CWARPS + w: lanes = keys for the scores,
@@ -466,6 +509,23 @@ static __device__ __forceinline__ void ds_att_load(const __nv_bfloat16 *kc, int 
     const uint4 *kr = (const uint4 *)(kc + base + (size_t)min(t.c * DS_CHUNK + lane, t.Lr - 1) * DS_HD);
 #pragma unroll
     for (int d8 = 0; d8 < DS_HD / 8; d8++) R.k[d8] = __ldg(kr + d8);
+}
+
+/* L2 prefetch of the K and V rows of this block's units of an attention phase (DIA_CUDA_DECODE_STEP_OPT
+ * 2 / 16): issued well before the phase, so that its loads do not wait behind the weight stream in
+ * the memory queues. */
+static __device__ __forceinline__ void ds_pf_att(const __nv_bfloat16 *kc, const __nv_bfloat16 *vc, int Hkv, int Scap,
+                                                 const int *len) {
+    if (threadIdx.x != 0) return;
+    ds_unit t;
+    for (int u = ds_bid(); ds_att_unit(len, Hkv, u, &t); u += ds_nb()) {
+        const int k0 = t.seg * DS_CHUNK * DS_CWARPS, k1 = min(t.Lr, k0 + DS_CHUNK * DS_CWARPS);
+        if (k1 <= k0) continue;
+        const size_t off = (((size_t)t.r * Hkv + t.g) * (size_t)Scap + k0) * DS_HD;
+        const unsigned bytes = (unsigned)(k1 - k0) * DS_HD * 2u;
+        ds_l2_prefetch(kc + off, bytes);
+        ds_l2_prefetch(vc + off, bytes);
+    }
 }
 
 /* The loads of this block's first unit of a phase, before the barrier that precedes it. */
@@ -509,7 +569,7 @@ static __device__ __forceinline__ void ds_put_att(const ds_args &a, int r, int h
 template <bool SELF>
 static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *q, int Hq, int Hkv, const __nv_bfloat16 *kc,
                                  const __nv_bfloat16 *vc, int Scap, const int *len, float *qsm, float *psm,
-                                 unsigned *cnt, int *flag, ds_kvreg &R) {
+                                 unsigned *cnt, int *flag, ds_kvreg &R, unsigned long long *pm, int mk) {
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, G = Hq / Hkv;
     ds_unit t;
     for (int u = ds_bid(); ds_att_unit(len, Hkv, u, &t); u += ds_nb()) {
@@ -525,6 +585,7 @@ static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *
         if (threadIdx.x < G * 32)
             ((float4 *)qsm)[threadIdx.x] = __ldcg((const float4 *)(q + (size_t)t.r * a.QW + (size_t)t.g * G * DS_HD) + threadIdx.x);
         ds_csync();
+        if (u == (int)ds_bid()) ds_mark(pm, mk);
         float *Pw = psm + (size_t)w * DS_MAXG * DS_PSTRIDE;
         if (has) {
             const bool valid = kk < t.Lr;
@@ -588,6 +649,7 @@ static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *
         } else if (lane < G) {
             Pw[lane * DS_PSTRIDE] = -INFINITY; /* no keys: an empty partial */
         }
+        if (u == (int)ds_bid()) ds_mark(pm, mk + 1);
         ds_csync();
         /* the block's merge: warp hq < G merges head hq over the warps' partials */
         if (w < G) {
@@ -625,26 +687,18 @@ static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *
     }
 }
 
-/* DIA_CUDA_DECODE_STEP_DEBUG & 8: the time at mark k of the layer, by block 0's thread 0. */
-static __device__ __forceinline__ void ds_mark(unsigned long long *pm, int k) {
-    if (pm && threadIdx.x == 0 && ds_bid() == 0) {
-        unsigned long long t;
-        asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-        pm[k] = t;
-    }
-}
-
-/* An attention phase: this warp's first K rows, the grid barrier, the attention. */
+/* An attention phase: this warp's first K rows, the grid barrier, the attention (marks mk, mk + 1
+ * around it, mk2, mk2 + 1 inside its first unit). */
 template <bool SELF>
 static __device__ __forceinline__ void ds_attention(const ds_args &a, const float *q, int Hq, int Hkv, const __nv_bfloat16 *kc,
                                                  const __nv_bfloat16 *vc, int Scap, const int *len, float *qsm,
                                                  float *psm, unsigned *cnt, int *flag, unsigned *target,
-                                                 unsigned long long *pm, int mk) {
+                                                 unsigned long long *pm, int mk, int mk2) {
     ds_kvreg R;
     if (!(a.dbg & 1)) ds_att_prefetch(kc, Hkv, Scap, len, R);
     ds_gsync(a, target);
     ds_mark(pm, mk);
-    if (!(a.dbg & 1)) ds_attend<SELF>(a, q, Hq, Hkv, kc, vc, Scap, len, qsm, psm, cnt, flag, R);
+    if (!(a.dbg & 1)) ds_attend<SELF>(a, q, Hq, Hkv, kc, vc, Scap, len, qsm, psm, cnt, flag, R, pm, mk2);
     ds_mark(pm, mk + 1);
 }
 
@@ -661,13 +715,25 @@ __global__ void __launch_bounds__(DS_THREADS, 1) k_decode_layers(const __grid_co
     double *rope = (double *)(xo + 2 * DS_XO);                   /* [2][64] (cos, sin) */
     uint64_t *full = (uint64_t *)(rope + 2 * DS_HD);             /* [DS_STAGES] */
     ds_cursor *cur = (ds_cursor *)(full + DS_STAGES);
-    int *flag = (int *)(cur + 1);
+    ds_cursor *pcur = cur + 1;
+    int *flag = (int *)(pcur + 1);
+    const int npf = (a.opt >> 8) & 15; /* weight tiles L2-prefetched beyond the ring */
     if (threadIdx.x == DS_ISSUER) {
         for (int i = 0; i < DS_STAGES; i++) mb_init(&full[i], 1);
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
         ds_cursor_init(a, *cur);
-        for (int i = 0; i < DS_STAGES; i++) ds_issue(a, *cur, ring, full);
+        if (npf) {
+            ds_cursor_init(a, *pcur);
+            const __nv_bfloat16 *r1, *r2;
+            unsigned bytes;
+            for (int i = 0; i < DS_STAGES; i++) ds_next(a, *pcur, &r1, &r2, &bytes);
+            for (int i = 0; i < npf; i++) ds_prefetch_tile(a, *pcur);
+        }
+        for (int i = 0; i < DS_STAGES; i++) ds_issue(a, *cur, ring, full, NULL);
     }
+    if ((a.opt & 1) && threadIdx.x == 0)
+        for (int i = ds_bid(); i < 3 * a.nl; i += ds_nb()) ds_l2_prefetch(a.L[i / 3].norm[i % 3], (unsigned)a.D * 4u);
+    if (a.opt & 16) ds_pf_att(a.L[0].kc, a.L[0].vc, a.KV, a.S, a.kvlen);
     /* the RoPE angles of both rows' positions (the same for every layer); this block's rows of x */
     if (threadIdx.x < DS_HD) {
         const int m = threadIdx.x / (DS_HD / 2), j = threadIdx.x % (DS_HD / 2);
@@ -679,18 +745,22 @@ __global__ void __launch_bounds__(DS_THREADS, 1) k_decode_layers(const __grid_co
             xo[(t & 1) * DS_XO + (t >> 1)] = a.x[(size_t)(t & 1) * a.D + r0 + (t >> 1)];
     }
     ds_csync();
-    ds_mark(a.prof ? a.prof + a.nl * 16 : NULL, 0);
-    ds_ring rg = {ring, full, cur, 0, 0u, 0u};
+    ds_mark(a.prof ? a.prof + a.nl * DS_PROF : NULL, 0);
+    ds_ring rg = {ring, full, cur, npf ? pcur : NULL, 0, 0u, 0u};
     unsigned target = 0;
     for (int l = 0; l < a_.nl; l++) {
         const ds_args *ap = &a_;
         asm volatile("" : "+l"(ap)); /* see ds_bid */
         const ds_args &a = *ap;
         const ds_layer &L = a.L[l];
-        unsigned long long *pm = a.prof ? a.prof + l * 16 : NULL;
+        unsigned long long *pm = a.prof ? a.prof + l * DS_PROF : NULL;
+        if (a.opt & 2) {
+            if (!(a.opt & 16)) ds_pf_att(L.kc, L.vc, a.KV, a.S, a.kvlen);
+            ds_pf_att(L.ck, L.cv, a.CKV, a.Lc, a.clen);
+        }
         ds_project(a, L, PH_QKV, a.x, a.D, L.norm[0], rg, red, sred, rope, xo);
         ds_mark(pm, 0);
-        ds_attention<true>(a, a.q, a.H, a.KV, L.kc, L.vc, a.S, a.kvlen, qsm, psm, a.cnt, flag, &target, pm, 1);
+        ds_attention<true>(a, a.q, a.H, a.KV, L.kc, L.vc, a.S, a.kvlen, qsm, psm, a.cnt, flag, &target, pm, 1, 16);
         ds_gsync(a, &target);
         ds_mark(pm, 3);
         ds_project(a, L, PH_O, a.att, a.QW, NULL, rg, red, sred, rope, xo);
@@ -700,13 +770,14 @@ __global__ void __launch_bounds__(DS_THREADS, 1) k_decode_layers(const __grid_co
         ds_project(a, L, PH_CQ, a.x, a.D, L.norm[1], rg, red, sred, rope, xo);
         ds_mark(pm, 6);
         ds_attention<false>(a, a.q, a.CH, a.CKV, L.ck, L.cv, a.Lc, a.clen, qsm, psm, a.cnt + 2 * a.KV, flag, &target,
-                            pm, 7);
+                            pm, 7, 18);
         ds_gsync(a, &target);
         ds_mark(pm, 9);
         ds_project(a, L, PH_CO, a.att, a.QW, NULL, rg, red, sred, rope, xo);
         ds_mark(pm, 10);
         ds_gsync(a, &target);
         ds_mark(pm, 11);
+        if ((a.opt & 16) && l + 1 < a.nl) ds_pf_att(a.L[l + 1].kc, a.L[l + 1].vc, a.KV, a.S, a.kvlen);
         ds_project(a, L, PH_GU, a.x, a.D, L.norm[2], rg, red, sred, rope, xo);
         ds_mark(pm, 12);
         ds_gsync(a, &target);
@@ -718,7 +789,7 @@ __global__ void __launch_bounds__(DS_THREADS, 1) k_decode_layers(const __grid_co
     }
 }
 
-static const size_t DS_SMEM = (size_t)DS_STAGES * DS_STAGE + DS_STAGES * sizeof(uint64_t) + sizeof(ds_cursor) +
+static const size_t DS_SMEM = (size_t)DS_STAGES * DS_STAGE + DS_STAGES * sizeof(uint64_t) + 2 * sizeof(ds_cursor) +
                               2 * DS_HD * sizeof(double) +
                               (2 * DS_CWARPS * 16 + 2 * DS_CWARPS + DS_MAXG * DS_HD + DS_CWARPS * DS_MAXG * DS_PSTRIDE +
                                2 * DS_XO) * sizeof(float) +
@@ -794,24 +865,30 @@ int cu_decode_layers_ok(dia_backend *be, const dia_decode_layers_args *a) {
 /* DIA_CUDA_DECODE_STEP_DEBUG & 8: wait for the launch of d, read block 0's phase times and log their
  * means every 100 calls (process-wide sums: a debugging aid). */
 static dia_status ds_profile_report(cuda_ctx *c, const ds_args *d) {
-    unsigned long long prof_h[DS_MAXL * 16 + 1];
-    static double sum[17];
+    unsigned long long prof_h[DS_MAXL * DS_PROF + 1];
+    static double sum[21];
     static long calls;
-    CU_CHECK(cudaMemcpyAsync(prof_h, d->prof, (DS_MAXL * 16 + 1) * sizeof(unsigned long long), cudaMemcpyDeviceToHost,
+    CU_CHECK(cudaMemcpyAsync(prof_h, d->prof, (DS_MAXL * DS_PROF + 1) * sizeof(unsigned long long), cudaMemcpyDeviceToHost,
                              c->stream));
     CU_CHECK(cudaStreamSynchronize(c->stream));
-    unsigned long long prev = prof_h[d->nl * 16];
-    for (int l = 0; l < d->nl; l++)
-        for (int k = 0; k < 16; k++) sum[k] += (double)(prof_h[l * 16 + k] - prev) * 1e-3, prev = prof_h[l * 16 + k];
-    sum[16] += (double)(prev - prof_h[d->nl * 16]) * 1e-3;
+    unsigned long long prev = prof_h[d->nl * DS_PROF];
+    for (int l = 0; l < d->nl; l++) {
+        const unsigned long long *pl = prof_h + l * DS_PROF;
+        for (int k = 0; k < 16; k++) sum[k] += (double)(pl[k] - prev) * 1e-3, prev = pl[k];
+        /* inside the attention phases: q in shared memory, then scores + values + partials */
+        sum[17] += (double)(pl[16] - pl[1]) * 1e-3, sum[18] += (double)(pl[17] - pl[16]) * 1e-3;
+        sum[19] += (double)(pl[18] - pl[7]) * 1e-3, sum[20] += (double)(pl[19] - pl[18]) * 1e-3;
+    }
+    sum[16] += (double)(prev - prof_h[d->nl * DS_PROF]) * 1e-3;
     if (++calls % 100 == 0) {
         const double n = (double)calls * d->nl;
         dia_log(DIA_LOG_INFO,
                 "decode-step profile, block 0, us per layer: qkv %.2f | bar %.2f self %.2f bar %.2f | o %.2f bar %.2f | cq "
                 "%.2f | bar %.2f cross %.2f bar %.2f | co %.2f bar %.2f | gu %.2f bar %.2f | down %.2f bar %.2f; "
-                "kernel %.1f us",
+                "kernel %.1f us; inside self: q %.2f, scores+values %.2f; cross: q %.2f, scores+values %.2f",
                 sum[0] / n, sum[1] / n, sum[2] / n, sum[3] / n, sum[4] / n, sum[5] / n, sum[6] / n, sum[7] / n, sum[8] / n,
-                sum[9] / n, sum[10] / n, sum[11] / n, sum[12] / n, sum[13] / n, sum[14] / n, sum[15] / n, sum[16] / calls);
+                sum[9] / n, sum[10] / n, sum[11] / n, sum[12] / n, sum[13] / n, sum[14] / n, sum[15] / n, sum[16] / calls,
+                sum[17] / n, sum[18] / n, sum[19] / n, sum[20] / n);
     }
     return DIA_OK;
 }
@@ -854,9 +931,11 @@ dia_status cu_decode_layers(dia_backend *be, const dia_decode_layers_args *a) {
     d.kvlen = (const int *)cu_ptr(a->kvlen), d.clen = (const int *)cu_ptr(a->cross_len);
     const char *dbg = getenv("DIA_CUDA_DECODE_STEP_DEBUG");
     d.dbg = dbg ? atoi(dbg) : 0;
+    const char *opt = getenv("DIA_CUDA_DECODE_STEP_OPT");
+    d.opt = opt ? atoi(opt) : 0;
     if (d.dbg & 8) { /* block 0's phase times, synchronously (breaks graph capture: steps run eagerly) */
         static void *prof_d;
-        if (!prof_d) CU_CHECK(cudaMalloc(&prof_d, (DS_MAXL * 16 + 1) * sizeof(unsigned long long)));
+        if (!prof_d) CU_CHECK(cudaMalloc(&prof_d, (DS_MAXL * DS_PROF + 1) * sizeof(unsigned long long)));
         d.prof = (unsigned long long *)prof_d;
     }
     CU_CHECK(cudaMemsetAsync(d.bar, 0, (4 + n_c) * sizeof(unsigned), c->stream));
