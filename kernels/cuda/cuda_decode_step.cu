@@ -414,14 +414,19 @@ static __device__ void ds_gemv(const ds_args &a, const ds_layer &L, int ph, cons
         if (threadIdx.x == DS_ISSUER) ds_issue(a, *rg.cur, rg.ring, rg.full, rg.pcur);
         const int t = threadIdx.x;
         if (t < 2 * n && !(a.dbg & 4)) {
+            /* the phase through an opaque move: otherwise the compiler unswitches the tile loop into
+             * one copy per phase (instruction-cache footprint) */
+            int phe, pair;
+            asm volatile("mov.b32 %0, %1;" : "=r"(phe) : "r"(ph));
+            asm volatile("mov.b32 %0, %1;" : "=r"(pair) : "r"(p.pair));
             const int i = t >> 1, m = t & 1;
             float v1 = 0.0f, v2 = 0.0f;
             for (int q = 0; q < DS_CWARPS; q++) {
                 v1 += rb[q * 16 + i * 2 + m];
-                if (p.pair) v2 += rb[q * 16 + (n + i) * 2 + m];
+                if (pair) v2 += rb[q * 16 + (n + i) * 2 + m];
             }
             v1 *= inv[m], v2 *= inv[m];
-            switch (ph) {
+            switch (phe) {
             case PH_QKV: {
                 const int hh = u / (DS_HD / 2), j = u % (DS_HD / 2) + i;
                 float y1 = v1, y2 = v2;
@@ -452,14 +457,12 @@ static __device__ void ds_gemv(const ds_args &a, const ds_layer &L, int ph, cons
     }
 }
 
-/* A projection phase, with the register tile that fits its K. (Inlined, like every phase: the
- * opaque reads of ds_bid keep their loop-invariant values inside the layer loop.) */
-static __device__ __forceinline__ void ds_project(const ds_args &a, const ds_layer &L, int ph, const float *xin, int xs, const float *g,
-                                  ds_ring &rg, float *red, float *sred, const double *rope, float *xo) {
-    const int K = ds_phase(a, ph).K;
-    if (K <= 2048) ds_gemv<1>(a, L, ph, xin, xs, g, rg, red, sred, rope, xo);
-    else if (K <= 4096) ds_gemv<2>(a, L, ph, xin, xs, g, rg, red, sred, rope, xo);
-    else ds_gemv<4>(a, L, ph, xin, xs, g, rg, red, sred, rope, xo);
+/* A projection phase. One instance for every phase and K (<= 8192: 4 chunks of 256 per warp; the
+ * chunks past K are skipped), not inlined: a step runs through the kernel's code once per layer,
+ * so its code has to stay small to stay in the instruction cache. */
+static __device__ __noinline__ void ds_project(const ds_args &a, const ds_layer &L, int ph, const float *xin, int xs, const float *g,
+                                               ds_ring &rg, float *red, float *sred, const double *rope, float *xo) {
+    ds_gemv<4>(a, L, ph, xin, xs, g, rg, red, sred, rope, xo);
 }
 
 /* DIA_CUDA_DECODE_STEP_DEBUG & 8: the time at mark k of the layer, by block 0's thread 0. */
@@ -481,6 +484,7 @@ static __device__ __forceinline__ void ds_mark(unsigned long long *pm, int k) {
  * self-attention row written in this step is read again after it); its V rows after the scores. */
 struct ds_kvreg {
     uint4 k[DS_HD / 8]; /* this lane's key row */
+    uint2 v[DS_CHUNK];  /* this lane's 4 features of every value row of the chunk */
 };
 
 struct ds_unit {
@@ -500,15 +504,19 @@ static __device__ __forceinline__ int ds_att_unit(const int *len, int Hkv, int u
     return 1;
 }
 
-/* This warp's K rows of chunk t.c (rows past the end: the last row, masked later). */
-static __device__ __forceinline__ void ds_att_load(const __nv_bfloat16 *kc, int Hkv, int Scap, const ds_unit &t,
-                                                   ds_kvreg &R) {
+/* This warp's K and V rows of chunk t.c (rows past the end: the last row, masked later): lane =
+ * key for K, lane = 4 features of every key for V. */
+static __device__ __forceinline__ void ds_att_load(const __nv_bfloat16 *kc, const __nv_bfloat16 *vc, int Hkv, int Scap,
+                                                   const ds_unit &t, ds_kvreg &R) {
     const int lane = threadIdx.x & 31;
     if (t.c * DS_CHUNK >= t.Lr) return;
     const size_t base = ((size_t)t.r * Hkv + t.g) * (size_t)Scap * DS_HD;
     const uint4 *kr = (const uint4 *)(kc + base + (size_t)min(t.c * DS_CHUNK + lane, t.Lr - 1) * DS_HD);
 #pragma unroll
-    for (int d8 = 0; d8 < DS_HD / 8; d8++) R.k[d8] = __ldg(kr + d8);
+    for (int d8 = 0; d8 < DS_HD / 8; d8++) R.k[d8] = __ldcg(kr + d8);
+    const uint2 *vr = (const uint2 *)(vc + base) + lane;
+#pragma unroll
+    for (int j = 0; j < DS_CHUNK; j++) R.v[j] = __ldcg(vr + (size_t)min(t.c * DS_CHUNK + j, t.Lr - 1) * (DS_HD / 4));
 }
 
 /* L2 prefetch of the K and V rows of this block's units of an attention phase (DIA_CUDA_DECODE_STEP_OPT
@@ -529,10 +537,10 @@ static __device__ __forceinline__ void ds_pf_att(const __nv_bfloat16 *kc, const 
 }
 
 /* The loads of this block's first unit of a phase, before the barrier that precedes it. */
-static __device__ __forceinline__ void ds_att_prefetch(const __nv_bfloat16 *kc, int Hkv, int Scap, const int *len,
-                                                       ds_kvreg &R) {
+static __device__ __forceinline__ void ds_att_prefetch(const __nv_bfloat16 *kc, const __nv_bfloat16 *vc, int Hkv,
+                                                       int Scap, const int *len, ds_kvreg &R) {
     ds_unit t;
-    if (ds_att_unit(len, Hkv, ds_bid(), &t)) ds_att_load(kc, Hkv, Scap, t, R);
+    if (ds_att_unit(len, Hkv, ds_bid(), &t)) ds_att_load(kc, vc, Hkv, Scap, t, R);
 }
 
 /* Merge n partials (max, sum, o[128]) STRIDE floats apart at P (shared or global): lane = 4
@@ -545,7 +553,7 @@ static __device__ __forceinline__ void ds_merge_parts(const float *P, int n, flo
     M = ds_warp_max(M);
     float l = 0.0f;
     float4 o = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-#pragma unroll 8
+#pragma unroll 1
     for (int c = 0; c < n; c++) {
         const float *Pc = P + (size_t)c * STRIDE;
         const float mc = GLOBAL ? __ldcg(Pc) : Pc[0], lc = GLOBAL ? __ldcg(Pc + 1) : Pc[1];
@@ -564,23 +572,29 @@ static __device__ __forceinline__ void ds_put_att(const ds_args &a, int r, int h
 }
 
 /* qsm: shared [DS_MAXG][128]; psm: shared [DS_CWARPS][DS_MAXG][DS_PSTRIDE]: each warp's partials;
- * R: prefetched loads of the block's first unit. SELF: the cache row at Lr - 1 was written in this
- * kernel. */
-template <bool SELF>
+ * R: the loads of the block's first unit (made before the barrier). self: the cache row at Lr - 1
+ * was written in this kernel (after those loads): read again. The query heads of a unit go through
+ * one rolled loop (one copy of the code: the kernel is large enough to miss in the instruction
+ * cache). */
 static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *q, int Hq, int Hkv, const __nv_bfloat16 *kc,
-                                 const __nv_bfloat16 *vc, int Scap, const int *len, float *qsm, float *psm,
-                                 unsigned *cnt, int *flag, ds_kvreg &R, unsigned long long *pm, int mk) {
+                                                 const __nv_bfloat16 *vc, int Scap, const int *len, bool self, float *qsm,
+                                                 float *psm, unsigned *cnt, int *flag, ds_kvreg &R,
+                                                 unsigned long long *pm, int mk) {
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, G = Hq / Hkv;
     ds_unit t;
     for (int u = ds_bid(); ds_att_unit(len, Hkv, u, &t); u += ds_nb()) {
         const bool has = t.c * DS_CHUNK < t.Lr;
-        if (u != (int)ds_bid()) ds_att_load(kc, Hkv, Scap, t, R);
+        if (u != (int)ds_bid()) ds_att_load(kc, vc, Hkv, Scap, t, R);
         const size_t base = ((size_t)t.r * Hkv + t.g) * (size_t)Scap * DS_HD;
-        const int kk = t.c * DS_CHUNK + lane;
-        if (SELF && has && kk == t.Lr - 1) { /* the row written in this step */
-            const uint4 *kr = (const uint4 *)(kc + base + (size_t)kk * DS_HD);
+        const int kk = t.c * DS_CHUNK + lane, jl = t.Lr - 1 - t.c * DS_CHUNK; /* jl: the chunk's index of row Lr - 1 */
+        uint2 vl = make_uint2(0u, 0u);
+        if (self && has && jl < DS_CHUNK) { /* the row written in this step */
+            if (kk == t.Lr - 1) {
+                const uint4 *kr = (const uint4 *)(kc + base + (size_t)kk * DS_HD);
 #pragma unroll
-            for (int d8 = 0; d8 < DS_HD / 8; d8++) R.k[d8] = __ldcg(kr + d8);
+                for (int d8 = 0; d8 < DS_HD / 8; d8++) R.k[d8] = __ldcg(kr + d8);
+            }
+            vl = __ldcg((const uint2 *)(vc + base + (size_t)(t.Lr - 1) * DS_HD) + lane);
         }
         if (threadIdx.x < G * 32)
             ((float4 *)qsm)[threadIdx.x] = __ldcg((const float4 *)(q + (size_t)t.r * a.QW + (size_t)t.g * G * DS_HD) + threadIdx.x);
@@ -589,62 +603,35 @@ static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *
         float *Pw = psm + (size_t)w * DS_MAXG * DS_PSTRIDE;
         if (has) {
             const bool valid = kk < t.Lr;
-            float sc[DS_MAXG] = {0.0f, 0.0f, 0.0f, 0.0f};
+            const bool fix = self && jl < DS_CHUNK;
+#pragma unroll 1
+            for (int hq = 0; hq < G; hq++) {
+                float sc = 0.0f;
 #pragma unroll
-            for (int d8 = 0; d8 < DS_HD / 8; d8++) {
-                const __nv_bfloat162 *k2 = (const __nv_bfloat162 *)&R.k[d8];
-                float kf[8];
-#pragma unroll
-                for (int e = 0; e < 4; e++) {
-                    const float2 f = __bfloat1622float2(k2[e]);
-                    kf[2 * e] = f.x, kf[2 * e + 1] = f.y;
-                }
-#pragma unroll
-                for (int hq = 0; hq < DS_MAXG; hq++) {
-                    if (hq >= G) break;
+                for (int d8 = 0; d8 < DS_HD / 8; d8++) {
+                    const __nv_bfloat162 *k2 = (const __nv_bfloat162 *)&R.k[d8];
                     const float4 qa = ((const float4 *)(qsm + hq * DS_HD + d8 * 8))[0];
                     const float4 qb = ((const float4 *)(qsm + hq * DS_HD + d8 * 8))[1];
-                    sc[hq] = fmaf(qa.x, kf[0], sc[hq]), sc[hq] = fmaf(qa.y, kf[1], sc[hq]);
-                    sc[hq] = fmaf(qa.z, kf[2], sc[hq]), sc[hq] = fmaf(qa.w, kf[3], sc[hq]);
-                    sc[hq] = fmaf(qb.x, kf[4], sc[hq]), sc[hq] = fmaf(qb.y, kf[5], sc[hq]);
-                    sc[hq] = fmaf(qb.z, kf[6], sc[hq]), sc[hq] = fmaf(qb.w, kf[7], sc[hq]);
+                    const float2 f0 = __bfloat1622float2(k2[0]), f1 = __bfloat1622float2(k2[1]);
+                    const float2 f2 = __bfloat1622float2(k2[2]), f3 = __bfloat1622float2(k2[3]);
+                    sc = fmaf(qa.x, f0.x, sc), sc = fmaf(qa.y, f0.y, sc), sc = fmaf(qa.z, f1.x, sc), sc = fmaf(qa.w, f1.y, sc);
+                    sc = fmaf(qb.x, f2.x, sc), sc = fmaf(qb.y, f2.y, sc), sc = fmaf(qb.z, f3.x, sc), sc = fmaf(qb.w, f3.y, sc);
                 }
-            }
-            float mx[DS_MAXG], pr[DS_MAXG], ls[DS_MAXG], o[DS_MAXG][4];
+                const float mx = ds_warp_max(valid ? sc : -INFINITY);
+                const float pr = valid ? expf(sc - mx) : 0.0f;
+                const float ls = ds_warp_sum(pr);
+                float o0 = 0.0f, o1 = 0.0f, o2 = 0.0f, o3 = 0.0f;
 #pragma unroll
-            for (int hq = 0; hq < DS_MAXG; hq++) {
-                if (hq >= G) break;
-                mx[hq] = ds_warp_max(valid ? sc[hq] : -INFINITY);
-                pr[hq] = valid ? expf(sc[hq] - mx[hq]) : 0.0f;
-                ls[hq] = ds_warp_sum(pr[hq]);
-                o[hq][0] = o[hq][1] = o[hq][2] = o[hq][3] = 0.0f;
-            }
-            /* values: lane = 4 features; all 32 rows in flight (rows past the end: the last row, p = 0) */
-            uint2 vv[DS_CHUNK];
-#pragma unroll
-            for (int j = 0; j < DS_CHUNK; j++) {
-                const uint2 *vr = (const uint2 *)(vc + base + (size_t)min(t.c * DS_CHUNK + j, t.Lr - 1) * DS_HD) + lane;
-                vv[j] = SELF ? __ldcg(vr) : __ldg(vr);
-            }
-#pragma unroll
-            for (int j = 0; j < DS_CHUNK; j++) {
-                const uint2 vj = vv[j];
-                const float2 va = __bfloat1622float2(*(const __nv_bfloat162 *)&vj.x);
-                const float2 vb = __bfloat1622float2(*(const __nv_bfloat162 *)&vj.y);
-#pragma unroll
-                for (int hq = 0; hq < DS_MAXG; hq++) {
-                    if (hq >= G) break;
-                    const float pj = __shfl_sync(0xffffffffu, pr[hq], j);
-                    o[hq][0] = fmaf(pj, va.x, o[hq][0]), o[hq][1] = fmaf(pj, va.y, o[hq][1]);
-                    o[hq][2] = fmaf(pj, vb.x, o[hq][2]), o[hq][3] = fmaf(pj, vb.y, o[hq][3]);
+                for (int j = 0; j < DS_CHUNK; j++) {
+                    const uint2 vj = fix && j >= jl ? vl : R.v[j]; /* rows past the end: row Lr - 1 too */
+                    const float2 va = __bfloat1622float2(*(const __nv_bfloat162 *)&vj.x);
+                    const float2 vb = __bfloat1622float2(*(const __nv_bfloat162 *)&vj.y);
+                    const float pj = __shfl_sync(0xffffffffu, pr, j);
+                    o0 = fmaf(pj, va.x, o0), o1 = fmaf(pj, va.y, o1), o2 = fmaf(pj, vb.x, o2), o3 = fmaf(pj, vb.y, o3);
                 }
-            }
-#pragma unroll
-            for (int hq = 0; hq < DS_MAXG; hq++) {
-                if (hq >= G) break;
                 float *P = Pw + hq * DS_PSTRIDE;
-                if (lane == 0) P[0] = mx[hq], P[1] = ls[hq];
-                ((float4 *)(P + 4))[lane] = make_float4(o[hq][0], o[hq][1], o[hq][2], o[hq][3]);
+                if (lane == 0) P[0] = mx, P[1] = ls;
+                ((float4 *)(P + 4))[lane] = make_float4(o0, o1, o2, o3);
             }
         } else if (lane < G) {
             Pw[lane * DS_PSTRIDE] = -INFINITY; /* no keys: an empty partial */
@@ -687,18 +674,18 @@ static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *
     }
 }
 
-/* An attention phase: this warp's first K rows, the grid barrier, the attention (marks mk, mk + 1
- * around it, mk2, mk2 + 1 inside its first unit). */
-template <bool SELF>
-static __device__ __forceinline__ void ds_attention(const ds_args &a, const float *q, int Hq, int Hkv, const __nv_bfloat16 *kc,
-                                                 const __nv_bfloat16 *vc, int Scap, const int *len, float *qsm,
+/* An attention phase: this warp's first K and V rows, the grid barrier, the attention (marks mk,
+ * mk + 1 around it, mk2, mk2 + 1 inside its first unit). One instance for both phases (not
+ * inlined: instruction-cache footprint). */
+static __device__ __noinline__ void ds_attention(const ds_args &a, const float *q, int Hq, int Hkv, const __nv_bfloat16 *kc,
+                                                 const __nv_bfloat16 *vc, int Scap, const int *len, bool self, float *qsm,
                                                  float *psm, unsigned *cnt, int *flag, unsigned *target,
                                                  unsigned long long *pm, int mk, int mk2) {
     ds_kvreg R;
-    if (!(a.dbg & 1)) ds_att_prefetch(kc, Hkv, Scap, len, R);
+    if (!(a.dbg & 1)) ds_att_prefetch(kc, vc, Hkv, Scap, len, R);
     ds_gsync(a, target);
     ds_mark(pm, mk);
-    if (!(a.dbg & 1)) ds_attend<SELF>(a, q, Hq, Hkv, kc, vc, Scap, len, qsm, psm, cnt, flag, R, pm, mk2);
+    if (!(a.dbg & 1)) ds_attend(a, q, Hq, Hkv, kc, vc, Scap, len, self, qsm, psm, cnt, flag, R, pm, mk2);
     ds_mark(pm, mk + 1);
 }
 
@@ -760,7 +747,7 @@ __global__ void __launch_bounds__(DS_THREADS, 1) k_decode_layers(const __grid_co
         }
         ds_project(a, L, PH_QKV, a.x, a.D, L.norm[0], rg, red, sred, rope, xo);
         ds_mark(pm, 0);
-        ds_attention<true>(a, a.q, a.H, a.KV, L.kc, L.vc, a.S, a.kvlen, qsm, psm, a.cnt, flag, &target, pm, 1, 16);
+        ds_attention(a, a.q, a.H, a.KV, L.kc, L.vc, a.S, a.kvlen, true, qsm, psm, a.cnt, flag, &target, pm, 1, 16);
         ds_gsync(a, &target);
         ds_mark(pm, 3);
         ds_project(a, L, PH_O, a.att, a.QW, NULL, rg, red, sred, rope, xo);
@@ -769,7 +756,7 @@ __global__ void __launch_bounds__(DS_THREADS, 1) k_decode_layers(const __grid_co
         ds_mark(pm, 5);
         ds_project(a, L, PH_CQ, a.x, a.D, L.norm[1], rg, red, sred, rope, xo);
         ds_mark(pm, 6);
-        ds_attention<false>(a, a.q, a.CH, a.CKV, L.ck, L.cv, a.Lc, a.clen, qsm, psm, a.cnt + 2 * a.KV, flag, &target,
+        ds_attention(a, a.q, a.CH, a.CKV, L.ck, L.cv, a.Lc, a.clen, false, qsm, psm, a.cnt + 2 * a.KV, flag, &target,
                             pm, 7, 18);
         ds_gsync(a, &target);
         ds_mark(pm, 9);
