@@ -207,6 +207,18 @@ if has stepopt; then
     unset DIA_CUDA_DECODE_STEP DIA_CUDA_DECODE_STEP_OPT
   done
 fi
+if has stepvar; then
+  # compile-time variants of the decode-step kernel (DS_VARIANT in cuda_decode_step.cu), each rebuilt
+  # and measured like 'stepopt'; the default build is restored at the end
+  NVF="-O3 -std=c++17 -Xcompiler -fPIC,-fvisibility=hidden -Iinclude -Ilib"
+  for v in ${STEP_VARIANTS:-0}; do
+    touch kernels/cuda/cuda_decode_step.cu
+    "${MK[@]}" NVCCFLAGS="$NVF -DDS_VARIANT=$v" build-cuda/bench/bench_cuda > /tmp/build_v.log 2>&1 || { tail -20 /tmp/build_v.log; continue; }
+    echo "=== DS_VARIANT=$v"
+    PHASES=stepopt bash "$0" 2>&1 | grep -E "^(OPT|default|  prof)"
+  done
+  touch kernels/cuda/cuda_decode_step.cu; "${MK[@]}" build-cuda/bench/bench_cuda > /tmp/build_v.log 2>&1
+fi
 if has sampling; then
   echo "=== dia generate end to end (device vs host sampler), MAX_TOKENS=${MAX_TOKENS:-400}"
   BATCHES="${SAMPLING_BATCHES:-1 64}" bash bench/bench_sampling.sh

@@ -328,8 +328,11 @@ static __device__ __forceinline__ float ds_warp_max(float v) {
  * read through L2); g: the RMSNorm scale (NULL: no norm). red: shared [2][DS_CWARPS][16],
  * sred: shared [DS_CWARPS][2]. */
 template <int KCW>
-static __device__ void ds_gemv(const ds_args &a, const ds_layer &L, int ph, const float *xin, int xs, const float *g,
-                               ds_ring &rg, float *red, float *sred, const double *rope, float *xo) {
+static __device__ __forceinline__ void ds_gemv(const ds_args &a, const ds_layer &L, int ph, const float *xin, int xs,
+                                               const float *g, ds_ring &rg_, float *red, float *sred, const double *rope,
+                                               float *xo) {
+    ds_ring rg = rg_; /* in registers for the phase (the caller's copy is in memory when not inlined) */
+    const int epi = !(a.dbg & 4);
     const ds_wph p = ds_phase(a, ph);
     const int w = threadIdx.x >> 5, lane = threadIdx.x & 31, K = p.K, KCH = K >> 8;
     float xr[2][KCW][8];
@@ -413,12 +416,14 @@ static __device__ void ds_gemv(const ds_args &a, const ds_layer &L, int ph, cons
         ds_csync(); /* every warp is done with the tile's stage: the tile DS_STAGES ahead goes there */
         if (threadIdx.x == DS_ISSUER) ds_issue(a, *rg.cur, rg.ring, rg.full, rg.pcur);
         const int t = threadIdx.x;
-        if (t < 2 * n && !(a.dbg & 4)) {
+        if (t < 2 * n && epi) {
             /* the phase through an opaque move: otherwise the compiler unswitches the tile loop into
              * one copy per phase (instruction-cache footprint) */
-            int phe, pair;
+            int phe = ph, pair = p.pair;
+#if !(DS_VARIANT & 4)
             asm volatile("mov.b32 %0, %1;" : "=r"(phe) : "r"(ph));
             asm volatile("mov.b32 %0, %1;" : "=r"(pair) : "r"(p.pair));
+#endif
             const int i = t >> 1, m = t & 1;
             float v1 = 0.0f, v2 = 0.0f;
             for (int q = 0; q < DS_CWARPS; q++) {
@@ -455,14 +460,28 @@ static __device__ void ds_gemv(const ds_args &a, const ds_layer &L, int ph, cons
         }
         u += n;
     }
+    rg_ = rg;
 }
 
 /* A projection phase. One instance for every phase and K (<= 8192: 4 chunks of 256 per warp; the
  * chunks past K are skipped), not inlined: a step runs through the kernel's code once per layer,
  * so its code has to stay small to stay in the instruction cache. */
-static __device__ __noinline__ void ds_project(const ds_args &a, const ds_layer &L, int ph, const float *xin, int xs, const float *g,
+#ifndef DS_VARIANT
+#define DS_VARIANT 0
+#endif
+#if DS_VARIANT & 1
+#define DS_PROJ_INLINE __forceinline__
+#else
+#define DS_PROJ_INLINE __noinline__
+#endif
+static __device__ DS_PROJ_INLINE void ds_project(const ds_args &a, const ds_layer &L, int ph, const float *xin, int xs, const float *g,
                                                ds_ring &rg, float *red, float *sred, const double *rope, float *xo) {
+#if DS_VARIANT & 2
+    if (ds_phase(a, ph).K <= 2048) ds_gemv<1>(a, L, ph, xin, xs, g, rg, red, sred, rope, xo);
+    else ds_gemv<4>(a, L, ph, xin, xs, g, rg, red, sred, rope, xo);
+#else
     ds_gemv<4>(a, L, ph, xin, xs, g, rg, red, sred, rope, xo);
+#endif
 }
 
 /* DIA_CUDA_DECODE_STEP_DEBUG & 8: the time at mark k of the layer, by block 0's thread 0. */
