@@ -46,7 +46,16 @@
 
 #define DS_CWARPS 8 /* warps per block (8: two per SM quarter, so up to 255 registers a thread) */
 #define DS_THREADS (DS_CWARPS * 32)
+#ifndef DS_VARIANT
+#define DS_VARIANT 3
+#endif
+#if DS_VARIANT & 16
+#define DS_STAGES 4
+#elif DS_VARIANT & 8
+#define DS_STAGES 5
+#else
 #define DS_STAGES 6
+#endif
 #define DS_STAGE 32768 /* bytes per ring stage */
 #define DS_MAXL 24
 #define DS_CHUNK 32    /* keys per attention work unit */
@@ -466,9 +475,6 @@ static __device__ __forceinline__ void ds_gemv(const ds_args &a, const ds_layer 
 /* A projection phase. One instance for every phase and K (<= 8192: 4 chunks of 256 per warp; the
  * chunks past K are skipped), not inlined: a step runs through the kernel's code once per layer,
  * so its code has to stay small to stay in the instruction cache. */
-#ifndef DS_VARIANT
-#define DS_VARIANT 0
-#endif
 #if DS_VARIANT & 1
 #define DS_PROJ_INLINE __forceinline__
 #else
