@@ -49,7 +49,11 @@
 #ifndef DS_VARIANT
 #define DS_VARIANT 3
 #endif
-#if DS_VARIANT & 16
+#if DS_VARIANT & 64
+#define DS_STAGES 2
+#elif DS_VARIANT & 32
+#define DS_STAGES 3
+#elif DS_VARIANT & 16
 #define DS_STAGES 4
 #elif DS_VARIANT & 8
 #define DS_STAGES 5
