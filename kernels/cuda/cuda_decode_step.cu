@@ -47,7 +47,7 @@
 #define DS_CWARPS 8 /* warps per block (8: two per SM quarter, so up to 255 registers a thread) */
 #define DS_THREADS (DS_CWARPS * 32)
 #ifndef DS_VARIANT
-#define DS_VARIANT 3
+#define DS_VARIANT 35
 #endif
 #if DS_VARIANT & 64
 #define DS_STAGES 2
@@ -94,7 +94,8 @@ struct ds_args {
     double theta;
     unsigned long long *prof; /* DIA_CUDA_DECODE_STEP_DEBUG & 8: block 0's mark times [nl][DS_PROF] */
     int opt; /* DIA_CUDA_DECODE_STEP_OPT (experiments, same results): 1 L2 prefetch of the norm weights at the
-              * start; 2 L2 prefetch of the layer's attention K/V at its start; 4 release/acquire grid barrier;
+              * start; 2 L2 prefetch of the layer's attention K/V at its start; 4 release/acquire grid barrier
+              * (8: with relaxed polling and one fence);
               * 16 the self-attention K/V of layer l + 1 during layer l's gate_up instead; bits 8..11: weight
               * tiles L2-prefetched beyond the ring */
     int dbg; /* DIA_CUDA_DECODE_STEP_DEBUG (timing experiments, wrong results): 1 no attention, 2 no
@@ -157,9 +158,16 @@ static __device__ __forceinline__ void ds_gsync(const ds_args &a, unsigned *targ
             atomicAdd(bar, 1u);
         }
         unsigned v;
-        do {
-            asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(bar) : "memory");
-        } while (v < *target);
+        if (a.opt & 8) { /* relaxed polling, one acquire fence after it */
+            do {
+                asm volatile("ld.relaxed.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(bar) : "memory");
+            } while (v < *target);
+            asm volatile("fence.acq_rel.gpu;" ::: "memory");
+        } else {
+            do {
+                asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(bar) : "memory");
+            } while (v < *target);
+        }
         if (!(a.opt & 4)) __threadfence();
     }
     ds_csync();
@@ -635,7 +643,7 @@ static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *
             const bool fix = self && jl < DS_CHUNK;
 #pragma unroll 1
             for (int hq = 0; hq < G; hq++) {
-                float sc = 0.0f;
+                float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f; /* four chains: latency */
 #pragma unroll
                 for (int d8 = 0; d8 < DS_HD / 8; d8++) {
                     const __nv_bfloat162 *k2 = (const __nv_bfloat162 *)&R.k[d8];
@@ -643,9 +651,10 @@ static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *
                     const float4 qb = ((const float4 *)(qsm + hq * DS_HD + d8 * 8))[1];
                     const float2 f0 = __bfloat1622float2(k2[0]), f1 = __bfloat1622float2(k2[1]);
                     const float2 f2 = __bfloat1622float2(k2[2]), f3 = __bfloat1622float2(k2[3]);
-                    sc = fmaf(qa.x, f0.x, sc), sc = fmaf(qa.y, f0.y, sc), sc = fmaf(qa.z, f1.x, sc), sc = fmaf(qa.w, f1.y, sc);
-                    sc = fmaf(qb.x, f2.x, sc), sc = fmaf(qb.y, f2.y, sc), sc = fmaf(qb.z, f3.x, sc), sc = fmaf(qb.w, f3.y, sc);
+                    s0 = fmaf(qa.x, f0.x, s0), s1 = fmaf(qa.y, f0.y, s1), s2 = fmaf(qa.z, f1.x, s2), s3 = fmaf(qa.w, f1.y, s3);
+                    s0 = fmaf(qb.x, f2.x, s0), s1 = fmaf(qb.y, f2.y, s1), s2 = fmaf(qb.z, f3.x, s2), s3 = fmaf(qb.w, f3.y, s3);
                 }
+                const float sc = (s0 + s1) + (s2 + s3);
                 const float mx = ds_warp_max(valid ? sc : -INFINITY);
                 const float pr = valid ? expf(sc - mx) : 0.0f;
                 const float ls = ds_warp_sum(pr);
