@@ -1134,14 +1134,21 @@ static void test_decode_step_kernel(void **state) {
     dia_options_free(o);
     const int32_t *tok = golden_i32("text0.tf_tokens", NULL);
     /* short: up to 77 keys and a 66-byte text (one 256-key segment per block); long: up to 287 keys
-     * and a 300-byte text (two segments, merged through global memory) */
+     * and a 300-byte text (two segments, merged through global memory); the long one again with
+     * DIA_CUDA_DECODE_STEP_OPT | 32: attention units of the G query heads of a kv head (what long
+     * contexts of the full model use; short ones take a query head per unit) */
     char longtext[301];
     for (int i = 0; i < 300; i++) longtext[i] = "[S1] a long line of text. "[i % 26];
     longtext[300] = 0;
-    const char *texts[2] = {TEXT0, longtext};
-    const int T = 7, nsteps[2] = {70, 280};
-    for (int run = 0; run < 2; run++) {
+    const char *texts[3] = {TEXT0, longtext, longtext};
+    const int T = 7, nsteps[3] = {70, 280, 280};
+    const char *opt0 = getenv("DIA_CUDA_DECODE_STEP_OPT");
+    const int opt = opt0 ? atoi(opt0) : 0;
+    for (int run = 0; run < 3; run++) {
         const int steps = nsteps[run];
+        char optv[16];
+        snprintf(optv, sizeof optv, "%d", run == 2 ? opt | 32 : opt);
+        setenv("DIA_CUDA_DECODE_STEP_OPT", optv, 1);
         setenv("DIA_CUDA_DECODE_STEP", "0", 1);
         const long l0 = step_launches();
         float *ref = step_run(m, texts[run], tok, T, steps);
@@ -1156,9 +1163,9 @@ static void test_decode_step_kernel(void **state) {
             const double a = ref[i], d = fabs((double)got[i] - a);
             amax = fmax(amax, fabs(a)), dmax = fmax(dmax, d), d2 += d * d, a2 += a * a;
         }
-        printf("  decode-step kernel, %d steps, text of %zu bytes: %ld host calls (graph replays make none); logits vs op "
-               "by op: max diff %.3g (max |logit| %.3g), rel. RMS %.3g\n",
-               steps, strlen(texts[run]), used, dmax, amax, sqrt(d2 / a2));
+        printf("  decode-step kernel (OPT %s), %d steps, text of %zu bytes: %ld host calls (graph replays make none); "
+               "logits vs op by op: max diff %.3g (max |logit| %.3g), rel. RMS %.3g\n",
+               optv, steps, strlen(texts[run]), used, dmax, amax, sqrt(d2 / a2));
         assert_true(used > 0);
         /* the op-by-op path rounds activations to bf16 where this kernel keeps f32: measured 6e-5 */
         assert_true(sqrt(d2 / a2) < 1e-3);
@@ -1166,6 +1173,8 @@ static void test_decode_step_kernel(void **state) {
         free(ref);
         free(got);
     }
+    if (opt0) setenv("DIA_CUDA_DECODE_STEP_OPT", opt0, 1);
+    else unsetenv("DIA_CUDA_DECODE_STEP_OPT");
     dia_model_free(m);
 }
 

@@ -87,7 +87,7 @@ struct ds_args {
     float *mlp;  /* f32 [2, I]: silu(gate) * up */
     float *part; /* f32 [2, Hmax, nchm, DS_PSTRIDE]: attention partials */
     unsigned *bar; /* grid barrier counter (zeroed before the launch) */
-    unsigned *cnt; /* [2 phases][2 rows][KVmax]: attention units done per (row, kv head); zeroed */
+    unsigned *cnt; /* [2 phases][2 rows][Hmax]: attention units done per (row, first query head of a unit); zeroed */
     const int *pos, *start, *kvlen, *clen; /* i32 [2] */
     int D, I, H, KV, CH, CKV, S, Lc, QW, nchm;
     float eps;
@@ -95,7 +95,8 @@ struct ds_args {
     unsigned long long *prof; /* DIA_CUDA_DECODE_STEP_DEBUG & 8: block 0's mark times [nl][DS_PROF] */
     int opt; /* DIA_CUDA_DECODE_STEP_OPT (experiments, same results): 1 L2 prefetch of the norm weights at the
               * start; 2 L2 prefetch of the layer's attention K/V at its start; 4 release/acquire grid barrier
-              * (8: with relaxed polling and one fence);
+              * (8: with relaxed polling and one fence); 32 attention units of G query heads always;
+              * 64 V rows loaded after the barrier that precedes the attention;
               * 16 the self-attention K/V of layer l + 1 during layer l's gate_up instead; bits 8..11: weight
               * tiles L2-prefetched beyond the ring */
     int dbg; /* DIA_CUDA_DECODE_STEP_DEBUG (timing experiments, wrong results): 1 no attention, 2 no
@@ -512,31 +513,35 @@ static __device__ __forceinline__ void ds_mark(unsigned long long *pm, int k) {
 }
 
 /* ---- attention ----
- * A block per (row r, kv head g, segment of DS_CWARPS chunks of DS_CHUNK keys) for the G = Hq / Hkv
- * query heads of the kv head; warp w takes chunk seg * DS_CWARPS + w: lanes = keys for the scores,
- * lanes = 4 features each for the values. The warps' partials (max, sum, o) meet in shared memory;
- * with one segment (<= 256 keys) the block writes att, else it writes the segment's partial and
- * the last block of (r, g) (a counter in cnt) merges the segments. A warp's K rows are loaded into
- * registers before the grid barrier that precedes the phase (they do not depend on it; the one
- * self-attention row written in this step is read again after it); its V rows after the scores. */
+ * A block per unit (row r, query heads g .. g + GU - 1, segment of DS_CWARPS chunks of DS_CHUNK
+ * keys): GU = 1 while the units fit the grid, else the G = Hq / Hkv heads of a kv head. Warp w
+ * takes chunk seg * DS_CWARPS + w: lanes = keys for the scores, lanes = 4 features each for the
+ * values. The warps' partials (max, sum, o) meet in shared memory; with one segment (<= 256 keys)
+ * the block writes att, else it writes the segment's partial and the last block of the unit's
+ * (r, g) (a counter in cnt) merges the segments. A warp's K and V rows are loaded into registers
+ * before the grid barrier that precedes the phase (they do not depend on it; the one
+ * self-attention row written in this step is read again after it). */
 struct ds_kvreg {
     uint4 k[DS_HD / 8]; /* this lane's key row */
     uint2 v[DS_CHUNK];  /* this lane's 4 features of every value row of the chunk */
 };
 
 struct ds_unit {
-    int r, g, seg, nseg, Lr, c; /* c: this warp's chunk */
+    int r, g, GU, kv, seg, nseg, Lr, c; /* query heads g .. g + GU - 1 of kv head kv; c: this warp's chunk */
 };
 
-/* Block unit u of an attention phase (u < total), or 0 past the end. */
-static __device__ __forceinline__ int ds_att_unit(const int *len, int Hkv, int u, ds_unit *t) {
+/* Block unit u of an attention phase (u < total), or 0 past the end. A unit takes one query head
+ * when every (row, query head, segment) gets a block of its own, else the G query heads of a kv
+ * head (which then reads its K and V rows once instead of G times). */
+static __device__ __forceinline__ int ds_att_unit(const int *len, int Hq, int G, int opt, int u, ds_unit *t) {
     const int L0 = __ldg(len), L1 = __ldg(len + 1), span = DS_CHUNK * DS_CWARPS;
     const int s0 = (L0 + span - 1) / span, s1 = (L1 + span - 1) / span;
-    if (u >= Hkv * (s0 + s1)) return 0;
-    t->r = u < Hkv * s0 ? 0 : 1;
-    const int uu = t->r ? u - Hkv * s0 : u;
+    const int GU = Hq * (s0 + s1) <= (int)ds_nb() && !(opt & 32) ? 1 : G, Hu = Hq / GU;
+    if (u >= Hu * (s0 + s1)) return 0;
+    t->r = u < Hu * s0 ? 0 : 1;
+    const int uu = t->r ? u - Hu * s0 : u;
     t->nseg = t->r ? s1 : s0, t->Lr = t->r ? L1 : L0;
-    t->g = uu / t->nseg, t->seg = uu % t->nseg;
+    t->GU = GU, t->g = uu / t->nseg * GU, t->kv = t->g / G, t->seg = uu % t->nseg;
     t->c = t->seg * DS_CWARPS + (threadIdx.x >> 5);
     return 1;
 }
@@ -544,29 +549,34 @@ static __device__ __forceinline__ int ds_att_unit(const int *len, int Hkv, int u
 /* This warp's K and V rows of chunk t.c (rows past the end: the last row, masked later): lane =
  * key for K, lane = 4 features of every key for V. */
 static __device__ __forceinline__ void ds_att_load(const __nv_bfloat16 *kc, const __nv_bfloat16 *vc, int Hkv, int Scap,
-                                                   const ds_unit &t, ds_kvreg &R) {
+                                                   const ds_unit &t, ds_kvreg &R, bool k, bool v) {
     const int lane = threadIdx.x & 31;
     if (t.c * DS_CHUNK >= t.Lr) return;
-    const size_t base = ((size_t)t.r * Hkv + t.g) * (size_t)Scap * DS_HD;
+    const size_t base = ((size_t)t.r * Hkv + t.kv) * (size_t)Scap * DS_HD;
     const uint4 *kr = (const uint4 *)(kc + base + (size_t)min(t.c * DS_CHUNK + lane, t.Lr - 1) * DS_HD);
+    if (k) {
 #pragma unroll
-    for (int d8 = 0; d8 < DS_HD / 8; d8++) R.k[d8] = __ldcg(kr + d8);
+        for (int d8 = 0; d8 < DS_HD / 8; d8++) R.k[d8] = __ldcg(kr + d8);
+    }
     const uint2 *vr = (const uint2 *)(vc + base) + lane;
+    if (v) {
 #pragma unroll
-    for (int j = 0; j < DS_CHUNK; j++) R.v[j] = __ldcg(vr + (size_t)min(t.c * DS_CHUNK + j, t.Lr - 1) * (DS_HD / 4));
+        for (int j = 0; j < DS_CHUNK; j++) R.v[j] = __ldcg(vr + (size_t)min(t.c * DS_CHUNK + j, t.Lr - 1) * (DS_HD / 4));
+    }
 }
 
 /* L2 prefetch of the K and V rows of this block's units of an attention phase (DIA_CUDA_DECODE_STEP_OPT
  * 2 / 16): issued well before the phase, so that its loads do not wait behind the weight stream in
  * the memory queues. */
-static __device__ __forceinline__ void ds_pf_att(const __nv_bfloat16 *kc, const __nv_bfloat16 *vc, int Hkv, int Scap,
-                                                 const int *len) {
+static __device__ __forceinline__ void ds_pf_att(const __nv_bfloat16 *kc, const __nv_bfloat16 *vc, int Hq, int Hkv,
+                                                 int Scap, const int *len, int opt) {
     if (threadIdx.x != 0) return;
     ds_unit t;
-    for (int u = ds_bid(); ds_att_unit(len, Hkv, u, &t); u += ds_nb()) {
+    for (int u = ds_bid(); ds_att_unit(len, Hq, Hq / Hkv, opt, u, &t); u += ds_nb()) {
+        if (t.g % (Hq / Hkv)) continue; /* the kv head's first unit prefetches */
         const int k0 = t.seg * DS_CHUNK * DS_CWARPS, k1 = min(t.Lr, k0 + DS_CHUNK * DS_CWARPS);
         if (k1 <= k0) continue;
-        const size_t off = (((size_t)t.r * Hkv + t.g) * (size_t)Scap + k0) * DS_HD;
+        const size_t off = (((size_t)t.r * Hkv + t.kv) * (size_t)Scap + k0) * DS_HD;
         const unsigned bytes = (unsigned)(k1 - k0) * DS_HD * 2u;
         ds_l2_prefetch(kc + off, bytes);
         ds_l2_prefetch(vc + off, bytes);
@@ -574,10 +584,10 @@ static __device__ __forceinline__ void ds_pf_att(const __nv_bfloat16 *kc, const 
 }
 
 /* The loads of this block's first unit of a phase, before the barrier that precedes it. */
-static __device__ __forceinline__ void ds_att_prefetch(const __nv_bfloat16 *kc, const __nv_bfloat16 *vc, int Hkv,
-                                                       int Scap, const int *len, ds_kvreg &R) {
+static __device__ __forceinline__ void ds_att_prefetch(const __nv_bfloat16 *kc, const __nv_bfloat16 *vc, int Hq, int Hkv,
+                                                       int Scap, const int *len, int opt, ds_kvreg &R) {
     ds_unit t;
-    if (ds_att_unit(len, Hkv, ds_bid(), &t)) ds_att_load(kc, vc, Hkv, Scap, t, R);
+    if (ds_att_unit(len, Hq, Hq / Hkv, opt, ds_bid(), &t)) ds_att_load(kc, vc, Hkv, Scap, t, R, true, !(opt & 64));
 }
 
 /* Merge n partials (max, sum, o[128]) STRIDE floats apart at P (shared or global): lane = 4
@@ -619,10 +629,11 @@ static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *
                                                  unsigned long long *pm, int mk) {
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, G = Hq / Hkv;
     ds_unit t;
-    for (int u = ds_bid(); ds_att_unit(len, Hkv, u, &t); u += ds_nb()) {
+    for (int u = ds_bid(); ds_att_unit(len, Hq, G, a.opt, u, &t); u += ds_nb()) {
         const bool has = t.c * DS_CHUNK < t.Lr;
-        if (u != (int)ds_bid()) ds_att_load(kc, vc, Hkv, Scap, t, R);
-        const size_t base = ((size_t)t.r * Hkv + t.g) * (size_t)Scap * DS_HD;
+        if (u != (int)ds_bid()) ds_att_load(kc, vc, Hkv, Scap, t, R, true, true);
+        else if (a.opt & 64) ds_att_load(kc, vc, Hkv, Scap, t, R, false, true); /* V after the barrier */
+        const size_t base = ((size_t)t.r * Hkv + t.kv) * (size_t)Scap * DS_HD;
         const int kk = t.c * DS_CHUNK + lane, jl = t.Lr - 1 - t.c * DS_CHUNK; /* jl: the chunk's index of row Lr - 1 */
         uint2 vl = make_uint2(0u, 0u);
         if (self && has && jl < DS_CHUNK) { /* the row written in this step */
@@ -633,8 +644,8 @@ static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *
             }
             vl = __ldcg((const uint2 *)(vc + base + (size_t)(t.Lr - 1) * DS_HD) + lane);
         }
-        if (threadIdx.x < G * 32)
-            ((float4 *)qsm)[threadIdx.x] = __ldcg((const float4 *)(q + (size_t)t.r * a.QW + (size_t)t.g * G * DS_HD) + threadIdx.x);
+        if (threadIdx.x < t.GU * 32)
+            ((float4 *)qsm)[threadIdx.x] = __ldcg((const float4 *)(q + (size_t)t.r * a.QW + (size_t)t.g * DS_HD) + threadIdx.x);
         ds_csync();
         if (u == (int)ds_bid()) ds_mark(pm, mk);
         float *Pw = psm + (size_t)w * DS_MAXG * DS_PSTRIDE;
@@ -642,7 +653,7 @@ static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *
             const bool valid = kk < t.Lr;
             const bool fix = self && jl < DS_CHUNK;
 #pragma unroll 1
-            for (int hq = 0; hq < G; hq++) {
+            for (int hq = 0; hq < t.GU; hq++) {
                 float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f; /* four chains: latency */
 #pragma unroll
                 for (int d8 = 0; d8 < DS_HD / 8; d8++) {
@@ -671,14 +682,14 @@ static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *
                 if (lane == 0) P[0] = mx, P[1] = ls;
                 ((float4 *)(P + 4))[lane] = make_float4(o0, o1, o2, o3);
             }
-        } else if (lane < G) {
+        } else if (lane < t.GU) {
             Pw[lane * DS_PSTRIDE] = -INFINITY; /* no keys: an empty partial */
         }
         if (u == (int)ds_bid()) ds_mark(pm, mk + 1);
         ds_csync();
-        /* the block's merge: warp hq < G merges head hq over the warps' partials */
-        if (w < G) {
-            const int h = t.g * G + w;
+        /* the block's merge: warp hq < GU merges head g + hq over the warps' partials */
+        if (w < t.GU) {
+            const int h = t.g + w;
             float4 o4;
             float M, l;
             ds_merge_parts<false, DS_MAXG * DS_PSTRIDE>(psm + (size_t)w * DS_PSTRIDE, DS_CWARPS, &o4, &M, &l);
@@ -694,14 +705,14 @@ static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *
             ds_csync();
             if (threadIdx.x == 0) {
                 __threadfence();
-                const unsigned done = atomicAdd(&cnt[t.r * Hkv + t.g], 1u) + 1u;
+                const unsigned done = atomicAdd(&cnt[t.r * Hq + t.g], 1u) + 1u;
                 *flag = done == (unsigned)t.nseg;
-                if (*flag) cnt[t.r * Hkv + t.g] = 0; /* for the next layer (after a grid barrier) */
+                if (*flag) cnt[t.r * Hq + t.g] = 0; /* for the next layer (after a grid barrier) */
                 __threadfence();
             }
             ds_csync();
-            if (*flag && w < G) {
-                const int h = t.g * G + w;
+            if (*flag && w < t.GU) {
+                const int h = t.g + w;
                 float4 o4;
                 float M, l;
                 ds_merge_parts<true, DS_PSTRIDE>(a.part + ((size_t)t.r * Hq + h) * a.nchm * DS_PSTRIDE, t.nseg, &o4, &M, &l);
@@ -720,7 +731,7 @@ static __device__ __noinline__ void ds_attention(const ds_args &a, const float *
                                                  float *psm, unsigned *cnt, int *flag, unsigned *target,
                                                  unsigned long long *pm, int mk, int mk2) {
     ds_kvreg R;
-    if (!(a.dbg & 1)) ds_att_prefetch(kc, vc, Hkv, Scap, len, R);
+    if (!(a.dbg & 1)) ds_att_prefetch(kc, vc, Hq, Hkv, Scap, len, a.opt, R);
     ds_gsync(a, target);
     ds_mark(pm, mk);
     if (!(a.dbg & 1)) ds_attend(a, q, Hq, Hkv, kc, vc, Scap, len, self, qsm, psm, cnt, flag, R, pm, mk2);
@@ -758,7 +769,7 @@ __global__ void __launch_bounds__(DS_THREADS, 1) k_decode_layers(const __grid_co
     }
     if ((a.opt & 1) && threadIdx.x == 0)
         for (int i = ds_bid(); i < 3 * a.nl; i += ds_nb()) ds_l2_prefetch(a.L[i / 3].norm[i % 3], (unsigned)a.D * 4u);
-    if (a.opt & 16) ds_pf_att(a.L[0].kc, a.L[0].vc, a.KV, a.S, a.kvlen);
+    if (a.opt & 16) ds_pf_att(a.L[0].kc, a.L[0].vc, a.H, a.KV, a.S, a.kvlen, a.opt);
     /* the RoPE angles of both rows' positions (the same for every layer); this block's rows of x */
     if (threadIdx.x < DS_HD) {
         const int m = threadIdx.x / (DS_HD / 2), j = threadIdx.x % (DS_HD / 2);
@@ -780,8 +791,8 @@ __global__ void __launch_bounds__(DS_THREADS, 1) k_decode_layers(const __grid_co
         const ds_layer &L = a.L[l];
         unsigned long long *pm = a.prof ? a.prof + l * DS_PROF : NULL;
         if (a.opt & 2) {
-            if (!(a.opt & 16)) ds_pf_att(L.kc, L.vc, a.KV, a.S, a.kvlen);
-            ds_pf_att(L.ck, L.cv, a.CKV, a.Lc, a.clen);
+            if (!(a.opt & 16)) ds_pf_att(L.kc, L.vc, a.H, a.KV, a.S, a.kvlen, a.opt);
+            ds_pf_att(L.ck, L.cv, a.CH, a.CKV, a.Lc, a.clen, a.opt);
         }
         ds_project(a, L, PH_QKV, a.x, a.D, L.norm[0], rg, red, sred, rope, xo);
         ds_mark(pm, 0);
@@ -794,7 +805,7 @@ __global__ void __launch_bounds__(DS_THREADS, 1) k_decode_layers(const __grid_co
         ds_mark(pm, 5);
         ds_project(a, L, PH_CQ, a.x, a.D, L.norm[1], rg, red, sred, rope, xo);
         ds_mark(pm, 6);
-        ds_attention(a, a.q, a.CH, a.CKV, L.ck, L.cv, a.Lc, a.clen, false, qsm, psm, a.cnt + 2 * a.KV, flag, &target,
+        ds_attention(a, a.q, a.CH, a.CKV, L.ck, L.cv, a.Lc, a.clen, false, qsm, psm, a.cnt + 2 * (a.QW / DS_HD), flag, &target,
                             pm, 7, 18);
         ds_gsync(a, &target);
         ds_mark(pm, 9);
@@ -802,7 +813,7 @@ __global__ void __launch_bounds__(DS_THREADS, 1) k_decode_layers(const __grid_co
         ds_mark(pm, 10);
         ds_gsync(a, &target);
         ds_mark(pm, 11);
-        if ((a.opt & 16) && l + 1 < a.nl) ds_pf_att(a.L[l + 1].kc, a.L[l + 1].vc, a.KV, a.S, a.kvlen);
+        if ((a.opt & 16) && l + 1 < a.nl) ds_pf_att(a.L[l + 1].kc, a.L[l + 1].vc, a.H, a.KV, a.S, a.kvlen, a.opt);
         ds_project(a, L, PH_GU, a.x, a.D, L.norm[2], rg, red, sred, rope, xo);
         ds_mark(pm, 12);
         ds_gsync(a, &target);
@@ -928,7 +939,7 @@ dia_status cu_decode_layers(dia_backend *be, const dia_decode_layers_args *a) {
     d.I = (int)(a->layer[0].w[6]->ne[0] / 2);
     d.H = a->heads, d.KV = a->kv_heads, d.CH = a->cross_heads, d.CKV = a->cross_kv_heads;
     d.S = (int)a->layer[0].kcache->ne[2], d.Lc = (int)a->layer[0].ck->ne[2];
-    const int Hmax = d.H > d.CH ? d.H : d.CH, KVmax = d.KV > d.CKV ? d.KV : d.CKV;
+    const int Hmax = d.H > d.CH ? d.H : d.CH;
     d.QW = Hmax * DS_HD;
     const int nS = (d.S + DS_CHUNK - 1) / DS_CHUNK, nL = (d.Lc + DS_CHUNK - 1) / DS_CHUNK;
     d.nchm = nS > nL ? nS : nL;
@@ -942,7 +953,7 @@ dia_status cu_decode_layers(dia_backend *be, const dia_decode_layers_args *a) {
     }
     /* scratch (4-byte words, pieces 16-byte aligned): barrier counter [4], merge counters [n_c], q, att,
      * mlp, partials */
-    const size_t n_c = (2 * 2 * (size_t)KVmax + 3) & ~(size_t)3; /* [2 phases][2 rows][KVmax] */
+    const size_t n_c = (2 * 2 * (size_t)Hmax + 3) & ~(size_t)3; /* [2 phases][2 rows][Hmax] */
     const size_t n_q = 2 * (size_t)d.QW, n_m = 2 * (size_t)d.I, n_p = 2 * (size_t)Hmax * (size_t)d.nchm * DS_PSTRIDE;
     void *sp;
     dia_status st = cu_scratch(be, CU_SCRATCH_STEP, (4 + n_c + 2 * n_q + n_m + n_p) * sizeof(float), &sp);
