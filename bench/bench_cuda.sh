@@ -202,7 +202,7 @@ if has stepopt; then
     o=${spec%%:*}; d=0; case $spec in *:*) d=${spec#*:};; esac
     export DIA_CUDA_DECODE_STEP=1 DIA_CUDA_DECODE_STEP_OPT=$o
     echo "OPT=$o DEBUG=$d: $(DIA_CUDA_DECODE_STEP_DEBUG=$d "${B1[@]}" --steps "$STEPS" --warmup "$WARMUP" 2>&1 | grep "timed_frames=$WARMUP\." | grep -o "steps_per_s=[0-9.]*")"
-    [ -n "$STEP_PROFILE" ] && DIA_CUDA_DECODE_STEP_DEBUG=$((d | 8)) "${B1[@]}" --steps 150 --warmup 0 --verbose 1 2>&1 \
+    [ -n "${STEP_PROFILE:-}" ] && DIA_CUDA_DECODE_STEP_DEBUG=$((d | 8)) "${B1[@]}" --steps 150 --warmup 0 --verbose 1 2>&1 \
       | grep -o "decode-step profile.*" | tail -1 | sed 's/decode-step profile, block 0, us per layer/  prof/'
     unset DIA_CUDA_DECODE_STEP DIA_CUDA_DECODE_STEP_OPT
   done

@@ -37,9 +37,8 @@
  * Applies where: 2 rows, bf16 weights in nn.Linear layout in device memory, bf16 caches, head
  * dims 128, GQA groups <= 4, every K a multiple of 256 and <= 8192, D <= 64 blocks, <= DS_MAXL
  * layers, and one block fits each SM. DIA_CUDA_DECODE_STEP_DEBUG: timing experiments (below).
- * The grid barriers need all sm_count blocks resident at once: the kernel is launched plainly (not
- * cooperatively), which holds on a GPU of its own; on a shared one (MPS with an SM limit) it could
- * wait forever. A cooperative launch (it fails instead) is a to-do, untested under graph capture. */
+ * The grid barriers need all sm_count blocks resident at once: the launch is cooperative, so it fails
+ * where they cannot be (e.g. MPS with an SM limit) instead of waiting forever. */
 #include <stdlib.h>
 
 #include "cuda_common.cuh"
@@ -67,6 +66,7 @@
 #define DS_HD 128
 #define DS_MAXG 4 /* query heads per kv head */
 #define DS_XO 64  /* rows of x per block (D <= DS_XO * blocks) */
+#define DS_OPT_DEFAULT 7 /* DIA_CUDA_DECODE_STEP_OPT when unset (ds_args.opt): the measured best */
 #define DS_PROF 20 /* DIA_CUDA_DECODE_STEP_DEBUG & 8: marks per layer (16 phase ends, 4 inside the attention) */
 
 enum { PH_QKV, PH_O, PH_CQ, PH_CO, PH_GU, PH_DOWN };
@@ -530,13 +530,15 @@ struct ds_unit {
     int r, g, GU, kv, seg, nseg, Lr, c; /* query heads g .. g + GU - 1 of kv head kv; c: this warp's chunk */
 };
 
-/* Block unit u of an attention phase (u < total), or 0 past the end. A unit takes one query head
- * when every (row, query head, segment) gets a block of its own, else the G query heads of a kv
- * head (which then reads its K and V rows once instead of G times). */
+/* Block unit u of an attention phase (u < total), or 0 past the end. A unit takes the fewest query
+ * heads of a kv head (a divisor of G) for which every unit gets a block of its own, else all G
+ * (the unit's blocks read the kv head's K and V rows G / GU times in all). */
 static __device__ __forceinline__ int ds_att_unit(const int *len, int Hq, int G, int opt, int u, ds_unit *t) {
     const int L0 = __ldg(len), L1 = __ldg(len + 1), span = DS_CHUNK * DS_CWARPS;
     const int s0 = (L0 + span - 1) / span, s1 = (L1 + span - 1) / span;
-    const int GU = Hq * (s0 + s1) <= (int)ds_nb() && !(opt & 32) ? 1 : G, Hu = Hq / GU;
+    int GU = opt & 32 ? G : 1; /* the fewest heads per unit that fit the grid (G if none) */
+    while (GU < G && (Hq / GU * (s0 + s1) > (int)ds_nb() || G % GU)) GU++;
+    const int Hu = Hq / GU;
     if (u >= Hu * (s0 + s1)) return 0;
     t->r = u < Hu * s0 ? 0 : 1;
     const int uu = t->r ? u - Hu * s0 : u;
@@ -968,15 +970,25 @@ dia_status cu_decode_layers(dia_backend *be, const dia_decode_layers_args *a) {
     const char *dbg = getenv("DIA_CUDA_DECODE_STEP_DEBUG");
     d.dbg = dbg ? atoi(dbg) : 0;
     const char *opt = getenv("DIA_CUDA_DECODE_STEP_OPT");
-    d.opt = opt ? atoi(opt) : 0;
+    d.opt = opt ? atoi(opt) : DS_OPT_DEFAULT;
     if (d.dbg & 8) { /* block 0's phase times, synchronously (breaks graph capture: steps run eagerly) */
         static void *prof_d;
         if (!prof_d) CU_CHECK(cudaMalloc(&prof_d, (DS_MAXL * DS_PROF + 1) * sizeof(unsigned long long)));
         d.prof = (unsigned long long *)prof_d;
     }
     CU_CHECK(cudaMemsetAsync(d.bar, 0, (4 + n_c) * sizeof(unsigned), c->stream));
-    k_decode_layers<<<c->sm_count, DS_THREADS, DS_SMEM, c->stream>>>(d);
-    CU_LAUNCHED("decode_layers");
+    /* a cooperative launch: it fails (instead of waiting forever at the first grid barrier) where
+     * not all blocks can be resident at once, e.g. under MPS with an SM limit.
+     * DIA_CUDA_DECODE_STEP_COOP=0: a plain launch (measurements) */
+    const char *coop = getenv("DIA_CUDA_DECODE_STEP_COOP");
+    cudaLaunchConfig_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.gridDim = dim3((unsigned)c->sm_count), cfg.blockDim = dim3(DS_THREADS), cfg.dynamicSmemBytes = DS_SMEM;
+    cfg.stream = c->stream;
+    cudaLaunchAttribute at[1];
+    at[0].id = cudaLaunchAttributeCooperative, at[0].val.cooperative = 1;
+    cfg.attrs = at, cfg.numAttrs = coop && coop[0] == '0' ? 0 : 1;
+    CU_CHECK(cudaLaunchKernelEx(&cfg, k_decode_layers, d));
     if (d.prof && (st = ds_profile_report(c, &d)) != DIA_OK) return st;
     __atomic_add_fetch(&g_ds_launches, 1, __ATOMIC_RELAXED);
     return DIA_OK;
