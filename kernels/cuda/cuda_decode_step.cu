@@ -322,8 +322,8 @@ static __device__ __forceinline__ float ds_warp_sum(float v) {
     return v;
 }
 /* One step of a transposed warp reduction: lanes with `off` set keep the upper half of v. */
-template <int H>
-static __device__ __forceinline__ void ds_fold(float (&v)[16], int lane, int off) {
+template <int H, int N>
+static __device__ __forceinline__ void ds_fold(float (&v)[N], int lane, int off) {
     const bool hi = lane & off;
 #pragma unroll
     for (int i = 0; i < H; i++) {
@@ -522,8 +522,8 @@ static __device__ __forceinline__ void ds_mark(unsigned long long *pm, int k) {
  * before the grid barrier that precedes the phase (they do not depend on it; the one
  * self-attention row written in this step is read again after it). */
 struct ds_kvreg {
-    uint4 k[DS_HD / 8]; /* this lane's key row */
-    uint2 v[DS_CHUNK];  /* this lane's 4 features of every value row of the chunk */
+    uint2 k[DS_CHUNK]; /* this lane's 4 features of every key row of the chunk */
+    uint2 v[DS_CHUNK]; /* this lane's 4 features of every value row of the chunk */
 };
 
 struct ds_unit {
@@ -548,19 +548,18 @@ static __device__ __forceinline__ int ds_att_unit(const int *len, int Hq, int G,
     return 1;
 }
 
-/* This warp's K and V rows of chunk t.c (rows past the end: the last row, masked later): lane =
- * key for K, lane = 4 features of every key for V. */
+/* This warp's K and V rows of chunk t.c (rows past the end: the last row, masked later): lane = 4
+ * features of every row (coalesced: each load is one 256-byte row). */
 static __device__ __forceinline__ void ds_att_load(const __nv_bfloat16 *kc, const __nv_bfloat16 *vc, int Hkv, int Scap,
                                                    const ds_unit &t, ds_kvreg &R, bool k, bool v) {
     const int lane = threadIdx.x & 31;
     if (t.c * DS_CHUNK >= t.Lr) return;
     const size_t base = ((size_t)t.r * Hkv + t.kv) * (size_t)Scap * DS_HD;
-    const uint4 *kr = (const uint4 *)(kc + base + (size_t)min(t.c * DS_CHUNK + lane, t.Lr - 1) * DS_HD);
+    const uint2 *kr = (const uint2 *)(kc + base) + lane, *vr = (const uint2 *)(vc + base) + lane;
     if (k) {
 #pragma unroll
-        for (int d8 = 0; d8 < DS_HD / 8; d8++) R.k[d8] = __ldcg(kr + d8);
+        for (int j = 0; j < DS_CHUNK; j++) R.k[j] = __ldcg(kr + (size_t)min(t.c * DS_CHUNK + j, t.Lr - 1) * (DS_HD / 4));
     }
-    const uint2 *vr = (const uint2 *)(vc + base) + lane;
     if (v) {
 #pragma unroll
         for (int j = 0; j < DS_CHUNK; j++) R.v[j] = __ldcg(vr + (size_t)min(t.c * DS_CHUNK + j, t.Lr - 1) * (DS_HD / 4));
@@ -637,13 +636,9 @@ static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *
         else if (a.opt & 64) ds_att_load(kc, vc, Hkv, Scap, t, R, false, true); /* V after the barrier */
         const size_t base = ((size_t)t.r * Hkv + t.kv) * (size_t)Scap * DS_HD;
         const int kk = t.c * DS_CHUNK + lane, jl = t.Lr - 1 - t.c * DS_CHUNK; /* jl: the chunk's index of row Lr - 1 */
-        uint2 vl = make_uint2(0u, 0u);
+        uint2 kl = make_uint2(0u, 0u), vl = make_uint2(0u, 0u);
         if (self && has && jl < DS_CHUNK) { /* the row written in this step */
-            if (kk == t.Lr - 1) {
-                const uint4 *kr = (const uint4 *)(kc + base + (size_t)kk * DS_HD);
-#pragma unroll
-                for (int d8 = 0; d8 < DS_HD / 8; d8++) R.k[d8] = __ldcg(kr + d8);
-            }
+            kl = __ldcg((const uint2 *)(kc + base + (size_t)(t.Lr - 1) * DS_HD) + lane);
             vl = __ldcg((const uint2 *)(vc + base + (size_t)(t.Lr - 1) * DS_HD) + lane);
         }
         if (threadIdx.x < t.GU * 32)
@@ -656,18 +651,23 @@ static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *
             const bool fix = self && jl < DS_CHUNK;
 #pragma unroll 1
             for (int hq = 0; hq < t.GU; hq++) {
-                float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f; /* four chains: latency */
+                /* this lane's 4 features of q . k for every key, then summed over the lanes with
+                 * the key index landing on its lane (31 shuffles) */
+                const float4 qv = ((const float4 *)(qsm + hq * DS_HD))[lane];
+                float sj[DS_CHUNK];
 #pragma unroll
-                for (int d8 = 0; d8 < DS_HD / 8; d8++) {
-                    const __nv_bfloat162 *k2 = (const __nv_bfloat162 *)&R.k[d8];
-                    const float4 qa = ((const float4 *)(qsm + hq * DS_HD + d8 * 8))[0];
-                    const float4 qb = ((const float4 *)(qsm + hq * DS_HD + d8 * 8))[1];
-                    const float2 f0 = __bfloat1622float2(k2[0]), f1 = __bfloat1622float2(k2[1]);
-                    const float2 f2 = __bfloat1622float2(k2[2]), f3 = __bfloat1622float2(k2[3]);
-                    s0 = fmaf(qa.x, f0.x, s0), s1 = fmaf(qa.y, f0.y, s1), s2 = fmaf(qa.z, f1.x, s2), s3 = fmaf(qa.w, f1.y, s3);
-                    s0 = fmaf(qb.x, f2.x, s0), s1 = fmaf(qb.y, f2.y, s1), s2 = fmaf(qb.z, f3.x, s2), s3 = fmaf(qb.w, f3.y, s3);
+                for (int j = 0; j < DS_CHUNK; j++) {
+                    const uint2 kj = fix && j >= jl ? kl : R.k[j]; /* rows past the end: row Lr - 1 too */
+                    const float2 ka = __bfloat1622float2(*(const __nv_bfloat162 *)&kj.x);
+                    const float2 kb = __bfloat1622float2(*(const __nv_bfloat162 *)&kj.y);
+                    sj[j] = fmaf(qv.x, ka.x, qv.y * ka.y) + fmaf(qv.z, kb.x, qv.w * kb.y);
                 }
-                const float sc = (s0 + s1) + (s2 + s3);
+                ds_fold<16>(sj, lane, 16);
+                ds_fold<8>(sj, lane, 8);
+                ds_fold<4>(sj, lane, 4);
+                ds_fold<2>(sj, lane, 2);
+                ds_fold<1>(sj, lane, 1);
+                const float sc = sj[0]; /* key t.c * DS_CHUNK + lane */
                 const float mx = ds_warp_max(valid ? sc : -INFINITY);
                 const float pr = valid ? expf(sc - mx) : 0.0f;
                 const float ls = ds_warp_sum(pr);
