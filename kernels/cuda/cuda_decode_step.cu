@@ -96,8 +96,7 @@ struct ds_args {
     int opt; /* DIA_CUDA_DECODE_STEP_OPT (experiments, same results): 1 L2 prefetch of the norm weights at the
               * start; 2 L2 prefetch of the layer's attention K/V at its start; 4 release/acquire grid barrier
               * (8: with relaxed polling and one fence); 32 attention units of G query heads always;
-              * 64 V rows loaded after the barrier that precedes the attention; 128 the segments of a
-              * long attention row merged by the projection after it (ds_att_gather);
+              * 64 V rows loaded after the barrier that precedes the attention;
               * 16 the self-attention K/V of layer l + 1 during layer l's gate_up instead; bits 8..11: weight
               * tiles L2-prefetched beyond the ring */
     int dbg; /* DIA_CUDA_DECODE_STEP_DEBUG (timing experiments, wrong results): 1 no attention, 2 no
@@ -347,38 +346,6 @@ static __device__ __forceinline__ float ds_warp_max(float v) {
     return v;
 }
 
-/* Features k0 .. k0 + 7 of row m of an attention phase's output, for the projection after it
- * (DIA_CUDA_DECODE_STEP_OPT 128): from att when the row's keys fit one segment, else merged here
- * from the segments' partials (online softmax), instead of by the last block of each head during
- * the attention phase. len: the phase's key counts; Hq: its query heads. */
-static __device__ __noinline__ void ds_att_gather(const ds_args &a, int m, int k0, const int *len, int Hq, float (&v)[8]) {
-    const int span = DS_CHUNK * DS_CWARPS, nseg = (__ldg(len + m) + span - 1) / span;
-    if (nseg <= 1) {
-        const float4 v0 = __ldcg((const float4 *)(a.att + (size_t)m * a.QW + k0));
-        const float4 v1 = __ldcg((const float4 *)(a.att + (size_t)m * a.QW + k0) + 1);
-        v[0] = v0.x, v[1] = v0.y, v[2] = v0.z, v[3] = v0.w, v[4] = v1.x, v[5] = v1.y, v[6] = v1.z, v[7] = v1.w;
-        return;
-    }
-    const float *P = a.part + ((size_t)m * Hq + k0 / DS_HD) * a.nchm * DS_PSTRIDE;
-    const int f = k0 % DS_HD;
-    float M = -INFINITY, l = 0.0f, o[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
-#pragma unroll 4
-    for (int sg = 0; sg < nseg; sg++) { /* every segment has keys: its max is finite */
-        const float *Ps = P + (size_t)sg * DS_PSTRIDE;
-        const float ms = __ldcg(Ps), ls = __ldcg(Ps + 1);
-        const float4 a0 = __ldcg((const float4 *)(Ps + 4 + f)), a1 = __ldcg((const float4 *)(Ps + 4 + f) + 1);
-        const float Mn = fmaxf(M, ms), eo = expf(M - Mn), es = expf(ms - Mn);
-        const float av[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
-        l = l * eo + ls * es;
-#pragma unroll
-        for (int e = 0; e < 8; e++) o[e] = o[e] * eo + av[e] * es;
-        M = Mn;
-    }
-    const float inv = l > 0.0f ? 1.0f / l : 0.0f;
-#pragma unroll
-    for (int e = 0; e < 8; e++) v[e] = o[e] * inv;
-}
-
 /* One projection phase for this block. xin: f32 [2, K] rows `xs` apart (written in this kernel:
  * read through L2); g: the RMSNorm scale (NULL: no norm). red: shared [2][DS_CWARPS][16],
  * sred: shared [DS_CWARPS][2]. */
@@ -399,14 +366,9 @@ static __device__ __forceinline__ void ds_gemv(const ds_args &a, const ds_layer 
         for (int m = 0; m < 2; m++) {
             if (c < KCH) {
                 const int k0 = c * 256 + lane * 8;
-                float v[8];
-                if ((ph == PH_O || ph == PH_CO) && (a.opt & 128)) {
-                    ds_att_gather(a, m, k0, ph == PH_O ? a.kvlen : a.clen, ph == PH_O ? a.H : a.CH, v);
-                } else {
-                    const float4 v0 = __ldcg((const float4 *)(xin + (size_t)m * xs + k0));
-                    const float4 v1 = __ldcg((const float4 *)(xin + (size_t)m * xs + k0) + 1);
-                    v[0] = v0.x, v[1] = v0.y, v[2] = v0.z, v[3] = v0.w, v[4] = v1.x, v[5] = v1.y, v[6] = v1.z, v[7] = v1.w;
-                }
+                const float4 v0 = __ldcg((const float4 *)(xin + (size_t)m * xs + k0));
+                const float4 v1 = __ldcg((const float4 *)(xin + (size_t)m * xs + k0) + 1);
+                float v[8] = {v0.x, v0.y, v0.z, v0.w, v1.x, v1.y, v1.z, v1.w};
                 if (g) {
                     const float4 g0 = __ldg((const float4 *)(g + k0)), g1 = __ldg((const float4 *)(g + k0) + 1);
                     const float gv[8] = {g0.x, g0.y, g0.z, g0.w, g1.x, g1.y, g1.z, g1.w};
@@ -741,7 +703,7 @@ static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *
                 ((float4 *)(P + 4))[lane] = o4;
             }
         }
-        if (t.nseg > 1 && !(a.opt & 128)) { /* the last block of (r, g) merges the segments */
+        if (t.nseg > 1) { /* the last block of (r, g) merges the segments */
             ds_csync();
             if (threadIdx.x == 0) {
                 __threadfence();
