@@ -8,8 +8,10 @@
 # KNOB_GENERATE=1: the knobs phase times dia_generate (device sampler, codes to the host) instead of
 # single decoder steps (which download every row's logits); KNOB_CAPACITY=3072: with max_tokens 3072
 # (the cache of a default generation; cancelled after the timed frames).
-# Phases: env build test model ops cmp ncu trace vram lib long dac knobs step sampling nograph ref (step: the
-# persistent decode-step kernel against the default at B=1, and its phase profile; dac: DAC_NCU=1 adds a
+# Phases: env build test model ops cmp ncu trace vram lib long dac knobs step stepopt stepvar sampling nograph ref
+# (step: the persistent decode-step kernel against the default at B=1, and its phase profile; stepopt: the
+# kernel with each DIA_CUDA_DECODE_STEP_OPT[:DEBUG] of STEP_OPTS, STEP_PROFILE=1 adds its profile, WARMUP=1400
+# STEPS=100 times positions 1401..1500; stepvar: compile-time variants, STEP_DEFINES; dac: DAC_NCU=1 adds a
 # per-kernel ncu breakdown, DAC_OPS=1 each bf16 conv of an 861-frame (10 s) segment, DAC_REF=1 PyTorch's decode of the
 # same codes, DAC_CPU=1 a CPU line). CACHE_MODES (vram, lib,
 # long): bf16 = the attention caches the backend picks (bf16 with bf16 weights), f32 =
@@ -208,13 +210,13 @@ if has stepopt; then
   done
 fi
 if has stepvar; then
-  # compile-time variants of the decode-step kernel (DS_VARIANT in cuda_decode_step.cu), each rebuilt
-  # and measured like 'stepopt'; the default build is restored at the end
+  # compile-time variants of the decode-step kernel: STEP_DEFINES="DS_STAGES=2 DS_STAGES=4" rebuilds
+  # cuda_decode_step.cu with each -D and measures it like 'stepopt'; the default build is restored
   NVF="-O3 -std=c++17 -Xcompiler -fPIC,-fvisibility=hidden -Iinclude -Ilib"
-  for v in ${STEP_VARIANTS:-0}; do
+  for v in ${STEP_DEFINES:-DS_STAGES=3}; do
     touch kernels/cuda/cuda_decode_step.cu
-    "${MK[@]}" NVCCFLAGS="$NVF -DDS_VARIANT=$v" build-cuda/bench/bench_cuda > /tmp/build_v.log 2>&1 || { tail -20 /tmp/build_v.log; continue; }
-    echo "=== DS_VARIANT=$v"
+    "${MK[@]}" NVCCFLAGS="$NVF -D$v" build-cuda/bench/bench_cuda > /tmp/build_v.log 2>&1 || { tail -20 /tmp/build_v.log; continue; }
+    echo "=== -D$v"
     PHASES=stepopt bash "$0" 2>&1 | grep -E "^(OPT|default|  prof)"
   done
   touch kernels/cuda/cuda_decode_step.cu; "${MK[@]}" build-cuda/bench/bench_cuda > /tmp/build_v.log 2>&1
