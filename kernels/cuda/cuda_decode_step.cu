@@ -1,7 +1,8 @@
 /* cuda_decode_step.cu - every decoder layer of a B = 1 decode step (the CFG pair: 2 rows) in one
  * persistent kernel (backend slot `decode_layers`). OPT-IN (DIA_CUDA_DECODE_STEP=1): it is correct
- * (test_decode_step_kernel) but not yet faster than the op-by-op step it replaces (H100, see
- * docs/performance.md, seventh session).
+ * (test_decode_step_kernel); on the H100 it is as fast as the op-by-op step it replaces at short
+ * contexts (0 to +3%) and 1-5% slower at long ones and over a whole 3000-step generation
+ * (docs/performance.md, eighth session).
  *
  * At 2 rows a step is a stream of ~2.5 GB of weights with small reductions between the
  * projections (RMSNorm, attention). As separate kernels each projection pays its ramp-up and tail
@@ -17,7 +18,12 @@
  * into each stage as soon as every warp has passed the barrier of the tile that used it, so while
  * the warps wait at a grid barrier or compute attention the next projections' weights arrive.
  * (A separate producer warp made 9 warps a block, which caps registers at 168: the attention
- * spilled.)
+ * spilled.) Few stages (3) stream as fast as 6 and leave less in flight for the dependent loads,
+ * atomics and barriers to queue behind.
+ * Code size matters: a step runs through the kernel's code once per layer, so code that does not
+ * fit the instruction cache is fetched from L2 under the weight stream every layer (767 KB of SASS
+ * made the attention phases ~10 us each). The attention is one small, not-inlined instance with a
+ * rolled loop over its query heads.
  *
  * Projection phase: output rows (or (j, j + 64) RoPE pairs, or (gate, up) row pairs) are split
  * evenly over the blocks; a tile is up to 8 rows of [K] bf16. Warp w owns the 256-wide K chunks
@@ -27,16 +33,18 @@
  * output is written by one thread in a fixed order: results are deterministic. Each block keeps
  * its rows of the residual x in shared memory (the o / cross o / down epilogues read no global
  * memory).
- * Attention phase: a block per (row, kv head, 256-key segment), a warp per 32-key chunk (lanes =
- * keys for the scores, lanes = features for the values), the warps' partials merged in shared
- * memory; more than one segment: the last block of a (row, kv head) merges the segments' partials
- * through global memory. Each warp's K rows are loaded before the grid barrier that precedes the
- * phase (the one row written in this step is read again after it).
+ * Attention phase: a block per (row, query head, 256-key segment) while these fit the grid, else
+ * per (row, 2 or G query heads of a kv head, segment); a warp per 32-key chunk, lanes = 4 features
+ * of every key and value row (coalesced loads; the scores summed over the lanes by a transposed
+ * reduction), the warps' partials merged in shared memory; more than one segment: the last block
+ * of a unit's heads merges the segments' partials through global memory. Each warp's K and V rows
+ * are loaded before the grid barrier that precedes the phase (the one row written in this step is
+ * read again after it).
  * Data written during the kernel is read with ld.global.cg (L2), never through L1.
  *
  * Applies where: 2 rows, bf16 weights in nn.Linear layout in device memory, bf16 caches, head
  * dims 128, GQA groups <= 4, every K a multiple of 256 and <= 8192, D <= 64 blocks, <= DS_MAXL
- * layers, and one block fits each SM. DIA_CUDA_DECODE_STEP_DEBUG: timing experiments (below).
+ * layers, and one block fits each SM. DIA_CUDA_DECODE_STEP_OPT / _DEBUG: experiments (ds_args).
  * The grid barriers need all sm_count blocks resident at once: the launch is cooperative, so it fails
  * where they cannot be (e.g. MPS with an SM limit) instead of waiting forever. */
 #include <stdlib.h>
@@ -85,12 +93,14 @@ struct ds_args {
     float eps;
     double theta;
     unsigned long long *prof; /* DIA_CUDA_DECODE_STEP_DEBUG & 8: block 0's mark times [nl][DS_PROF] */
-    int opt; /* DIA_CUDA_DECODE_STEP_OPT (experiments, same results): 1 L2 prefetch of the norm weights at the
-              * start; 2 L2 prefetch of the layer's attention K/V at its start; 4 release/acquire grid barrier
-              * (8: with relaxed polling and one fence); 32 attention units of G query heads always;
-              * 64 V rows loaded after the barrier that precedes the attention;
-              * 16 the self-attention K/V of layer l + 1 during layer l's gate_up instead; bits 8..11: weight
-              * tiles L2-prefetched beyond the ring */
+    int opt; /* DIA_CUDA_DECODE_STEP_OPT, bits (same results; default DS_OPT_DEFAULT = 1 | 2 | 4, H100
+              * measurements of the eighth session in brackets): 1 L2 prefetch of the norm weights at the
+              * start; 2 L2 prefetch of the layer's attention K/V at its start; 4 release/acquire grid
+              * barrier (0 -> 7: +4%); 8 with relaxed polling and one fence (-3%); 16 the self-attention
+              * K/V of layer l + 1 during layer l's gate_up instead (+-0); 32 attention units of G query
+              * heads always (what long contexts use; tested); 64 V rows loaded after the barrier that
+              * precedes the attention (+-0); bits 8..11: weight tiles L2-prefetched beyond the ring
+              * (-30%: the prefetched lines do not stay) */
     int dbg; /* DIA_CUDA_DECODE_STEP_DEBUG (timing experiments, wrong results): 1 no attention, 2 no
               * grid barriers, 4 no projection epilogues; 8: block 0's phase times (graphs off: eager steps) */
 };
