@@ -100,7 +100,7 @@ struct ds_args {
               * K/V of layer l + 1 during layer l's gate_up instead (+-0); 32 attention units of G query
               * heads always (what long contexts use; tested); 64 V rows loaded after the barrier that
               * precedes the attention (+-0); bits 8..11: weight tiles L2-prefetched beyond the ring
-              * (-30%: the prefetched lines do not stay) */
+              * (-30 to -40%, not understood) */
     int dbg; /* DIA_CUDA_DECODE_STEP_DEBUG (timing experiments, wrong results): 1 no attention, 2 no
               * grid barriers, 4 no projection epilogues; 8: block 0's phase times (graphs off: eager steps) */
 };
