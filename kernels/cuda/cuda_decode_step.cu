@@ -55,8 +55,8 @@
 #define DS_THREADS (DS_CWARPS * 32)
 #ifndef DS_STAGES
 /* ring stages (-DDS_STAGES=N to measure others): with fewer bytes in flight the dependent loads,
- * atomics and barriers wait less behind the weight stream. H100, one call, steps/s: 6 stages 530,
- * 5: 555, 4: 567, 3: 572, 2: 568 (op by op: 570) */
+ * atomics and barriers wait less behind the weight stream. H100, two calls, steps/s: 6 stages 541,
+ * 5: 558, 4: 566-568, 3: 571, 2: 568 with DIA_CUDA_DECODE_STEP_OPT 6 (op by op: 564-570) */
 #define DS_STAGES 3
 #endif
 #define DS_STAGE 32768 /* bytes per ring stage */
