@@ -18,5 +18,5 @@ a, b = (l.split("us per layer:")[1] for l in reps[-2:])
 num = re.compile(r"-?[0-9]+\.[0-9]+")
 va, vb = [float(x) for x in num.findall(a)], [float(x) for x in num.findall(b)]
 out = [(y * n2 - x * n1) / (n2 - n1) for x, y in zip(va, vb)]
-parts = num.split(b)
-print("last 100 calls:" + "".join(p + (f"{v:.2f}" if i < len(out) else "") for i, (p, v) in enumerate(zip(parts, out + [0]))))
+labels = num.split(b)  # the text around the numbers: one piece more than numbers
+print("last 100 calls:" + "".join(f"{t}{v:.2f}" for t, v in zip(labels, out)) + labels[len(out)].rstrip())

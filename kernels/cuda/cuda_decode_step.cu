@@ -96,7 +96,7 @@ struct ds_args {
     int opt; /* DIA_CUDA_DECODE_STEP_OPT, bits (same results; default DS_OPT_DEFAULT = 1 | 2 | 4, H100
               * measurements of the eighth session in brackets): 1 L2 prefetch of the norm weights at the
               * start; 2 L2 prefetch of the layer's attention K/V at its start; 4 release/acquire grid
-              * barrier (0 -> 7: +4%); 8 with relaxed polling and one fence (-3%); 16 the self-attention
+              * barrier (3 -> 7: +3.5%); 8 with relaxed polling and one fence (-3%); 16 the self-attention
               * K/V of layer l + 1 during layer l's gate_up instead (+-0); 32 attention units of G query
               * heads always (what long contexts use; tested); 64 V rows loaded after the barrier that
               * precedes the attention (+-0); bits 8..11: weight tiles L2-prefetched beyond the ring
@@ -507,14 +507,15 @@ static __device__ __forceinline__ void ds_mark(unsigned long long *pm, int k) {
 }
 
 /* ---- attention ----
- * A block per unit (row r, query heads g .. g + GU - 1, segment of DS_CWARPS chunks of DS_CHUNK
- * keys): GU = 1 while the units fit the grid, else the G = Hq / Hkv heads of a kv head. Warp w
- * takes chunk seg * DS_CWARPS + w: lanes = keys for the scores, lanes = 4 features each for the
- * values. The warps' partials (max, sum, o) meet in shared memory; with one segment (<= 256 keys)
- * the block writes att, else it writes the segment's partial and the last block of the unit's
- * (r, g) (a counter in cnt) merges the segments. A warp's K and V rows are loaded into registers
- * before the grid barrier that precedes the phase (they do not depend on it; the one
- * self-attention row written in this step is read again after it). */
+ * A block per unit (row r, query heads g .. g + GU - 1 of one kv head, segment of DS_CWARPS chunks
+ * of DS_CHUNK keys): GU is the fewest heads for which the units fit the grid (ds_att_unit). Warp w
+ * takes chunk seg * DS_CWARPS + w; lane = 4 features of every key and value row of the chunk (the
+ * scores summed over the lanes by a transposed reduction, which leaves key j's score on lane j).
+ * The warps' partials (max, sum, o) meet in shared memory; with one segment (<= 256 keys) the block
+ * writes att, else it writes the segment's partial and the last block of the unit's (r, g) (a
+ * counter in cnt) merges the segments. A warp's K and V rows are loaded into registers before the
+ * grid barrier that precedes the phase (they do not depend on it; the one self-attention row
+ * written in this step is read again after it). */
 struct ds_kvreg {
     uint2 k[DS_CHUNK]; /* this lane's 4 features of every key row of the chunk */
     uint2 v[DS_CHUNK]; /* this lane's 4 features of every value row of the chunk */
