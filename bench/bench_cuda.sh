@@ -184,30 +184,30 @@ if has knobs; then
     done
   done
 fi
-if has step; then
-  echo "=== the persistent decode-step kernel (B=1, dia_generate, capacity 3072): op by op vs DIA_CUDA_DECODE_STEP=1, twice; then block 0's phase profile"
-  for rep in 1 2; do
-    for k in 0 1; do
-      echo "DIA_CUDA_DECODE_STEP=$k: $(DIA_CUDA_DECODE_STEP=$k ./build-cuda/bench/bench_cuda --model "$MODEL" --backend cuda --dtype bf16 \
-        --batch 1 --steps "$STEPS" --warmup "$WARMUP" --generate 1 --capacity 3072 2>&1 | grep "timed_frames=$WARMUP\." | grep -o "steps_per_s=[0-9.]*")"
-    done
+# The decode-step kernel (B=1, dia_generate, capacity 3072) against the default path: $1 a list of
+# DIA_CUDA_DECODE_STEP_OPT[:DEBUG] (DEBUG 1/2/3: timing switches, wrong results); $2 non-empty: each
+# one's block-0 phase profile too. WARMUP / STEPS pick the timed positions.
+step_opts() {
+  local B1=(./build-cuda/bench/bench_cuda --model "$MODEL" --backend cuda --dtype bf16 --batch 1 --generate 1 --capacity 3072)
+  echo "default: $(DIA_CUDA_DECODE_STEP=0 "${B1[@]}" --steps "$STEPS" --warmup "$WARMUP" 2>&1 | grep "timed_frames=$WARMUP\." | grep -o "steps_per_s=[0-9.]*")"
+  for spec in $1; do
+    local o=${spec%%:*} d=0; case $spec in *:*) d=${spec#*:};; esac
+    echo "OPT=$o DEBUG=$d: $(DIA_CUDA_DECODE_STEP=1 DIA_CUDA_DECODE_STEP_OPT=$o DIA_CUDA_DECODE_STEP_DEBUG=$d "${B1[@]}" \
+      --steps "$STEPS" --warmup "$WARMUP" 2>&1 | grep "timed_frames=$WARMUP\." | grep -o "steps_per_s=[0-9.]*")"
+    if [ -n "$2" ]; then
+      DIA_CUDA_DECODE_STEP=1 DIA_CUDA_DECODE_STEP_OPT=$o DIA_CUDA_DECODE_STEP_DEBUG=$((d | 8)) "${B1[@]}" --steps 150 --warmup 0 \
+        --verbose 1 2>&1 | grep -o "decode-step profile.*" | tail -1 | sed 's/decode-step profile, block 0, us per layer/  prof/'
+    fi
   done
-  DIA_CUDA_DECODE_STEP=1 DIA_CUDA_DECODE_STEP_DEBUG=8 ./build-cuda/bench/bench_cuda --model "$MODEL" --backend cuda --dtype bf16 \
-    --batch 1 --steps "$STEPS" --warmup "$WARMUP" --generate 1 --capacity 3072 --verbose 1 2>&1 | grep -o "decode-step profile.*" | tail -1
+}
+if has step; then
+  echo "=== the persistent decode-step kernel vs the default path (B=1), twice; then block 0's phase profile"
+  step_opts 7 ""
+  step_opts 7 1
 fi
 if has stepopt; then
-  # STEP_OPTS: entries OPT or OPT:DEBUG (DIA_CUDA_DECODE_STEP_DEBUG 1/2/3: timing switches, wrong results)
-  echo "=== the decode-step kernel's experiments (DIA_CUDA_DECODE_STEP_OPT[:DEBUG], STEP_OPTS=\"${STEP_OPTS:-0}\"): steps/s, then the profile (STEP_PROFILE=1); default path first"
-  B1=(./build-cuda/bench/bench_cuda --model "$MODEL" --backend cuda --dtype bf16 --batch 1 --generate 1 --capacity 3072)
-  echo "default: $(DIA_CUDA_DECODE_STEP=0 "${B1[@]}" --steps "$STEPS" --warmup "$WARMUP" 2>&1 | grep "timed_frames=$WARMUP\." | grep -o "steps_per_s=[0-9.]*")"
-  for spec in ${STEP_OPTS:-0}; do
-    o=${spec%%:*}; d=0; case $spec in *:*) d=${spec#*:};; esac
-    export DIA_CUDA_DECODE_STEP=1 DIA_CUDA_DECODE_STEP_OPT=$o
-    echo "OPT=$o DEBUG=$d: $(DIA_CUDA_DECODE_STEP_DEBUG=$d "${B1[@]}" --steps "$STEPS" --warmup "$WARMUP" 2>&1 | grep "timed_frames=$WARMUP\." | grep -o "steps_per_s=[0-9.]*")"
-    [ -n "${STEP_PROFILE:-}" ] && DIA_CUDA_DECODE_STEP_DEBUG=$((d | 8)) "${B1[@]}" --steps 150 --warmup 0 --verbose 1 2>&1 \
-      | grep -o "decode-step profile.*" | tail -1 | sed 's/decode-step profile, block 0, us per layer/  prof/'
-    unset DIA_CUDA_DECODE_STEP DIA_CUDA_DECODE_STEP_OPT
-  done
+  echo "=== the decode-step kernel's experiments (STEP_OPTS=\"${STEP_OPTS:-7}\"), STEP_PROFILE=${STEP_PROFILE:-}"
+  step_opts "${STEP_OPTS:-7}" "${STEP_PROFILE:-}"
 fi
 if has stepvar; then
   # compile-time variants of the decode-step kernel: STEP_DEFINES="DS_STAGES=2 DS_STAGES=4" rebuilds

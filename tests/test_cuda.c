@@ -1039,8 +1039,9 @@ static void test_cache_dtype_and_read(void **state) {
  * (DIA_CUDA_ACT_BF16=0): a 1- and a 3-item prefill and steps after it; and with the opt-in GEMV
  * (DIA_CUDA_GEMV=1) a 1-item run whose 2-row steps after the prefill switch back to f32
  * activations (the GEMV reads f32). */
-static float *act_run(dia_model *m, int B, const int32_t *tok, int T, int steps) {
-    const char *texts[3] = {TEXT0, TEXT1, TEXT0};
+/* B items of texts: prefill(T) of item 0's tokens, then `steps` single steps of its rows (cycling
+ * through the T rows); the logits after the prefill and after each step ([1 + steps][2B, C, V]). */
+static float *act_run(dia_model *m, const char *const *texts, int B, const int32_t *tok, int T, int steps) {
     dia_encoder_state *enc = NULL;
     assert_int_equal(dia_encode(m, texts, B, 0, &enc), DIA_OK);
     dia_kvcache *cache = NULL;
@@ -1054,7 +1055,7 @@ static float *act_run(dia_model *m, int B, const int32_t *tok, int T, int steps)
     assert_int_equal(dia_decoder_prefill(dec, tb, T, NULL), DIA_OK);
     assert_int_equal(dia_decoder_logits(dec, out, nl), DIA_OK);
     for (int i = 0; i < steps; i++) {
-        assert_int_equal(dia_decoder_step(dec, tb + (size_t)i * C), DIA_OK); /* rows of item 0's tokens */
+        assert_int_equal(dia_decoder_step(dec, tb + (size_t)(i % T) * C), DIA_OK); /* rows of item 0's tokens */
         assert_int_equal(dia_decoder_logits(dec, out + nl * (1 + i), nl), DIA_OK);
     }
     free(tb);
@@ -1070,13 +1071,14 @@ static void test_activation_bf16(void **state) {
     dia_model *m = load("dia-hf", "bf16");
     const int32_t *tok = golden_i32("text0.tf_tokens", NULL);
     const int T = 7, steps = 4;
+    const char *texts[3] = {TEXT0, TEXT1, TEXT0};
     for (int run = 0; run < 3; run++) {
         const int B = run == 1 ? 3 : 1;
         if (run == 2) setenv("DIA_CUDA_GEMV", "1", 1);
         setenv("DIA_CUDA_ACT_BF16", "0", 1);
-        float *ref = act_run(m, B, tok, T, steps);
+        float *ref = act_run(m, texts, B, tok, T, steps);
         unsetenv("DIA_CUDA_ACT_BF16");
-        float *got = act_run(m, B, tok, T, steps);
+        float *got = act_run(m, texts, B, tok, T, steps);
         unsetenv("DIA_CUDA_GEMV");
         const size_t n = (size_t)2 * B * C * V * (1 + steps);
         printf("  batch %d%s: prefill(%d) + %d steps, bf16 vs f32 activations: %s\n", B,
@@ -1100,28 +1102,6 @@ static const char *STEP_CFG =
     "  \"num_hidden_layers\": 3, \"num_attention_heads\": 4, \"num_key_value_heads\": 1, \"head_dim\": 128,"
     "  \"cross_num_attention_heads\": 4, \"cross_num_key_value_heads\": 4, \"cross_head_dim\": 128,"
     "  \"cross_hidden_size\": 256, \"max_position_embeddings\": 512, \"norm_eps\": 1e-05, \"rope_theta\": 10000.0}}";
-
-/* prefill(T) + steps single steps of item 0's tokens; the logits after each step */
-static float *step_run(dia_model *m, const char *text, const int32_t *tok, int T, int steps) {
-    const char *texts[1] = {text};
-    dia_encoder_state *enc = NULL;
-    assert_int_equal(dia_encode(m, texts, 1, 0, &enc), DIA_OK);
-    dia_kvcache *cache = NULL;
-    assert_int_equal(dia_kvcache_new(m, 1, T + steps, &cache), DIA_OK);
-    dia_decoder_state *dec = NULL;
-    assert_int_equal(dia_decoder_state_new(m, enc, cache, &dec), DIA_OK);
-    const size_t nl = (size_t)2 * C * V;
-    float *out = calloc(nl * (size_t)steps, sizeof(float));
-    assert_int_equal(dia_decoder_prefill(dec, tok, T, NULL), DIA_OK);
-    for (int i = 0; i < steps; i++) {
-        assert_int_equal(dia_decoder_step(dec, tok + (size_t)(i % T) * C), DIA_OK);
-        assert_int_equal(dia_decoder_logits(dec, out + nl * i, nl), DIA_OK);
-    }
-    dia_decoder_state_free(dec);
-    dia_kvcache_free(cache);
-    dia_encoder_state_free(enc);
-    return out;
-}
 
 static void test_decode_step_kernel(void **state) {
     (void)state;
@@ -1151,16 +1131,16 @@ static void test_decode_step_kernel(void **state) {
         setenv("DIA_CUDA_DECODE_STEP_OPT", optv, 1);
         setenv("DIA_CUDA_DECODE_STEP", "0", 1);
         const long l0 = step_launches();
-        float *ref = step_run(m, texts[run], tok, T, steps);
+        float *ref = act_run(m, &texts[run], 1, tok, T, steps);
         assert_int_equal(step_launches(), l0);
         setenv("DIA_CUDA_DECODE_STEP", "1", 1); /* opt-in */
-        float *got = step_run(m, texts[run], tok, T, steps);
+        float *got = act_run(m, &texts[run], 1, tok, T, steps);
         unsetenv("DIA_CUDA_DECODE_STEP");
         const long used = step_launches() - l0;
-        const size_t n = (size_t)2 * C * V * steps;
+        const size_t n = (size_t)2 * C * V * steps, skip = (size_t)2 * C * V; /* the steps' logits (after the prefill's) */
         double amax = 0, dmax = 0, d2 = 0, a2 = 0;
         for (size_t i = 0; i < n; i++) {
-            const double a = ref[i], d = fabs((double)got[i] - a);
+            const double a = ref[skip + i], d = fabs((double)got[skip + i] - a);
             amax = fmax(amax, fabs(a)), dmax = fmax(dmax, d), d2 += d * d, a2 += a * a;
         }
         printf("  decode-step kernel (OPT %s), %d steps, text of %zu bytes: %ld host calls (graph replays make none); "

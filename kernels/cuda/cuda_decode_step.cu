@@ -735,6 +735,25 @@ static __device__ __noinline__ void ds_attention(const ds_args &a, const float *
     ds_mark(pm, mk + 1);
 }
 
+/* The rest of an attention block after its q projection: the attention, the barrier, the output
+ * projection (x += att . Wo), the barrier. Self- or cross-attention; marks mk .. mk + 4 (and the
+ * ones inside the attention: 16, 17 self, 18, 19 cross). */
+static __device__ __forceinline__ void ds_att_block(const ds_args &a, const ds_layer &L, bool self, ds_ring &rg, float *red,
+                                                    float *sred, const double *rope, float *xo, float *qsm, float *psm,
+                                                    int *flag, unsigned *target, unsigned long long *pm, int mk) {
+    if (self)
+        ds_attention(a, a.q, a.H, a.KV, L.kc, L.vc, a.S, a.kvlen, true, qsm, psm, a.cnt, flag, target, pm, mk, 16);
+    else
+        ds_attention(a, a.q, a.CH, a.CKV, L.ck, L.cv, a.Lc, a.clen, false, qsm, psm, a.cnt + 2 * (a.QW / DS_HD), flag,
+                     target, pm, mk, 18);
+    ds_gsync(a, target);
+    ds_mark(pm, mk + 2);
+    ds_project(a, L, self ? PH_O : PH_CO, a.att, a.QW, NULL, rg, red, sred, rope, xo);
+    ds_mark(pm, mk + 3);
+    ds_gsync(a, target);
+    ds_mark(pm, mk + 4);
+}
+
 __global__ void __launch_bounds__(DS_THREADS, 1) k_decode_layers(const __grid_constant__ ds_args a_) {
     const ds_args &a = a_;
     extern __shared__ __align__(128) unsigned char smem[];
@@ -793,23 +812,10 @@ __global__ void __launch_bounds__(DS_THREADS, 1) k_decode_layers(const __grid_co
         }
         ds_project(a, L, PH_QKV, a.x, a.D, L.norm[0], rg, red, sred, rope, xo);
         ds_mark(pm, 0);
-        ds_attention(a, a.q, a.H, a.KV, L.kc, L.vc, a.S, a.kvlen, true, qsm, psm, a.cnt, flag, &target, pm, 1, 16);
-        ds_gsync(a, &target);
-        ds_mark(pm, 3);
-        ds_project(a, L, PH_O, a.att, a.QW, NULL, rg, red, sred, rope, xo);
-        ds_mark(pm, 4);
-        ds_gsync(a, &target);
-        ds_mark(pm, 5);
+        ds_att_block(a, L, true, rg, red, sred, rope, xo, qsm, psm, flag, &target, pm, 1);
         ds_project(a, L, PH_CQ, a.x, a.D, L.norm[1], rg, red, sred, rope, xo);
         ds_mark(pm, 6);
-        ds_attention(a, a.q, a.CH, a.CKV, L.ck, L.cv, a.Lc, a.clen, false, qsm, psm, a.cnt + 2 * (a.QW / DS_HD), flag, &target,
-                            pm, 7, 18);
-        ds_gsync(a, &target);
-        ds_mark(pm, 9);
-        ds_project(a, L, PH_CO, a.att, a.QW, NULL, rg, red, sred, rope, xo);
-        ds_mark(pm, 10);
-        ds_gsync(a, &target);
-        ds_mark(pm, 11);
+        ds_att_block(a, L, false, rg, red, sred, rope, xo, qsm, psm, flag, &target, pm, 7);
         if ((a.opt & 16) && l + 1 < a.nl) ds_pf_att(a.L[l + 1].kc, a.L[l + 1].vc, a.H, a.KV, a.S, a.kvlen, a.opt);
         ds_project(a, L, PH_GU, a.x, a.D, L.norm[2], rg, red, sred, rope, xo);
         ds_mark(pm, 12);
