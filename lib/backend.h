@@ -23,6 +23,7 @@ size_t dia_dtype_size(dia_dtype t);
 const char *dia_dtype_name(dia_dtype t);
 
 typedef struct dia_buffer dia_buffer; /* defined by each backend */
+typedef struct dia_async dia_async;   /* defined by each backend that downloads asynchronously */
 
 /* A view into a buffer: `ne` holds the shape, outermost first; contiguous. */
 typedef struct dia_tensor {
@@ -45,6 +46,11 @@ typedef struct dia_sample_args {
     int B, C, V, eos, top_k;
     double cfg_scale, temperature, top_p;
     uint64_t seed, step; /* RNG key: (seed, item b, step, channel c) */
+    /* Optional (both or neither; NULL: none): the next step's decoder tokens, written on the device
+     * so the next step can start before the host has seen these codes. feed i32 [2B, C]: rows 2b and
+     * 2b + 1 both get force[b, c] where that is >= 0, else the sampled code; force i32 [B, C]. */
+    dia_tensor *feed;
+    const dia_tensor *force;
 } dia_sample_args;
 
 /* Arguments of the optional fused projection `linear`:
@@ -123,6 +129,15 @@ typedef struct dia_backend_ops {
     dia_status (*copy)(dia_backend *be, dia_buffer *dst, size_t dst_off, const dia_buffer *src, size_t src_off,
                        size_t bytes);
     dia_status (*sync)(dia_backend *be);
+    /* Optional, all four or none (NULL: callers download synchronously): downloads that do not wait.
+     * A dia_async is a caller's host staging area of `bytes` (pinned where that matters);
+     * download_start enqueues a copy of `bytes` of src into it after the work queued so far and
+     * returns at once (a start on an area whose copy was never waited for replaces that copy);
+     * download_wait waits for the area's last copy and moves its bytes to dst. */
+    dia_status (*async_new)(dia_backend *be, size_t bytes, dia_async **out);
+    void (*async_free)(dia_backend *be, dia_async *a);
+    dia_status (*download_start)(dia_backend *be, const dia_buffer *src, size_t offset, size_t bytes, dia_async *a);
+    dia_status (*download_wait)(dia_backend *be, dia_async *a, void *dst, size_t bytes);
     /* Optional (NULL on the CPU, which wraps the mapped files in place): create a weight tensor of
      * shape ne[ndim] from host data of dtype `src`, stored as `want` (DIA_F32 or DIA_BF16);
      * transpose = 1 (ndim 2): the host matrix [ne0, ne1] is stored as [ne1, ne0] (out->ne too), so

@@ -54,11 +54,12 @@ dia_status dia_decoder_reserve(dia_decoder_state *s, int T) {
     TRY(dia_tensor_alloc(be, DIA_F32, 2, s_h, &s->h));        /* f32 [R*T, 2I] gate | up          */
     TRY(dia_tensor_alloc(be, adt, 2, s_m, &s->mlp));          /* f32|bf16 [R*T, I]                */
     TRY(dia_tensor_alloc(be, DIA_F32, 2, s_l, &s->logits));   /* f32 [R*T, C*V]                   */
-    int64_t s_in[1] = {M * C + M + 2 * R};
-    TRY(dia_tensor_alloc(be, DIA_I32, 1, s_in, &s->inputs));       /* i32: the four below, one upload */
+    int64_t s_in[1] = {M * C + M + 2 * R + R / 2 * C};
+    TRY(dia_tensor_alloc(be, DIA_I32, 1, s_in, &s->inputs));       /* i32: the five below, one upload */
     int64_t s_codes[2] = {R / 2, C};
     TRY(dia_tensor_alloc(be, DIA_I32, 2, s_codes, &s->codes)); /* i32 [B, C] device-sampled frame */
     s->scratch_T = T;
+    s->fed = 0;
     s->graph_key = next_graph_key();
     return DIA_OK;
 fail:
@@ -70,15 +71,18 @@ fail:
  * single-position step, so a recorded step keeps reading the right places). */
 static void set_input_views(dia_decoder_state *s, int T) {
     const int64_t R = s->rows, M = R * T, C = s->model->cfg.channels;
-    int64_t s_tok[2] = {M, C}, s_pos[1] = {M}, s_r[1] = {R};
+    int64_t s_tok[2] = {M, C}, s_pos[1] = {M}, s_r[1] = {R}, s_f[2] = {R / 2, C};
     s->tok = dia_tensor_view(&s->inputs, 0, 2, s_tok);             /* i32 [R*T, C] tokens          */
     s->pos = dia_tensor_view(&s->inputs, M * C, 1, s_pos);         /* i32 [R*T] positions          */
     s->start = dia_tensor_view(&s->inputs, M * C + M, 1, s_r);     /* i32 [R] cache write position */
     s->kvlen = dia_tensor_view(&s->inputs, M * C + M + R, 1, s_r); /* i32 [R] keys after the write */
+    s->force = dia_tensor_view(&s->inputs, M * C + M + 2 * R, 2, s_f); /* i32 [B, C] fed-forward overrides */
 }
 
 DIA_API void dia_decoder_state_free(dia_decoder_state *s) {
     if (!s) return;
+    for (int i = 0; i < 2; i++)
+        if (s->pending[i]) s->model->be->ops->async_free(s->model->be, s->pending[i]);
     free_scratch(s);
     free(s->last_logits);
     free(s);
@@ -186,8 +190,10 @@ fail:
     return st;
 }
 
-/* The forward pass over T positions; tokens host int32 [B, T, C]. */
-static dia_status forward(dia_decoder_state *s, const int32_t *tokens, int T, float *logits_out, int keep_last) {
+/* The forward pass over T positions; tokens host int32 [B, T, C], or NULL (T = 1) for the tokens the
+ * last launched step fed forward; force (NULL: none) host int32 [B, C] goes to s->force. */
+static dia_status forward(dia_decoder_state *s, const int32_t *tokens, const int32_t *force, int T,
+                          float *logits_out, int keep_last) {
     dia_model *m = s->model;
     const dia_config *c = &m->cfg;
     dia_backend *be = m->be;
@@ -202,29 +208,35 @@ static dia_status forward(dia_decoder_state *s, const int32_t *tokens, int T, fl
     if (p0 + T > cache->capacity)
         return dia_fail(DIA_ERR_CAPACITY, "decoder: %d positions at %d exceed the cache capacity %d", T, p0,
                         cache->capacity);
-    for (int64_t i = 0; i < (int64_t)B * T * C; i++)
+    for (int64_t i = 0; tokens && i < (int64_t)B * T * C; i++)
         if (tokens[i] < 0 || tokens[i] >= V)
             return dia_fail(DIA_ERR_INVALID_ARG, "decoder: token %d at item %lld, position %lld, channel %lld is outside [0, %lld)",
                             tokens[i], (long long)(i / (T * C)), (long long)(i / C % T), (long long)(i % C), (long long)V);
     dia_status st;
-    TRY(dia_decoder_reserve(s, T));
+    TRY(dia_decoder_reserve(s, T)); /* (a new scratch has no fed tokens) */
+    if (!tokens && (T != 1 || !s->fed))
+        return dia_fail(DIA_ERR_INTERNAL, "decoder: no tokens were fed forward for this step");
     /* host inputs, laid out as s->inputs: tokens [R*T, C] (both rows of an item get its tokens),
-     * positions [R*T], cache write positions [R], key lengths [R] */
-    const int64_t n_in = M * C + M + 2 * R;
+     * positions [R*T], cache write positions [R], key lengths [R], the sampler's force [B, C]; fed
+     * tokens are on the device already, so the upload starts after them */
+    const int64_t n_in = M * C + M + 2 * R + (force ? B * C : 0), first = tokens ? 0 : M * C;
     int32_t *hin = malloc((size_t)n_in * sizeof(int32_t));
     if (!hin) return dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory");
     int32_t *htok = hin, *hpos = hin + M * C, *hr = hin + M * C + M;
     for (int64_t r = 0; r < R; r++) {
-        memcpy(htok + r * T * C, tokens + (r / 2) * T * C, (size_t)(T * C) * sizeof(int32_t));
+        if (tokens) memcpy(htok + r * T * C, tokens + (r / 2) * T * C, (size_t)(T * C) * sizeof(int32_t));
         for (int t = 0; t < T; t++) hpos[r * T + t] = p0 + t;
         hr[r] = p0;
         hr[R + r] = p0 + T;
     }
+    if (force) memcpy(hr + 2 * R, force, (size_t)(B * C) * sizeof(int32_t));
     set_input_views(s, T);
-    dia_tensor in = dia_tensor_view(&s->inputs, 0, 1, &n_in);
-    st = dia_tensor_upload(be, &in, hin, (size_t)n_in * sizeof(int32_t));
+    const int64_t n_up = n_in - first;
+    dia_tensor in = dia_tensor_view(&s->inputs, first, 1, &n_up);
+    st = dia_tensor_upload(be, &in, hin + first, (size_t)n_up * sizeof(int32_t));
     free(hin);
     if (st != DIA_OK) return st;
+    s->fed = 0;
 
     /* the ops; a single-position step is a fixed sequence on fixed buffers, which a backend may
      * record once and replay (CUDA graphs) */
@@ -248,25 +260,64 @@ DIA_API dia_status dia_decoder_prefill(dia_decoder_state *s, const int32_t *toke
     dia_clear_error();
     if (!s || !tokens) return dia_fail(DIA_ERR_INVALID_ARG, "dia_decoder_prefill: NULL argument");
     if (T < 1) return dia_fail(DIA_ERR_INVALID_ARG, "dia_decoder_prefill: T = %d, must be >= 1", T);
-    return forward(s, tokens, T, logits, 1);
+    return forward(s, tokens, NULL, T, logits, 1);
 }
 
 DIA_API dia_status dia_decoder_step(dia_decoder_state *s, const int32_t *tokens) {
     dia_clear_error();
     if (!s || !tokens) return dia_fail(DIA_ERR_INVALID_ARG, "dia_decoder_step: NULL argument");
-    return forward(s, tokens, 1, NULL, 1);
+    return forward(s, tokens, NULL, 1, NULL, 1);
 }
 
 dia_status dia_decoder_step_sample(dia_decoder_state *s, const int32_t *tokens, const dia_sample_args *args,
                                    int32_t *codes) {
     dia_backend *be = s->model->be;
     if (!be->ops->sample) return dia_fail(DIA_ERR_INTERNAL, "backend %s has no device sampler", be->ops->name);
-    dia_status st = forward(s, tokens, 1, NULL, 0);
+    dia_status st = forward(s, tokens, NULL, 1, NULL, 0);
     const int64_t R = s->rows, C = s->model->cfg.channels, V = s->model->cfg.dec_vocab;
     dia_tensor lg = as2(&s->logits, R, C * V), codes_t = as2(&s->codes, R / 2, C);
-    if (st == DIA_OK) st = be->ops->sample(be, &codes_t, &lg, args);
+    dia_sample_args a = *args;
+    a.feed = NULL, a.force = NULL;
+    if (st == DIA_OK) st = be->ops->sample(be, &codes_t, &lg, &a);
     if (st == DIA_OK) st = dia_tensor_download(be, &codes_t, codes, (size_t)(R / 2 * C) * sizeof(int32_t));
     return st;
+}
+
+int dia_decoder_can_launch(const dia_decoder_state *s) {
+    const dia_backend_ops *o = s->model->be->ops;
+    return o->sample && o->async_new && o->async_free && o->download_start && o->download_wait;
+}
+
+dia_status dia_decoder_step_launch(dia_decoder_state *s, const int32_t *tokens, const int32_t *force,
+                                   const dia_sample_args *args, int slot) {
+    dia_backend *be = s->model->be;
+    if (!dia_decoder_can_launch(s) || !force || slot < 0 || slot > 1)
+        return dia_fail(DIA_ERR_INTERNAL, "dia_decoder_step_launch: not available or bad arguments");
+    const int64_t R = s->rows, C = s->model->cfg.channels, V = s->model->cfg.dec_vocab;
+    const size_t bytes = (size_t)(R / 2 * C) * sizeof(int32_t);
+    dia_status st;
+    if (!s->pending[slot]) TRY(be->ops->async_new(be, bytes, &s->pending[slot]));
+    TRY(forward(s, tokens, force, 1, NULL, 0));
+    dia_tensor lg = as2(&s->logits, R, C * V), codes_t = as2(&s->codes, R / 2, C), feed = as2(&s->tok, R, C);
+    dia_sample_args a = *args;
+    a.feed = &feed, a.force = &s->force;
+    TRY(be->ops->sample(be, &codes_t, &lg, &a));
+    s->fed = 1;
+    return be->ops->download_start(be, codes_t.buf, codes_t.offset, bytes, s->pending[slot]);
+fail:
+    return st;
+}
+
+dia_status dia_decoder_step_collect(dia_decoder_state *s, int slot, int32_t *codes) {
+    dia_backend *be = s->model->be;
+    if (slot < 0 || slot > 1 || !s->pending[slot])
+        return dia_fail(DIA_ERR_INTERNAL, "dia_decoder_step_collect: slot %d has no launched step", slot);
+    return be->ops->download_wait(be, s->pending[slot], codes, (size_t)(s->rows / 2 * s->model->cfg.channels) * sizeof(int32_t));
+}
+
+void dia_decoder_step_unlaunch(dia_decoder_state *s) {
+    for (int r = 0; r < s->rows; r++) s->cache->lengths[r]--;
+    s->fed = 0; /* the feed came from the step taken back */
 }
 
 DIA_API dia_status dia_decoder_logits(const dia_decoder_state *s, float *out, size_t n) {

@@ -46,11 +46,97 @@ typedef struct gen_item {
     int emitted;      /* frames handed to the callback */
 } gen_item;
 
+/* The loop's state: the delayed token grid and the items. */
+typedef struct gen_loop {
+    const dia_config *cfg;
+    int B, C, M, maxd;
+    gen_item *it;         /* [B] */
+    int32_t *grid;        /* [B, M, C] delayed token grid, -1 = empty */
+    dia_frame_fn on_frame;
+    void *user;
+} gen_loop;
+
 /* Output frame t of item b, delay reverted: grid[P + 1 + t + d_c][c], codes outside 0..1023 -> 0. */
 static void revert_frame(const int32_t *grid, int C, const int *delay, int P, int t, int32_t *out) {
     for (int c = 0; c < C; c++) {
         int32_t v = grid[(size_t)(P + 1 + t + delay[c]) * C + c];
         out[c] = (v < 0 || v > 1023) ? 0 : v;
+    }
+}
+
+static int all_done(const gen_loop *g) {
+    for (int b = 0; b < g->B; b++)
+        if (g->it[b].countdown != 0) return 0;
+    return 1;
+}
+
+/* The sampled codes preds [B, C] of grid row `row`: the EOS countdown and its forced EOS/PAD, the
+ * grid row (forced cells keep BOS / prompt), and the frames this row completes to the callback. */
+static dia_status take_row(gen_loop *g, int row, int32_t *preds) {
+    const dia_config *cfg = g->cfg;
+    const int C = g->C, M = g->M, maxd = g->maxd, *delay = cfg->delay;
+    for (int b = 0; b < g->B; b++) {
+        gen_item *e = &g->it[b];
+        int32_t *pred = preds + (size_t)b * C;
+        if (e->countdown != 0) {
+            const int sampled_eos = row > e->P + delay[0] && pred[0] == cfg->eos;
+            if ((!e->eos_detected && sampled_eos) || row >= M - maxd) {
+                e->eos_detected = 1;
+                if (e->countdown < 0) e->countdown = maxd, e->finished = row;
+            }
+            if (e->countdown > 0) {
+                const int k = maxd - e->countdown; /* 0 on the trigger step */
+                for (int c = 0; c < C; c++) {
+                    if (k == delay[c]) pred[c] = cfg->eos;
+                    else if (k > delay[c]) pred[c] = cfg->pad;
+                }
+                e->countdown--;
+            }
+        }
+        int32_t *gr = g->grid + ((size_t)b * M + row) * C;
+        for (int c = 0; c < C; c++)
+            if (row > e->P + delay[c]) gr[c] = pred[c]; /* forced cells keep BOS / prompt */
+        /* stream: frame t is complete once row P + 1 + t + max_delay is written */
+        const int t = row - e->P - 1 - maxd;
+        const int limit = e->finished >= 0 ? e->finished - e->P - 1 : t + 1;
+        if (t >= 0 && t == e->emitted && t < limit) {
+            int32_t frame[DIA_MAX_CHANNELS];
+            revert_frame(g->grid + (size_t)b * M * C, C, delay, e->P, t, frame);
+            e->emitted++;
+            if (g->on_frame && g->on_frame(b, t, frame, g->user) != 0)
+                return dia_fail(DIA_ERR_CANCELLED, "generation cancelled by the frame callback");
+        }
+    }
+    return DIA_OK;
+}
+
+/* What take_row will put in grid row `row` where it does not take the sampled code, as far as the
+ * rows taken so far (up to `taken` < row) tell: force [B, C] gets the forced cells (BOS / prompt)
+ * and the EOS / PAD of a countdown that is running or that the max_tokens limit starts; -1 where
+ * the sampled code goes. It assumes no EOS is sampled in rows taken + 1 .. row - 1 (when one is,
+ * the row differs: dia_generate checks every row against what it fed forward). */
+static void predict_row(const gen_loop *g, int taken, int row, int32_t *force) {
+    const dia_config *cfg = g->cfg;
+    const int C = g->C, *delay = cfg->delay;
+    for (int b = 0; b < g->B; b++) {
+        const gen_item *e = &g->it[b];
+        int32_t *f = force + (size_t)b * C;
+        for (int c = 0; c < C; c++) f[c] = -1;
+        int countdown = e->countdown;
+        for (int r = taken + 1; r <= row && countdown != 0; r++) { /* take_row's countdown, no sampled EOS */
+            if (r >= g->M - g->maxd && countdown < 0) countdown = g->maxd;
+            if (countdown > 0) {
+                const int k = g->maxd - countdown;
+                for (int c = 0; c < C && r == row; c++) {
+                    if (k == delay[c]) f[c] = cfg->eos;
+                    else if (k > delay[c]) f[c] = cfg->pad;
+                }
+                countdown--;
+            }
+        }
+        const int32_t *gr = g->grid + ((size_t)b * g->M + row) * C;
+        for (int c = 0; c < C; c++)
+            if (row <= e->P + delay[c]) f[c] = gr[c];
     }
 }
 
@@ -105,7 +191,6 @@ DIA_API dia_status dia_generate(dia_model *m, const dia_gen_params *params, int 
     float *logits = malloc((size_t)2 * B * C * V * sizeof(float));    /* [2B, C, V] */
     float *scratch = malloc((size_t)B * V * sizeof(float));           /* [B, V] sampler scratch */
     int32_t *preds = malloc((size_t)B * C * sizeof(int32_t));         /* [B, C] sampled codes of a step */
-    int32_t frame[DIA_MAX_CHANNELS];
     dia_codes *res = calloc(1, sizeof *res);
     if (!it || !grid || !tok || !logits || !scratch || !preds || !res) {
         st = dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory");
@@ -145,64 +230,74 @@ DIA_API dia_status dia_generate(dia_model *m, const dia_gen_params *params, int 
             memcpy(tok + (size_t)b * step * C, grid + (size_t)b * M * C, (size_t)step * C * sizeof(int32_t));
         if ((st = dia_decoder_prefill(dec, tok, step, NULL)) != DIA_OK) goto done;
     }
-    for (; step + 1 < M; step++) { /* a step writes grid row step + 1 < M */
-        int all_done = 1;
-        for (int b = 0; b < B; b++) all_done &= it[b].countdown == 0;
-        if (all_done) break;
-        for (int b = 0; b < B; b++) memcpy(tok + b * C, grid + ((size_t)b * M + step) * C, (size_t)C * sizeof(int32_t));
-        const int row = step + 1; /* the grid row these logits predict */
-        if (m->be->ops->sample) { /* sampled on the device: only the codes come back */
-            const dia_sample_args sa = {B, C, V, cfg->eos, p->top_k, p->cfg_scale, p->temperature, p->top_p,
-                                        p->seed, (uint64_t)row};
-            if ((st = dia_decoder_step_sample(dec, tok, &sa, preds)) != DIA_OK) goto done;
-        } else {
-            if ((st = dia_decoder_step(dec, tok)) != DIA_OK) goto done;
-            if ((st = dia_decoder_logits(dec, logits, (size_t)2 * B * C * V)) != DIA_OK) goto done;
-            /* sample every item (independent: the RNG is keyed by item), in parallel for big batches */
-            int failed = 0;
-#pragma omp parallel for schedule(static) reduction(| : failed) if (B >= 8)
-            for (int b = 0; b < B; b++) {
-                const float *uncond = logits + (size_t)(2 * b) * C * V, *cond = logits + (size_t)(2 * b + 1) * C * V;
-                failed |= dia_sampler_pick(p, cond, uncond, C, V, cfg->eos, (uint64_t)b, (uint64_t)row,
-                                           scratch + (size_t)b * V, preds + (size_t)b * C) != DIA_OK;
-            }
-            if (failed) {
-                st = dia_fail(DIA_ERR_OUT_OF_MEMORY, "sampler: out of memory");
-                goto done;
-            }
+    gen_loop g = {cfg, B, C, M, maxd, it, grid, on_frame, user};
+    dia_sample_args sa = {.B = B, .C = C, .V = V, .eos = cfg->eos, .top_k = p->top_k, .cfg_scale = p->cfg_scale,
+                          .temperature = p->temperature, .top_p = p->top_p, .seed = p->seed};
+    if (m->be->ops->sample && dia_decoder_can_launch(dec)) {
+        /* Pipelined: step s + 1 is launched on the tokens step s feeds forward on the device (its
+         * sampled codes where predict_row left -1) before the host waits for step s's codes. When
+         * take_row then writes a row other than the one fed forward (an EOS was sampled), step s + 1
+         * is taken back and launched again on the host's row. Same codes as the loop below. */
+        int32_t *force = malloc((size_t)3 * B * C * sizeof(int32_t)); /* [2 slots][B, C], then the fed row [B, C] */
+        int launched = 0, relaunched = 0; /* launched: step s is in flight on the tokens step s - 1 fed forward */
+        if (!force) {
+            st = dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory");
+            goto done;
         }
-        for (int b = 0; b < B; b++) {
-            gen_item *e = &it[b];
-            int32_t *pred = preds + (size_t)b * C;
-            if (e->countdown != 0) {
-                const int sampled_eos = row > e->P + delay[0] && pred[0] == cfg->eos;
-                if ((!e->eos_detected && sampled_eos) || row >= M - maxd) {
-                    e->eos_detected = 1;
-                    if (e->countdown < 0) e->countdown = maxd, e->finished = row;
-                }
-                if (e->countdown > 0) {
-                    const int k = maxd - e->countdown; /* 0 on the trigger step */
-                    for (int c = 0; c < C; c++) {
-                        if (k == delay[c]) pred[c] = cfg->eos;
-                        else if (k > delay[c]) pred[c] = cfg->pad;
-                    }
-                    e->countdown--;
-                }
+        int32_t *fed = force + (size_t)2 * B * C;
+        const int first = step;
+        for (; step + 1 < M && !all_done(&g); step++) { /* step s writes grid row s + 1 < M */
+            const int s = step, slot = s & 1;
+            int32_t *fs = force + (size_t)slot * B * C, *fn = force + (size_t)(slot ^ 1) * B * C;
+            if (!launched) { /* on the host's row s (rows <= s are taken) */
+                for (int b = 0; b < B; b++) memcpy(tok + b * C, grid + ((size_t)b * M + s) * C, (size_t)C * sizeof(int32_t));
+                predict_row(&g, s, s + 1, fs);
+                sa.step = (uint64_t)(s + 1);
+                if ((st = dia_decoder_step_launch(dec, tok, fs, &sa, slot)) != DIA_OK) break;
             }
-            int32_t *g = grid + ((size_t)b * M + row) * C;
-            for (int c = 0; c < C; c++)
-                if (row > e->P + delay[c]) g[c] = pred[c]; /* forced cells keep BOS / prompt */
-            /* stream: frame t is complete once row P + 1 + t + max_delay is written */
-            const int t = row - e->P - 1 - maxd;
-            const int limit = e->finished >= 0 ? e->finished - e->P - 1 : t + 1;
-            if (t >= 0 && t == e->emitted && t < limit) {
-                revert_frame(grid + (size_t)b * M * C, C, delay, e->P, t, frame);
-                e->emitted++;
-                if (on_frame && on_frame(b, t, frame, user) != 0) {
-                    st = dia_fail(DIA_ERR_CANCELLED, "generation cancelled by the frame callback");
+            launched = s + 2 < M;
+            if (launched) { /* step s + 1 on what step s feeds forward (rows <= s are taken) */
+                predict_row(&g, s, s + 2, fn);
+                sa.step = (uint64_t)(s + 2);
+                if ((st = dia_decoder_step_launch(dec, NULL, fn, &sa, slot ^ 1)) != DIA_OK) break;
+            }
+            if ((st = dia_decoder_step_collect(dec, slot, preds)) != DIA_OK) break;
+            for (int i = 0; i < B * C; i++) fed[i] = fs[i] >= 0 ? fs[i] : preds[i]; /* what step s fed forward */
+            if ((st = take_row(&g, s + 1, preds)) != DIA_OK) break;
+            for (int b = 0; b < B && launched; b++)
+                if (memcmp(fed + (size_t)b * C, grid + ((size_t)b * M + s + 1) * C, (size_t)C * sizeof(int32_t))) {
+                    dia_decoder_step_unlaunch(dec); /* step s + 1 ran on another row: again, on the host's */
+                    launched = 0;
+                    relaunched++;
+                }
+        }
+        free(force);
+        if (st != DIA_OK) goto done;
+        dia_log(DIA_LOG_DEBUG, "generate: %d steps pipelined, %d launched again after an EOS", step - first, relaunched);
+    } else {
+        for (; step + 1 < M && !all_done(&g); step++) { /* a step writes grid row step + 1 < M */
+            for (int b = 0; b < B; b++) memcpy(tok + b * C, grid + ((size_t)b * M + step) * C, (size_t)C * sizeof(int32_t));
+            const int row = step + 1; /* the grid row these logits predict */
+            if (m->be->ops->sample) { /* sampled on the device: only the codes come back */
+                sa.step = (uint64_t)row;
+                if ((st = dia_decoder_step_sample(dec, tok, &sa, preds)) != DIA_OK) goto done;
+            } else {
+                if ((st = dia_decoder_step(dec, tok)) != DIA_OK) goto done;
+                if ((st = dia_decoder_logits(dec, logits, (size_t)2 * B * C * V)) != DIA_OK) goto done;
+                /* sample every item (independent: the RNG is keyed by item), in parallel for big batches */
+                int failed = 0;
+#pragma omp parallel for schedule(static) reduction(| : failed) if (B >= 8)
+                for (int b = 0; b < B; b++) {
+                    const float *uncond = logits + (size_t)(2 * b) * C * V, *cond = logits + (size_t)(2 * b + 1) * C * V;
+                    failed |= dia_sampler_pick(p, cond, uncond, C, V, cfg->eos, (uint64_t)b, (uint64_t)row,
+                                               scratch + (size_t)b * V, preds + (size_t)b * C) != DIA_OK;
+                }
+                if (failed) {
+                    st = dia_fail(DIA_ERR_OUT_OF_MEMORY, "sampler: out of memory");
                     goto done;
                 }
             }
+            if ((st = take_row(&g, row, preds)) != DIA_OK) goto done;
         }
     }
     /* finalise: frames of new audio per item, delay reverted */

@@ -101,8 +101,10 @@ struct dia_decoder_state {
     uint64_t graph_key;  /* key of the recorded single-position step (0: none); new per scratch */
     /* scratch, sized [rows * scratch_T, ...] */
     dia_tensor x, xn, q, k, v, att, h, mlp, logits, codes;
-    dia_tensor inputs;                /* i32: tok | pos | start | kvlen, uploaded at once per forward */
-    dia_tensor tok, pos, start, kvlen; /* views of inputs */
+    dia_tensor inputs;                /* i32: tok | pos | start | kvlen | force, uploaded at once per forward */
+    dia_tensor tok, pos, start, kvlen, force; /* views of inputs */
+    int fed;                 /* tok holds the tokens the last launched step's sampler fed forward */
+    dia_async *pending[2];   /* launched steps' codes on their way to the host (dia_decoder_step_launch) */
     float *last_logits; /* host [rows, C, V] of the last position */
 };
 
@@ -121,5 +123,18 @@ dia_status dia_decoder_reserve(dia_decoder_state *st, int T);
  * codes: host int32 [B, C]. The logits stay on the device (dia_decoder_logits is not updated). */
 dia_status dia_decoder_step_sample(dia_decoder_state *st, const int32_t *tokens, const dia_sample_args *args,
                                    int32_t *codes);
+/* Internal (pipelined generation; backends with `sample` and the asynchronous downloads, see
+ * dia_decoder_can_launch): dia_decoder_step_sample split so that the host need not wait for a
+ * step's codes before it launches the next. dia_decoder_step_launch enqueues one step and returns:
+ * tokens host int32 [B, C], or NULL for the tokens the previously launched step fed forward; its
+ * sampler feeds the next step's tokens, force int32 [B, C] (>= 0: that value, -1: the sampled
+ * code). Its codes arrive in area `slot` (0 or 1; a slot holds one launched step):
+ * dia_decoder_step_collect waits for them. dia_decoder_step_unlaunch takes back the last launched
+ * step's cache position (its codes are then never collected; the next launch overwrites it). */
+int dia_decoder_can_launch(const dia_decoder_state *st);
+dia_status dia_decoder_step_launch(dia_decoder_state *st, const int32_t *tokens, const int32_t *force,
+                                   const dia_sample_args *args, int slot);
+dia_status dia_decoder_step_collect(dia_decoder_state *st, int slot, int32_t *codes);
+void dia_decoder_step_unlaunch(dia_decoder_state *st);
 
 #endif

@@ -1231,6 +1231,80 @@ static void test_generate_parity(void **state) {
     dia_model_free(m);
 }
 
+/* The debug line of a pipelined dia_generate: how many steps were launched again after an EOS. */
+static int relaunches = -1;
+static void count_relaunches(dia_log_level level, const char *msg, void *user) {
+    (void)level, (void)user;
+    int steps, again;
+    if (sscanf(msg, "generate: %d steps pipelined, %d launched again", &steps, &again) == 2) relaunches = again;
+}
+
+/* A dia-hf f32 model on CUDA; eos_gain != 1: the logits head's EOS column of channel 0 scaled by it
+ * (so that EOS is sampled early). */
+static dia_model *load_eos(const char *async, float eos_gain) {
+    setenv("DIA_CUDA_ASYNC", async, 1); /* read when the backend is made */
+    dia_model *m = load("dia-hf", "f32");
+    unsetenv("DIA_CUDA_ASYNC");
+    dia_tensor *w = &m->logits.t;
+    assert_int_equal(w->dtype, DIA_F32);
+    const int64_t n = dia_tensor_nelem(w), N = C * V, K = n / N, eos = 1024; /* output column c * V + v, c = 0 */
+    float *h = malloc((size_t)n * 4);
+    assert_int_equal(dia_tensor_download(m->be, w, h, (size_t)n * 4), DIA_OK);
+    for (int64_t k = 0; k < K; k++) h[m->logits.trans ? eos * K + k : k * N + eos] *= eos_gain;
+    assert_int_equal(dia_tensor_upload(m->be, w, h, (size_t)n * 4), DIA_OK);
+    free(h);
+    return m;
+}
+
+/* dia_generate's pipelined loop (step s + 1 launched on the tokens step s feeds forward on the
+ * device, before the host has seen step s's codes) gives the codes of the synchronous loop
+ * (DIA_CUDA_ASYNC=0): sampled, with a prompt (forced cells), at the max_tokens limit (a predicted
+ * countdown: nothing launched again), and with EOS sampled (the step after each one launched again). */
+static void test_generate_pipelined(void **state) {
+    (void)state;
+    NEED_CUDA();
+    const char *texts[2] = {TEXT0, TEXT1};
+    const int32_t *prompt = golden_i32("text0.greedy_codes", NULL);
+    const int32_t *prompts[2] = {prompt, NULL};
+    const int pframes[2] = {6, 0};
+    dia_gen_params *p = NULL;
+    assert_int_equal(dia_gen_params_new(&p), DIA_OK);
+    assert_int_equal(dia_gen_params_set(p, "temperature", 1.2), DIA_OK);
+    assert_int_equal(dia_gen_params_set(p, "max_tokens", 80), DIA_OK);
+    dia_set_log_callback(count_relaunches, NULL);
+    dia_set_log_level(DIA_LOG_DEBUG);
+    const float gains[2] = {1.0f, 6.0f};
+    for (int run = 0; run < 2; run++) {
+        dia_model *ma = load_eos("1", gains[run]), *ms = load_eos("0", gains[run]);
+        for (int withp = 0; withp < 2; withp++) {
+            dia_codes *a = NULL, *b = NULL;
+            relaunches = -1;
+            assert_int_equal(dia_gen_params_set(p, "seed", 5 + withp), DIA_OK);
+            assert_int_equal(dia_generate(ma, p, 2, texts, withp ? prompts : NULL, withp ? pframes : NULL, NULL, NULL, &a),
+                             DIA_OK);
+            const int again = relaunches;
+            assert_int_equal(dia_generate(ms, p, 2, texts, withp ? prompts : NULL, withp ? pframes : NULL, NULL, NULL, &b),
+                             DIA_OK);
+            for (int i = 0; i < 2; i++) {
+                assert_int_equal(dia_codes_frames(a, i), dia_codes_frames(b, i));
+                assert_memory_equal(dia_codes_data(a, i), dia_codes_data(b, i), (size_t)dia_codes_frames(a, i) * 9 * 4);
+            }
+            printf("  pipelined == synchronous (EOS gain %.0f, %s): %d and %d frames, %d steps launched again\n",
+                   gains[run], withp ? "prompt of 6 frames" : "no prompt", dia_codes_frames(a, 0), dia_codes_frames(a, 1),
+                   again);
+            if (run == 0) assert_int_equal(again, 0); /* only the max_tokens countdown: predicted */
+            else assert_true(again > 0 && dia_codes_frames(a, 0) + 2 * 15 < 80); /* EOS sampled early */
+            dia_codes_free(a);
+            dia_codes_free(b);
+        }
+        dia_model_free(ma);
+        dia_model_free(ms);
+    }
+    dia_set_log_callback(NULL, NULL);
+    dia_set_log_level(DIA_LOG_ERROR);
+    dia_gen_params_free(p);
+}
+
 /* ---------------------------------------------------------------------------------------------
  * DAC ops vs the CPU backend
  * ------------------------------------------------------------------------------------------- */
@@ -1672,11 +1746,17 @@ static void test_device_sampler(void **state) {
     struct { double t, p; int k; } cfgs[] = {{0.0, 0.95, 45}, {1.2, 0.95, 45}, {1.0, 1.0, 45}, {1.8, 0.9, 1028},
                                              {1.2, 0.95, 1}, {0.0, 0.95, 45}, {1.2, 0.95, 45}, {1.0, 0.8, 300}};
     float *scratch = malloc(sizeof(float) * V);
-    int32_t dev[B * C], ref[B * C];
+    int32_t dev[B * C], ref[B * C], forced[B * C];
+    dia_tensor feed, force;
+    int64_t nfeed[2] = {2 * B, C};
+    assert_int_equal(dia_tensor_alloc(be, DIA_I32, 2, nfeed, &feed), DIA_OK);
+    assert_int_equal(dia_tensor_alloc(be, DIA_I32, 2, nc, &force), DIA_OK);
+    for (int i = 0; i < B * C; i++) forced[i] = i % 3 ? -1 : 1000 + i % 27;
+    assert_int_equal(dia_tensor_upload(be, &force, forced, sizeof forced), DIA_OK);
     for (size_t ci = 0; ci < sizeof cfgs / sizeof cfgs[0]; ci++) {
         if (ci == 5) {
             /* the last golden row has EOS on top of channel 0: EOS is certain */
-            const dia_sample_args a = {B, C, V, 1024, 45, 3.0, 1.2, 0.95, 5, 9};
+            const dia_sample_args a = {B, C, V, 1024, 45, 3.0, 1.2, 0.95, 5, 9, NULL, NULL};
             assert_int_equal(be->ops->sample(be, &codes, &lg, &a), DIA_OK);
             assert_int_equal(dia_tensor_download(be, &codes, dev, sizeof dev), DIA_OK);
             assert_int_equal(dev[8 * C + 0], 1024);
@@ -1695,9 +1775,20 @@ static void test_device_sampler(void **state) {
         p.temperature = cfgs[ci].t, p.top_p = cfgs[ci].p, p.top_k = cfgs[ci].k, p.seed = 77 + ci;
         int picks = 0, diff = 0;
         for (uint64_t step = 0; step < 40; step++) {
-            const dia_sample_args a = {B, C, V, 1024, p.top_k, p.cfg_scale, p.temperature, p.top_p, p.seed, step};
+            /* every other step also feeds the next step's tokens forward: the codes, or force where >= 0 */
+            dia_sample_args a = {B, C, V, 1024, p.top_k, p.cfg_scale, p.temperature, p.top_p, p.seed, step, NULL, NULL};
+            if (step & 1) a.feed = &feed, a.force = &force;
             assert_int_equal(be->ops->sample(be, &codes, &lg, &a), DIA_OK);
             assert_int_equal(dia_tensor_download(be, &codes, dev, sizeof dev), DIA_OK);
+            if (step & 1) {
+                int32_t fed[2 * B * C];
+                assert_int_equal(dia_tensor_download(be, &feed, fed, sizeof fed), DIA_OK);
+                for (int i = 0; i < B * C; i++) {
+                    const int32_t want = forced[i] >= 0 ? forced[i] : dev[i];
+                    assert_int_equal(fed[(i / C) * 2 * C + i % C], want);     /* row 2b */
+                    assert_int_equal(fed[(i / C) * 2 * C + C + i % C], want); /* row 2b + 1 */
+                }
+            }
             for (int b = 0; b < B; b++)
                 assert_int_equal(dia_sampler_pick(&p, host + (size_t)(2 * b + 1) * C * V, host + (size_t)(2 * b) * C * V,
                                                   C, V, 1024, (uint64_t)b, step, scratch, ref + b * C),
@@ -1714,6 +1805,8 @@ static void test_device_sampler(void **state) {
     free(host);
     dia_tensor_free(be, &lg);
     dia_tensor_free(be, &codes);
+    dia_tensor_free(be, &feed);
+    dia_tensor_free(be, &force);
     dia_backend_free(be);
 }
 
@@ -1741,6 +1834,7 @@ int main(void) {
         cmocka_unit_test(test_activation_bf16),
         cmocka_unit_test(test_device_sampler),
         cmocka_unit_test(test_generate_parity),
+        cmocka_unit_test(test_generate_pipelined),
         cmocka_unit_test(test_shared_model_threads),
         cmocka_unit_test(test_dac_ops),
         cmocka_unit_test(test_dac_decode_golden),

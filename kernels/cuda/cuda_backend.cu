@@ -230,6 +230,66 @@ static dia_status cuda_download(dia_backend *be, const dia_buffer *src, size_t o
     return DIA_OK;
 }
 
+/* Downloads that do not wait: pinned staging (so the copy is truly asynchronous) and an event. */
+struct dia_async {
+    void *host;      /* pinned, `bytes` */
+    size_t bytes;
+    cudaEvent_t done; /* recorded after the last copy started into `host` */
+    int started;
+};
+
+static dia_status cuda_async_new(dia_backend *be, size_t bytes, dia_async **out) {
+    cu_lock lock_(be);
+    *out = NULL;
+    dia_async *a = (dia_async *)calloc(1, sizeof *a);
+    if (!a) return dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory");
+    cudaError_t e = cudaHostAlloc(&a->host, bytes ? bytes : 1, cudaHostAllocDefault);
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        free(a);
+        return dia_fail(DIA_ERR_OUT_OF_MEMORY, "CUDA: cannot allocate %zu bytes of pinned host memory: %s", bytes,
+                        cudaGetErrorString(e));
+    }
+    if ((e = cudaEventCreateWithFlags(&a->done, cudaEventDisableTiming)) != cudaSuccess) {
+        cudaGetLastError();
+        cudaFreeHost(a->host);
+        free(a);
+        return dia_fail(DIA_ERR_BACKEND, "CUDA: cannot create an event: %s", cudaGetErrorString(e));
+    }
+    a->bytes = bytes;
+    *out = a;
+    return DIA_OK;
+}
+
+static void cuda_async_free(dia_backend *be, dia_async *a) {
+    cu_lock lock_(be);
+    if (!a) return;
+    cudaEventSynchronize(a->done); /* a copy into it may be in flight */
+    cudaEventDestroy(a->done);
+    cudaFreeHost(a->host);
+    free(a);
+}
+
+static dia_status cuda_download_start(dia_backend *be, const dia_buffer *src, size_t off, size_t n, dia_async *a) {
+    cu_lock lock_(be);
+    if (off + n > src->size || n > a->bytes) return dia_fail(DIA_ERR_INTERNAL, "download_start: past a buffer end");
+    dia_status gst = cu_graph_boundary(be);
+    if (gst != DIA_OK) return gst;
+    cudaStream_t s = cu_ctx(be)->stream;
+    if (n) CU_CHECK(cudaMemcpyAsync(a->host, (const char *)src->ptr + off, n, cudaMemcpyDeviceToHost, s));
+    CU_CHECK(cudaEventRecord(a->done, s));
+    a->started = 1;
+    return DIA_OK;
+}
+
+static dia_status cuda_download_wait(dia_backend *be, dia_async *a, void *dst, size_t n) {
+    if (!a->started || n > a->bytes) return dia_fail(DIA_ERR_INTERNAL, "download_wait: no copy of %zu bytes started", n);
+    (void)be; /* no lock: another thread's ops may go on while this one waits */
+    CU_CHECK(cudaEventSynchronize(a->done));
+    memcpy(dst, a->host, n);
+    return DIA_OK;
+}
+
 static dia_status cuda_copy(dia_backend *be, dia_buffer *dst, size_t doff, const dia_buffer *src, size_t soff,
                             size_t n) {
     cu_lock lock_(be);
@@ -420,6 +480,10 @@ static dia_backend_ops make_ops(void) {
     o.download = cuda_download;
     o.copy = cuda_copy;
     o.sync = cuda_sync;
+    o.async_new = cuda_async_new;
+    o.async_free = cuda_async_free;
+    o.download_start = cuda_download_start;
+    o.download_wait = cuda_download_wait;
     o.weight_upload = cuda_weight_upload;
     o.buffer_to_host = cuda_buffer_to_host;
     o.default_weight_dtype = cuda_default_weight_dtype;
@@ -454,18 +518,21 @@ static dia_backend_ops make_ops(void) {
 }
 
 /* DIA_CUDA_SAMPLE=0: sample on the host (logits downloaded every step); DIA_CUDA_FUSED=0: no fused
- * slots (lib/ composes linear and rope_kv_store from the basic ops, the behaviour before them).
- * Both for comparisons. */
-static dia_backend_ops make_ops_variant(int host_sampling, int unfused) {
+ * slots (lib/ composes linear and rope_kv_store from the basic ops, the behaviour before them);
+ * DIA_CUDA_ASYNC=0: no asynchronous downloads (dia_generate waits for each step's codes before it
+ * launches the next step). All for comparisons. */
+static dia_backend_ops make_ops_variant(int variant) {
     dia_backend_ops o = make_ops();
-    if (host_sampling) o.sample = NULL;
-    if (unfused)
+    if (variant & 1) o.sample = NULL;
+    if (variant & 2)
         o.linear = NULL, o.rope_kv_store = NULL, o.linear_rope_kv_store = NULL, o.decode_layers_ok = NULL,
         o.decode_layers = NULL;
+    if (variant & 4) o.async_new = NULL, o.async_free = NULL, o.download_start = NULL, o.download_wait = NULL;
     return o;
 }
-static const dia_backend_ops cuda_ops_variants[4] = {make_ops_variant(0, 0), make_ops_variant(1, 0),
-                                                      make_ops_variant(0, 1), make_ops_variant(1, 1)};
+static const dia_backend_ops cuda_ops_variants[8] = {make_ops_variant(0), make_ops_variant(1), make_ops_variant(2),
+                                                      make_ops_variant(3), make_ops_variant(4), make_ops_variant(5),
+                                                      make_ops_variant(6), make_ops_variant(7)};
 
 extern "C" dia_status dia_backend_cuda_new(int device, dia_backend **out) {
     *out = NULL;
@@ -486,8 +553,9 @@ extern "C" dia_status dia_backend_cuda_new(int device, dia_backend **out) {
         free(c);
         return dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory");
     }
-    const char *samp = getenv("DIA_CUDA_SAMPLE"), *fused = getenv("DIA_CUDA_FUSED");
-    be->ops = &cuda_ops_variants[(samp && samp[0] == '0' ? 1 : 0) + (fused && fused[0] == '0' ? 2 : 0)];
+    const char *samp = getenv("DIA_CUDA_SAMPLE"), *fused = getenv("DIA_CUDA_FUSED"), *async = getenv("DIA_CUDA_ASYNC");
+    be->ops = &cuda_ops_variants[(samp && samp[0] == '0' ? 1 : 0) + (fused && fused[0] == '0' ? 2 : 0) +
+                                 (async && async[0] == '0' ? 4 : 0)];
     be->ctx = c;
     c->device = device;
     dia_status st = DIA_OK;

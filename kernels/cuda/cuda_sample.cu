@@ -165,8 +165,18 @@ __device__ static uint32_t d_kth_key(const float *g, int V, int k, int *hist, in
     return prefix;
 }
 
-__global__ void k_sample(int32_t *codes, const float *logits, int C, int V, int eos, int top_k, float cfg_scale,
-                         double temperature, double top_p, uint64_t seed, uint64_t step) {
+/* The code of (b, c), and the next step's tokens when the step feeds them forward (feed: both rows
+ * of item b; force >= 0 replaces the code there). */
+__device__ static void d_put(int32_t *codes, int32_t *feed, const int32_t *force, int b, int c, int C, int code) {
+    codes[(size_t)b * C + c] = code;
+    if (feed) {
+        const int f = force[(size_t)b * C + c];
+        feed[(size_t)(2 * b) * C + c] = feed[(size_t)(2 * b + 1) * C + c] = f >= 0 ? f : code;
+    }
+}
+
+__global__ void k_sample(int32_t *codes, int32_t *feed, const int32_t *force, const float *logits, int C, int V, int eos,
+                         int top_k, float cfg_scale, double temperature, double top_p, uint64_t seed, uint64_t step) {
     extern __shared__ unsigned char smem[];
     float *g = (float *)smem;   /* [V] guided logits */
     float *row = g + V;         /* [V] working logits */
@@ -212,7 +222,7 @@ __global__ void k_sample(int32_t *codes, const float *logits, int C, int V, int 
     }
     const int best = d_block_argmax(row, V, sv, si);
     if (temperature == 0.0) {
-        if (threadIdx.x == 0) codes[(size_t)b * C + c] = best;
+        if (threadIdx.x == 0) d_put(codes, feed, force, b, c, C, best);
         return;
     }
     /* 4. temperature (in double, as the host), 5. EOS rule */
@@ -259,7 +269,7 @@ __global__ void k_sample(int32_t *codes, const float *logits, int C, int V, int 
             cum += pr[v];
             found = u < cum;
         }
-        codes[(size_t)b * C + c] = pick;
+        d_put(codes, feed, force, b, c, C, pick);
     }
 }
 
@@ -267,11 +277,16 @@ dia_status cu_sample(dia_backend *be, dia_tensor *codes, const dia_tensor *logit
     if (codes->dtype != DIA_I32 || logits->dtype != DIA_F32 || a->B < 1 || a->C < 1 || a->V < 1 ||
         dia_tensor_nelem(codes) != (int64_t)a->B * a->C || dia_tensor_nelem(logits) != (int64_t)2 * a->B * a->C * a->V)
         return dia_fail(DIA_ERR_INTERNAL, "sample: bad shapes (B %d, C %d, V %d)", a->B, a->C, a->V);
+    if (!a->feed != !a->force ||
+        (a->feed && (a->feed->dtype != DIA_I32 || a->force->dtype != DIA_I32 ||
+                     dia_tensor_nelem(a->feed) != (int64_t)2 * a->B * a->C || dia_tensor_nelem(a->force) != (int64_t)a->B * a->C)))
+        return dia_fail(DIA_ERR_INTERNAL, "sample: bad feed / force tensors");
     const size_t shared = (size_t)4 * a->V * sizeof(float) + 32 * (sizeof(float) + sizeof(int)) + 258 * sizeof(int) +
                           8 + 32 * sizeof(double);
     if (shared > 48 * 1024) return dia_fail(DIA_ERR_INTERNAL, "sample: vocabulary %d too large for the device sampler", a->V);
     k_sample<<<a->B * a->C, SAMPLE_THREADS, shared, cu_ctx(be)->stream>>>(
-        (int32_t *)cu_ptr(codes), (const float *)cu_ptr(logits), a->C, a->V, a->eos, a->top_k, (float)a->cfg_scale,
+        (int32_t *)cu_ptr(codes), a->feed ? (int32_t *)cu_ptr(a->feed) : NULL,
+        a->force ? (const int32_t *)cu_ptr(a->force) : NULL, (const float *)cu_ptr(logits), a->C, a->V, a->eos, a->top_k, (float)a->cfg_scale,
         a->temperature, a->top_p, a->seed, a->step);
     CU_LAUNCHED("sample");
     return DIA_OK;
