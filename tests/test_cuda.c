@@ -1292,8 +1292,10 @@ static void test_generate_pipelined(void **state) {
             printf("  pipelined == synchronous (EOS gain %.0f, %s): %d and %d frames, %d steps launched again\n",
                    gains[run], withp ? "prompt of 6 frames" : "no prompt", dia_codes_frames(a, 0), dia_codes_frames(a, 1),
                    again);
+            /* frames at the max_tokens limit: 80 - 15 - 1 (15 = the largest delay), less the prompt's */
+            const int early = (dia_codes_frames(a, 0) < 64 - withp * 6) + (dia_codes_frames(a, 1) < 64);
             if (run == 0) assert_int_equal(again, 0); /* only the max_tokens countdown: predicted */
-            else assert_true(again > 0 && dia_codes_frames(a, 0) + 2 * 15 < 80); /* EOS sampled early */
+            else assert_true(again > 0 && early > 0); /* EOS sampled: the step after it launched again */
             dia_codes_free(a);
             dia_codes_free(b);
         }

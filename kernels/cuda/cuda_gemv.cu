@@ -3,9 +3,9 @@
  *   y_i[M, N_i] (+)= in . W_i  (i < n <= 3),  in = x or rmsnorm(x) * g
  *   gated:  y[M, N/2] (+)= silu(in . W_gate) * (in . W_up)
  *
- * With DIA_CUDA_GEMV=1, for decode shapes (M <= 4 rows, bf16 weights in nn.Linear layout [N_i, K])
- * this is one kernel (the default since the fourth session is the batched path for every row
- * count, see cu_gemv_enabled):
+ * For decode shapes (M <= 4 rows, bf16 weights in nn.Linear layout [N_i, K]) this is one kernel,
+ * used by default only for the logits head (the batched path of the fourth session is the default
+ * for the other projections at every row count; DIA_CUDA_GEMV=1 takes them all here, see gemv_for):
  * each warp owns NR weight rows of the concatenation [sum N_i, K] (gated: NR/2 gate rows and the
  * matching up rows), streams them once with 16-byte loads (several in flight per lane) and reads
  * x from L1. RMSNorm folds in as rmsnorm(x) . w = (sum_k x_k g_k w_k) / rms(x): the warp sums x^2
@@ -209,9 +209,19 @@ int cu_gemv_enabled(void) {
     return e && e[0] == '1';
 }
 
+/* Where the <= 4-row GEMV is used: everywhere with DIA_CUDA_GEMV=1, nowhere with 0; by default for
+ * a single weight whose output width is not a multiple of 64, the logits head (9 x 1028 outputs),
+ * for which cuBLAS picks a 16 x 16 wmma kernel (H100, B = 1: 26.6 us for its 38 MB, plus a separate
+ * RMSNorm kernel). */
+static int gemv_for(const dia_linear_args *a) {
+    const char *e = getenv("DIA_CUDA_GEMV");
+    if (e && (e[0] == '0' || e[0] == '1')) return e[0] == '1';
+    return a->n == 1 && !a->gated && a->w[0]->ne[0] % 64 != 0;
+}
+
 /* The fused kernel's conditions (x [M, K] f32 with M <= 4, bf16 nn.Linear weights, f32 scale). */
 static int fused_ok(const dia_linear_args *a, int64_t M, int64_t K) {
-    if (M < 1 || M > 4 || K % 8 || K > INT32_MAX / 8 || !cu_gemv_enabled()) return 0;
+    if (M < 1 || M > 4 || K % 8 || K > INT32_MAX / 8 || !gemv_for(a)) return 0;
     if (a->x->dtype != DIA_F32 || !cu_aligned16(cu_ptr(a->x))) return 0;
     if (a->norm_w && (a->norm_w->dtype != DIA_F32 || a->norm_w->ne[0] != K || !cu_aligned16(cu_ptr(a->norm_w))))
         return 0;
