@@ -96,11 +96,10 @@ struct ds_args {
     int opt; /* DIA_CUDA_DECODE_STEP_OPT, bits (same results; default DS_OPT_DEFAULT = 1 | 2 | 4, H100
               * measurements of the eighth session in brackets): 1 L2 prefetch of the norm weights at the
               * start; 2 L2 prefetch of the layer's attention K/V at its start; 4 release/acquire grid
-              * barrier (3 -> 7: +3.5%); 8 with relaxed polling and one fence (-3%); 16 the self-attention
-              * K/V of layer l + 1 during layer l's gate_up instead (+-0); 32 attention units of G query
-              * heads always (what long contexts use; tested); 64 V rows loaded after the barrier that
-              * precedes the attention (+-0); bits 8..11: weight tiles L2-prefetched beyond the ring
-              * (-30 to -40%, not understood) */
+              * barrier (3 -> 7: +3.5%); 32 attention units of G query heads always (what long contexts
+              * use; tested). Measured and removed (ninth session): relaxed barrier polling (-3%), the next
+              * layer's K/V prefetched during gate_up (+-0), V rows loaded after the barrier (+-0), weight
+              * tiles L2-prefetched beyond the ring (-30 to -40%). */
     int dbg; /* DIA_CUDA_DECODE_STEP_DEBUG (timing experiments, wrong results): 1 no attention, 2 no
               * grid barriers, 4 no projection epilogues; 8: block 0's phase times (graphs off: eager steps) */
 };
@@ -161,16 +160,9 @@ static __device__ __forceinline__ void ds_gsync(const ds_args &a, unsigned *targ
             atomicAdd(bar, 1u);
         }
         unsigned v;
-        if (a.opt & 8) { /* relaxed polling, one acquire fence after it */
-            do {
-                asm volatile("ld.relaxed.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(bar) : "memory");
-            } while (v < *target);
-            asm volatile("fence.acq_rel.gpu;" ::: "memory");
-        } else {
-            do {
-                asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(bar) : "memory");
-            } while (v < *target);
-        }
+        do {
+            asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(bar) : "memory");
+        } while (v < *target);
         if (!(a.opt & 4)) __threadfence();
     }
     ds_csync();
@@ -281,21 +273,10 @@ static __device__ __forceinline__ void ds_l2_prefetch(const void *p, unsigned by
     asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes) : "memory");
 }
 
-/* L2 prefetch of the prefetch cursor's next tile (the weight tiles beyond the ring). */
-static __device__ void ds_prefetch_tile(const ds_args &a, ds_cursor &pc) {
+/* Issue the cursor's tile into its stage and move on (nothing past the last tile). */
+static __device__ void ds_issue(const ds_args &a, ds_cursor &c, unsigned char *ring, uint64_t *full) {
     const __nv_bfloat16 *r1, *r2;
     unsigned bytes;
-    if (!ds_next(a, pc, &r1, &r2, &bytes)) return;
-    ds_l2_prefetch(r1, bytes);
-    if (r2) ds_l2_prefetch(r2, bytes);
-}
-
-/* Issue the cursor's tile into its stage and move on (nothing past the last tile); pc (NULL: none):
- * the L2 prefetch cursor, moved one tile too. */
-static __device__ void ds_issue(const ds_args &a, ds_cursor &c, unsigned char *ring, uint64_t *full, ds_cursor *pc) {
-    const __nv_bfloat16 *r1, *r2;
-    unsigned bytes;
-    if (pc) ds_prefetch_tile(a, *pc);
     if (!ds_next(a, c, &r1, &r2, &bytes)) return;
     asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); /* the stage's reads before the copy */
     mb_expect_tx(&full[c.s], r2 ? 2 * bytes : bytes);
@@ -312,7 +293,6 @@ struct ds_ring {
     unsigned char *ring;
     uint64_t *full;
     ds_cursor *cur; /* shared; DS_ISSUER's */
-    ds_cursor *pcur; /* shared; DS_ISSUER's L2 prefetch cursor (NULL: no weight prefetch) */
     int s;
     unsigned par;
     unsigned tile;
@@ -438,7 +418,7 @@ static __device__ __forceinline__ void ds_gemv(const ds_args &a, const ds_layer 
         const float tot = ds_warp_sum16(v16, lane);
         if (!(lane & 1)) rb[w * 16 + ((lane >> 1) & 15)] = tot;
         ds_csync(); /* every warp is done with the tile's stage: the tile DS_STAGES ahead goes there */
-        if (threadIdx.x == DS_ISSUER) ds_issue(a, *rg.cur, rg.ring, rg.full, rg.pcur);
+        if (threadIdx.x == DS_ISSUER) ds_issue(a, *rg.cur, rg.ring, rg.full);
         const int t = threadIdx.x;
         if (t < 2 * n && epi) {
             /* the phase through an opaque move (a runtime switch in each inlined phase: the measured
@@ -546,23 +526,19 @@ static __device__ __forceinline__ int ds_att_unit(const int *len, int Hq, int G,
 /* This warp's K and V rows of chunk t.c (rows past the end: the last row, masked later): lane = 4
  * features of every row (coalesced: each load is one 256-byte row). */
 static __device__ __forceinline__ void ds_att_load(const __nv_bfloat16 *kc, const __nv_bfloat16 *vc, int Hkv, int Scap,
-                                                   const ds_unit &t, ds_kvreg &R, bool k, bool v) {
+                                                   const ds_unit &t, ds_kvreg &R) {
     const int lane = threadIdx.x & 31;
     if (t.c * DS_CHUNK >= t.Lr) return;
     const size_t base = ((size_t)t.r * Hkv + t.kv) * (size_t)Scap * DS_HD;
     const uint2 *kr = (const uint2 *)(kc + base) + lane, *vr = (const uint2 *)(vc + base) + lane;
-    if (k) {
 #pragma unroll
-        for (int j = 0; j < DS_CHUNK; j++) R.k[j] = __ldcg(kr + (size_t)min(t.c * DS_CHUNK + j, t.Lr - 1) * (DS_HD / 4));
-    }
-    if (v) {
+    for (int j = 0; j < DS_CHUNK; j++) R.k[j] = __ldcg(kr + (size_t)min(t.c * DS_CHUNK + j, t.Lr - 1) * (DS_HD / 4));
 #pragma unroll
-        for (int j = 0; j < DS_CHUNK; j++) R.v[j] = __ldcg(vr + (size_t)min(t.c * DS_CHUNK + j, t.Lr - 1) * (DS_HD / 4));
-    }
+    for (int j = 0; j < DS_CHUNK; j++) R.v[j] = __ldcg(vr + (size_t)min(t.c * DS_CHUNK + j, t.Lr - 1) * (DS_HD / 4));
 }
 
 /* L2 prefetch of the K and V rows of this block's units of an attention phase (DIA_CUDA_DECODE_STEP_OPT
- * 2 / 16): issued well before the phase, so that its loads do not wait behind the weight stream in
+ * 2): issued at the layer's start, so that its loads do not wait behind the weight stream in
  * the memory queues. */
 static __device__ __forceinline__ void ds_pf_att(const __nv_bfloat16 *kc, const __nv_bfloat16 *vc, int Hq, int Hkv,
                                                  int Scap, const int *len, int opt) {
@@ -583,7 +559,7 @@ static __device__ __forceinline__ void ds_pf_att(const __nv_bfloat16 *kc, const 
 static __device__ __forceinline__ void ds_att_prefetch(const __nv_bfloat16 *kc, const __nv_bfloat16 *vc, int Hq, int Hkv,
                                                        int Scap, const int *len, int opt, ds_kvreg &R) {
     ds_unit t;
-    if (ds_att_unit(len, Hq, Hq / Hkv, opt, ds_bid(), &t)) ds_att_load(kc, vc, Hkv, Scap, t, R, true, !(opt & 64));
+    if (ds_att_unit(len, Hq, Hq / Hkv, opt, ds_bid(), &t)) ds_att_load(kc, vc, Hkv, Scap, t, R);
 }
 
 /* Merge n partials (max, sum, o[128]) STRIDE floats apart at P (shared or global): lane = 4
@@ -627,8 +603,7 @@ static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *
     ds_unit t;
     for (int u = ds_bid(); ds_att_unit(len, Hq, G, a.opt, u, &t); u += ds_nb()) {
         const bool has = t.c * DS_CHUNK < t.Lr;
-        if (u != (int)ds_bid()) ds_att_load(kc, vc, Hkv, Scap, t, R, true, true);
-        else if (a.opt & 64) ds_att_load(kc, vc, Hkv, Scap, t, R, false, true); /* V after the barrier */
+        if (u != (int)ds_bid()) ds_att_load(kc, vc, Hkv, Scap, t, R);
         const size_t base = ((size_t)t.r * Hkv + t.kv) * (size_t)Scap * DS_HD;
         const int kk = t.c * DS_CHUNK + lane, jl = t.Lr - 1 - t.c * DS_CHUNK; /* jl: the chunk's index of row Lr - 1 */
         uint2 kl = make_uint2(0u, 0u), vl = make_uint2(0u, 0u);
@@ -767,25 +742,15 @@ __global__ void __launch_bounds__(DS_THREADS, 1) k_decode_layers(const __grid_co
     double *rope = (double *)(xo + 2 * DS_XO);                   /* [2][64] (cos, sin) */
     uint64_t *full = (uint64_t *)(rope + 2 * DS_HD);             /* [DS_STAGES] */
     ds_cursor *cur = (ds_cursor *)(full + DS_STAGES);
-    ds_cursor *pcur = cur + 1;
-    int *flag = (int *)(pcur + 1);
-    const int npf = (a.opt >> 8) & 15; /* weight tiles L2-prefetched beyond the ring */
+    int *flag = (int *)(cur + 1);
     if (threadIdx.x == DS_ISSUER) {
         for (int i = 0; i < DS_STAGES; i++) mb_init(&full[i], 1);
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
         ds_cursor_init(a, *cur);
-        if (npf) {
-            ds_cursor_init(a, *pcur);
-            const __nv_bfloat16 *r1, *r2;
-            unsigned bytes;
-            for (int i = 0; i < DS_STAGES; i++) ds_next(a, *pcur, &r1, &r2, &bytes);
-            for (int i = 0; i < npf; i++) ds_prefetch_tile(a, *pcur);
-        }
-        for (int i = 0; i < DS_STAGES; i++) ds_issue(a, *cur, ring, full, NULL);
+        for (int i = 0; i < DS_STAGES; i++) ds_issue(a, *cur, ring, full);
     }
     if ((a.opt & 1) && threadIdx.x == 0)
         for (int i = ds_bid(); i < 3 * a.nl; i += ds_nb()) ds_l2_prefetch(a.L[i / 3].norm[i % 3], (unsigned)a.D * 4u);
-    if (a.opt & 16) ds_pf_att(a.L[0].kc, a.L[0].vc, a.H, a.KV, a.S, a.kvlen, a.opt);
     /* the RoPE angles of both rows' positions (the same for every layer); this block's rows of x */
     if (threadIdx.x < DS_HD) {
         const int m = threadIdx.x / (DS_HD / 2), j = threadIdx.x % (DS_HD / 2);
@@ -798,7 +763,7 @@ __global__ void __launch_bounds__(DS_THREADS, 1) k_decode_layers(const __grid_co
     }
     ds_csync();
     ds_mark(a.prof ? a.prof + a.nl * DS_PROF : NULL, 0);
-    ds_ring rg = {ring, full, cur, npf ? pcur : NULL, 0, 0u, 0u};
+    ds_ring rg = {ring, full, cur, 0, 0u, 0u};
     unsigned target = 0;
     for (int l = 0; l < a_.nl; l++) {
         const ds_args *ap = &a_;
@@ -807,7 +772,7 @@ __global__ void __launch_bounds__(DS_THREADS, 1) k_decode_layers(const __grid_co
         const ds_layer &L = a.L[l];
         unsigned long long *pm = a.prof ? a.prof + l * DS_PROF : NULL;
         if (a.opt & 2) {
-            if (!(a.opt & 16)) ds_pf_att(L.kc, L.vc, a.H, a.KV, a.S, a.kvlen, a.opt);
+            ds_pf_att(L.kc, L.vc, a.H, a.KV, a.S, a.kvlen, a.opt);
             ds_pf_att(L.ck, L.cv, a.CH, a.CKV, a.Lc, a.clen, a.opt);
         }
         ds_project(a, L, PH_QKV, a.x, a.D, L.norm[0], rg, red, sred, rope, xo);
@@ -816,7 +781,6 @@ __global__ void __launch_bounds__(DS_THREADS, 1) k_decode_layers(const __grid_co
         ds_project(a, L, PH_CQ, a.x, a.D, L.norm[1], rg, red, sred, rope, xo);
         ds_mark(pm, 6);
         ds_att_block(a, L, false, rg, red, sred, rope, xo, qsm, psm, flag, &target, pm, 7);
-        if ((a.opt & 16) && l + 1 < a.nl) ds_pf_att(a.L[l + 1].kc, a.L[l + 1].vc, a.H, a.KV, a.S, a.kvlen, a.opt);
         ds_project(a, L, PH_GU, a.x, a.D, L.norm[2], rg, red, sred, rope, xo);
         ds_mark(pm, 12);
         ds_gsync(a, &target);
@@ -828,7 +792,7 @@ __global__ void __launch_bounds__(DS_THREADS, 1) k_decode_layers(const __grid_co
     }
 }
 
-static const size_t DS_SMEM = (size_t)DS_STAGES * DS_STAGE + DS_STAGES * sizeof(uint64_t) + 2 * sizeof(ds_cursor) +
+static const size_t DS_SMEM = (size_t)DS_STAGES * DS_STAGE + DS_STAGES * sizeof(uint64_t) + sizeof(ds_cursor) +
                               2 * DS_HD * sizeof(double) +
                               (2 * DS_CWARPS * 16 + 2 * DS_CWARPS + DS_MAXG * DS_HD + DS_CWARPS * DS_MAXG * DS_PSTRIDE +
                                2 * DS_XO) * sizeof(float) +
