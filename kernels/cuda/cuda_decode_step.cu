@@ -584,6 +584,43 @@ static __device__ __forceinline__ void ds_merge_parts(const float *P, int n, flo
     *o4 = o, *mo = M, *lo = l;
 }
 
+/* ds_merge_parts<true> (the segments' partials in global memory, read through L2) with the loads
+ * issued in batches: lane c < n reads partial c's max and sum, and every lane its 4 features of
+ * DS_MERGE_BATCH partials at once, so n <= DS_MERGE_BATCH partials (2048 keys) cost one L2 round
+ * trip instead of one for the maxima and one per partial. The same sums in the same order. */
+#define DS_MERGE_BATCH 8
+template <int STRIDE>
+static __device__ __forceinline__ void ds_merge_global(const float *P, int n, float4 *o4, float *mo, float *lo) {
+    if (n > 32) {
+        ds_merge_parts<true, STRIDE>(P, n, o4, mo, lo);
+        return;
+    }
+    const int lane = threadIdx.x & 31;
+    const float mc = lane < n ? __ldcg(P + (size_t)lane * STRIDE) : -INFINITY;
+    const float lc = lane < n ? __ldcg(P + (size_t)lane * STRIDE + 1) : 0.0f;
+    float4 v[DS_MERGE_BATCH];
+    float l = 0.0f, M = -INFINITY, e = 0.0f;
+    float4 o = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+#pragma unroll 1
+    for (int c0 = 0; c0 < n; c0 += DS_MERGE_BATCH) {
+#pragma unroll
+        for (int j = 0; j < DS_MERGE_BATCH; j++)
+            v[j] = __ldcg((const float4 *)(P + (size_t)min(c0 + j, n - 1) * STRIDE + 4) + lane);
+        if (c0 == 0) {
+            M = ds_warp_max(mc);
+            e = mc == -INFINITY ? 0.0f : expf(mc - M);
+        }
+#pragma unroll
+        for (int j = 0; j < DS_MERGE_BATCH; j++) {
+            if (c0 + j >= n) break;
+            const float ej = __shfl_sync(0xffffffffu, e, c0 + j), lj = __shfl_sync(0xffffffffu, lc, c0 + j);
+            l = fmaf(lj, ej, l);
+            o.x = fmaf(v[j].x, ej, o.x), o.y = fmaf(v[j].y, ej, o.y), o.z = fmaf(v[j].z, ej, o.z), o.w = fmaf(v[j].w, ej, o.w);
+        }
+    }
+    *o4 = o, *mo = M, *lo = l;
+}
+
 static __device__ __forceinline__ void ds_put_att(const ds_args &a, int r, int h, float4 o, float l) {
     const float inv = l > 0.0f ? 1.0f / l : 0.0f;
     ((float4 *)(a.att + (size_t)r * a.QW + (size_t)h * DS_HD))[threadIdx.x & 31] =
@@ -676,18 +713,22 @@ static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *
         if (t.nseg > 1) { /* the last block of (r, g) merges the segments */
             ds_csync();
             if (threadIdx.x == 0) {
-                __threadfence();
-                const unsigned done = atomicAdd(&cnt[t.r * Hq + t.g], 1u) + 1u;
-                *flag = done == (unsigned)t.nseg;
+                /* one acq_rel atomic: it publishes the block's partials (cumulative over the block
+                 * barrier before it) and, in the last block, makes the other blocks' visible */
+                unsigned done;
+                asm volatile("atom.acq_rel.gpu.global.add.u32 %0, [%1], 1;"
+                             : "=r"(done)
+                             : "l"(&cnt[t.r * Hq + t.g])
+                             : "memory");
+                *flag = done + 1u == (unsigned)t.nseg;
                 if (*flag) cnt[t.r * Hq + t.g] = 0; /* for the next layer (after a grid barrier) */
-                __threadfence();
             }
             ds_csync();
             if (*flag && w < t.GU) {
                 const int h = t.g + w;
                 float4 o4;
                 float M, l;
-                ds_merge_parts<true, DS_PSTRIDE>(a.part + ((size_t)t.r * Hq + h) * a.nchm * DS_PSTRIDE, t.nseg, &o4, &M, &l);
+                ds_merge_global<DS_PSTRIDE>(a.part + ((size_t)t.r * Hq + h) * a.nchm * DS_PSTRIDE, t.nseg, &o4, &M, &l);
                 ds_put_att(a, t.r, h, o4, l);
             }
         }
