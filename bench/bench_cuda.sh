@@ -184,12 +184,12 @@ if has knobs; then
     done
   done
 fi
-# The decode-step kernel (B=1, dia_generate, capacity 3072) against the default path: $1 a list of
+# The decode-step kernel (B=1, dia_generate, capacity 3072) against the op-by-op path: $1 a list of
 # DIA_CUDA_DECODE_STEP_OPT[:DEBUG] (DEBUG 1/2/3: timing switches, wrong results); $2 non-empty: each
 # one's block-0 phase profile too. WARMUP / STEPS pick the timed positions.
 step_opts() {
   local B1=(./build-cuda/bench/bench_cuda --model "$MODEL" --backend cuda --dtype bf16 --batch 1 --generate 1 --capacity 3072)
-  echo "default: $(DIA_CUDA_DECODE_STEP=0 "${B1[@]}" --steps "$STEPS" --warmup "$WARMUP" 2>&1 | grep "timed_frames=$WARMUP\." | grep -o "steps_per_s=[0-9.]*")"
+  echo "op by op: $(DIA_CUDA_DECODE_STEP=0 "${B1[@]}" --steps "$STEPS" --warmup "$WARMUP" 2>&1 | grep "timed_frames=$WARMUP\." | grep -o "steps_per_s=[0-9.]*")"
   for spec in $1; do
     local o=${spec%%:*} d=0; case $spec in *:*) d=${spec#*:};; esac
     echo "OPT=$o DEBUG=$d: $(DIA_CUDA_DECODE_STEP=1 DIA_CUDA_DECODE_STEP_OPT=$o DIA_CUDA_DECODE_STEP_DEBUG=$d "${B1[@]}" \
@@ -217,7 +217,7 @@ if has stepvar; then
     touch kernels/cuda/cuda_decode_step.cu
     "${MK[@]}" NVCCFLAGS="$NVF -D$v" build-cuda/bench/bench_cuda > /tmp/build_v.log 2>&1 || { tail -20 /tmp/build_v.log; continue; }
     echo "=== -D$v"
-    PHASES=stepopt bash "$0" 2>&1 | grep -E "^(OPT|default|  prof)"
+    PHASES=stepopt bash "$0" 2>&1 | grep -E "^(OPT|op by op|  prof)"
   done
   touch kernels/cuda/cuda_decode_step.cu; "${MK[@]}" build-cuda/bench/bench_cuda > /tmp/build_v.log 2>&1
 fi

@@ -1133,7 +1133,7 @@ static void test_decode_step_kernel(void **state) {
         const long l0 = step_launches();
         float *ref = act_run(m, &texts[run], 1, tok, T, steps);
         assert_int_equal(step_launches(), l0);
-        setenv("DIA_CUDA_DECODE_STEP", "1", 1); /* opt-in */
+        setenv("DIA_CUDA_DECODE_STEP", "1", 1); /* (the default) */
         float *got = act_run(m, &texts[run], 1, tok, T, steps);
         unsetenv("DIA_CUDA_DECODE_STEP");
         const long used = step_launches() - l0;

@@ -843,20 +843,23 @@ static const size_t DS_SMEM = (size_t)DS_STAGES * DS_STAGE + DS_STAGES * sizeof(
 static long g_ds_launches;
 extern "C" long dia_cuda_decode_step_launches(void) { return __atomic_load_n(&g_ds_launches, __ATOMIC_RELAXED); }
 
-/* Whether one block per SM fits (asked once). */
-static int ds_fits(void) {
+/* Whether the device takes cooperative launches and one block per SM fits (asked once). */
+static int ds_fits(int device) {
     static int fits = -1;
     if (fits < 0) {
-        int nb = 0;
-        fits = cudaFuncSetAttribute(k_decode_layers, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)DS_SMEM) ==
+        int nb = 0, coop = 0;
+        fits = cudaDeviceGetAttribute(&coop, cudaDevAttrCooperativeLaunch, device) == cudaSuccess && coop &&
+               cudaFuncSetAttribute(k_decode_layers, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)DS_SMEM) ==
                        cudaSuccess &&
                    cudaOccupancyMaxActiveBlocksPerMultiprocessor(&nb, k_decode_layers, DS_THREADS, DS_SMEM) ==
                        cudaSuccess &&
                    nb >= 1;
         if (!fits) {
             const cudaError_t e = cudaGetLastError();
-            dia_log(DIA_LOG_INFO, "CUDA: the decode-step kernel does not fit this device (%d blocks per SM, %s); layers run op by op",
-                    nb, cudaGetErrorString(e));
+            dia_log(DIA_LOG_INFO,
+                    "CUDA: the decode-step kernel does not fit this device (cooperative launch %d, %d blocks per SM, %s); "
+                    "layers run op by op",
+                    coop, nb, cudaGetErrorString(e));
         }
     }
     return fits;
@@ -875,8 +878,8 @@ static int ds_cache(const dia_tensor *t, int64_t R, int64_t H, int64_t S) {
 static int ds_i32(const dia_tensor *t, int64_t R) { return t && t->dtype == DIA_I32 && dia_tensor_nelem(t) == R; }
 
 int cu_decode_layers_ok(dia_backend *be, const dia_decode_layers_args *a) {
-    const char *e = getenv("DIA_CUDA_DECODE_STEP"); /* opt-in: not yet faster */
-    if (!(e && e[0] == '1') || !a || !a->x || a->x->ndim != 2 || a->x->dtype != DIA_F32) return 0;
+    const char *e = getenv("DIA_CUDA_DECODE_STEP"); /* 0: the layers op by op (comparisons) */
+    if ((e && e[0] == '0') || !a || !a->x || a->x->ndim != 2 || a->x->dtype != DIA_F32) return 0;
     const int64_t R = a->x->ne[0], D = a->x->ne[1];
     if (R != 2 || D > (int64_t)DS_XO * cu_ctx(be)->sm_count || a->n_layers < 1 || a->n_layers > DS_MAXL || a->head_dim != DS_HD || a->cross_head_dim != DS_HD) return 0;
     const int64_t H = a->heads, KV = a->kv_heads, CH = a->cross_heads, CKV = a->cross_kv_heads;
@@ -903,7 +906,7 @@ int cu_decode_layers_ok(dia_backend *be, const dia_decode_layers_args *a) {
             !ds_cache(L->cv, R, CKV, Lc))
             return 0;
     }
-    return cu_aligned16(cu_ptr(a->x)) && ds_fits();
+    return cu_aligned16(cu_ptr(a->x)) && ds_fits(cu_ctx(be)->device);
 }
 
 /* DIA_CUDA_DECODE_STEP_DEBUG & 8: wait for the launch of d, read block 0's phase times and log their
