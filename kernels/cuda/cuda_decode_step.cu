@@ -1,8 +1,8 @@
 /* cuda_decode_step.cu - every decoder layer of a B = 1 decode step (the CFG pair: 2 rows) in one
- * persistent kernel (backend slot `decode_layers`). OPT-IN (DIA_CUDA_DECODE_STEP=1): it is correct
- * (test_decode_step_kernel); on the H100 it is as fast as the op-by-op step it replaces at short
- * contexts (0 to +3%) and 1-5% slower at long ones and over a whole 3000-step generation
- * (docs/performance.md, eighth session).
+ * persistent kernel (backend slot `decode_layers`), the default for such steps
+ * (DIA_CUDA_DECODE_STEP=0: op by op). Correct (test_decode_step_kernel); on the H100 it is 5-6%
+ * faster than the op-by-op step at short contexts, 2% at long ones and 1.4-1.8% over a whole
+ * 3000-step generation (docs/performance.md, ninth session).
  *
  * At 2 rows a step is a stream of ~2.5 GB of weights with small reductions between the
  * projections (RMSNorm, attention). As separate kernels each projection pays its ramp-up and tail
@@ -37,9 +37,9 @@
  * per (row, 2 or G query heads of a kv head, segment); a warp per 32-key chunk, lanes = 4 features
  * of every key and value row (coalesced loads; the scores summed over the lanes by a transposed
  * reduction), the warps' partials merged in shared memory; more than one segment: the last block
- * of a unit's heads merges the segments' partials through global memory. Each warp's K and V rows
- * are loaded before the grid barrier that precedes the phase (the one row written in this step is
- * read again after it).
+ * of a unit's heads merges the segments' partials through global memory (ds_merge_global: all
+ * their loads in one batch). Each warp's K and V rows are loaded before the grid barrier that
+ * precedes the phase (the one row written in this step is read again after it).
  * Data written during the kernel is read with ld.global.cg (L2), never through L1.
  *
  * Applies where: 2 rows, bf16 weights in nn.Linear layout in device memory, bf16 caches, head
