@@ -129,15 +129,9 @@ __device__ static uint32_t d_kth_key(const float *g, int V, int k, int *hist, in
     for (int shift = 24; shift >= 0; shift -= 8) {
         for (int i = threadIdx.x; i < 256; i += blockDim.x) hist[i] = 0;
         __syncthreads();
-        /* warp-aggregated: the lanes with the same bin add once (the keys of a row share their top
-         * bits, so plain atomics would serialise on one or two bins) */
-        for (int b0 = threadIdx.x & ~31; b0 < V; b0 += blockDim.x) { /* warp-uniform trip count */
-            const int v = b0 + (threadIdx.x & 31);
-            const uint32_t key = v < V ? d_key(g[v]) : 0u;
-            const bool in = v < V && (key & mask) == prefix;
-            const unsigned bin = in ? (key >> shift) & 255u : 256u + (threadIdx.x & 31); /* out: a bin of its own */
-            const unsigned peers = __match_any_sync(0xffffffffu, bin);
-            if (in && (threadIdx.x & 31) == __ffs(peers) - 1) atomicAdd(&hist[bin], __popc(peers));
+        for (int v = threadIdx.x; v < V; v += blockDim.x) {
+            const uint32_t key = d_key(g[v]);
+            if ((key & mask) == prefix) atomicAdd(&hist[(key >> shift) & 255u], 1);
         }
         __syncthreads();
         if (threadIdx.x < 32) { /* warp 0: lane l sums bins 255 - 8l .. 248 - 8l (descending) */
