@@ -86,12 +86,7 @@ struct ds_args {
     float *att;  /* f32 [2, QW]: merged attention output */
     float *mlp;  /* f32 [2, I]: silu(gate) * up */
     float *part; /* f32 [2, Hmax, nchm, DS_PSTRIDE]: attention partials */
-    unsigned *bar; /* grid barrier counter, [1]: the LL hang guard's flag (zeroed before the launch) */
-    /* OPT 64 (LL): the values the next phase reads, also as (f32 value, u32 epoch) pairs (zeroed
-     * before the launch), indexed like x, q, att, mlp; kvn: [2 rows][k, v][KV][128] the cache rows
-     * written in this step (bf16-rounded) */
-    unsigned long long *xll, *qll, *attll, *mlpll, *kvn;
-    int ll;
+    unsigned *bar; /* grid barrier counter (zeroed before the launch) */
     unsigned *cnt; /* [2 phases][2 rows][Hmax]: attention units done per (row, first query head of a unit); zeroed */
     const int *pos, *start, *kvlen, *clen; /* i32 [2] */
     int D, I, H, KV, CH, CKV, S, Lc, QW, nchm;
@@ -102,8 +97,7 @@ struct ds_args {
               * measurements of the eighth session in brackets): 1 L2 prefetch of the norm weights at the
               * start; 2 L2 prefetch of the layer's attention K/V at its start; 4 release/acquire grid
               * barrier (3 -> 7: +3.5%); 32 attention units of G query heads always (what long contexts
-              * use; tested); 64 no grid barriers (LL): a phase waits for the values it reads, which
-              * carry the epoch of the phase that wrote them (ds_ll_get). Measured and removed (ninth session): relaxed barrier polling (-3%), the next
+              * use; tested). Measured and removed (ninth session): relaxed barrier polling (-3%), the next
               * layer's K/V prefetched during gate_up (+-0), V rows loaded after the barrier (+-0), weight
               * tiles L2-prefetched beyond the ring (-30 to -40%). */
     int dbg; /* DIA_CUDA_DECODE_STEP_DEBUG (timing experiments, wrong results): 1 no attention, 2 no
@@ -152,58 +146,12 @@ static __device__ __forceinline__ int ds_nb(void) {
 /* all warps of the block (named barrier 1) */
 static __device__ __forceinline__ void ds_csync(void) { asm volatile("bar.sync 1, %0;" ::"n"(DS_CWARPS * 32) : "memory"); }
 
-/* ---- LL (OPT 64): values with their epoch, as NCCL's low-latency protocol ----
- * A value that another block reads in the next phase is stored as an 8-byte pair (value, epoch)
- * in one store, so a reader that sees the epoch it expects has the value too: it waits for exactly
- * the data it needs instead of for a grid barrier and then loading it. Epoch of phase k (1..8:
- * q|k|v, self-attention, o, cross q, cross-attention, cross o, gate_up, down) of layer l: 8 l + k
- * (the buffers are zeroed before the launch). No buffer is written again before all its readers
- * have read it: every phase reads the outputs of all blocks of the phase before (or, attention,
- * of the blocks that own its heads, which have read all of theirs), so a block that writes a
- * buffer again has waited, through that chain, for every reader of the last values. */
-#define DS_EP(l, k) ((unsigned)(8 * (l) + (k)))
-static __device__ __forceinline__ void ds_ll_put(unsigned long long *p, float v, unsigned e) {
-    asm volatile("st.volatile.global.v2.u32 [%0], {%1, %2};" ::"l"(p), "r"(__float_as_uint(v)), "r"(e) : "memory");
-}
-/* Four values at p (16-byte aligned). */
-static __device__ __forceinline__ void ds_ll_put4(unsigned long long *p, float4 v, unsigned e) {
-    asm volatile("st.volatile.global.v4.u32 [%0], {%1, %2, %3, %4};" ::"l"(p), "r"(__float_as_uint(v.x)), "r"(e),
-                 "r"(__float_as_uint(v.y)), "r"(e)
-                 : "memory");
-    asm volatile("st.volatile.global.v4.u32 [%0], {%1, %2, %3, %4};" ::"l"(p + 2), "r"(__float_as_uint(v.z)), "r"(e),
-                 "r"(__float_as_uint(v.w)), "r"(e)
-                 : "memory");
-}
-/* N (even) values at p (16-byte aligned) once every one carries epoch e. A guard against hangs
- * (a bug, never the normal case): after ~2^22 polls it sets err and returns what it has. */
-template <int N>
-static __device__ __forceinline__ void ds_ll_get(const unsigned long long *p, unsigned e, float *v, unsigned *err) {
-    for (int spin = 0;; spin++) {
-        bool ok = true;
-#pragma unroll
-        for (int i = 0; i < N / 2; i++) {
-            unsigned x0, f0, x1, f1;
-            asm volatile("ld.volatile.global.v4.u32 {%0, %1, %2, %3}, [%4];"
-                         : "=r"(x0), "=r"(f0), "=r"(x1), "=r"(f1)
-                         : "l"(p + 2 * i)
-                         : "memory");
-            v[2 * i] = __uint_as_float(x0), v[2 * i + 1] = __uint_as_float(x1);
-            ok = ok && f0 == e && f1 == e;
-        }
-        if (ok) return;
-        if (spin == (1 << 22)) {
-            atomicExch(err, 1u);
-            return;
-        }
-    }
-}
-
-/* Grid-wide barrier among all blocks: a monotonic counter (LL: only the block's). */
+/* Grid-wide barrier among all blocks: a monotonic counter. */
 static __device__ __forceinline__ void ds_gsync(const ds_args &a, unsigned *target) {
     unsigned *bar = a.bar;
     *target += ds_nb();
     ds_csync();
-    if ((a.dbg & 2) || a.ll) return;
+    if (a.dbg & 2) return;
     if (threadIdx.x == 0) {
         if (a.opt & 4) {
             asm volatile("red.release.gpu.global.add.u32 [%0], 1;" ::"l"(bar) : "memory");
@@ -384,22 +332,13 @@ static __device__ __forceinline__ float ds_warp_max(float v) {
  * read through L2); g: the RMSNorm scale (NULL: no norm). red: shared [2][DS_CWARPS][16],
  * sred: shared [DS_CWARPS][2]. */
 template <int KCW>
-static __device__ __forceinline__ void ds_gemv(const ds_args &a, const ds_layer &L, int l, int ph, const float *xin, int xs,
+static __device__ __forceinline__ void ds_gemv(const ds_args &a, const ds_layer &L, int ph, const float *xin, int xs,
                                                const float *g, ds_ring &rg_, float *red, float *sred, const double *rope,
                                                float *xo) {
     ds_ring rg = rg_; /* in registers for the phase (the caller's copy is in memory when not inlined) */
     const int epi = !(a.dbg & 4);
     const ds_wph p = ds_phase(a, ph);
     const int w = threadIdx.x >> 5, lane = threadIdx.x & 31, K = p.K, KCH = K >> 8;
-    /* LL: the input's pairs and their epoch (the first layer's q|k|v reads the embedding's x), the
-     * output's epoch */
-    const unsigned long long *xll = !a.ll ? NULL
-                                    : ph == PH_O || ph == PH_CO ? a.attll
-                                    : ph == PH_DOWN            ? a.mlpll
-                                    : ph == PH_QKV && l == 0   ? NULL
-                                                               : a.xll;
-    const int kin = ph == PH_QKV ? 0 : ph == PH_O ? 2 : ph == PH_CQ ? 3 : ph == PH_CO ? 5 : ph == PH_GU ? 6 : 7;
-    const unsigned ein = DS_EP(l, kin), eout = DS_EP(l, kin + 1);
     float xr[2][KCW][8];
     float ss[2] = {0.0f, 0.0f};
 #pragma unroll
@@ -409,14 +348,9 @@ static __device__ __forceinline__ void ds_gemv(const ds_args &a, const ds_layer 
         for (int m = 0; m < 2; m++) {
             if (c < KCH) {
                 const int k0 = c * 256 + lane * 8;
-                float v[8];
-                if (xll) {
-                    ds_ll_get<8>(xll + (size_t)m * xs + k0, ein, v, a.bar + 1);
-                } else {
-                    const float4 v0 = __ldcg((const float4 *)(xin + (size_t)m * xs + k0));
-                    const float4 v1 = __ldcg((const float4 *)(xin + (size_t)m * xs + k0) + 1);
-                    v[0] = v0.x, v[1] = v0.y, v[2] = v0.z, v[3] = v0.w, v[4] = v1.x, v[5] = v1.y, v[6] = v1.z, v[7] = v1.w;
-                }
+                const float4 v0 = __ldcg((const float4 *)(xin + (size_t)m * xs + k0));
+                const float4 v1 = __ldcg((const float4 *)(xin + (size_t)m * xs + k0) + 1);
+                float v[8] = {v0.x, v0.y, v0.z, v0.w, v1.x, v1.y, v1.z, v1.w};
                 if (g) {
                     const float4 g0 = __ldg((const float4 *)(g + k0)), g1 = __ldg((const float4 *)(g + k0) + 1);
                     const float gv[8] = {g0.x, g0.y, g0.z, g0.w, g1.x, g1.y, g1.z, g1.w};
@@ -507,38 +441,23 @@ static __device__ __forceinline__ void ds_gemv(const ds_args &a, const ds_layer 
                 if (hh < a.H + a.KV) cu_rope_rot(rope[(m * (DS_HD / 2) + j) * 2], rope[(m * (DS_HD / 2) + j) * 2 + 1], (double)v1,
                                                  (double)v2, &y1, &y2);
                 if (hh < a.H) {
-                    const size_t qi = (size_t)m * a.QW + (size_t)hh * DS_HD + j;
-                    a.q[qi] = y1, a.q[qi + DS_HD / 2] = y2;
-                    if (a.ll) ds_ll_put(a.qll + qi, y1, eout), ds_ll_put(a.qll + qi + DS_HD / 2, y2, eout);
+                    float *qo = a.q + (size_t)m * a.QW + (size_t)hh * DS_HD + j;
+                    qo[0] = y1, qo[DS_HD / 2] = y2;
                 } else {
-                    const int isv = hh >= a.H + a.KV, kvh = isv ? hh - a.H - a.KV : hh - a.H;
-                    __nv_bfloat16 *cache = isv ? L.vc : L.kc;
+                    const int kvh = hh < a.H + a.KV ? hh - a.H : hh - a.H - a.KV;
+                    __nv_bfloat16 *cache = hh < a.H + a.KV ? L.kc : L.vc;
                     __nv_bfloat16 *co =
                         cache + (((size_t)m * a.KV + kvh) * a.S + (size_t)__ldg(a.start + m)) * DS_HD + j;
-                    const __nv_bfloat16 b1 = __float2bfloat16_rn(y1), b2 = __float2bfloat16_rn(y2);
-                    co[0] = b1, co[DS_HD / 2] = b2;
-                    if (a.ll) {
-                        unsigned long long *kn = a.kvn + (((size_t)m * 2 + isv) * a.KV + kvh) * DS_HD + j;
-                        ds_ll_put(kn, __bfloat162float(b1), eout), ds_ll_put(kn + DS_HD / 2, __bfloat162float(b2), eout);
-                    }
+                    co[0] = __float2bfloat16_rn(y1), co[DS_HD / 2] = __float2bfloat16_rn(y2);
                 }
                 break;
             }
-            case PH_GU: {
-                const float y = v1 / (1.0f + expf(-v1)) * v2;
-                a.mlp[(size_t)m * a.I + u + i] = y;
-                if (a.ll) ds_ll_put(a.mlpll + (size_t)m * a.I + u + i, y, eout);
-                break;
-            }
-            case PH_CQ:
-                a.q[(size_t)m * a.QW + u + i] = v1;
-                if (a.ll) ds_ll_put(a.qll + (size_t)m * a.QW + u + i, v1, eout);
-                break;
+            case PH_GU: a.mlp[(size_t)m * a.I + u + i] = v1 / (1.0f + expf(-v1)) * v2; break;
+            case PH_CQ: a.q[(size_t)m * a.QW + u + i] = v1; break;
             default: { /* o, cross o, down: the residual (this block's rows of x live in xo) */
                 float *xr_ = xo + m * DS_XO + (u + i - u0);
                 *xr_ += v1;
-                a.x[(size_t)m * a.D + u + i] = *xr_; /* (after the last layer: the output) */
-                if (a.ll) ds_ll_put(a.xll + (size_t)m * a.D + u + i, *xr_, eout);
+                a.x[(size_t)m * a.D + u + i] = *xr_;
             }
             }
         }
@@ -551,11 +470,11 @@ static __device__ __forceinline__ void ds_gemv(const ds_args &a, const ds_layer 
  * chunk of 256 per warp, else 4). Measured against one not-inlined instance with 4 chunks for every
  * K (smaller code): 530 vs 484 steps/s (H100, 6 stages then); the attention, by contrast, is one
  * small not-inlined instance (ds_attention). */
-static __device__ __forceinline__ void ds_project(const ds_args &a, const ds_layer &L, int l, int ph, const float *xin,
-                                                  int xs, const float *g, ds_ring &rg, float *red, float *sred,
-                                                  const double *rope, float *xo) {
-    if (ds_phase(a, ph).K <= 2048) ds_gemv<1>(a, L, l, ph, xin, xs, g, rg, red, sred, rope, xo);
-    else ds_gemv<4>(a, L, l, ph, xin, xs, g, rg, red, sred, rope, xo);
+static __device__ __forceinline__ void ds_project(const ds_args &a, const ds_layer &L, int ph, const float *xin, int xs,
+                                                  const float *g, ds_ring &rg, float *red, float *sred, const double *rope,
+                                                  float *xo) {
+    if (ds_phase(a, ph).K <= 2048) ds_gemv<1>(a, L, ph, xin, xs, g, rg, red, sred, rope, xo);
+    else ds_gemv<4>(a, L, ph, xin, xs, g, rg, red, sred, rope, xo);
 }
 
 /* DIA_CUDA_DECODE_STEP_DEBUG & 8: the time at mark k of the layer, by block 0's thread 0. */
@@ -702,12 +621,10 @@ static __device__ __forceinline__ void ds_merge_global(const float *P, int n, fl
     *o4 = o, *mo = M, *lo = l;
 }
 
-static __device__ __forceinline__ void ds_put_att(const ds_args &a, int r, int h, float4 o, float l, unsigned e) {
+static __device__ __forceinline__ void ds_put_att(const ds_args &a, int r, int h, float4 o, float l) {
     const float inv = l > 0.0f ? 1.0f / l : 0.0f;
-    const float4 v = make_float4(o.x * inv, o.y * inv, o.z * inv, o.w * inv);
-    const size_t i = (size_t)r * a.QW + (size_t)h * DS_HD + 4 * (threadIdx.x & 31);
-    *(float4 *)(a.att + i) = v;
-    if (a.ll) ds_ll_put4(a.attll + i, v, e);
+    ((float4 *)(a.att + (size_t)r * a.QW + (size_t)h * DS_HD))[threadIdx.x & 31] =
+        make_float4(o.x * inv, o.y * inv, o.z * inv, o.w * inv);
 }
 
 /* qsm: shared [DS_MAXG][128]; psm: shared [DS_CWARPS][DS_MAXG][DS_PSTRIDE]: each warp's partials;
@@ -715,12 +632,11 @@ static __device__ __forceinline__ void ds_put_att(const ds_args &a, int r, int h
  * was written in this kernel (after those loads): read again. The query heads of a unit go through
  * one rolled loop (one copy of the code: the kernel is large enough to miss in the instruction
  * cache). */
-static __device__ __forceinline__ void ds_attend(const ds_args &a, int layer, const float *q, int Hq, int Hkv,
-                                                 const __nv_bfloat16 *kc, const __nv_bfloat16 *vc, int Scap, const int *len,
-                                                 bool self, float *qsm, float *psm, unsigned *cnt, int *flag, ds_kvreg &R,
+static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *q, int Hq, int Hkv, const __nv_bfloat16 *kc,
+                                                 const __nv_bfloat16 *vc, int Scap, const int *len, bool self, float *qsm,
+                                                 float *psm, unsigned *cnt, int *flag, ds_kvreg &R,
                                                  unsigned long long *pm, int mk) {
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, G = Hq / Hkv;
-    const unsigned ein = DS_EP(layer, self ? 1 : 4), eout = DS_EP(layer, self ? 2 : 5); /* LL epochs */
     ds_unit t;
     for (int u = ds_bid(); ds_att_unit(len, Hq, G, a.opt, u, &t); u += ds_nb()) {
         const bool has = t.c * DS_CHUNK < t.Lr;
@@ -729,30 +645,11 @@ static __device__ __forceinline__ void ds_attend(const ds_args &a, int layer, co
         const int kk = t.c * DS_CHUNK + lane, jl = t.Lr - 1 - t.c * DS_CHUNK; /* jl: the chunk's index of row Lr - 1 */
         uint2 kl = make_uint2(0u, 0u), vl = make_uint2(0u, 0u);
         if (self && has && jl < DS_CHUNK) { /* the row written in this step */
-            if (a.ll) { /* its pairs, bf16 values: packed again */
-                float f[8];
-                const unsigned long long *kn = a.kvn + (((size_t)t.r * 2) * a.KV + t.kv) * DS_HD + 4 * lane;
-                ds_ll_get<4>(kn, ein, f, a.bar + 1);
-                ds_ll_get<4>(kn + (size_t)a.KV * DS_HD, ein, f + 4, a.bar + 1);
-                const __nv_bfloat162 k01 = __floats2bfloat162_rn(f[0], f[1]), k23 = __floats2bfloat162_rn(f[2], f[3]);
-                const __nv_bfloat162 v01 = __floats2bfloat162_rn(f[4], f[5]), v23 = __floats2bfloat162_rn(f[6], f[7]);
-                kl = make_uint2(*(const unsigned *)&k01, *(const unsigned *)&k23);
-                vl = make_uint2(*(const unsigned *)&v01, *(const unsigned *)&v23);
-            } else {
-                kl = __ldcg((const uint2 *)(kc + base + (size_t)(t.Lr - 1) * DS_HD) + lane);
-                vl = __ldcg((const uint2 *)(vc + base + (size_t)(t.Lr - 1) * DS_HD) + lane);
-            }
+            kl = __ldcg((const uint2 *)(kc + base + (size_t)(t.Lr - 1) * DS_HD) + lane);
+            vl = __ldcg((const uint2 *)(vc + base + (size_t)(t.Lr - 1) * DS_HD) + lane);
         }
-        if (threadIdx.x < t.GU * 32) {
-            const size_t qi = (size_t)t.r * a.QW + (size_t)t.g * DS_HD + 4 * threadIdx.x;
-            if (a.ll) {
-                float f[4];
-                ds_ll_get<4>(a.qll + qi, ein, f, a.bar + 1);
-                ((float4 *)qsm)[threadIdx.x] = make_float4(f[0], f[1], f[2], f[3]);
-            } else {
-                ((float4 *)qsm)[threadIdx.x] = __ldcg((const float4 *)(q + qi));
-            }
-        }
+        if (threadIdx.x < t.GU * 32)
+            ((float4 *)qsm)[threadIdx.x] = __ldcg((const float4 *)(q + (size_t)t.r * a.QW + (size_t)t.g * DS_HD) + threadIdx.x);
         ds_csync();
         if (u == (int)ds_bid()) ds_mark(pm, mk);
         float *Pw = psm + (size_t)w * DS_MAXG * DS_PSTRIDE;
@@ -806,7 +703,7 @@ static __device__ __forceinline__ void ds_attend(const ds_args &a, int layer, co
             float M, l;
             ds_merge_parts<false, DS_MAXG * DS_PSTRIDE>(psm + (size_t)w * DS_PSTRIDE, DS_CWARPS, &o4, &M, &l);
             if (t.nseg == 1) {
-                ds_put_att(a, t.r, h, o4, l, eout);
+                ds_put_att(a, t.r, h, o4, l);
             } else {
                 float *P = a.part + (((size_t)t.r * Hq + h) * a.nchm + t.seg) * DS_PSTRIDE;
                 if (lane == 0) P[0] = M, P[1] = l;
@@ -823,7 +720,8 @@ static __device__ __forceinline__ void ds_attend(const ds_args &a, int layer, co
                              : "=r"(done)
                              : "l"(&cnt[t.r * Hq + t.g])
                              : "memory");
-                *flag = done + 1u == (unsigned)(t.nseg * (layer + 1)); /* counts over the layers (zeroed per launch) */
+                *flag = done + 1u == (unsigned)t.nseg;
+                if (*flag) cnt[t.r * Hq + t.g] = 0; /* for the next layer (after a grid barrier) */
             }
             ds_csync();
             if (*flag && w < t.GU) {
@@ -831,7 +729,7 @@ static __device__ __forceinline__ void ds_attend(const ds_args &a, int layer, co
                 float4 o4;
                 float M, l;
                 ds_merge_global<DS_PSTRIDE>(a.part + ((size_t)t.r * Hq + h) * a.nchm * DS_PSTRIDE, t.nseg, &o4, &M, &l);
-                ds_put_att(a, t.r, h, o4, l, eout);
+                ds_put_att(a, t.r, h, o4, l);
             }
         }
         ds_csync(); /* qsm, psm and flag are reused by the next unit */
@@ -841,32 +739,32 @@ static __device__ __forceinline__ void ds_attend(const ds_args &a, int layer, co
 /* An attention phase: this warp's first K and V rows, the grid barrier, the attention (marks mk,
  * mk + 1 around it, mk2, mk2 + 1 inside its first unit). One instance for both phases (not
  * inlined: instruction-cache footprint). */
-static __device__ __noinline__ void ds_attention(const ds_args &a, int layer, const float *q, int Hq, int Hkv,
-                                                 const __nv_bfloat16 *kc, const __nv_bfloat16 *vc, int Scap, const int *len,
-                                                 bool self, float *qsm, float *psm, unsigned *cnt, int *flag,
-                                                 unsigned *target, unsigned long long *pm, int mk, int mk2) {
+static __device__ __noinline__ void ds_attention(const ds_args &a, const float *q, int Hq, int Hkv, const __nv_bfloat16 *kc,
+                                                 const __nv_bfloat16 *vc, int Scap, const int *len, bool self, float *qsm,
+                                                 float *psm, unsigned *cnt, int *flag, unsigned *target,
+                                                 unsigned long long *pm, int mk, int mk2) {
     ds_kvreg R;
     if (!(a.dbg & 1)) ds_att_prefetch(kc, vc, Hq, Hkv, Scap, len, a.opt, R);
     ds_gsync(a, target);
     ds_mark(pm, mk);
-    if (!(a.dbg & 1)) ds_attend(a, layer, q, Hq, Hkv, kc, vc, Scap, len, self, qsm, psm, cnt, flag, R, pm, mk2);
+    if (!(a.dbg & 1)) ds_attend(a, q, Hq, Hkv, kc, vc, Scap, len, self, qsm, psm, cnt, flag, R, pm, mk2);
     ds_mark(pm, mk + 1);
 }
 
 /* The rest of an attention block after its q projection: the attention, the barrier, the output
  * projection (x += att . Wo), the barrier. Self- or cross-attention; marks mk .. mk + 4 (and the
  * ones inside the attention: 16, 17 self, 18, 19 cross). */
-static __device__ __forceinline__ void ds_att_block(const ds_args &a, const ds_layer &L, int l, bool self, ds_ring &rg, float *red,
+static __device__ __forceinline__ void ds_att_block(const ds_args &a, const ds_layer &L, bool self, ds_ring &rg, float *red,
                                                     float *sred, const double *rope, float *xo, float *qsm, float *psm,
                                                     int *flag, unsigned *target, unsigned long long *pm, int mk) {
     if (self)
-        ds_attention(a, l, a.q, a.H, a.KV, L.kc, L.vc, a.S, a.kvlen, true, qsm, psm, a.cnt, flag, target, pm, mk, 16);
+        ds_attention(a, a.q, a.H, a.KV, L.kc, L.vc, a.S, a.kvlen, true, qsm, psm, a.cnt, flag, target, pm, mk, 16);
     else
-        ds_attention(a, l, a.q, a.CH, a.CKV, L.ck, L.cv, a.Lc, a.clen, false, qsm, psm, a.cnt + 2 * (a.QW / DS_HD), flag,
+        ds_attention(a, a.q, a.CH, a.CKV, L.ck, L.cv, a.Lc, a.clen, false, qsm, psm, a.cnt + 2 * (a.QW / DS_HD), flag,
                      target, pm, mk, 18);
     ds_gsync(a, target);
     ds_mark(pm, mk + 2);
-    ds_project(a, L, l, self ? PH_O : PH_CO, a.att, a.QW, NULL, rg, red, sred, rope, xo);
+    ds_project(a, L, self ? PH_O : PH_CO, a.att, a.QW, NULL, rg, red, sred, rope, xo);
     ds_mark(pm, mk + 3);
     ds_gsync(a, target);
     ds_mark(pm, mk + 4);
@@ -918,17 +816,17 @@ __global__ void __launch_bounds__(DS_THREADS, 1) k_decode_layers(const __grid_co
             ds_pf_att(L.kc, L.vc, a.H, a.KV, a.S, a.kvlen, a.opt);
             ds_pf_att(L.ck, L.cv, a.CH, a.CKV, a.Lc, a.clen, a.opt);
         }
-        ds_project(a, L, l, PH_QKV, a.x, a.D, L.norm[0], rg, red, sred, rope, xo);
+        ds_project(a, L, PH_QKV, a.x, a.D, L.norm[0], rg, red, sred, rope, xo);
         ds_mark(pm, 0);
-        ds_att_block(a, L, l, true, rg, red, sred, rope, xo, qsm, psm, flag, &target, pm, 1);
-        ds_project(a, L, l, PH_CQ, a.x, a.D, L.norm[1], rg, red, sred, rope, xo);
+        ds_att_block(a, L, true, rg, red, sred, rope, xo, qsm, psm, flag, &target, pm, 1);
+        ds_project(a, L, PH_CQ, a.x, a.D, L.norm[1], rg, red, sred, rope, xo);
         ds_mark(pm, 6);
-        ds_att_block(a, L, l, false, rg, red, sred, rope, xo, qsm, psm, flag, &target, pm, 7);
-        ds_project(a, L, l, PH_GU, a.x, a.D, L.norm[2], rg, red, sred, rope, xo);
+        ds_att_block(a, L, false, rg, red, sred, rope, xo, qsm, psm, flag, &target, pm, 7);
+        ds_project(a, L, PH_GU, a.x, a.D, L.norm[2], rg, red, sred, rope, xo);
         ds_mark(pm, 12);
         ds_gsync(a, &target);
         ds_mark(pm, 13);
-        ds_project(a, L, l, PH_DOWN, a.mlp, a.I, NULL, rg, red, sred, rope, xo);
+        ds_project(a, L, PH_DOWN, a.mlp, a.I, NULL, rg, red, sred, rope, xo);
         ds_mark(pm, 14);
         if (l + 1 < a.nl) ds_gsync(a, &target);
         ds_mark(pm, 15);
@@ -1064,36 +962,30 @@ dia_status cu_decode_layers(dia_backend *be, const dia_decode_layers_args *a) {
         d.L[l].kc = (__nv_bfloat16 *)cu_ptr(L->kcache), d.L[l].vc = (__nv_bfloat16 *)cu_ptr(L->vcache);
         d.L[l].ck = (const __nv_bfloat16 *)cu_ptr(L->ck), d.L[l].cv = (const __nv_bfloat16 *)cu_ptr(L->cv);
     }
-    const char *opt = getenv("DIA_CUDA_DECODE_STEP_OPT");
-    d.opt = opt ? atoi(opt) : DS_OPT_DEFAULT;
-    d.ll = (d.opt & 64) != 0;
-    /* scratch (4-byte words, pieces 16-byte aligned): barrier counter [4], merge counters [n_c], the
-     * LL pairs (OPT 64: x, q, att, mlp, kvn; 2 words each), q, att, mlp, partials. Zeroed per launch:
-     * the counters and the LL pairs. */
+    /* scratch (4-byte words, pieces 16-byte aligned): barrier counter [4], merge counters [n_c], q, att,
+     * mlp, partials */
     const size_t n_c = (2 * 2 * (size_t)Hmax + 3) & ~(size_t)3; /* [2 phases][2 rows][Hmax] */
     const size_t n_q = 2 * (size_t)d.QW, n_m = 2 * (size_t)d.I, n_p = 2 * (size_t)Hmax * (size_t)d.nchm * DS_PSTRIDE;
-    const size_t n_x = 2 * (size_t)d.D, n_kv = 2 * 2 * (size_t)d.KV * DS_HD;
-    const size_t n_ll = d.ll ? 2 * (n_x + 2 * n_q + n_m + n_kv) : 0;
     void *sp;
-    dia_status st = cu_scratch(be, CU_SCRATCH_STEP, (4 + n_c + n_ll + 2 * n_q + n_m + n_p) * sizeof(float), &sp);
+    dia_status st = cu_scratch(be, CU_SCRATCH_STEP, (4 + n_c + 2 * n_q + n_m + n_p) * sizeof(float), &sp);
     if (st != DIA_OK) return st;
     float *f = (float *)sp;
     d.bar = (unsigned *)f;
     d.cnt = (unsigned *)(f + 4);
-    unsigned long long *ll = (unsigned long long *)(f + 4 + n_c);
-    d.xll = ll, d.qll = ll + n_x, d.attll = d.qll + n_q, d.mlpll = d.attll + n_q, d.kvn = d.mlpll + n_m;
-    d.q = f + 4 + n_c + n_ll, d.att = d.q + n_q, d.mlp = d.att + n_q, d.part = d.mlp + n_m;
+    d.q = f + 4 + n_c, d.att = d.q + n_q, d.mlp = d.att + n_q, d.part = d.mlp + n_m;
     d.x = (float *)cu_ptr(a->x);
     d.pos = (const int *)cu_ptr(a->pos), d.start = (const int *)cu_ptr(a->start);
     d.kvlen = (const int *)cu_ptr(a->kvlen), d.clen = (const int *)cu_ptr(a->cross_len);
     const char *dbg = getenv("DIA_CUDA_DECODE_STEP_DEBUG");
     d.dbg = dbg ? atoi(dbg) : 0;
+    const char *opt = getenv("DIA_CUDA_DECODE_STEP_OPT");
+    d.opt = opt ? atoi(opt) : DS_OPT_DEFAULT;
     if (d.dbg & 8) { /* block 0's phase times, synchronously (breaks graph capture: steps run eagerly) */
         static void *prof_d;
         if (!prof_d) CU_CHECK(cudaMalloc(&prof_d, (DS_MAXL * DS_PROF + 1) * sizeof(unsigned long long)));
         d.prof = (unsigned long long *)prof_d;
     }
-    CU_CHECK(cudaMemsetAsync(d.bar, 0, (4 + n_c + n_ll) * sizeof(unsigned), c->stream));
+    CU_CHECK(cudaMemsetAsync(d.bar, 0, (4 + n_c) * sizeof(unsigned), c->stream));
     /* a cooperative launch: it fails (instead of waiting forever at the first grid barrier) where
      * not all blocks can be resident at once, e.g. under MPS with an SM limit.
      * DIA_CUDA_DECODE_STEP_COOP=0: a plain launch (measurements) */
