@@ -1,7 +1,7 @@
 /* cuda_decode_step.cu - every decoder layer of a B = 1 decode step (the CFG pair: 2 rows) in one
  * persistent kernel (backend slot `decode_layers`), the default for such steps
  * (DIA_CUDA_DECODE_STEP=0: op by op). Correct (test_decode_step_kernel); on the H100 it is 5-6%
- * faster than the op-by-op step at short contexts, 2% at long ones and 1.4-1.8% over a whole
+ * faster than the op-by-op step at short contexts, 2% at long ones and 1.0-1.8% over a whole
  * 3000-step generation (docs/performance.md, ninth session).
  *
  * At 2 rows a step is a stream of ~2.5 GB of weights with small reductions between the
