@@ -269,18 +269,31 @@ DIA_API dia_status dia_decoder_step(dia_decoder_state *s, const int32_t *tokens)
     return forward(s, tokens, NULL, 1, NULL, 1);
 }
 
-dia_status dia_decoder_step_sample(dia_decoder_state *s, const int32_t *tokens, const dia_sample_args *args,
-                                   int32_t *codes) {
+/* One step whose frame the backend samples into s->codes (*codes_t: its view); with force (host
+ * int32 [B, C]) the sampler also feeds the next step's tokens forward into s->tok. */
+static dia_status step_and_sample(dia_decoder_state *s, const int32_t *tokens, const int32_t *force,
+                                  const dia_sample_args *args, dia_tensor *codes_t) {
     dia_backend *be = s->model->be;
     if (!be->ops->sample) return dia_fail(DIA_ERR_INTERNAL, "backend %s has no device sampler", be->ops->name);
-    dia_status st = forward(s, tokens, NULL, 1, NULL, 0);
+    dia_status st;
+    TRY(forward(s, tokens, force, 1, NULL, 0));
     const int64_t R = s->rows, C = s->model->cfg.channels, V = s->model->cfg.dec_vocab;
-    dia_tensor lg = as2(&s->logits, R, C * V), codes_t = as2(&s->codes, R / 2, C);
+    dia_tensor lg = as2(&s->logits, R, C * V), feed = as2(&s->tok, R, C);
+    *codes_t = as2(&s->codes, R / 2, C);
     dia_sample_args a = *args;
-    a.feed = NULL, a.force = NULL;
-    if (st == DIA_OK) st = be->ops->sample(be, &codes_t, &lg, &a);
-    if (st == DIA_OK) st = dia_tensor_download(be, &codes_t, codes, (size_t)(R / 2 * C) * sizeof(int32_t));
+    a.feed = force ? &feed : NULL, a.force = force ? &s->force : NULL;
+    TRY(be->ops->sample(be, codes_t, &lg, &a));
+    s->fed = force != NULL;
+    return DIA_OK;
+fail:
     return st;
+}
+
+dia_status dia_decoder_step_sample(dia_decoder_state *s, const int32_t *tokens, const dia_sample_args *args,
+                                   int32_t *codes) {
+    dia_tensor codes_t;
+    dia_status st = step_and_sample(s, tokens, NULL, args, &codes_t);
+    return st != DIA_OK ? st : dia_tensor_download(s->model->be, &codes_t, codes, dia_tensor_nbytes(&codes_t));
 }
 
 int dia_decoder_can_launch(const dia_decoder_state *s) {
@@ -293,16 +306,11 @@ dia_status dia_decoder_step_launch(dia_decoder_state *s, const int32_t *tokens, 
     dia_backend *be = s->model->be;
     if (!dia_decoder_can_launch(s) || !force || slot < 0 || slot > 1)
         return dia_fail(DIA_ERR_INTERNAL, "dia_decoder_step_launch: not available or bad arguments");
-    const int64_t R = s->rows, C = s->model->cfg.channels, V = s->model->cfg.dec_vocab;
-    const size_t bytes = (size_t)(R / 2 * C) * sizeof(int32_t);
+    const size_t bytes = (size_t)(s->rows / 2 * s->model->cfg.channels) * sizeof(int32_t); /* the codes */
     dia_status st;
     if (!s->pending[slot]) TRY(be->ops->async_new(be, bytes, &s->pending[slot]));
-    TRY(forward(s, tokens, force, 1, NULL, 0));
-    dia_tensor lg = as2(&s->logits, R, C * V), codes_t = as2(&s->codes, R / 2, C), feed = as2(&s->tok, R, C);
-    dia_sample_args a = *args;
-    a.feed = &feed, a.force = &s->force;
-    TRY(be->ops->sample(be, &codes_t, &lg, &a));
-    s->fed = 1;
+    dia_tensor codes_t;
+    TRY(step_and_sample(s, tokens, force, args, &codes_t));
     return be->ops->download_start(be, codes_t.buf, codes_t.offset, bytes, s->pending[slot]);
 fail:
     return st;
@@ -316,7 +324,7 @@ dia_status dia_decoder_step_collect(dia_decoder_state *s, int slot, int32_t *cod
 }
 
 void dia_decoder_step_unlaunch(dia_decoder_state *s) {
-    for (int r = 0; r < s->rows; r++) s->cache->lengths[r]--;
+    (void)dia_kvcache_truncate(s->cache, s->cache->lengths[0] - 1); /* rows have equal lengths */
     s->fed = 0; /* the feed came from the step taken back */
 }
 

@@ -64,6 +64,23 @@ static void revert_frame(const int32_t *grid, int C, const int *delay, int P, in
     }
 }
 
+/* Grid row `row` of item b, int32 [C]. */
+static int32_t *grid_row(const gen_loop *g, int b, int row) { return g->grid + ((size_t)b * g->M + row) * g->C; }
+
+/* The decoder input of step `row`: every item's grid row, int32 [B, C]. */
+static void copy_rows(const gen_loop *g, int row, int32_t *tok) {
+    for (int b = 0; b < g->B; b++) memcpy(tok + (size_t)b * g->C, grid_row(g, b, row), (size_t)g->C * sizeof(int32_t));
+}
+
+/* The cells that step k of an EOS countdown forces (k = 0 on the trigger row): EOS on the channels
+ * whose delay is k, PAD on those whose delay is below k; the others keep their value. */
+static void countdown_cells(const dia_config *cfg, int C, int k, int32_t *row) {
+    for (int c = 0; c < C; c++) {
+        if (k == cfg->delay[c]) row[c] = cfg->eos;
+        else if (k > cfg->delay[c]) row[c] = cfg->pad;
+    }
+}
+
 static int all_done(const gen_loop *g) {
     for (int b = 0; b < g->B; b++)
         if (g->it[b].countdown != 0) return 0;
@@ -85,15 +102,11 @@ static dia_status take_row(gen_loop *g, int row, int32_t *preds) {
                 if (e->countdown < 0) e->countdown = maxd, e->finished = row;
             }
             if (e->countdown > 0) {
-                const int k = maxd - e->countdown; /* 0 on the trigger step */
-                for (int c = 0; c < C; c++) {
-                    if (k == delay[c]) pred[c] = cfg->eos;
-                    else if (k > delay[c]) pred[c] = cfg->pad;
-                }
+                countdown_cells(cfg, C, maxd - e->countdown, pred);
                 e->countdown--;
             }
         }
-        int32_t *gr = g->grid + ((size_t)b * M + row) * C;
+        int32_t *gr = grid_row(g, b, row);
         for (int c = 0; c < C; c++)
             if (row > e->P + delay[c]) gr[c] = pred[c]; /* forced cells keep BOS / prompt */
         /* stream: frame t is complete once row P + 1 + t + max_delay is written */
@@ -126,15 +139,11 @@ static void predict_row(const gen_loop *g, int taken, int row, int32_t *force) {
         for (int r = taken + 1; r <= row && countdown != 0; r++) { /* take_row's countdown, no sampled EOS */
             if (r >= g->M - g->maxd && countdown < 0) countdown = g->maxd;
             if (countdown > 0) {
-                const int k = g->maxd - countdown;
-                for (int c = 0; c < C && r == row; c++) {
-                    if (k == delay[c]) f[c] = cfg->eos;
-                    else if (k > delay[c]) f[c] = cfg->pad;
-                }
+                if (r == row) countdown_cells(cfg, C, g->maxd - countdown, f);
                 countdown--;
             }
         }
-        const int32_t *gr = g->grid + ((size_t)b * g->M + row) * C;
+        const int32_t *gr = grid_row(g, b, row);
         for (int c = 0; c < C; c++)
             if (row <= e->P + delay[c]) f[c] = gr[c];
     }
@@ -250,7 +259,7 @@ DIA_API dia_status dia_generate(dia_model *m, const dia_gen_params *params, int 
             const int s = step, slot = s & 1;
             int32_t *fs = force + (size_t)slot * B * C, *fn = force + (size_t)(slot ^ 1) * B * C;
             if (!launched) { /* on the host's row s (rows <= s are taken) */
-                for (int b = 0; b < B; b++) memcpy(tok + b * C, grid + ((size_t)b * M + s) * C, (size_t)C * sizeof(int32_t));
+                copy_rows(&g, s, tok);
                 predict_row(&g, s, s + 1, fs);
                 sa.step = (uint64_t)(s + 1);
                 if ((st = dia_decoder_step_launch(dec, tok, fs, &sa, slot)) != DIA_OK) break;
@@ -265,7 +274,7 @@ DIA_API dia_status dia_generate(dia_model *m, const dia_gen_params *params, int 
             for (int i = 0; i < B * C; i++) fed[i] = fs[i] >= 0 ? fs[i] : preds[i]; /* what step s fed forward */
             if ((st = take_row(&g, s + 1, preds)) != DIA_OK) break;
             for (int b = 0; b < B && launched; b++)
-                if (memcmp(fed + (size_t)b * C, grid + ((size_t)b * M + s + 1) * C, (size_t)C * sizeof(int32_t))) {
+                if (memcmp(fed + (size_t)b * C, grid_row(&g, b, s + 1), (size_t)C * sizeof(int32_t))) {
                     dia_decoder_step_unlaunch(dec); /* step s + 1 ran on another row: again, on the host's */
                     launched = 0;
                     relaunched++;
@@ -276,7 +285,7 @@ DIA_API dia_status dia_generate(dia_model *m, const dia_gen_params *params, int 
         dia_log(DIA_LOG_DEBUG, "generate: %d steps pipelined, %d launched again after an EOS", step - first, relaunched);
     } else {
         for (; step + 1 < M && !all_done(&g); step++) { /* a step writes grid row step + 1 < M */
-            for (int b = 0; b < B; b++) memcpy(tok + b * C, grid + ((size_t)b * M + step) * C, (size_t)C * sizeof(int32_t));
+            copy_rows(&g, step, tok);
             const int row = step + 1; /* the grid row these logits predict */
             if (m->be->ops->sample) { /* sampled on the device: only the codes come back */
                 sa.step = (uint64_t)row;

@@ -15,7 +15,6 @@ static const char *TEXTS[2] = {"[S1] Hello from a tiny model. [S2] It only speak
 static const dia_backend_ops *g_cpu;      /* the CPU backend's own slots */
 static dia_backend_ops g_sync, g_async;   /* + sample; + sample and the asynchronous downloads */
 static int g_eos_row[2] = {-1, -1};       /* per item: the grid row whose channel 0 gets EOS on top */
-static int g_relaunched = -1;             /* from generate's debug line */
 
 /* The sample slot on the host: lib/sampler.c per item (as the device sampler must be), then the
  * fed-forward tokens. Item b's EOS logits of channel 0 get +100 at row g_eos_row[b]. */
@@ -83,12 +82,6 @@ static dia_status w_download_wait(dia_backend *be, dia_async *a, void *dst, size
     assert_true(bytes <= a->bytes);
     memcpy(dst, a->host, bytes);
     return DIA_OK;
-}
-
-static void count_relaunches(dia_log_level level, const char *msg, void *user) {
-    (void)level, (void)user;
-    int steps, again;
-    if (sscanf(msg, "generate: %d steps pipelined, %d launched again", &steps, &again) == 2) g_relaunched = again;
 }
 
 /* dia_generate on m with the given slots; returns the codes, *again: steps launched again (-1: the

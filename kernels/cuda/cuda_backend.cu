@@ -218,15 +218,22 @@ static dia_status cuda_upload(dia_backend *be, dia_buffer *dst, size_t off, cons
     return DIA_OK;
 }
 
-static dia_status cuda_download(dia_backend *be, const dia_buffer *src, size_t off, void *dst, size_t n) {
-    cu_lock lock_(be);
+/* A copy of n bytes of src at off into host memory dst, enqueued after the held-back ops (the
+ * caller holds the lock and waits for it). */
+static dia_status enqueue_download(dia_backend *be, const dia_buffer *src, size_t off, void *dst, size_t n) {
     if (off + n > src->size) return dia_fail(DIA_ERR_INTERNAL, "download past the end of a buffer");
-    if (!n) return DIA_OK;
     dia_status gst = cu_graph_boundary(be);
     if (gst != DIA_OK) return gst;
-    cudaStream_t s = cu_ctx(be)->stream;
-    CU_CHECK(cudaMemcpyAsync(dst, (const char *)src->ptr + off, n, cudaMemcpyDeviceToHost, s));
-    CU_CHECK(cudaStreamSynchronize(s));
+    if (n) CU_CHECK(cudaMemcpyAsync(dst, (const char *)src->ptr + off, n, cudaMemcpyDeviceToHost, cu_ctx(be)->stream));
+    return DIA_OK;
+}
+
+static dia_status cuda_download(dia_backend *be, const dia_buffer *src, size_t off, void *dst, size_t n) {
+    cu_lock lock_(be);
+    if (!n && off <= src->size) return DIA_OK; /* nothing to wait for */
+    dia_status st = enqueue_download(be, src, off, dst, n);
+    if (st != DIA_OK) return st;
+    CU_CHECK(cudaStreamSynchronize(cu_ctx(be)->stream));
     return DIA_OK;
 }
 
@@ -272,12 +279,10 @@ static void cuda_async_free(dia_backend *be, dia_async *a) {
 
 static dia_status cuda_download_start(dia_backend *be, const dia_buffer *src, size_t off, size_t n, dia_async *a) {
     cu_lock lock_(be);
-    if (off + n > src->size || n > a->bytes) return dia_fail(DIA_ERR_INTERNAL, "download_start: past a buffer end");
-    dia_status gst = cu_graph_boundary(be);
-    if (gst != DIA_OK) return gst;
-    cudaStream_t s = cu_ctx(be)->stream;
-    if (n) CU_CHECK(cudaMemcpyAsync(a->host, (const char *)src->ptr + off, n, cudaMemcpyDeviceToHost, s));
-    CU_CHECK(cudaEventRecord(a->done, s));
+    if (n > a->bytes) return dia_fail(DIA_ERR_INTERNAL, "download_start: %zu bytes into a %zu-byte area", n, a->bytes);
+    dia_status st = enqueue_download(be, src, off, a->host, n);
+    if (st != DIA_OK) return st;
+    CU_CHECK(cudaEventRecord(a->done, cu_ctx(be)->stream));
     a->started = 1;
     return DIA_OK;
 }

@@ -200,23 +200,24 @@ static dia_status fg_launch_mt(cuda_ctx *c, const fg_args &a, int nr, int norm, 
     return fg_launch_nr<MT, 1>(c, a, norm, gated);
 }
 
-/* The fused GEMV for <= 4 rows is opt-in (DIA_CUDA_GEMV=1). Since the batched path gained bf16
- * activations, the q|k|v GEMM in one launch and the faster norm / SiLU kernels, decode steps are
- * faster on it at 2 and 4 rows too (H100, dia_generate: B = 1 545 vs 477 steps/s, B = 2 546 vs
- * 351), so rows <= 4 take it as well. */
-int cu_gemv_enabled(void) {
+/* DIA_CUDA_GEMV: 1 (every projection of <= 4 rows), 0 (none), -1 unset (see gemv_for). The fused
+ * GEMV is not the default for the projections: since the batched path gained bf16 activations, the
+ * q|k|v GEMM in one launch and the faster norm / SiLU kernels, decode steps are faster on it at 2
+ * and 4 rows too (H100, dia_generate: B = 1 545 vs 477 steps/s, B = 2 546 vs 351). */
+static int gemv_knob(void) {
     const char *e = getenv("DIA_CUDA_GEMV");
-    return e && e[0] == '1';
+    return e && (e[0] == '0' || e[0] == '1') ? e[0] - '0' : -1;
 }
+
+int cu_gemv_enabled(void) { return gemv_knob() == 1; }
 
 /* Where the <= 4-row GEMV is used: everywhere with DIA_CUDA_GEMV=1, nowhere with 0; by default for
  * a single weight whose output width is not a multiple of 64, the logits head (9 x 1028 outputs),
  * for which cuBLAS picks a 16 x 16 wmma kernel (H100, B = 1: 26.6 us for its 38 MB, plus a separate
  * RMSNorm kernel). */
 static int gemv_for(const dia_linear_args *a) {
-    const char *e = getenv("DIA_CUDA_GEMV");
-    if (e && (e[0] == '0' || e[0] == '1')) return e[0] == '1';
-    return a->n == 1 && !a->gated && a->w[0]->ne[0] % 64 != 0;
+    const int k = gemv_knob();
+    return k >= 0 ? k : a->n == 1 && !a->gated && a->w[0]->ne[0] % 64 != 0;
 }
 
 /* The fused kernel's conditions (x [M, K] f32 with M <= 4, bf16 nn.Linear weights, f32 scale). */
