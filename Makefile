@@ -46,8 +46,9 @@ CU_OBJS := $(patsubst %.cu,$(BUILD)/obj/%.o,$(CU_SRCS))
 LIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
 CU_ARCH := -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
 NVCCFLAGS := -O3 -std=c++17 -Xcompiler -fPIC,-fvisibility=hidden -Iinclude -Ilib
-# wgmma (Hopper's warpgroup MMA) exists only for the arch-specific target sm_90a
-CU_ARCH_OF = $(if $(findstring wgmma,$(1)),-gencode arch=compute_90a$(,)code=sm_90a,$(CU_ARCH))
+# wgmma (Hopper's warpgroup MMA) exists only for the arch-specific target sm_90a; the decode-step
+# kernel's setmaxnreg too (sm_90a code, plus the compute_90 PTX without it for other devices)
+CU_ARCH_OF = $(if $(findstring wgmma,$(1)),-gencode arch=compute_90a$(,)code=sm_90a,$(if $(findstring decode_step,$(1)),-gencode arch=compute_90a$(,)code=sm_90a -gencode arch=compute_90$(,)code=compute_90,$(CU_ARCH)))
 else
 LIB_SRCS += kernels/nocuda/cuda_absent.c
 CU_OBJS :=

@@ -8,7 +8,7 @@
 # KNOB_GENERATE=1: the knobs phase times dia_generate (device sampler, codes to the host) instead of
 # single decoder steps (which download every row's logits); KNOB_CAPACITY=3072: with max_tokens 3072
 # (the cache of a default generation; cancelled after the timed frames).
-# Phases: env build test model ops cmp ncu trace vram lib long dac knobs step stepopt stepvar sampling nograph ref
+# Phases: env build test model ops cmp ncu trace vram lib long dac knobs step stepopt stepvar stepws sampling nograph ref
 # (step: the persistent decode-step kernel against the default at B=1, and its phase profile; stepopt: the
 # kernel with each DIA_CUDA_DECODE_STEP_OPT[:DEBUG] of STEP_OPTS, STEP_PROFILE=1 adds its profile, WARMUP=1400
 # STEPS=100 times positions 1401..1500; stepvar: compile-time variants, STEP_DEFINES; dac: DAC_NCU=1 adds a
@@ -220,6 +220,23 @@ if has stepvar; then
     PHASES=stepopt bash "$0" 2>&1 | grep -E "^(OPT|op by op|  prof)"
   done
   touch kernels/cuda/cuda_decode_step.cu; "${MK[@]}" build-cuda/bench/bench_cuda > /tmp/build_v.log 2>&1
+fi
+if has stepws; then
+  # the decode-step kernel with its weight stream in a producer warp group (DIA_CUDA_DECODE_STEP_WS=1)
+  # against the default kernel and op by op: STEP_WS="0 6:3 4:2" (0: the default kernel; S:F: the
+  # producer warp group with S ring stages, F of them in flight); STEP_PROFILE=1 adds block 0's profile
+  echo "=== the decode-step kernel's weight stream (STEP_WS=\"${STEP_WS:-0 6:3}\"), positions $((WARMUP + 1))..$((WARMUP + STEPS))"
+  B1=(./build-cuda/bench/bench_cuda --model "$MODEL" --backend cuda --dtype bf16 --batch 1 --generate 1 --capacity 3072)
+  echo "op by op: $(DIA_CUDA_DECODE_STEP=0 "${B1[@]}" --steps "$STEPS" --warmup "$WARMUP" 2>&1 | grep "timed_frames=$WARMUP\." | grep -o "steps_per_s=[0-9.]*")"
+  for spec in ${STEP_WS:-0 6:3}; do
+    ws=(DIA_CUDA_DECODE_STEP_WS=0)
+    case $spec in *:*) ws=(DIA_CUDA_DECODE_STEP_WS=1 DIA_CUDA_DECODE_STEP_STAGES=${spec%%:*} DIA_CUDA_DECODE_STEP_INFLIGHT=${spec#*:});; esac
+    echo "WS $spec: $(env "${ws[@]}" "${B1[@]}" --steps "$STEPS" --warmup "$WARMUP" 2>&1 | grep "timed_frames=$WARMUP\." | grep -o "steps_per_s=[0-9.]*")"
+    if [ -n "${STEP_PROFILE:-}" ]; then
+      env "${ws[@]}" DIA_CUDA_DECODE_STEP_DEBUG=8 "${B1[@]}" --steps 150 --warmup 0 --verbose 1 2>&1 \
+        | grep -o "decode-step profile.*" | tail -1 | sed 's/decode-step profile, block 0, us per layer/  prof/'
+    fi
+  done
 fi
 if has sampling; then
   echo "=== dia generate end to end (device vs host sampler), MAX_TOKENS=${MAX_TOKENS:-400}"

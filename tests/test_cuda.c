@@ -1116,7 +1116,9 @@ static void test_decode_step_kernel(void **state) {
     /* short: up to 77 keys and a 66-byte text (one 256-key segment per block); long: up to 287 keys
      * and a 300-byte text (two segments, merged through global memory); the long one again with
      * DIA_CUDA_DECODE_STEP_OPT | 32: attention units of the G query heads of a kv head (what long
-     * contexts of the full model use; short ones take a query head per unit) */
+     * contexts of the full model use; short ones take a query head per unit). Each run again with
+     * the producer warp group (DIA_CUDA_DECODE_STEP_WS=1) and a ring of its own per run: the same
+     * arithmetic, so the same logits bit for bit */
     char longtext[301];
     for (int i = 0; i < 300; i++) longtext[i] = "[S1] a long line of text. "[i % 26];
     longtext[300] = 0;
@@ -1135,8 +1137,14 @@ static void test_decode_step_kernel(void **state) {
         assert_int_equal(step_launches(), l0);
         setenv("DIA_CUDA_DECODE_STEP", "1", 1); /* (the default) */
         float *got = act_run(m, &texts[run], 1, tok, T, steps);
-        unsetenv("DIA_CUDA_DECODE_STEP");
         const long used = step_launches() - l0;
+        static const char *const ring[3][2] = {{NULL, NULL}, {"2", "1"}, {"5", "5"}}; /* stages, in flight */
+        setenv("DIA_CUDA_DECODE_STEP_WS", "1", 1);
+        if (ring[run][0]) setenv("DIA_CUDA_DECODE_STEP_STAGES", ring[run][0], 1), setenv("DIA_CUDA_DECODE_STEP_INFLIGHT", ring[run][1], 1);
+        float *ws = act_run(m, &texts[run], 1, tok, T, steps);
+        const long used_ws = step_launches() - l0 - used;
+        unsetenv("DIA_CUDA_DECODE_STEP_WS"), unsetenv("DIA_CUDA_DECODE_STEP_STAGES"), unsetenv("DIA_CUDA_DECODE_STEP_INFLIGHT");
+        unsetenv("DIA_CUDA_DECODE_STEP");
         const size_t n = (size_t)2 * C * V * steps, skip = (size_t)2 * C * V; /* the steps' logits (after the prefill's) */
         double amax = 0, dmax = 0, d2 = 0, a2 = 0;
         for (size_t i = 0; i < n; i++) {
@@ -1146,13 +1154,20 @@ static void test_decode_step_kernel(void **state) {
         printf("  decode-step kernel (OPT %s), %d steps, text of %zu bytes: %ld host calls (graph replays make none); "
                "logits vs op by op: max diff %.3g (max |logit| %.3g), rel. RMS %.3g\n",
                optv, steps, strlen(texts[run]), used, dmax, amax, sqrt(d2 / a2));
+        const int same = !memcmp(ws, got, (size_t)2 * C * V * (1 + steps) * sizeof(float));
+        printf("  with the producer warp group (ring %s stages, %s in flight): %ld host calls, logits %s\n",
+               ring[run][0] ? ring[run][0] : "default", ring[run][1] ? ring[run][1] : "default", used_ws,
+               same ? "identical" : "DIFFERENT");
         assert_true(used > 0);
+        assert_true(used_ws > 0);
+        assert_true(same);
         /* the op-by-op path rounds activations to bf16 where this kernel keeps f32: measured 1.1e-6
          * (5.8e-5 while the logits head also rounded its input to bf16) */
         assert_true(sqrt(d2 / a2) < 1e-3);
         assert_true(dmax < 0.01 * amax);
         free(ref);
         free(got);
+        free(ws);
     }
     if (opt0) setenv("DIA_CUDA_DECODE_STEP_OPT", opt0, 1);
     else unsetenv("DIA_CUDA_DECODE_STEP_OPT");
@@ -1836,5 +1851,8 @@ int main(void) {
         cmocka_unit_test(test_conv_bf16),
         cmocka_unit_test(test_dac_decode_bf16),
     };
+    /* DIA_TEST_FILTER=pattern: only the tests whose names match (cmocka's wildcards), e.g. on the device */
+    const char *filter = getenv("DIA_TEST_FILTER");
+    if (filter && filter[0]) cmocka_set_test_filter(filter);
     return cmocka_run_group_tests_name("cuda", tests, NULL, NULL);
 }

@@ -60,6 +60,19 @@
 #define DS_STAGES 3
 #endif
 #define DS_STAGE 32768 /* bytes per ring stage */
+/* DIA_CUDA_DECODE_STEP_WS=1: the weight stream moved by a producer warp group of its own (k_decode_layers<1>,
+ * 12 warps: 8 compute warps and a warp group whose first thread issues the tiles), so that it goes on
+ * while the compute warps wait (the phases' input loads, the grid barriers, the attention). Its ring has
+ * DIA_CUDA_DECODE_STEP_STAGES stages (<= DS_MAXST) of which at most DIA_CUDA_DECODE_STEP_INFLIGHT are in
+ * flight: the stages past that fill while the compute warps stall, without lengthening the queues that
+ * their dependent loads wait in. setmaxnreg gives the compute warps DS_CREGS registers and the producers
+ * DS_PREGS out of the block's 384 x 168 (the launch's count, checked by ds_fits: setmaxnreg.inc waits
+ * forever for registers the block does not have): 8 DS_CREGS + 4 DS_PREGS <= 12 x 168. */
+#define DS_MAXST 6
+#define DS_PWARPS 4
+#define DS_CREGS 240
+#define DS_PREGS 24
+#define DS_WS_REGS(launch) (2 * DS_CREGS + DS_PREGS <= 3 * (launch))
 #define DS_MAXL 24
 #define DS_CHUNK 32    /* keys per attention work unit */
 #define DS_PSTRIDE 132 /* floats per attention partial: max, sum, 2 pad, o[128] */
@@ -93,6 +106,7 @@ struct ds_args {
     float eps;
     double theta;
     unsigned long long *prof; /* DIA_CUDA_DECODE_STEP_DEBUG & 8: block 0's mark times [nl][DS_PROF] */
+    int nst, infl; /* WS: ring stages, most tiles in flight */
     int opt; /* DIA_CUDA_DECODE_STEP_OPT, bits (same results; default DS_OPT_DEFAULT = 1 | 2 | 4, H100
               * measurements of the eighth session in brackets): 1 L2 prefetch of the norm weights at the
               * start; 2 L2 prefetch of the layer's attention K/V at its start; 4 release/acquire grid
@@ -112,6 +126,9 @@ static __device__ __forceinline__ void mb_init(uint64_t *b, unsigned count) {
 }
 static __device__ __forceinline__ void mb_expect_tx(uint64_t *b, unsigned bytes) {
     asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(ds_saddr(b)), "r"(bytes) : "memory");
+}
+static __device__ __forceinline__ void mb_arrive(uint64_t *b) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(ds_saddr(b)) : "memory");
 }
 static __device__ __forceinline__ void mb_wait(uint64_t *b, unsigned parity) {
     unsigned ok;
@@ -292,11 +309,35 @@ static __device__ void ds_issue(const ds_args &a, ds_cursor &c, unsigned char *r
 struct ds_ring {
     unsigned char *ring;
     uint64_t *full;
-    ds_cursor *cur; /* shared; DS_ISSUER's */
+    ds_cursor *cur;  /* shared; DS_ISSUER's */
+    uint64_t *empty; /* WS: [nst] a stage's tile is consumed (one arrival) */
+    int nst;         /* WS: stages */
     int s;
     unsigned par;
     unsigned tile;
 };
+
+/* WS: the producer (the first thread of the producer warp group) issues every weight tile of the step
+ * in order: tile n into stage n % nst once the tile nst earlier has been consumed (empty) and the
+ * tile infl earlier has landed (full). */
+static __device__ __noinline__ void ds_produce(const ds_args &a, unsigned char *ring, uint64_t *full, uint64_t *empty) {
+    ds_cursor c;
+    ds_cursor_init(a, c);
+    const unsigned C = (unsigned)a.nst, F = (unsigned)a.infl;
+    const __nv_bfloat16 *r1, *r2;
+    unsigned bytes, n = 0;
+    for (; ds_next(a, c, &r1, &r2, &bytes); n++) {
+        const unsigned s = n % C;
+        if (n >= C) mb_wait(&empty[s], (n / C - 1u) & 1u);
+        if (n >= F) mb_wait(&full[(n - F) % C], ((n - F) / C) & 1u);
+        asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+        mb_expect_tx(&full[s], r2 ? 2 * bytes : bytes);
+        unsigned char *dst = ring + (size_t)s * DS_STAGE;
+        bulk_load(dst, r1, bytes, &full[s], c.pol);
+        if (r2) bulk_load(dst + bytes, r2, bytes, &full[s], c.pol);
+    }
+    if (n) mb_wait(&full[(n - 1u) % C], ((n - 1u) / C) & 1u); /* the last copy has landed */
+}
 
 static __device__ __forceinline__ float ds_warp_sum(float v) {
 #pragma unroll
@@ -331,7 +372,7 @@ static __device__ __forceinline__ float ds_warp_max(float v) {
 /* One projection phase for this block. xin: f32 [2, K] rows `xs` apart (written in this kernel:
  * read through L2); g: the RMSNorm scale (NULL: no norm). red: shared [2][DS_CWARPS][16],
  * sred: shared [DS_CWARPS][2]. */
-template <int KCW>
+template <int KCW, int WS>
 static __device__ __forceinline__ void ds_gemv(const ds_args &a, const ds_layer &L, int ph, const float *xin, int xs,
                                                const float *g, ds_ring &rg_, float *red, float *sred, const double *rope,
                                                float *xo) {
@@ -409,7 +450,8 @@ static __device__ __forceinline__ void ds_gemv(const ds_args &a, const ds_layer 
                 }
             }
         }
-        if (++rg.s == DS_STAGES) rg.s = 0, rg.par ^= 1u;
+        const int su = rg.s;
+        if (++rg.s == (WS ? rg.nst : DS_STAGES)) rg.s = 0, rg.par ^= 1u;
         float *rb = red + (rg.tile & 1) * (DS_CWARPS * 16);
         rg.tile++;
         float v16[16];
@@ -418,7 +460,10 @@ static __device__ __forceinline__ void ds_gemv(const ds_args &a, const ds_layer 
         const float tot = ds_warp_sum16(v16, lane);
         if (!(lane & 1)) rb[w * 16 + ((lane >> 1) & 15)] = tot;
         ds_csync(); /* every warp is done with the tile's stage: the tile DS_STAGES ahead goes there */
-        if (threadIdx.x == DS_ISSUER) ds_issue(a, *rg.cur, rg.ring, rg.full);
+        if (threadIdx.x == DS_ISSUER) {
+            if (WS) mb_arrive(&rg.empty[su]);
+            else ds_issue(a, *rg.cur, rg.ring, rg.full);
+        }
         const int t = threadIdx.x;
         if (t < 2 * n && epi) {
             /* the phase through an opaque move (a runtime switch in each inlined phase: the measured
@@ -470,11 +515,12 @@ static __device__ __forceinline__ void ds_gemv(const ds_args &a, const ds_layer 
  * chunk of 256 per warp, else 4). Measured against one not-inlined instance with 4 chunks for every
  * K (smaller code): 530 vs 484 steps/s (H100, 6 stages then); the attention, by contrast, is one
  * small not-inlined instance (ds_attention). */
+template <int WS>
 static __device__ __forceinline__ void ds_project(const ds_args &a, const ds_layer &L, int ph, const float *xin, int xs,
                                                   const float *g, ds_ring &rg, float *red, float *sred, const double *rope,
                                                   float *xo) {
-    if (ds_phase(a, ph).K <= 2048) ds_gemv<1>(a, L, ph, xin, xs, g, rg, red, sred, rope, xo);
-    else ds_gemv<4>(a, L, ph, xin, xs, g, rg, red, sred, rope, xo);
+    if (ds_phase(a, ph).K <= 2048) ds_gemv<1, WS>(a, L, ph, xin, xs, g, rg, red, sred, rope, xo);
+    else ds_gemv<4, WS>(a, L, ph, xin, xs, g, rg, red, sred, rope, xo);
 }
 
 /* DIA_CUDA_DECODE_STEP_DEBUG & 8: the time at mark k of the layer, by block 0's thread 0. */
@@ -754,6 +800,7 @@ static __device__ __noinline__ void ds_attention(const ds_args &a, const float *
 /* The rest of an attention block after its q projection: the attention, the barrier, the output
  * projection (x += att . Wo), the barrier. Self- or cross-attention; marks mk .. mk + 4 (and the
  * ones inside the attention: 16, 17 self, 18, 19 cross). */
+template <int WS>
 static __device__ __forceinline__ void ds_att_block(const ds_args &a, const ds_layer &L, bool self, ds_ring &rg, float *red,
                                                     float *sred, const double *rope, float *xo, float *qsm, float *psm,
                                                     int *flag, unsigned *target, unsigned long long *pm, int mk) {
@@ -764,27 +811,46 @@ static __device__ __forceinline__ void ds_att_block(const ds_args &a, const ds_l
                      target, pm, mk, 18);
     ds_gsync(a, target);
     ds_mark(pm, mk + 2);
-    ds_project(a, L, self ? PH_O : PH_CO, a.att, a.QW, NULL, rg, red, sred, rope, xo);
+    ds_project<WS>(a, L, self ? PH_O : PH_CO, a.att, a.QW, NULL, rg, red, sred, rope, xo);
     ds_mark(pm, mk + 3);
     ds_gsync(a, target);
     ds_mark(pm, mk + 4);
 }
 
-__global__ void __launch_bounds__(DS_THREADS, 1) k_decode_layers(const __grid_constant__ ds_args a_) {
+template <int WS>
+__global__ void __launch_bounds__(WS ? DS_THREADS + DS_PWARPS * 32 : DS_THREADS, 1) k_decode_layers(const __grid_constant__ ds_args a_) {
     const ds_args &a = a_;
     extern __shared__ __align__(128) unsigned char smem[];
     unsigned char *ring = smem;
+    const int nst = WS ? a.nst : DS_STAGES;
     /* 16-byte aligned pieces first (float4 accesses), then the 8-byte ones */
-    float *qsm = (float *)(smem + (size_t)DS_STAGES * DS_STAGE); /* [DS_MAXG][128] */
+    float *qsm = (float *)(smem + (size_t)nst * DS_STAGE);       /* [DS_MAXG][128] */
     float *psm = qsm + DS_MAXG * DS_HD;                          /* [DS_CWARPS][DS_MAXG][DS_PSTRIDE] */
     float *red = psm + DS_CWARPS * DS_MAXG * DS_PSTRIDE;         /* [2][DS_CWARPS][16] */
     float *sred = red + 2 * DS_CWARPS * 16;                      /* [DS_CWARPS][2] */
     float *xo = sred + 2 * DS_CWARPS;                            /* [2][DS_XO]: this block's rows of x */
     double *rope = (double *)(xo + 2 * DS_XO);                   /* [2][64] (cos, sin) */
-    uint64_t *full = (uint64_t *)(rope + 2 * DS_HD);             /* [DS_STAGES] */
-    ds_cursor *cur = (ds_cursor *)(full + DS_STAGES);
+    uint64_t *full = (uint64_t *)(rope + 2 * DS_HD);             /* [nst] */
+    uint64_t *empty = full + DS_MAXST;                           /* WS: [nst] */
+    ds_cursor *cur = (ds_cursor *)(empty + DS_MAXST);
     int *flag = (int *)(cur + 1);
-    if (threadIdx.x == DS_ISSUER) {
+    if (WS) {
+        if (threadIdx.x == 0) {
+            for (int i = 0; i < nst; i++) mb_init(&full[i], 1), mb_init(&empty[i], 1);
+            asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+        }
+        __syncthreads();
+        if (threadIdx.x >= DS_THREADS) { /* the producer warp group */
+#ifdef __CUDA_ARCH_FEAT_SM90_ALL /* sm_90a (the PTX for other devices: the registers stay split evenly) */
+            asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;" ::"n"(DS_PREGS));
+#endif
+            if (threadIdx.x == DS_THREADS) ds_produce(a, ring, full, empty);
+            return;
+        }
+#ifdef __CUDA_ARCH_FEAT_SM90_ALL
+        asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;" ::"n"(DS_CREGS));
+#endif
+    } else if (threadIdx.x == DS_ISSUER) {
         for (int i = 0; i < DS_STAGES; i++) mb_init(&full[i], 1);
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
         ds_cursor_init(a, *cur);
@@ -804,7 +870,7 @@ __global__ void __launch_bounds__(DS_THREADS, 1) k_decode_layers(const __grid_co
     }
     ds_csync();
     ds_mark(a.prof ? a.prof + a.nl * DS_PROF : NULL, 0);
-    ds_ring rg = {ring, full, cur, 0, 0u, 0u};
+    ds_ring rg = {ring, full, cur, empty, nst, 0, 0u, 0u};
     unsigned target = 0;
     for (int l = 0; l < a_.nl; l++) {
         const ds_args *ap = &a_;
@@ -816,53 +882,74 @@ __global__ void __launch_bounds__(DS_THREADS, 1) k_decode_layers(const __grid_co
             ds_pf_att(L.kc, L.vc, a.H, a.KV, a.S, a.kvlen, a.opt);
             ds_pf_att(L.ck, L.cv, a.CH, a.CKV, a.Lc, a.clen, a.opt);
         }
-        ds_project(a, L, PH_QKV, a.x, a.D, L.norm[0], rg, red, sred, rope, xo);
+        ds_project<WS>(a, L, PH_QKV, a.x, a.D, L.norm[0], rg, red, sred, rope, xo);
         ds_mark(pm, 0);
-        ds_att_block(a, L, true, rg, red, sred, rope, xo, qsm, psm, flag, &target, pm, 1);
-        ds_project(a, L, PH_CQ, a.x, a.D, L.norm[1], rg, red, sred, rope, xo);
+        ds_att_block<WS>(a, L, true, rg, red, sred, rope, xo, qsm, psm, flag, &target, pm, 1);
+        ds_project<WS>(a, L, PH_CQ, a.x, a.D, L.norm[1], rg, red, sred, rope, xo);
         ds_mark(pm, 6);
-        ds_att_block(a, L, false, rg, red, sred, rope, xo, qsm, psm, flag, &target, pm, 7);
-        ds_project(a, L, PH_GU, a.x, a.D, L.norm[2], rg, red, sred, rope, xo);
+        ds_att_block<WS>(a, L, false, rg, red, sred, rope, xo, qsm, psm, flag, &target, pm, 7);
+        ds_project<WS>(a, L, PH_GU, a.x, a.D, L.norm[2], rg, red, sred, rope, xo);
         ds_mark(pm, 12);
         ds_gsync(a, &target);
         ds_mark(pm, 13);
-        ds_project(a, L, PH_DOWN, a.mlp, a.I, NULL, rg, red, sred, rope, xo);
+        ds_project<WS>(a, L, PH_DOWN, a.mlp, a.I, NULL, rg, red, sred, rope, xo);
         ds_mark(pm, 14);
         if (l + 1 < a.nl) ds_gsync(a, &target);
         ds_mark(pm, 15);
     }
 }
 
-static const size_t DS_SMEM = (size_t)DS_STAGES * DS_STAGE + DS_STAGES * sizeof(uint64_t) + sizeof(ds_cursor) +
-                              2 * DS_HD * sizeof(double) +
-                              (2 * DS_CWARPS * 16 + 2 * DS_CWARPS + DS_MAXG * DS_HD + DS_CWARPS * DS_MAXG * DS_PSTRIDE +
-                               2 * DS_XO) * sizeof(float) +
-                              16;
+/* dynamic shared memory for a ring of nst stages */
+static size_t ds_smem(int nst) {
+    return (size_t)nst * DS_STAGE + 2 * DS_MAXST * sizeof(uint64_t) + sizeof(ds_cursor) + 2 * DS_HD * sizeof(double) +
+           (2 * DS_CWARPS * 16 + 2 * DS_CWARPS + DS_MAXG * DS_HD + DS_CWARPS * DS_MAXG * DS_PSTRIDE + 2 * DS_XO) * sizeof(float) +
+           16;
+}
 
 /* launches of k_decode_layers (tests check that the path ran) */
 static long g_ds_launches;
 extern "C" long dia_cuda_decode_step_launches(void) { return __atomic_load_n(&g_ds_launches, __ATOMIC_RELAXED); }
 
-/* Whether the device takes cooperative launches and one block per SM fits (asked once). */
-static int ds_fits(int device) {
-    static int fits = -1;
-    if (fits < 0) {
+/* The kernel variant and its ring: DIA_CUDA_DECODE_STEP_WS (1: the producer warp group), _STAGES,
+ * _INFLIGHT (WS only; out of range: the defaults). */
+struct ds_variant {
+    int ws, nst, infl, threads;
+};
+static ds_variant ds_get_variant(void) {
+    ds_variant v = {0, DS_STAGES, DS_STAGES, DS_THREADS};
+    const char *e = getenv("DIA_CUDA_DECODE_STEP_WS");
+    if (!e || e[0] != '1') return v;
+    v.ws = 1, v.nst = DS_MAXST, v.infl = 3, v.threads = DS_THREADS + DS_PWARPS * 32;
+    const char *ns = getenv("DIA_CUDA_DECODE_STEP_STAGES"), *nf = getenv("DIA_CUDA_DECODE_STEP_INFLIGHT");
+    if (ns && atoi(ns) >= 2 && atoi(ns) <= DS_MAXST) v.nst = atoi(ns);
+    if (nf && atoi(nf) >= 1) v.infl = atoi(nf);
+    if (v.infl > v.nst) v.infl = v.nst;
+    return v;
+}
+
+/* Whether the device takes cooperative launches and one block per SM of the variant fits (its
+ * largest ring; asked once per variant). */
+static int ds_fits(int device, int ws) {
+    static int fits[2] = {-1, -1};
+    if (fits[ws] < 0) {
         int nb = 0, coop = 0;
-        fits = cudaDeviceGetAttribute(&coop, cudaDevAttrCooperativeLaunch, device) == cudaSuccess && coop &&
-               cudaFuncSetAttribute(k_decode_layers, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)DS_SMEM) ==
-                       cudaSuccess &&
-                   cudaOccupancyMaxActiveBlocksPerMultiprocessor(&nb, k_decode_layers, DS_THREADS, DS_SMEM) ==
-                       cudaSuccess &&
-                   nb >= 1;
-        if (!fits) {
+        void (*k)(ds_args) = ws ? k_decode_layers<1> : k_decode_layers<0>;
+        const size_t sm = ds_smem(ws ? DS_MAXST : DS_STAGES);
+        const int threads = ws ? DS_THREADS + DS_PWARPS * 32 : DS_THREADS;
+        cudaFuncAttributes fa;
+        fits[ws] = cudaDeviceGetAttribute(&coop, cudaDevAttrCooperativeLaunch, device) == cudaSuccess && coop &&
+                   cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm) == cudaSuccess &&
+                   cudaOccupancyMaxActiveBlocksPerMultiprocessor(&nb, k, threads, sm) == cudaSuccess && nb >= 1 &&
+                   cudaFuncGetAttributes(&fa, k) == cudaSuccess && (!ws || DS_WS_REGS(fa.numRegs));
+        if (!fits[ws]) {
             const cudaError_t e = cudaGetLastError();
             dia_log(DIA_LOG_INFO,
-                    "CUDA: the decode-step kernel does not fit this device (cooperative launch %d, %d blocks per SM, %s); "
-                    "layers run op by op",
-                    coop, nb, cudaGetErrorString(e));
+                    "CUDA: the decode-step kernel%s does not fit this device (cooperative launch %d, %d blocks per SM, "
+                    "%s); layers run op by op",
+                    ws ? " (producer warp group)" : "", coop, nb, cudaGetErrorString(e));
         }
     }
-    return fits;
+    return fits[ws];
 }
 
 static int ds_mat(const dia_tensor *w, int trans, int64_t N, int64_t K) {
@@ -906,7 +993,7 @@ int cu_decode_layers_ok(dia_backend *be, const dia_decode_layers_args *a) {
             !ds_cache(L->cv, R, CKV, Lc))
             return 0;
     }
-    return cu_aligned16(cu_ptr(a->x)) && ds_fits(cu_ctx(be)->device);
+    return cu_aligned16(cu_ptr(a->x)) && ds_fits(cu_ctx(be)->device, ds_get_variant().ws);
 }
 
 /* DIA_CUDA_DECODE_STEP_DEBUG & 8: wait for the launch of d, read block 0's phase times and log their
@@ -980,6 +1067,8 @@ dia_status cu_decode_layers(dia_backend *be, const dia_decode_layers_args *a) {
     d.dbg = dbg ? atoi(dbg) : 0;
     const char *opt = getenv("DIA_CUDA_DECODE_STEP_OPT");
     d.opt = opt ? atoi(opt) : DS_OPT_DEFAULT;
+    const ds_variant var = ds_get_variant();
+    d.nst = var.nst, d.infl = var.infl;
     if (d.dbg & 8) { /* block 0's phase times, synchronously (breaks graph capture: steps run eagerly) */
         static void *prof_d;
         if (!prof_d) CU_CHECK(cudaMalloc(&prof_d, (DS_MAXL * DS_PROF + 1) * sizeof(unsigned long long)));
@@ -992,12 +1081,12 @@ dia_status cu_decode_layers(dia_backend *be, const dia_decode_layers_args *a) {
     const char *coop = getenv("DIA_CUDA_DECODE_STEP_COOP");
     cudaLaunchConfig_t cfg;
     memset(&cfg, 0, sizeof cfg);
-    cfg.gridDim = dim3((unsigned)c->sm_count), cfg.blockDim = dim3(DS_THREADS), cfg.dynamicSmemBytes = DS_SMEM;
+    cfg.gridDim = dim3((unsigned)c->sm_count), cfg.blockDim = dim3((unsigned)var.threads), cfg.dynamicSmemBytes = ds_smem(var.nst);
     cfg.stream = c->stream;
     cudaLaunchAttribute at[1];
     at[0].id = cudaLaunchAttributeCooperative, at[0].val.cooperative = 1;
     cfg.attrs = at, cfg.numAttrs = coop && coop[0] == '0' ? 0 : 1;
-    CU_CHECK(cudaLaunchKernelEx(&cfg, k_decode_layers, d));
+    CU_CHECK(var.ws ? cudaLaunchKernelEx(&cfg, k_decode_layers<1>, d) : cudaLaunchKernelEx(&cfg, k_decode_layers<0>, d));
     if (d.prof && (st = ds_profile_report(c, &d)) != DIA_OK) return st;
     __atomic_add_fetch(&g_ds_launches, 1, __ATOMIC_RELAXED);
     return DIA_OK;
