@@ -1116,9 +1116,10 @@ static void test_decode_step_kernel(void **state) {
     /* short: up to 77 keys and a 66-byte text (one 256-key segment per block); long: up to 287 keys
      * and a 300-byte text (two segments, merged through global memory); the long one again with
      * DIA_CUDA_DECODE_STEP_OPT | 32: attention units of the G query heads of a kv head (what long
-     * contexts of the full model use; short ones take a query head per unit). Each run again with
-     * the producer warp group (DIA_CUDA_DECODE_STEP_WS=1) and a ring of its own per run: the same
-     * arithmetic, so the same logits bit for bit */
+     * contexts of the full model use; short ones take a query head per unit). Each run with the
+     * 8-warp kernel (DIA_CUDA_DECODE_STEP_WS=0) and again with the producer warp group (=1, the
+     * default on an H100) with a ring of its own per run: the same arithmetic, so the same logits
+     * bit for bit */
     char longtext[301];
     for (int i = 0; i < 300; i++) longtext[i] = "[S1] a long line of text. "[i % 26];
     longtext[300] = 0;
@@ -1136,6 +1137,7 @@ static void test_decode_step_kernel(void **state) {
         float *ref = act_run(m, &texts[run], 1, tok, T, steps);
         assert_int_equal(step_launches(), l0);
         setenv("DIA_CUDA_DECODE_STEP", "1", 1); /* (the default) */
+        setenv("DIA_CUDA_DECODE_STEP_WS", "0", 1); /* the 8-warp kernel (the default off compute capability 9.0) */
         float *got = act_run(m, &texts[run], 1, tok, T, steps);
         const long used = step_launches() - l0;
         static const char *const ring[3][2] = {{NULL, NULL}, {"2", "1"}, {"5", "5"}}; /* stages, in flight */
@@ -1151,7 +1153,7 @@ static void test_decode_step_kernel(void **state) {
             const double a = ref[skip + i], d = fabs((double)got[skip + i] - a);
             amax = fmax(amax, fabs(a)), dmax = fmax(dmax, d), d2 += d * d, a2 += a * a;
         }
-        printf("  decode-step kernel (OPT %s), %d steps, text of %zu bytes: %ld host calls (graph replays make none); "
+        printf("  decode-step kernel (8 warps, OPT %s), %d steps, text of %zu bytes: %ld host calls (graph replays make none); "
                "logits vs op by op: max diff %.3g (max |logit| %.3g), rel. RMS %.3g\n",
                optv, steps, strlen(texts[run]), used, dmax, amax, sqrt(d2 / a2));
         const int same = !memcmp(ws, got, (size_t)2 * C * V * (1 + steps) * sizeof(float));

@@ -72,6 +72,8 @@
 #define DS_PWARPS 4
 #define DS_CREGS 240
 #define DS_PREGS 24
+#define DS_WS_STAGES 4   /* the producer's ring: stages */
+#define DS_WS_INFLIGHT 1 /* ... of which in flight */
 #define DS_WS_REGS(launch) (2 * DS_CREGS + DS_PREGS <= 3 * (launch))
 #define DS_MAXL 24
 #define DS_CHUNK 32    /* keys per attention work unit */
@@ -910,16 +912,29 @@ static size_t ds_smem(int nst) {
 static long g_ds_launches;
 extern "C" long dia_cuda_decode_step_launches(void) { return __atomic_load_n(&g_ds_launches, __ATOMIC_RELAXED); }
 
-/* The kernel variant and its ring: DIA_CUDA_DECODE_STEP_WS (1: the producer warp group), _STAGES,
- * _INFLIGHT (WS only; out of range: the defaults). */
+/* The kernel variant and its ring: the producer warp group where the device runs the sm_90a code
+ * (compute capability 9.0: H100, H200), else the 8-warp kernel; DIA_CUDA_DECODE_STEP_WS=0 / 1 picks
+ * one. DIA_CUDA_DECODE_STEP_STAGES / _INFLIGHT: the producer's ring (out of range: the defaults). */
 struct ds_variant {
     int ws, nst, infl, threads;
 };
-static ds_variant ds_get_variant(void) {
+static ds_variant ds_get_variant(int device) {
     ds_variant v = {0, DS_STAGES, DS_STAGES, DS_THREADS};
     const char *e = getenv("DIA_CUDA_DECODE_STEP_WS");
-    if (!e || e[0] != '1') return v;
-    v.ws = 1, v.nst = DS_MAXST, v.infl = 3, v.threads = DS_THREADS + DS_PWARPS * 32;
+    if (e && e[0]) {
+        if (e[0] != '1') return v;
+    } else {
+        static int cc = -1; /* major * 10 + minor, asked once */
+        if (cc < 0) {
+            int ma = 0, mi = 0;
+            cc = cudaDeviceGetAttribute(&ma, cudaDevAttrComputeCapabilityMajor, device) == cudaSuccess &&
+                         cudaDeviceGetAttribute(&mi, cudaDevAttrComputeCapabilityMinor, device) == cudaSuccess
+                     ? ma * 10 + mi
+                     : 0;
+        }
+        if (cc != 90) return v;
+    }
+    v.ws = 1, v.nst = DS_WS_STAGES, v.infl = DS_WS_INFLIGHT, v.threads = DS_THREADS + DS_PWARPS * 32;
     const char *ns = getenv("DIA_CUDA_DECODE_STEP_STAGES"), *nf = getenv("DIA_CUDA_DECODE_STEP_INFLIGHT");
     if (ns && atoi(ns) >= 2 && atoi(ns) <= DS_MAXST) v.nst = atoi(ns);
     if (nf && atoi(nf) >= 1) v.infl = atoi(nf);
@@ -993,7 +1008,7 @@ int cu_decode_layers_ok(dia_backend *be, const dia_decode_layers_args *a) {
             !ds_cache(L->cv, R, CKV, Lc))
             return 0;
     }
-    return cu_aligned16(cu_ptr(a->x)) && ds_fits(cu_ctx(be)->device, ds_get_variant().ws);
+    return cu_aligned16(cu_ptr(a->x)) && ds_fits(cu_ctx(be)->device, ds_get_variant(cu_ctx(be)->device).ws);
 }
 
 /* DIA_CUDA_DECODE_STEP_DEBUG & 8: wait for the launch of d, read block 0's phase times and log their
@@ -1067,7 +1082,7 @@ dia_status cu_decode_layers(dia_backend *be, const dia_decode_layers_args *a) {
     d.dbg = dbg ? atoi(dbg) : 0;
     const char *opt = getenv("DIA_CUDA_DECODE_STEP_OPT");
     d.opt = opt ? atoi(opt) : DS_OPT_DEFAULT;
-    const ds_variant var = ds_get_variant();
+    const ds_variant var = ds_get_variant(c->device);
     d.nst = var.nst, d.infl = var.infl;
     if (d.dbg & 8) { /* block 0's phase times, synchronously (breaks graph capture: steps run eagerly) */
         static void *prof_d;
