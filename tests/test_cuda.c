@@ -1145,10 +1145,6 @@ static void test_decode_step_kernel(void **state) {
         if (ring[run][0]) setenv("DIA_CUDA_DECODE_STEP_STAGES", ring[run][0], 1), setenv("DIA_CUDA_DECODE_STEP_INFLIGHT", ring[run][1], 1);
         float *ws = act_run(m, &texts[run], 1, tok, T, steps);
         const long used_ws = step_launches() - l0 - used;
-        setenv("DIA_CUDA_DECODE_STEP_LL", "1", 1); /* the LL inputs, with the same ring */
-        float *ll = act_run(m, &texts[run], 1, tok, T, steps);
-        const long used_ll = step_launches() - l0 - used - used_ws;
-        unsetenv("DIA_CUDA_DECODE_STEP_LL");
         unsetenv("DIA_CUDA_DECODE_STEP_WS"), unsetenv("DIA_CUDA_DECODE_STEP_STAGES"), unsetenv("DIA_CUDA_DECODE_STEP_INFLIGHT");
         unsetenv("DIA_CUDA_DECODE_STEP");
         const size_t n = (size_t)2 * C * V * steps, skip = (size_t)2 * C * V; /* the steps' logits (after the prefill's) */
@@ -1161,16 +1157,12 @@ static void test_decode_step_kernel(void **state) {
                "logits vs op by op: max diff %.3g (max |logit| %.3g), rel. RMS %.3g\n",
                optv, steps, strlen(texts[run]), used, dmax, amax, sqrt(d2 / a2));
         const int same = !memcmp(ws, got, (size_t)2 * C * V * (1 + steps) * sizeof(float));
-        const int same_ll = !memcmp(ll, got, (size_t)2 * C * V * (1 + steps) * sizeof(float));
-        printf("  with the producer warp group (ring %s stages, %s in flight): %ld host calls, logits %s; with LL inputs: "
-               "%ld host calls, logits %s\n",
+        printf("  with the producer warp group (ring %s stages, %s in flight): %ld host calls, logits %s\n",
                ring[run][0] ? ring[run][0] : "default", ring[run][1] ? ring[run][1] : "default", used_ws,
-               same ? "identical" : "DIFFERENT", used_ll, same_ll ? "identical" : "DIFFERENT");
+               same ? "identical" : "DIFFERENT");
         assert_true(used > 0);
         assert_true(used_ws > 0);
         assert_true(same);
-        assert_true(used_ll > 0);
-        assert_true(same_ll);
         /* the op-by-op path rounds activations to bf16 where this kernel keeps f32: measured 1.1e-6
          * (5.8e-5 while the logits head also rounded its input to bf16) */
         assert_true(sqrt(d2 / a2) < 1e-3);
@@ -1178,7 +1170,6 @@ static void test_decode_step_kernel(void **state) {
         free(ref);
         free(got);
         free(ws);
-        free(ll);
     }
     if (opt0) setenv("DIA_CUDA_DECODE_STEP_OPT", opt0, 1);
     else unsetenv("DIA_CUDA_DECODE_STEP_OPT");

@@ -110,7 +110,6 @@ struct ds_args {
     double theta;
     unsigned long long *prof; /* DIA_CUDA_DECODE_STEP_DEBUG & 8: block 0's mark times [nl][DS_PROF] */
     int nst, infl; /* WS: ring stages, most tiles in flight */
-    unsigned long long *xll, *attll, *mlpll; /* WS 2 (LL): x [2, D], att [2, QW], mlp [2, I] as (value, epoch) pairs; zeroed */
     int opt; /* DIA_CUDA_DECODE_STEP_OPT, bits (same results; default DS_OPT_DEFAULT = 1 | 2 | 4, H100
               * measurements of the eighth session in brackets): 1 L2 prefetch of the norm weights at the
               * start; 2 L2 prefetch of the layer's attention K/V at its start; 4 release/acquire grid
@@ -167,71 +166,12 @@ static __device__ __forceinline__ int ds_nb(void) {
 /* all warps of the block (named barrier 1) */
 static __device__ __forceinline__ void ds_csync(void) { asm volatile("bar.sync 1, %0;" ::"n"(DS_CWARPS * 32) : "memory"); }
 
-/* ---- LL (kernel variant WS = 2, DIA_CUDA_DECODE_STEP_LL=1): the projections' inputs as (value,
- * epoch) pairs ----
- * x, att and mlp are also stored as 8-byte pairs (f32 value, epoch) in one store each (NCCL's
- * low-latency protocol), so the grid barriers before the projection phases need no release: a
- * block arrives with a relaxed add right after its stores (no wait for their acknowledgements),
- * and a reader that sees the epoch it expects has the value too; the rare pair that has not landed
- * yet when the barrier opens is read again. (Polling the pairs without the barrier, commit 653e8a8,
- * flooded L2.) The barriers before the attention phases keep release / acquire (q and the new K/V
- * rows are plain stores). Epoch of phase k (0..7: q|k|v, self-attention, o, cross q,
- * cross-attention, cross o, gate_up, down) of layer l: 8 l + k + 1 (the pairs are zeroed before the
- * launch). No pair is written again before every reader has read it: the writers of the next value
- * of a buffer run two or more grid barriers after its readers, whose loads have returned before they
- * arrive. */
-#define DS_EP(l, k) ((unsigned)(8 * (l) + (k) + 1))
-static __device__ __forceinline__ void ds_ll_put(unsigned long long *p, float v, unsigned e) {
-    asm volatile("st.volatile.global.v2.u32 [%0], {%1, %2};" ::"l"(p), "r"(__float_as_uint(v)), "r"(e) : "memory");
-}
-/* four values at p (16-byte aligned) */
-static __device__ __forceinline__ void ds_ll_put4(unsigned long long *p, float4 v, unsigned e) {
-    asm volatile("st.volatile.global.v4.u32 [%0], {%1, %2, %3, %4};" ::"l"(p), "r"(__float_as_uint(v.x)), "r"(e),
-                 "r"(__float_as_uint(v.y)), "r"(e)
-                 : "memory");
-    asm volatile("st.volatile.global.v4.u32 [%0], {%1, %2, %3, %4};" ::"l"(p + 2), "r"(__float_as_uint(v.z)), "r"(e),
-                 "r"(__float_as_uint(v.w)), "r"(e)
-                 : "memory");
-}
-/* Eight values at p (16-byte aligned) once each carries epoch e. A guard against a hang (a bug, not
- * the normal case): after 2^24 rounds it gives up with what it has (wrong results, which the tests
- * catch, instead of a process that never returns). */
-static __device__ __forceinline__ void ds_ll_get8(const unsigned long long *p, unsigned e, float *v) {
-    bool ok = false;
-    for (int spin = 0; !ok && spin < (1 << 24); spin++) {
-        ok = true;
-#pragma unroll
-        for (int i = 0; i < 4; i++) {
-            unsigned x0, f0, x1, f1;
-            asm volatile("ld.volatile.global.v4.u32 {%0, %1, %2, %3}, [%4];"
-                         : "=r"(x0), "=r"(f0), "=r"(x1), "=r"(f1)
-                         : "l"(p + 2 * i)
-                         : "memory");
-            v[2 * i] = __uint_as_float(x0), v[2 * i + 1] = __uint_as_float(x1);
-            ok = ok && f0 == e && f1 == e;
-        }
-    }
-}
-
-/* Grid-wide barrier among all blocks: a monotonic counter. RELAX (LL, before a projection phase):
- * relaxed arrival and polling (the data carry their epochs). */
-template <bool RELAX = false>
+/* Grid-wide barrier among all blocks: a monotonic counter. */
 static __device__ __forceinline__ void ds_gsync(const ds_args &a, unsigned *target) {
     unsigned *bar = a.bar;
     *target += ds_nb();
     ds_csync();
     if (a.dbg & 2) return;
-    if (RELAX) {
-        if (threadIdx.x == 0) {
-            asm volatile("red.relaxed.gpu.global.add.u32 [%0], 1;" ::"l"(bar) : "memory");
-            unsigned v;
-            do {
-                asm volatile("ld.relaxed.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(bar) : "memory");
-            } while (v < *target);
-        }
-        ds_csync();
-        return;
-    }
     if (threadIdx.x == 0) {
         if (a.opt & 4) {
             asm volatile("red.release.gpu.global.add.u32 [%0], 1;" ::"l"(bar) : "memory");
@@ -438,7 +378,7 @@ static __device__ __forceinline__ float ds_warp_max(float v) {
 template <int KCW, int WS>
 static __device__ __forceinline__ void ds_gemv(const ds_args &a, const ds_layer &L, int ph, const float *xin, int xs,
                                                const float *g, ds_ring &rg_, float *red, float *sred, const double *rope,
-                                               float *xo, const unsigned long long *llin, unsigned ein, unsigned eout) {
+                                               float *xo) {
     ds_ring rg = rg_; /* in registers for the phase (the caller's copy is in memory when not inlined) */
     const int epi = !(a.dbg & 4);
     const ds_wph p = ds_phase(a, ph);
@@ -452,14 +392,9 @@ static __device__ __forceinline__ void ds_gemv(const ds_args &a, const ds_layer 
         for (int m = 0; m < 2; m++) {
             if (c < KCH) {
                 const int k0 = c * 256 + lane * 8;
-                float v[8];
-                if (WS == 2 && llin && !(a.dbg & 4)) { /* (DEBUG 4 writes no pairs) */
-                    ds_ll_get8(llin + (size_t)m * xs + k0, ein, v);
-                } else {
-                    const float4 v0 = __ldcg((const float4 *)(xin + (size_t)m * xs + k0));
-                    const float4 v1 = __ldcg((const float4 *)(xin + (size_t)m * xs + k0) + 1);
-                    v[0] = v0.x, v[1] = v0.y, v[2] = v0.z, v[3] = v0.w, v[4] = v1.x, v[5] = v1.y, v[6] = v1.z, v[7] = v1.w;
-                }
+                const float4 v0 = __ldcg((const float4 *)(xin + (size_t)m * xs + k0));
+                const float4 v1 = __ldcg((const float4 *)(xin + (size_t)m * xs + k0) + 1);
+                float v[8] = {v0.x, v0.y, v0.z, v0.w, v1.x, v1.y, v1.z, v1.w};
                 if (g) {
                     const float4 g0 = __ldg((const float4 *)(g + k0)), g1 = __ldg((const float4 *)(g + k0) + 1);
                     const float gv[8] = {g0.x, g0.y, g0.z, g0.w, g1.x, g1.y, g1.z, g1.w};
@@ -565,18 +500,12 @@ static __device__ __forceinline__ void ds_gemv(const ds_args &a, const ds_layer 
                 }
                 break;
             }
-            case PH_GU: {
-                const float y = v1 / (1.0f + expf(-v1)) * v2;
-                a.mlp[(size_t)m * a.I + u + i] = y;
-                if (WS == 2) ds_ll_put(a.mlpll + (size_t)m * a.I + u + i, y, eout);
-                break;
-            }
+            case PH_GU: a.mlp[(size_t)m * a.I + u + i] = v1 / (1.0f + expf(-v1)) * v2; break;
             case PH_CQ: a.q[(size_t)m * a.QW + u + i] = v1; break;
             default: { /* o, cross o, down: the residual (this block's rows of x live in xo) */
                 float *xr_ = xo + m * DS_XO + (u + i - u0);
                 *xr_ += v1;
                 a.x[(size_t)m * a.D + u + i] = *xr_;
-                if (WS == 2) ds_ll_put(a.xll + (size_t)m * a.D + u + i, *xr_, eout);
             }
             }
         }
@@ -592,10 +521,9 @@ static __device__ __forceinline__ void ds_gemv(const ds_args &a, const ds_layer 
 template <int WS>
 static __device__ __forceinline__ void ds_project(const ds_args &a, const ds_layer &L, int ph, const float *xin, int xs,
                                                   const float *g, ds_ring &rg, float *red, float *sred, const double *rope,
-                                                  float *xo, const unsigned long long *llin = NULL, unsigned ein = 0,
-                                                  unsigned eout = 0) {
-    if (ds_phase(a, ph).K <= 2048) ds_gemv<1, WS>(a, L, ph, xin, xs, g, rg, red, sred, rope, xo, llin, ein, eout);
-    else ds_gemv<4, WS>(a, L, ph, xin, xs, g, rg, red, sred, rope, xo, llin, ein, eout);
+                                                  float *xo) {
+    if (ds_phase(a, ph).K <= 2048) ds_gemv<1, WS>(a, L, ph, xin, xs, g, rg, red, sred, rope, xo);
+    else ds_gemv<4, WS>(a, L, ph, xin, xs, g, rg, red, sred, rope, xo);
 }
 
 /* DIA_CUDA_DECODE_STEP_DEBUG & 8: the time at mark k of the layer, by block 0's thread 0. */
@@ -742,12 +670,10 @@ static __device__ __forceinline__ void ds_merge_global(const float *P, int n, fl
     *o4 = o, *mo = M, *lo = l;
 }
 
-static __device__ __forceinline__ void ds_put_att(const ds_args &a, int r, int h, float4 o, float l, unsigned eatt) {
+static __device__ __forceinline__ void ds_put_att(const ds_args &a, int r, int h, float4 o, float l) {
     const float inv = l > 0.0f ? 1.0f / l : 0.0f;
-    const float4 y = make_float4(o.x * inv, o.y * inv, o.z * inv, o.w * inv);
-    const size_t i = (size_t)r * a.QW + (size_t)h * DS_HD + (threadIdx.x & 31) * 4;
-    *(float4 *)(a.att + i) = y;
-    if (eatt) ds_ll_put4(a.attll + i, y, eatt); /* LL */
+    ((float4 *)(a.att + (size_t)r * a.QW + (size_t)h * DS_HD))[threadIdx.x & 31] =
+        make_float4(o.x * inv, o.y * inv, o.z * inv, o.w * inv);
 }
 
 /* qsm: shared [DS_MAXG][128]; psm: shared [DS_CWARPS][DS_MAXG][DS_PSTRIDE]: each warp's partials;
@@ -758,7 +684,7 @@ static __device__ __forceinline__ void ds_put_att(const ds_args &a, int r, int h
 static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *q, int Hq, int Hkv, const __nv_bfloat16 *kc,
                                                  const __nv_bfloat16 *vc, int Scap, const int *len, bool self, float *qsm,
                                                  float *psm, unsigned *cnt, int *flag, ds_kvreg &R,
-                                                 unsigned long long *pm, int mk, unsigned eatt) {
+                                                 unsigned long long *pm, int mk) {
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, G = Hq / Hkv;
     ds_unit t;
     for (int u = ds_bid(); ds_att_unit(len, Hq, G, a.opt, u, &t); u += ds_nb()) {
@@ -826,7 +752,7 @@ static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *
             float M, l;
             ds_merge_parts<false, DS_MAXG * DS_PSTRIDE>(psm + (size_t)w * DS_PSTRIDE, DS_CWARPS, &o4, &M, &l);
             if (t.nseg == 1) {
-                ds_put_att(a, t.r, h, o4, l, eatt);
+                ds_put_att(a, t.r, h, o4, l);
             } else {
                 float *P = a.part + (((size_t)t.r * Hq + h) * a.nchm + t.seg) * DS_PSTRIDE;
                 if (lane == 0) P[0] = M, P[1] = l;
@@ -852,7 +778,7 @@ static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *
                 float4 o4;
                 float M, l;
                 ds_merge_global<DS_PSTRIDE>(a.part + ((size_t)t.r * Hq + h) * a.nchm * DS_PSTRIDE, t.nseg, &o4, &M, &l);
-                ds_put_att(a, t.r, h, o4, l, eatt);
+                ds_put_att(a, t.r, h, o4, l);
             }
         }
         ds_csync(); /* qsm, psm and flag are reused by the next unit */
@@ -865,34 +791,32 @@ static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *
 static __device__ __noinline__ void ds_attention(const ds_args &a, const float *q, int Hq, int Hkv, const __nv_bfloat16 *kc,
                                                  const __nv_bfloat16 *vc, int Scap, const int *len, bool self, float *qsm,
                                                  float *psm, unsigned *cnt, int *flag, unsigned *target,
-                                                 unsigned long long *pm, int mk, int mk2, unsigned eatt) {
+                                                 unsigned long long *pm, int mk, int mk2) {
     ds_kvreg R;
     if (!(a.dbg & 1)) ds_att_prefetch(kc, vc, Hq, Hkv, Scap, len, a.opt, R);
     ds_gsync(a, target);
     ds_mark(pm, mk);
-    if (!(a.dbg & 1)) ds_attend(a, q, Hq, Hkv, kc, vc, Scap, len, self, qsm, psm, cnt, flag, R, pm, mk2, eatt);
+    if (!(a.dbg & 1)) ds_attend(a, q, Hq, Hkv, kc, vc, Scap, len, self, qsm, psm, cnt, flag, R, pm, mk2);
     ds_mark(pm, mk + 1);
 }
 
 /* The rest of an attention block after its q projection: the attention, the barrier, the output
- * projection (x += att . Wo), the barrier. Self- or cross-attention of layer l; marks mk .. mk + 4
- * (and the ones inside the attention: 16, 17 self, 18, 19 cross). */
+ * projection (x += att . Wo), the barrier. Self- or cross-attention; marks mk .. mk + 4 (and the
+ * ones inside the attention: 16, 17 self, 18, 19 cross). */
 template <int WS>
-static __device__ __forceinline__ void ds_att_block(const ds_args &a, const ds_layer &L, int l, bool self, ds_ring &rg,
-                                                    float *red, float *sred, const double *rope, float *xo, float *qsm,
-                                                    float *psm, int *flag, unsigned *target, unsigned long long *pm, int mk) {
-    const unsigned eatt = WS == 2 ? DS_EP(l, self ? 1 : 4) : 0u; /* LL: the attention's output epoch */
+static __device__ __forceinline__ void ds_att_block(const ds_args &a, const ds_layer &L, bool self, ds_ring &rg, float *red,
+                                                    float *sred, const double *rope, float *xo, float *qsm, float *psm,
+                                                    int *flag, unsigned *target, unsigned long long *pm, int mk) {
     if (self)
-        ds_attention(a, a.q, a.H, a.KV, L.kc, L.vc, a.S, a.kvlen, true, qsm, psm, a.cnt, flag, target, pm, mk, 16, eatt);
+        ds_attention(a, a.q, a.H, a.KV, L.kc, L.vc, a.S, a.kvlen, true, qsm, psm, a.cnt, flag, target, pm, mk, 16);
     else
         ds_attention(a, a.q, a.CH, a.CKV, L.ck, L.cv, a.Lc, a.clen, false, qsm, psm, a.cnt + 2 * (a.QW / DS_HD), flag,
-                     target, pm, mk, 18, eatt);
-    ds_gsync<WS == 2>(a, target);
+                     target, pm, mk, 18);
+    ds_gsync(a, target);
     ds_mark(pm, mk + 2);
-    ds_project<WS>(a, L, self ? PH_O : PH_CO, a.att, a.QW, NULL, rg, red, sred, rope, xo, WS == 2 ? a.attll : NULL, eatt,
-                   WS == 2 ? DS_EP(l, self ? 2 : 5) : 0u);
+    ds_project<WS>(a, L, self ? PH_O : PH_CO, a.att, a.QW, NULL, rg, red, sred, rope, xo);
     ds_mark(pm, mk + 3);
-    ds_gsync<WS == 2>(a, target);
+    ds_gsync(a, target);
     ds_mark(pm, mk + 4);
 }
 
@@ -961,23 +885,19 @@ __global__ void __launch_bounds__(WS ? DS_THREADS + DS_PWARPS * 32 : DS_THREADS,
             ds_pf_att(L.kc, L.vc, a.H, a.KV, a.S, a.kvlen, a.opt);
             ds_pf_att(L.ck, L.cv, a.CH, a.CKV, a.Lc, a.clen, a.opt);
         }
-        /* LL: x from the last layer's down (epoch 8 l; the first layer's comes from before the launch) */
-        ds_project<WS>(a, L, PH_QKV, a.x, a.D, L.norm[0], rg, red, sred, rope, xo, WS == 2 && l ? a.xll : NULL,
-                       (unsigned)(8 * l));
+        ds_project<WS>(a, L, PH_QKV, a.x, a.D, L.norm[0], rg, red, sred, rope, xo);
         ds_mark(pm, 0);
-        ds_att_block<WS>(a, L, l, true, rg, red, sred, rope, xo, qsm, psm, flag, &target, pm, 1);
-        ds_project<WS>(a, L, PH_CQ, a.x, a.D, L.norm[1], rg, red, sred, rope, xo, WS == 2 ? a.xll : NULL, DS_EP(l, 2));
+        ds_att_block<WS>(a, L, true, rg, red, sred, rope, xo, qsm, psm, flag, &target, pm, 1);
+        ds_project<WS>(a, L, PH_CQ, a.x, a.D, L.norm[1], rg, red, sred, rope, xo);
         ds_mark(pm, 6);
-        ds_att_block<WS>(a, L, l, false, rg, red, sred, rope, xo, qsm, psm, flag, &target, pm, 7);
-        ds_project<WS>(a, L, PH_GU, a.x, a.D, L.norm[2], rg, red, sred, rope, xo, WS == 2 ? a.xll : NULL, DS_EP(l, 5),
-                       DS_EP(l, 6));
+        ds_att_block<WS>(a, L, false, rg, red, sred, rope, xo, qsm, psm, flag, &target, pm, 7);
+        ds_project<WS>(a, L, PH_GU, a.x, a.D, L.norm[2], rg, red, sred, rope, xo);
         ds_mark(pm, 12);
-        ds_gsync<WS == 2>(a, &target);
+        ds_gsync(a, &target);
         ds_mark(pm, 13);
-        ds_project<WS>(a, L, PH_DOWN, a.mlp, a.I, NULL, rg, red, sred, rope, xo, WS == 2 ? a.mlpll : NULL, DS_EP(l, 6),
-                       DS_EP(l, 7));
+        ds_project<WS>(a, L, PH_DOWN, a.mlp, a.I, NULL, rg, red, sred, rope, xo);
         ds_mark(pm, 14);
-        if (l + 1 < a.nl) ds_gsync<WS == 2>(a, &target);
+        if (l + 1 < a.nl) ds_gsync(a, &target);
         ds_mark(pm, 15);
     }
 }
@@ -995,10 +915,9 @@ extern "C" long dia_cuda_decode_step_launches(void) { return __atomic_load_n(&g_
 
 /* The kernel variant and its ring: the producer warp group where the device runs the sm_90a code
  * (compute capability 9.0: H100, H200), else the 8-warp kernel; DIA_CUDA_DECODE_STEP_WS=0 / 1 picks
- * one. DIA_CUDA_DECODE_STEP_STAGES / _INFLIGHT: the producer's ring (out of range: the defaults).
- * DIA_CUDA_DECODE_STEP_LL=1 (with the producer warp group): the LL inputs (ws 2). */
+ * one. DIA_CUDA_DECODE_STEP_STAGES / _INFLIGHT: the producer's ring (out of range: the defaults). */
 struct ds_variant {
-    int ws, nst, infl, threads; /* ws: 0 the 8-warp kernel, 1 the producer warp group, 2 with LL inputs */
+    int ws, nst, infl, threads;
 };
 static ds_variant ds_get_variant(int device) {
     ds_variant v = {0, DS_STAGES, DS_STAGES, DS_THREADS};
@@ -1017,8 +936,6 @@ static ds_variant ds_get_variant(int device) {
         if (cc != 90) return v;
     }
     v.ws = 1, v.nst = DS_WS_STAGES, v.infl = DS_WS_INFLIGHT, v.threads = DS_THREADS + DS_PWARPS * 32;
-    const char *ll = getenv("DIA_CUDA_DECODE_STEP_LL");
-    if (ll && ll[0] == '1') v.ws = 2;
     const char *ns = getenv("DIA_CUDA_DECODE_STEP_STAGES"), *nf = getenv("DIA_CUDA_DECODE_STEP_INFLIGHT");
     if (ns && atoi(ns) >= 2 && atoi(ns) <= DS_MAXST) v.nst = atoi(ns);
     if (nf && atoi(nf) >= 1) v.infl = atoi(nf);
@@ -1028,15 +945,11 @@ static ds_variant ds_get_variant(int device) {
 
 /* Whether the device takes cooperative launches and one block per SM of the variant fits (its
  * largest ring; asked once per variant). */
-static void (*ds_kernel(int ws))(ds_args) {
-    return ws == 2 ? k_decode_layers<2> : ws ? k_decode_layers<1> : k_decode_layers<0>;
-}
-
 static int ds_fits(int device, int ws) {
-    static int fits[3] = {-1, -1, -1};
+    static int fits[2] = {-1, -1};
     if (fits[ws] < 0) {
         int nb = 0, coop = 0;
-        void (*k)(ds_args) = ds_kernel(ws);
+        void (*k)(ds_args) = ws ? k_decode_layers<1> : k_decode_layers<0>;
         const size_t sm = ds_smem(ws ? DS_MAXST : DS_STAGES);
         const int threads = ws ? DS_THREADS + DS_PWARPS * 32 : DS_THREADS;
         cudaFuncAttributes fa;
@@ -1152,29 +1065,24 @@ dia_status cu_decode_layers(dia_backend *be, const dia_decode_layers_args *a) {
         d.L[l].kc = (__nv_bfloat16 *)cu_ptr(L->kcache), d.L[l].vc = (__nv_bfloat16 *)cu_ptr(L->vcache);
         d.L[l].ck = (const __nv_bfloat16 *)cu_ptr(L->ck), d.L[l].cv = (const __nv_bfloat16 *)cu_ptr(L->cv);
     }
-    const ds_variant var = ds_get_variant(c->device);
-    /* scratch (4-byte words, pieces 16-byte aligned): barrier counter [4], merge counters [n_c], LL
-     * pairs of x, att, mlp [n_ll] (all zeroed before the launch), q, att, mlp, partials */
+    /* scratch (4-byte words, pieces 16-byte aligned): barrier counter [4], merge counters [n_c], q, att,
+     * mlp, partials */
     const size_t n_c = (2 * 2 * (size_t)Hmax + 3) & ~(size_t)3; /* [2 phases][2 rows][Hmax] */
     const size_t n_q = 2 * (size_t)d.QW, n_m = 2 * (size_t)d.I, n_p = 2 * (size_t)Hmax * (size_t)d.nchm * DS_PSTRIDE;
-    const size_t n_ll = var.ws == 2 ? 2 * (2 * (size_t)d.D + n_q + n_m) : 0;
     void *sp;
-    dia_status st = cu_scratch(be, CU_SCRATCH_STEP, (4 + n_c + n_ll + 2 * n_q + n_m + n_p) * sizeof(float), &sp);
+    dia_status st = cu_scratch(be, CU_SCRATCH_STEP, (4 + n_c + 2 * n_q + n_m + n_p) * sizeof(float), &sp);
     if (st != DIA_OK) return st;
     float *f = (float *)sp;
     d.bar = (unsigned *)f;
     d.cnt = (unsigned *)(f + 4);
-    if (n_ll) {
-        d.xll = (unsigned long long *)(f + 4 + n_c);
-        d.attll = d.xll + 2 * (size_t)d.D, d.mlpll = d.attll + n_q;
-    }
-    d.q = f + 4 + n_c + n_ll, d.att = d.q + n_q, d.mlp = d.att + n_q, d.part = d.mlp + n_m;
+    d.q = f + 4 + n_c, d.att = d.q + n_q, d.mlp = d.att + n_q, d.part = d.mlp + n_m;
     d.x = (float *)cu_ptr(a->x);
     d.pos = (const int *)cu_ptr(a->pos), d.start = (const int *)cu_ptr(a->start);
     d.kvlen = (const int *)cu_ptr(a->kvlen), d.clen = (const int *)cu_ptr(a->cross_len);
     const char *dbg = getenv("DIA_CUDA_DECODE_STEP_DEBUG");
     d.dbg = dbg ? atoi(dbg) : 0;
     const char *opt = getenv("DIA_CUDA_DECODE_STEP_OPT");
+    const ds_variant var = ds_get_variant(c->device);
     d.opt = opt ? atoi(opt) : var.ws ? DS_OPT_WS_DEFAULT : DS_OPT_DEFAULT;
     d.nst = var.nst, d.infl = var.infl;
     if (d.dbg & 8) { /* block 0's phase times, synchronously (breaks graph capture: steps run eagerly) */
@@ -1182,7 +1090,7 @@ dia_status cu_decode_layers(dia_backend *be, const dia_decode_layers_args *a) {
         if (!prof_d) CU_CHECK(cudaMalloc(&prof_d, (DS_MAXL * DS_PROF + 1) * sizeof(unsigned long long)));
         d.prof = (unsigned long long *)prof_d;
     }
-    CU_CHECK(cudaMemsetAsync(d.bar, 0, (4 + n_c + n_ll) * sizeof(unsigned), c->stream));
+    CU_CHECK(cudaMemsetAsync(d.bar, 0, (4 + n_c) * sizeof(unsigned), c->stream));
     /* a cooperative launch: it fails (instead of waiting forever at the first grid barrier) where
      * not all blocks can be resident at once, e.g. under MPS with an SM limit.
      * DIA_CUDA_DECODE_STEP_COOP=0: a plain launch (measurements) */
@@ -1194,7 +1102,7 @@ dia_status cu_decode_layers(dia_backend *be, const dia_decode_layers_args *a) {
     cudaLaunchAttribute at[1];
     at[0].id = cudaLaunchAttributeCooperative, at[0].val.cooperative = 1;
     cfg.attrs = at, cfg.numAttrs = coop && coop[0] == '0' ? 0 : 1;
-    CU_CHECK(cudaLaunchKernelEx(&cfg, ds_kernel(var.ws), d));
+    CU_CHECK(var.ws ? cudaLaunchKernelEx(&cfg, k_decode_layers<1>, d) : cudaLaunchKernelEx(&cfg, k_decode_layers<0>, d));
     if (d.prof && (st = ds_profile_report(c, &d)) != DIA_OK) return st;
     __atomic_add_fetch(&g_ds_launches, 1, __ATOMIC_RELAXED);
     return DIA_OK;
