@@ -74,7 +74,6 @@
 #define DS_PREGS 24
 #define DS_WS_STAGES 5   /* the producer's ring: stages */
 #define DS_WS_INFLIGHT 1 /* ... of which in flight */
-#define DS_WS_POLL 0     /* poller warps (ds_poll) */
 #define DS_WS_REGS(launch) (2 * DS_CREGS + DS_PREGS <= 3 * (launch))
 #define DS_MAXL 24
 #define DS_CHUNK 32    /* keys per attention work unit */
@@ -111,7 +110,6 @@ struct ds_args {
     double theta;
     unsigned long long *prof; /* DIA_CUDA_DECODE_STEP_DEBUG & 8: block 0's mark times [nl][DS_PROF] */
     int nst, infl; /* WS: ring stages, most tiles in flight */
-    int poll;      /* WS: poller warps (0..3, DIA_CUDA_DECODE_STEP_POLL): see ds_poll */
     int opt; /* DIA_CUDA_DECODE_STEP_OPT, bits (same results; default DS_OPT_DEFAULT = 1 | 2 | 4, H100
               * measurements of the eighth session in brackets): 1 L2 prefetch of the norm weights at the
               * start; 2 L2 prefetch of the layer's attention K/V at its start; 4 release/acquire grid
@@ -168,27 +166,12 @@ static __device__ __forceinline__ int ds_nb(void) {
 /* all warps of the block (named barrier 1) */
 static __device__ __forceinline__ void ds_csync(void) { asm volatile("bar.sync 1, %0;" ::"n"(DS_CWARPS * 32) : "memory"); }
 
-/* WS with poller warps: the newest grid-barrier count a poller has seen (acquired), for the block */
-static __shared__ unsigned ds_pub;
-
-/* Grid-wide barrier among all blocks: a monotonic counter. With poller warps (a.poll) thread 0
- * arrives and then waits for ds_pub instead of polling the counter itself. */
+/* Grid-wide barrier among all blocks: a monotonic counter. */
 static __device__ __forceinline__ void ds_gsync(const ds_args &a, unsigned *target) {
     unsigned *bar = a.bar;
     *target += ds_nb();
     ds_csync();
     if (a.dbg & 2) return;
-    if (a.poll) {
-        if (threadIdx.x == 0) {
-            asm volatile("red.release.gpu.global.add.u32 [%0], 1;" ::"l"(bar) : "memory");
-            unsigned v;
-            do {
-                asm volatile("ld.acquire.cta.shared::cta.u32 %0, [%1];" : "=r"(v) : "r"(ds_saddr(&ds_pub)) : "memory");
-            } while (v < *target);
-        }
-        ds_csync();
-        return;
-    }
     if (threadIdx.x == 0) {
         if (a.opt & 4) {
             asm volatile("red.release.gpu.global.add.u32 [%0], 1;" ::"l"(bar) : "memory");
@@ -321,27 +304,6 @@ static __device__ void ds_issue(const ds_args &a, ds_cursor &c, unsigned char *r
     bulk_load(dst, r1, bytes, &full[c.s], c.pol);
     if (r2) bulk_load(dst + bytes, r2, bytes, &full[c.s], c.pol);
     if (++c.s == DS_STAGES) c.s = 0;
-}
-
-/* WS, DIA_CUDA_DECODE_STEP_POLL=n: poller k < n (lane 0 of producer warp 1 + k) reads the grid-barrier
- * counter over and over (relaxed; the n pollers start staggered, so one of their loads is always
- * on its way) and publishes each newer value it sees to ds_pub after an acquire fence (the release
- * of the arrivals, then the block's release / acquire through shared memory): the compute warps
- * see a barrier open as soon as any poller does, instead of one serial acquire round trip after
- * another. A poller stops at the last barrier's count (8 per layer, the last layer's 7). */
-static __device__ __noinline__ void ds_poll(const ds_args &a, int k) {
-    const unsigned last = (unsigned)ds_nb() * (unsigned)(8 * a.nl - 1);
-    __nanosleep(200u * (unsigned)k);
-    unsigned seen = 0;
-    while (seen < last) {
-        unsigned v;
-        asm volatile("ld.relaxed.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(a.bar) : "memory");
-        if (v > seen) {
-            asm volatile("fence.acq_rel.gpu;" ::: "memory");
-            asm volatile("red.release.cta.shared::cta.max.u32 [%0], %1;" ::"r"(ds_saddr(&ds_pub)), "r"(v) : "memory");
-            seen = v;
-        }
-    }
 }
 
 /* The thread that moves the weight stream: the last warp's first lane (the epilogues run in warp 0). */
@@ -879,16 +841,13 @@ __global__ void __launch_bounds__(WS ? DS_THREADS + DS_PWARPS * 32 : DS_THREADS,
         if (threadIdx.x == 0) {
             for (int i = 0; i < nst; i++) mb_init(&full[i], 1), mb_init(&empty[i], 1);
             asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
-            ds_pub = 0;
         }
         __syncthreads();
         if (threadIdx.x >= DS_THREADS) { /* the producer warp group */
 #ifdef __CUDA_ARCH_FEAT_SM90_ALL /* sm_90a (the PTX for other devices: the registers stay split evenly) */
             asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;" ::"n"(DS_PREGS));
 #endif
-            const int pw = (threadIdx.x - DS_THREADS) >> 5; /* producer warp 0: the weight stream; 1..3: pollers */
             if (threadIdx.x == DS_THREADS) ds_produce(a, ring, full, empty);
-            else if ((threadIdx.x & 31) == 0 && pw - 1 < a.poll && !(a.dbg & 2)) ds_poll(a, pw - 1);
             return;
         }
 #ifdef __CUDA_ARCH_FEAT_SM90_ALL
@@ -958,10 +917,10 @@ extern "C" long dia_cuda_decode_step_launches(void) { return __atomic_load_n(&g_
  * (compute capability 9.0: H100, H200), else the 8-warp kernel; DIA_CUDA_DECODE_STEP_WS=0 / 1 picks
  * one. DIA_CUDA_DECODE_STEP_STAGES / _INFLIGHT: the producer's ring (out of range: the defaults). */
 struct ds_variant {
-    int ws, nst, infl, threads, poll;
+    int ws, nst, infl, threads;
 };
 static ds_variant ds_get_variant(int device) {
-    ds_variant v = {0, DS_STAGES, DS_STAGES, DS_THREADS, 0};
+    ds_variant v = {0, DS_STAGES, DS_STAGES, DS_THREADS};
     const char *e = getenv("DIA_CUDA_DECODE_STEP_WS");
     if (e && e[0]) {
         if (e[0] != '1') return v;
@@ -981,9 +940,6 @@ static ds_variant ds_get_variant(int device) {
     if (ns && atoi(ns) >= 2 && atoi(ns) <= DS_MAXST) v.nst = atoi(ns);
     if (nf && atoi(nf) >= 1) v.infl = atoi(nf);
     if (v.infl > v.nst) v.infl = v.nst;
-    const char *np = getenv("DIA_CUDA_DECODE_STEP_POLL");
-    v.poll = DS_WS_POLL;
-    if (np && atoi(np) >= 0 && atoi(np) <= DS_PWARPS - 1) v.poll = atoi(np);
     return v;
 }
 
@@ -1128,7 +1084,7 @@ dia_status cu_decode_layers(dia_backend *be, const dia_decode_layers_args *a) {
     const char *opt = getenv("DIA_CUDA_DECODE_STEP_OPT");
     const ds_variant var = ds_get_variant(c->device);
     d.opt = opt ? atoi(opt) : var.ws ? DS_OPT_WS_DEFAULT : DS_OPT_DEFAULT;
-    d.nst = var.nst, d.infl = var.infl, d.poll = var.poll;
+    d.nst = var.nst, d.infl = var.infl;
     if (d.dbg & 8) { /* block 0's phase times, synchronously (breaks graph capture: steps run eagerly) */
         static void *prof_d;
         if (!prof_d) CU_CHECK(cudaMalloc(&prof_d, (DS_MAXL * DS_PROF + 1) * sizeof(unsigned long long)));
