@@ -1140,17 +1140,12 @@ static void test_decode_step_kernel(void **state) {
         setenv("DIA_CUDA_DECODE_STEP_WS", "0", 1); /* the 8-warp kernel (the default off compute capability 9.0) */
         float *got = act_run(m, &texts[run], 1, tok, T, steps);
         const long used = step_launches() - l0;
-        /* stages, in flight, in flight while streaming */
-        static const char *const ring[3][3] = {{NULL, NULL, NULL}, {"2", "1", "2"}, {"5", "5", "3"}};
+        static const char *const ring[3][2] = {{NULL, NULL}, {"2", "1"}, {"5", "5"}}; /* stages, in flight */
         setenv("DIA_CUDA_DECODE_STEP_WS", "1", 1);
-        if (ring[run][0]) {
-            setenv("DIA_CUDA_DECODE_STEP_STAGES", ring[run][0], 1), setenv("DIA_CUDA_DECODE_STEP_INFLIGHT", ring[run][1], 1);
-            setenv("DIA_CUDA_DECODE_STEP_INFLIGHT_STREAM", ring[run][2], 1);
-        }
+        if (ring[run][0]) setenv("DIA_CUDA_DECODE_STEP_STAGES", ring[run][0], 1), setenv("DIA_CUDA_DECODE_STEP_INFLIGHT", ring[run][1], 1);
         float *ws = act_run(m, &texts[run], 1, tok, T, steps);
         const long used_ws = step_launches() - l0 - used;
         unsetenv("DIA_CUDA_DECODE_STEP_WS"), unsetenv("DIA_CUDA_DECODE_STEP_STAGES"), unsetenv("DIA_CUDA_DECODE_STEP_INFLIGHT");
-        unsetenv("DIA_CUDA_DECODE_STEP_INFLIGHT_STREAM");
         unsetenv("DIA_CUDA_DECODE_STEP");
         const size_t n = (size_t)2 * C * V * steps, skip = (size_t)2 * C * V; /* the steps' logits (after the prefill's) */
         double amax = 0, dmax = 0, d2 = 0, a2 = 0;
@@ -1162,9 +1157,8 @@ static void test_decode_step_kernel(void **state) {
                "logits vs op by op: max diff %.3g (max |logit| %.3g), rel. RMS %.3g\n",
                optv, steps, strlen(texts[run]), used, dmax, amax, sqrt(d2 / a2));
         const int same = !memcmp(ws, got, (size_t)2 * C * V * (1 + steps) * sizeof(float));
-        printf("  with the producer warp group (ring %s stages, %s in flight, %s while streaming): %ld host calls, logits %s\n",
-               ring[run][0] ? ring[run][0] : "default", ring[run][1] ? ring[run][1] : "default",
-               ring[run][2] ? ring[run][2] : "default", used_ws,
+        printf("  with the producer warp group (ring %s stages, %s in flight): %ld host calls, logits %s\n",
+               ring[run][0] ? ring[run][0] : "default", ring[run][1] ? ring[run][1] : "default", used_ws,
                same ? "identical" : "DIFFERENT");
         assert_true(used > 0);
         assert_true(used_ws > 0);

@@ -74,7 +74,6 @@
 #define DS_PREGS 24
 #define DS_WS_STAGES 5   /* the producer's ring: stages */
 #define DS_WS_INFLIGHT 1 /* ... of which in flight */
-#define DS_WS_INFLIGHT_STREAM 1 /* ... while the compute warps stream (ds_produce) */
 #define DS_WS_REGS(launch) (2 * DS_CREGS + DS_PREGS <= 3 * (launch))
 #define DS_MAXL 24
 #define DS_CHUNK 32    /* keys per attention work unit */
@@ -111,7 +110,6 @@ struct ds_args {
     double theta;
     unsigned long long *prof; /* DIA_CUDA_DECODE_STEP_DEBUG & 8: block 0's mark times [nl][DS_PROF] */
     int nst, infl; /* WS: ring stages, most tiles in flight */
-    int infls;     /* WS: most tiles in flight while the compute warps stream (down, gate_up past its first nst tiles) */
     int opt; /* DIA_CUDA_DECODE_STEP_OPT, bits (same results; default DS_OPT_DEFAULT = 1 | 2 | 4, H100
               * measurements of the eighth session in brackets): 1 L2 prefetch of the norm weights at the
               * start; 2 L2 prefetch of the layer's attention K/V at its start; 4 release/acquire grid
@@ -328,15 +326,11 @@ struct ds_ring {
 static __device__ __noinline__ void ds_produce(const ds_args &a, unsigned char *ring, uint64_t *full, uint64_t *empty) {
     ds_cursor c;
     ds_cursor_init(a, c);
-    const unsigned C = (unsigned)a.nst, F1 = (unsigned)a.infl, Fs = (unsigned)a.infls;
+    const unsigned C = (unsigned)a.nst, F = (unsigned)a.infl;
     const __nv_bfloat16 *r1, *r2;
     unsigned bytes, n = 0;
     for (; ds_next(a, c, &r1, &r2, &bytes); n++) {
         const unsigned s = n % C;
-        /* the tile's phase (c.i: ds_order) and its units so far: down, or gate_up past the tiles that
-         * the ring takes before it starts, are issued while the compute warps stream */
-        const bool streaming = c.i == 5 || (c.i == 4 && c.u - c.u0[4] > (int)C * c.tu[4]);
-        const unsigned F = streaming ? Fs : F1;
         if (n >= C) mb_wait(&empty[s], (n / C - 1u) & 1u);
         if (n >= F) mb_wait(&full[(n - F) % C], ((n - F) / C) & 1u);
         asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
@@ -923,10 +917,10 @@ extern "C" long dia_cuda_decode_step_launches(void) { return __atomic_load_n(&g_
  * (compute capability 9.0: H100, H200), else the 8-warp kernel; DIA_CUDA_DECODE_STEP_WS=0 / 1 picks
  * one. DIA_CUDA_DECODE_STEP_STAGES / _INFLIGHT: the producer's ring (out of range: the defaults). */
 struct ds_variant {
-    int ws, nst, infl, threads, infls;
+    int ws, nst, infl, threads;
 };
 static ds_variant ds_get_variant(int device) {
-    ds_variant v = {0, DS_STAGES, DS_STAGES, DS_THREADS, DS_STAGES};
+    ds_variant v = {0, DS_STAGES, DS_STAGES, DS_THREADS};
     const char *e = getenv("DIA_CUDA_DECODE_STEP_WS");
     if (e && e[0]) {
         if (e[0] != '1') return v;
@@ -946,9 +940,6 @@ static ds_variant ds_get_variant(int device) {
     if (ns && atoi(ns) >= 2 && atoi(ns) <= DS_MAXST) v.nst = atoi(ns);
     if (nf && atoi(nf) >= 1) v.infl = atoi(nf);
     if (v.infl > v.nst) v.infl = v.nst;
-    const char *nfs = getenv("DIA_CUDA_DECODE_STEP_INFLIGHT_STREAM");
-    v.infls = nfs && atoi(nfs) >= 1 ? atoi(nfs) : DS_WS_INFLIGHT_STREAM;
-    if (v.infls > v.nst) v.infls = v.nst;
     return v;
 }
 
@@ -1093,7 +1084,7 @@ dia_status cu_decode_layers(dia_backend *be, const dia_decode_layers_args *a) {
     const char *opt = getenv("DIA_CUDA_DECODE_STEP_OPT");
     const ds_variant var = ds_get_variant(c->device);
     d.opt = opt ? atoi(opt) : var.ws ? DS_OPT_WS_DEFAULT : DS_OPT_DEFAULT;
-    d.nst = var.nst, d.infl = var.infl, d.infls = var.infls;
+    d.nst = var.nst, d.infl = var.infl;
     if (d.dbg & 8) { /* block 0's phase times, synchronously (breaks graph capture: steps run eagerly) */
         static void *prof_d;
         if (!prof_d) CU_CHECK(cudaMalloc(&prof_d, (DS_MAXL * DS_PROF + 1) * sizeof(unsigned long long)));
