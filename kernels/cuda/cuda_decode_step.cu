@@ -1,8 +1,9 @@
 /* cuda_decode_step.cu - every decoder layer of a B = 1 decode step (the CFG pair: 2 rows) in one
  * persistent kernel (backend slot `decode_layers`), the default for such steps
- * (DIA_CUDA_DECODE_STEP=0: op by op). Correct (test_decode_step_kernel); on the H100 it is 5-6%
- * faster than the op-by-op step at short contexts, 2% at long ones and 1.0-1.8% over a whole
- * 3000-step generation (docs/performance.md, ninth session).
+ * (DIA_CUDA_DECODE_STEP=0: op by op). Correct (test_decode_step_kernel). On the H100 (the producer
+ * warp group below, the default there) it is 15-16% faster than the op-by-op step at short
+ * contexts, 12% at long ones and 12% over a whole 3000-step generation (docs/performance.md,
+ * tenth session).
  *
  * At 2 rows a step is a stream of ~2.5 GB of weights with small reductions between the
  * projections (RMSNorm, attention). As separate kernels each projection pays its ramp-up and tail
@@ -13,13 +14,21 @@
  *   cross o (+= x) | gate_up (SiLU gate) | down (+= x)
  *
  * The weights do not depend on the activations, so each block streams its weight tiles of all
- * phases of all layers, in order, into a ring of DS_STAGES shared-memory stages with bulk copies
- * (cp.async.bulk, completion on mbarriers): one thread (DS_ISSUER) issues the tile DS_STAGES ahead
- * into each stage as soon as every warp has passed the barrier of the tile that used it, so while
- * the warps wait at a grid barrier or compute attention the next projections' weights arrive.
- * (A separate producer warp made 9 warps a block, which caps registers at 168: the attention
- * spilled.) Few stages (3) stream as fast as 6 and leave less in flight for the dependent loads,
- * atomics and barriers to queue behind.
+ * phases of all layers, in order, into a ring of shared-memory stages with bulk copies
+ * (cp.async.bulk, completion on mbarriers), so that while the compute warps wait at a grid barrier,
+ * load a phase's input or compute attention, the next projections' weights arrive. Two variants
+ * (template argument WS, ds_get_variant):
+ * - WS 1, the default on compute capability 9.0 (the file's sm_90a code): a producer warp group of
+ *   its own (12 warps a block; setmaxnreg moves registers from the producers to the 8 compute
+ *   warps, see DS_CREGS) whose first thread issues tile n into stage n % 5 once the tile 5 earlier
+ *   has been consumed and the tile before it has landed: 5 stages, 1 tile (32 KB) in flight. The
+ *   stream goes on while every compute warp stalls; with a single tile in flight per SM (4.2 MB over
+ *   the GPU) the dependent loads, atomics and barriers queue behind little. Measured on the H100:
+ *   +9-10% over WS 0 (more in flight or fewer stages were slower, docs/performance.md).
+ * - WS 0 (DIA_CUDA_DECODE_STEP_WS=0, other devices): 8 warps; one compute thread (DS_ISSUER) issues
+ *   the tile DS_STAGES (3) ahead into each stage as soon as every warp has passed the barrier of
+ *   the tile that used it, so the stream stops while the compute warps stall. (A 9th warp as the
+ *   producer would cap registers at 168 without setmaxnreg, which needs whole warp groups.)
  * Code size matters: a step runs through the kernel's code once per layer, so code that does not
  * fit the instruction cache is fetched from L2 under the weight stream every layer (767 KB of SASS
  * made the attention phases ~10 us each). The attention is one small, not-inlined instance with a
@@ -60,12 +69,14 @@
 #define DS_STAGES 3
 #endif
 #define DS_STAGE 32768 /* bytes per ring stage */
-/* DIA_CUDA_DECODE_STEP_WS=1: the weight stream moved by a producer warp group of its own (k_decode_layers<1>,
- * 12 warps: 8 compute warps and a warp group whose first thread issues the tiles), so that it goes on
- * while the compute warps wait (the phases' input loads, the grid barriers, the attention). Its ring has
- * DIA_CUDA_DECODE_STEP_STAGES stages (<= DS_MAXST) of which at most DIA_CUDA_DECODE_STEP_INFLIGHT are in
- * flight: the stages past that fill while the compute warps stall, without lengthening the queues that
- * their dependent loads wait in. setmaxnreg gives the compute warps DS_CREGS registers and the producers
+/* WS 1: the weight stream moved by a producer warp group of its own (k_decode_layers<1>, 12 warps: 8
+ * compute warps and a warp group whose first thread issues the tiles), so that it goes on while the
+ * compute warps wait (the phases' input loads, the grid barriers, the attention). Its ring has
+ * DIA_CUDA_DECODE_STEP_STAGES stages (<= DS_MAXST, default DS_WS_STAGES) of which at most
+ * DIA_CUDA_DECODE_STEP_INFLIGHT (default DS_WS_INFLIGHT) are in flight: the stages past that fill while
+ * the compute warps stall, without lengthening the queues that their dependent loads wait in. H100,
+ * steps/s at positions 21..220 by stages:in flight: 4:1 660.6, 5:1 661.1, 3:1 645.6, 6:1 645.8, 4:2
+ * 640.5, 5:2 643.0, 3:3 635.9, 6:3 617.2 (8 warps, WS 0: 606.2). setmaxnreg gives the compute warps DS_CREGS registers and the producers
  * DS_PREGS out of the block's 384 x 168 (the launch's count, checked by ds_fits: setmaxnreg.inc waits
  * forever for registers the block does not have): 8 DS_CREGS + 4 DS_PREGS <= 12 x 168. */
 #define DS_MAXST 6
