@@ -223,8 +223,9 @@ if has stepvar; then
 fi
 if has stepws; then
   # the decode-step kernel with its weight stream in a producer warp group (DIA_CUDA_DECODE_STEP_WS=1)
-  # against the default kernel and op by op: STEP_WS="0 6:3 4:2" (0: the default kernel; S:F: the
-  # producer warp group with S ring stages, F of them in flight); STEP_PROFILE=1 adds block 0's profile
+  # (the default on an H100) against the 8-warp kernel and op by op: STEP_WS="0 5:1 6:3 4:2" (0: the
+  # 8-warp kernel, DIA_CUDA_DECODE_STEP_WS=0; S:F: the producer warp group with S ring stages, F of
+  # them in flight); STEP_PROFILE=1 adds block 0's profile
   echo "=== the decode-step kernel's weight stream (STEP_WS=\"${STEP_WS:-0 6:3}\"), positions $((WARMUP + 1))..$((WARMUP + STEPS))"
   B1=(./build-cuda/bench/bench_cuda --model "$MODEL" --backend cuda --dtype bf16 --batch 1 --generate 1 --capacity 3072)
   echo "op by op: $(DIA_CUDA_DECODE_STEP=0 "${B1[@]}" --steps "$STEPS" --warmup "$WARMUP" 2>&1 | grep "timed_frames=$WARMUP\." | grep -o "steps_per_s=[0-9.]*")"

@@ -86,6 +86,7 @@
 #define DS_WS_STAGES 5   /* the producer's ring: stages */
 #define DS_WS_INFLIGHT 1 /* ... of which in flight */
 #define DS_WS_REGS(launch) (2 * DS_CREGS + DS_PREGS <= 3 * (launch))
+static_assert(DS_STAGES <= DS_MAXST, "the shared-memory layout holds DS_MAXST ring barriers");
 #define DS_MAXL 24
 #define DS_CHUNK 32    /* keys per attention work unit */
 #define DS_PSTRIDE 132 /* floats per attention partial: max, sum, 2 pad, o[128] */
