@@ -1143,6 +1143,9 @@ static void test_decode_step_kernel(void **state) {
         static const char *const ring[3][2] = {{NULL, NULL}, {"2", "1"}, {"5", "5"}}; /* stages, in flight */
         setenv("DIA_CUDA_DECODE_STEP_WS", "1", 1);
         if (ring[run][0]) setenv("DIA_CUDA_DECODE_STEP_STAGES", ring[run][0], 1), setenv("DIA_CUDA_DECODE_STEP_INFLIGHT", ring[run][1], 1);
+        char optw[16]; /* the long runs also with OPT 8 (the K/V loads between arrival and wait) */
+        snprintf(optw, sizeof optw, "%d", run ? atoi(optv) | 8 : atoi(optv));
+        setenv("DIA_CUDA_DECODE_STEP_OPT", optw, 1);
         float *ws = act_run(m, &texts[run], 1, tok, T, steps);
         const long used_ws = step_launches() - l0 - used;
         unsetenv("DIA_CUDA_DECODE_STEP_WS"), unsetenv("DIA_CUDA_DECODE_STEP_STAGES"), unsetenv("DIA_CUDA_DECODE_STEP_INFLIGHT");
@@ -1157,7 +1160,7 @@ static void test_decode_step_kernel(void **state) {
                "logits vs op by op: max diff %.3g (max |logit| %.3g), rel. RMS %.3g\n",
                optv, steps, strlen(texts[run]), used, dmax, amax, sqrt(d2 / a2));
         const int same = !memcmp(ws, got, (size_t)2 * C * V * (1 + steps) * sizeof(float));
-        printf("  with the producer warp group (ring %s stages, %s in flight): %ld host calls, logits %s\n",
+        printf("  with the producer warp group (OPT %s, ring %s stages, %s in flight): %ld host calls, logits %s\n", optw,
                ring[run][0] ? ring[run][0] : "default", ring[run][1] ? ring[run][1] : "default", used_ws,
                same ? "identical" : "DIFFERENT");
         assert_true(used > 0);

@@ -125,7 +125,8 @@ struct ds_args {
     int opt; /* DIA_CUDA_DECODE_STEP_OPT, bits (same results; default DS_OPT_DEFAULT = 1 | 2 | 4, H100
               * measurements of the eighth session in brackets): 1 L2 prefetch of the norm weights at the
               * start; 2 L2 prefetch of the layer's attention K/V at its start; 4 release/acquire grid
-              * barrier (3 -> 7: +3.5%); 32 attention units of G query heads always (what long contexts
+              * barrier (3 -> 7: +3.5%); 8 an attention phase's K/V loads between the block's arrival at
+              * the barrier before it and the wait (tenth session); 32 attention units of G query heads always (what long contexts
               * use; tested). Measured and removed (ninth session): relaxed barrier polling (-3%), the next
               * layer's K/V prefetched during gate_up (+-0), V rows loaded after the barrier (+-0), weight
               * tiles L2-prefetched beyond the ring (-30 to -40%). */
@@ -178,26 +179,34 @@ static __device__ __forceinline__ int ds_nb(void) {
 /* all warps of the block (named barrier 1) */
 static __device__ __forceinline__ void ds_csync(void) { asm volatile("bar.sync 1, %0;" ::"n"(DS_CWARPS * 32) : "memory"); }
 
-/* Grid-wide barrier among all blocks: a monotonic counter. */
-static __device__ __forceinline__ void ds_gsync(const ds_args &a, unsigned *target) {
-    unsigned *bar = a.bar;
+/* Grid-wide barrier among all blocks: a monotonic counter. ds_garrive: the block's arrival (thread 0,
+ * after all its warps); ds_gwait: the wait for every block's. */
+static __device__ __forceinline__ void ds_garrive(const ds_args &a, unsigned *target) {
     *target += ds_nb();
     ds_csync();
     if (a.dbg & 2) return;
     if (threadIdx.x == 0) {
         if (a.opt & 4) {
-            asm volatile("red.release.gpu.global.add.u32 [%0], 1;" ::"l"(bar) : "memory");
+            asm volatile("red.release.gpu.global.add.u32 [%0], 1;" ::"l"(a.bar) : "memory");
         } else {
             __threadfence();
-            atomicAdd(bar, 1u);
+            atomicAdd(a.bar, 1u);
         }
+    }
+}
+static __device__ __forceinline__ void ds_gwait(const ds_args &a, const unsigned *target) {
+    if (!(a.dbg & 2) && threadIdx.x == 0) {
         unsigned v;
         do {
-            asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(bar) : "memory");
+            asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(a.bar) : "memory");
         } while (v < *target);
         if (!(a.opt & 4)) __threadfence();
     }
     ds_csync();
+}
+static __device__ __forceinline__ void ds_gsync(const ds_args &a, unsigned *target) {
+    ds_garrive(a, target);
+    ds_gwait(a, target);
 }
 
 /* ---- the projection phases: units, tiles and their weight rows ---- */
@@ -805,8 +814,14 @@ static __device__ __noinline__ void ds_attention(const ds_args &a, const float *
                                                  float *psm, unsigned *cnt, int *flag, unsigned *target,
                                                  unsigned long long *pm, int mk, int mk2) {
     ds_kvreg R;
-    if (!(a.dbg & 1)) ds_att_prefetch(kc, vc, Hq, Hkv, Scap, len, a.opt, R);
-    ds_gsync(a, target);
+    if (a.opt & 8) { /* the K/V loads after the arrival: the release fence does not wait for them */
+        ds_garrive(a, target);
+        if (!(a.dbg & 1)) ds_att_prefetch(kc, vc, Hq, Hkv, Scap, len, a.opt, R);
+        ds_gwait(a, target);
+    } else {
+        if (!(a.dbg & 1)) ds_att_prefetch(kc, vc, Hq, Hkv, Scap, len, a.opt, R);
+        ds_gsync(a, target);
+    }
     ds_mark(pm, mk);
     if (!(a.dbg & 1)) ds_attend(a, q, Hq, Hkv, kc, vc, Scap, len, self, qsm, psm, cnt, flag, R, pm, mk2);
     ds_mark(pm, mk + 1);
