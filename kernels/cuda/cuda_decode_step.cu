@@ -93,8 +93,9 @@ static_assert(DS_STAGES <= DS_MAXST, "the shared-memory layout holds DS_MAXST ri
 #define DS_HD 128
 #define DS_MAXG 4 /* query heads per kv head */
 #define DS_XO 64  /* rows of x per block (D <= DS_XO * blocks) */
-#define DS_OPT_DEFAULT 7 /* DIA_CUDA_DECODE_STEP_OPT when unset (ds_args.opt): the measured best */
-#define DS_OPT_WS_DEFAULT 5 /* ... with the producer warp group: without the K/V L2 prefetch (2), +0.8-1.0% */
+#define DS_OPT_DEFAULT 15 /* DIA_CUDA_DECODE_STEP_OPT when unset (ds_args.opt): the measured best */
+/* ... with the producer warp group: without the K/V L2 prefetch (2), +0.8-1.0% */
+#define DS_OPT_WS_DEFAULT 13
 #define DS_PROF 20 /* DIA_CUDA_DECODE_STEP_DEBUG & 8: marks per layer (16 phase ends, 4 inside the attention) */
 
 enum { PH_QKV, PH_O, PH_CQ, PH_CO, PH_GU, PH_DOWN };
@@ -122,11 +123,13 @@ struct ds_args {
     double theta;
     unsigned long long *prof; /* DIA_CUDA_DECODE_STEP_DEBUG & 8: block 0's mark times [nl][DS_PROF] */
     int nst, infl; /* WS: ring stages, most tiles in flight */
-    int opt; /* DIA_CUDA_DECODE_STEP_OPT, bits (same results; default DS_OPT_DEFAULT = 1 | 2 | 4, H100
-              * measurements of the eighth session in brackets): 1 L2 prefetch of the norm weights at the
-              * start; 2 L2 prefetch of the layer's attention K/V at its start; 4 release/acquire grid
-              * barrier (3 -> 7: +3.5%); 8 an attention phase's K/V loads between the block's arrival at
-              * the barrier before it and the wait (tenth session); 32 attention units of G query heads always (what long contexts
+    int opt; /* DIA_CUDA_DECODE_STEP_OPT, bits (same results; default DS_OPT_DEFAULT = 1 | 2 | 4 | 8,
+              * DS_OPT_WS_DEFAULT = 1 | 4 | 8; H100 measurements of the eighth session in brackets): 1 L2
+              * prefetch of the norm weights at the start; 2 L2 prefetch of the layer's attention K/V at
+              * its start; 4 release/acquire grid barrier (3 -> 7: +3.5%); 8 an attention phase's K/V
+              * loads between the block's arrival at the barrier before it and the wait, so that the
+              * arrival's release fence does not wait for them (tenth session: +1.4-1.9% with the
+              * producer warp group, +0.7-1.6% without); 32 attention units of G query heads always (what long contexts
               * use; tested). Measured and removed (ninth session): relaxed barrier polling (-3%), the next
               * layer's K/V prefetched during gate_up (+-0), V rows loaded after the barrier (+-0), weight
               * tiles L2-prefetched beyond the ring (-30 to -40%). */
