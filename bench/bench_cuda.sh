@@ -184,20 +184,23 @@ if has knobs; then
     done
   done
 fi
+B1S=(./build-cuda/bench/bench_cuda --model "$MODEL" --backend cuda --dtype bf16 --batch 1 --generate 1 --capacity 3072)
+# steps/s of one B=1 run at positions WARMUP+1..WARMUP+STEPS with the environment VAR=value ... of $@
+b1_rate() { env "$@" "${B1S[@]}" --steps "$STEPS" --warmup "$WARMUP" 2>&1 | grep "timed_frames=$WARMUP\." | grep -o "steps_per_s=[0-9.]*"; }
+# block 0's phase profile over positions 1..150 ($@ must set DIA_CUDA_DECODE_STEP_DEBUG with bit 8)
+b1_profile() {
+  env "$@" "${B1S[@]}" --steps 150 --warmup 0 --verbose 1 2>&1 | grep -o "decode-step profile.*" | tail -1 \
+    | sed 's/decode-step profile, block 0, us per layer/  prof/'
+}
 # The decode-step kernel (B=1, dia_generate, capacity 3072) against the op-by-op path: $1 a list of
 # DIA_CUDA_DECODE_STEP_OPT[:DEBUG] (DEBUG 1/2/3: timing switches, wrong results); $2 non-empty: each
 # one's block-0 phase profile too. WARMUP / STEPS pick the timed positions.
 step_opts() {
-  local B1=(./build-cuda/bench/bench_cuda --model "$MODEL" --backend cuda --dtype bf16 --batch 1 --generate 1 --capacity 3072)
-  echo "op by op: $(DIA_CUDA_DECODE_STEP=0 "${B1[@]}" --steps "$STEPS" --warmup "$WARMUP" 2>&1 | grep "timed_frames=$WARMUP\." | grep -o "steps_per_s=[0-9.]*")"
+  echo "op by op: $(b1_rate DIA_CUDA_DECODE_STEP=0)"
   for spec in $1; do
     local o=${spec%%:*} d=0; case $spec in *:*) d=${spec#*:};; esac
-    echo "OPT=$o DEBUG=$d: $(DIA_CUDA_DECODE_STEP=1 DIA_CUDA_DECODE_STEP_OPT=$o DIA_CUDA_DECODE_STEP_DEBUG=$d "${B1[@]}" \
-      --steps "$STEPS" --warmup "$WARMUP" 2>&1 | grep "timed_frames=$WARMUP\." | grep -o "steps_per_s=[0-9.]*")"
-    if [ -n "$2" ]; then
-      DIA_CUDA_DECODE_STEP=1 DIA_CUDA_DECODE_STEP_OPT=$o DIA_CUDA_DECODE_STEP_DEBUG=$((d | 8)) "${B1[@]}" --steps 150 --warmup 0 \
-        --verbose 1 2>&1 | grep -o "decode-step profile.*" | tail -1 | sed 's/decode-step profile, block 0, us per layer/  prof/'
-    fi
+    echo "OPT=$o DEBUG=$d: $(b1_rate DIA_CUDA_DECODE_STEP=1 DIA_CUDA_DECODE_STEP_OPT=$o DIA_CUDA_DECODE_STEP_DEBUG=$d)"
+    if [ -n "$2" ]; then b1_profile DIA_CUDA_DECODE_STEP=1 DIA_CUDA_DECODE_STEP_OPT=$o DIA_CUDA_DECODE_STEP_DEBUG=$((d | 8)); fi
   done
 }
 if has step; then
@@ -227,16 +230,12 @@ if has stepws; then
   # 8-warp kernel, DIA_CUDA_DECODE_STEP_WS=0; S:F: the producer warp group with S ring stages, F of
   # them in flight); STEP_PROFILE=1 adds block 0's profile
   echo "=== the decode-step kernel's weight stream (STEP_WS=\"${STEP_WS:-0 6:3}\"), positions $((WARMUP + 1))..$((WARMUP + STEPS))"
-  B1=(./build-cuda/bench/bench_cuda --model "$MODEL" --backend cuda --dtype bf16 --batch 1 --generate 1 --capacity 3072)
-  echo "op by op: $(DIA_CUDA_DECODE_STEP=0 "${B1[@]}" --steps "$STEPS" --warmup "$WARMUP" 2>&1 | grep "timed_frames=$WARMUP\." | grep -o "steps_per_s=[0-9.]*")"
+  echo "op by op: $(b1_rate DIA_CUDA_DECODE_STEP=0)"
   for spec in ${STEP_WS:-0 6:3}; do
     ws=(DIA_CUDA_DECODE_STEP_WS=0)
     case $spec in *:*) ws=(DIA_CUDA_DECODE_STEP_WS=1 DIA_CUDA_DECODE_STEP_STAGES=${spec%%:*} DIA_CUDA_DECODE_STEP_INFLIGHT=${spec#*:});; esac
-    echo "WS $spec: $(env "${ws[@]}" "${B1[@]}" --steps "$STEPS" --warmup "$WARMUP" 2>&1 | grep "timed_frames=$WARMUP\." | grep -o "steps_per_s=[0-9.]*")"
-    if [ -n "${STEP_PROFILE:-}" ]; then
-      env "${ws[@]}" DIA_CUDA_DECODE_STEP_DEBUG=8 "${B1[@]}" --steps 150 --warmup 0 --verbose 1 2>&1 \
-        | grep -o "decode-step profile.*" | tail -1 | sed 's/decode-step profile, block 0, us per layer/  prof/'
-    fi
+    echo "WS $spec: $(b1_rate "${ws[@]}")"
+    if [ -n "${STEP_PROFILE:-}" ]; then b1_profile "${ws[@]}" DIA_CUDA_DECODE_STEP_DEBUG=8; fi
   done
 fi
 if has sampling; then

@@ -296,6 +296,9 @@ dia_status dia_decoder_step_sample(dia_decoder_state *s, const int32_t *tokens, 
     return st != DIA_OK ? st : dia_tensor_download(s->model->be, &codes_t, codes, dia_tensor_nbytes(&codes_t));
 }
 
+/* bytes of a step's device-sampled codes, int32 [B, C] */
+static size_t codes_bytes(const dia_decoder_state *s) { return (size_t)(s->rows / 2 * s->model->cfg.channels) * sizeof(int32_t); }
+
 int dia_decoder_can_launch(const dia_decoder_state *s) {
     const dia_backend_ops *o = s->model->be->ops;
     return o->sample && o->async_new && o->async_free && o->download_start && o->download_wait;
@@ -306,7 +309,7 @@ dia_status dia_decoder_step_launch(dia_decoder_state *s, const int32_t *tokens, 
     dia_backend *be = s->model->be;
     if (!dia_decoder_can_launch(s) || !force || slot < 0 || slot > 1)
         return dia_fail(DIA_ERR_INTERNAL, "dia_decoder_step_launch: not available or bad arguments");
-    const size_t bytes = (size_t)(s->rows / 2 * s->model->cfg.channels) * sizeof(int32_t); /* the codes */
+    const size_t bytes = codes_bytes(s);
     dia_status st;
     if (!s->pending[slot]) TRY(be->ops->async_new(be, bytes, &s->pending[slot]));
     dia_tensor codes_t;
@@ -320,7 +323,7 @@ dia_status dia_decoder_step_collect(dia_decoder_state *s, int slot, int32_t *cod
     dia_backend *be = s->model->be;
     if (slot < 0 || slot > 1 || !s->pending[slot])
         return dia_fail(DIA_ERR_INTERNAL, "dia_decoder_step_collect: slot %d has no launched step", slot);
-    return be->ops->download_wait(be, s->pending[slot], codes, (size_t)(s->rows / 2 * s->model->cfg.channels) * sizeof(int32_t));
+    return be->ops->download_wait(be, s->pending[slot], codes, codes_bytes(s));
 }
 
 void dia_decoder_step_unlaunch(dia_decoder_state *s) {

@@ -607,6 +607,7 @@ extern "C" dia_status dia_backend_cuda_new(int device, dia_backend **out) {
         cudaDeviceProp p;
         if (cudaGetDeviceProperties(&p, device) == cudaSuccess) {
             c->sm_count = p.multiProcessorCount;
+            c->cc = p.major * 10 + p.minor;
             dia_log(DIA_LOG_INFO, "CUDA backend on device %d: %s, %d SMs, %.1f GiB", device, p.name,
                     p.multiProcessorCount, (double)p.totalGlobalMem / (1 << 30));
         } else {

@@ -44,6 +44,7 @@ typedef struct cuda_ctx {
     cudaStream_t stream;
     cublasHandle_t blas;
     int sm_count;
+    int cc; /* compute capability, major * 10 + minor (0: unknown) */
     /* grow-only device scratch: attention partials, bf16 copies of activations, f32 weights, im2col
      * columns, attention merge counters (zeroed when allocated) */
     void *scratch[CU_SCRATCH_N];

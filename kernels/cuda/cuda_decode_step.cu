@@ -81,6 +81,7 @@
  * forever for registers the block does not have): 8 DS_CREGS + 4 DS_PREGS <= 12 x 168. */
 #define DS_MAXST 6
 #define DS_PWARPS 4
+#define DS_WS_THREADS (DS_THREADS + DS_PWARPS * 32) /* a block of WS 1 */
 #define DS_CREGS 240
 #define DS_PREGS 24
 #define DS_WS_STAGES 5   /* the producer's ring: stages */
@@ -851,7 +852,7 @@ static __device__ __forceinline__ void ds_att_block(const ds_args &a, const ds_l
 }
 
 template <int WS>
-__global__ void __launch_bounds__(WS ? DS_THREADS + DS_PWARPS * 32 : DS_THREADS, 1) k_decode_layers(const __grid_constant__ ds_args a_) {
+__global__ void __launch_bounds__(WS ? DS_WS_THREADS : DS_THREADS, 1) k_decode_layers(const __grid_constant__ ds_args a_) {
     const ds_args &a = a_;
     extern __shared__ __align__(128) unsigned char smem[];
     unsigned char *ring = smem;
@@ -949,23 +950,11 @@ extern "C" long dia_cuda_decode_step_launches(void) { return __atomic_load_n(&g_
 struct ds_variant {
     int ws, nst, infl, threads;
 };
-static ds_variant ds_get_variant(int device) {
+static ds_variant ds_get_variant(const cuda_ctx *c) {
     ds_variant v = {0, DS_STAGES, DS_STAGES, DS_THREADS};
     const char *e = getenv("DIA_CUDA_DECODE_STEP_WS");
-    if (e && e[0]) {
-        if (e[0] != '1') return v;
-    } else {
-        static int cc = -1; /* major * 10 + minor, asked once */
-        if (cc < 0) {
-            int ma = 0, mi = 0;
-            cc = cudaDeviceGetAttribute(&ma, cudaDevAttrComputeCapabilityMajor, device) == cudaSuccess &&
-                         cudaDeviceGetAttribute(&mi, cudaDevAttrComputeCapabilityMinor, device) == cudaSuccess
-                     ? ma * 10 + mi
-                     : 0;
-        }
-        if (cc != 90) return v;
-    }
-    v.ws = 1, v.nst = DS_WS_STAGES, v.infl = DS_WS_INFLIGHT, v.threads = DS_THREADS + DS_PWARPS * 32;
+    if (e && e[0] ? e[0] != '1' : c->cc != 90) return v;
+    v.ws = 1, v.nst = DS_WS_STAGES, v.infl = DS_WS_INFLIGHT, v.threads = DS_WS_THREADS;
     const char *ns = getenv("DIA_CUDA_DECODE_STEP_STAGES"), *nf = getenv("DIA_CUDA_DECODE_STEP_INFLIGHT");
     if (ns && atoi(ns) >= 2 && atoi(ns) <= DS_MAXST) v.nst = atoi(ns);
     if (nf && atoi(nf) >= 1) v.infl = atoi(nf);
@@ -973,15 +962,18 @@ static ds_variant ds_get_variant(int device) {
     return v;
 }
 
+/* The kernel of a variant */
+static void (*ds_kernel(int ws))(ds_args) { return ws ? k_decode_layers<1> : k_decode_layers<0>; }
+
 /* Whether the device takes cooperative launches and one block per SM of the variant fits (its
  * largest ring; asked once per variant). */
 static int ds_fits(int device, int ws) {
     static int fits[2] = {-1, -1};
     if (fits[ws] < 0) {
         int nb = 0, coop = 0;
-        void (*k)(ds_args) = ws ? k_decode_layers<1> : k_decode_layers<0>;
+        void (*k)(ds_args) = ds_kernel(ws);
         const size_t sm = ds_smem(ws ? DS_MAXST : DS_STAGES);
-        const int threads = ws ? DS_THREADS + DS_PWARPS * 32 : DS_THREADS;
+        const int threads = ws ? DS_WS_THREADS : DS_THREADS;
         cudaFuncAttributes fa;
         fits[ws] = cudaDeviceGetAttribute(&coop, cudaDevAttrCooperativeLaunch, device) == cudaSuccess && coop &&
                    cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm) == cudaSuccess &&
@@ -1039,7 +1031,7 @@ int cu_decode_layers_ok(dia_backend *be, const dia_decode_layers_args *a) {
             !ds_cache(L->cv, R, CKV, Lc))
             return 0;
     }
-    return cu_aligned16(cu_ptr(a->x)) && ds_fits(cu_ctx(be)->device, ds_get_variant(cu_ctx(be)->device).ws);
+    return cu_aligned16(cu_ptr(a->x)) && ds_fits(cu_ctx(be)->device, ds_get_variant(cu_ctx(be)).ws);
 }
 
 /* DIA_CUDA_DECODE_STEP_DEBUG & 8: wait for the launch of d, read block 0's phase times and log their
@@ -1112,7 +1104,7 @@ dia_status cu_decode_layers(dia_backend *be, const dia_decode_layers_args *a) {
     const char *dbg = getenv("DIA_CUDA_DECODE_STEP_DEBUG");
     d.dbg = dbg ? atoi(dbg) : 0;
     const char *opt = getenv("DIA_CUDA_DECODE_STEP_OPT");
-    const ds_variant var = ds_get_variant(c->device);
+    const ds_variant var = ds_get_variant(c);
     d.opt = opt ? atoi(opt) : var.ws ? DS_OPT_WS_DEFAULT : DS_OPT_DEFAULT;
     d.nst = var.nst, d.infl = var.infl;
     if (d.dbg & 8) { /* block 0's phase times, synchronously (breaks graph capture: steps run eagerly) */
@@ -1132,7 +1124,7 @@ dia_status cu_decode_layers(dia_backend *be, const dia_decode_layers_args *a) {
     cudaLaunchAttribute at[1];
     at[0].id = cudaLaunchAttributeCooperative, at[0].val.cooperative = 1;
     cfg.attrs = at, cfg.numAttrs = coop && coop[0] == '0' ? 0 : 1;
-    CU_CHECK(var.ws ? cudaLaunchKernelEx(&cfg, k_decode_layers<1>, d) : cudaLaunchKernelEx(&cfg, k_decode_layers<0>, d));
+    CU_CHECK(cudaLaunchKernelEx(&cfg, ds_kernel(var.ws), d));
     if (d.prof && (st = ds_profile_report(c, &d)) != DIA_OK) return st;
     __atomic_add_fetch(&g_ds_launches, 1, __ATOMIC_RELAXED);
     return DIA_OK;
