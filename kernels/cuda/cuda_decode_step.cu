@@ -42,8 +42,8 @@
  * output is written by one thread in a fixed order: results are deterministic. Each block keeps
  * its rows of the residual x in shared memory (the o / cross o / down epilogues read no global
  * memory).
- * Attention phase: a block per (row, query head, 256-key segment) while these fit the grid, else
- * per (row, 2 or G query heads of a kv head, segment); a warp per 32-key chunk, lanes = 4 features
+ * Attention phase: a block per (row, query head, 128-key segment) while these fit the grid, else
+ * per (row, 2 or G query heads of a kv head, segment); a warp per 16-key chunk (DS_CHUNK), lanes = 4 features
  * of every key and value row (coalesced loads; the scores summed over the lanes by a transposed
  * reduction), the warps' partials merged in shared memory; more than one segment: the last block
  * of a unit's heads merges the segments' partials through global memory (ds_merge_global: all
@@ -56,6 +56,7 @@
  * layers, and one block fits each SM. DIA_CUDA_DECODE_STEP_OPT / _DEBUG: experiments (ds_args).
  * The grid barriers need all sm_count blocks resident at once: the launch is cooperative, so it fails
  * where they cannot be (e.g. MPS with an SM limit) instead of waiting forever. */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "cuda_common.cuh"
@@ -89,7 +90,17 @@
 #define DS_WS_REGS(launch) (2 * DS_CREGS + DS_PREGS <= 3 * (launch))
 static_assert(DS_STAGES <= DS_MAXST, "the shared-memory layout holds DS_MAXST ring barriers");
 #define DS_MAXL 24
-#define DS_CHUNK 32    /* keys per attention work unit */
+#ifndef DS_CHUNK
+/* keys per warp of an attention unit (a segment: DS_CWARPS chunks). 16 instead of 32 (eleventh
+ * session, H100, dia_generate B = 1, one call): 700.1 / 700.0 vs 667.1 steps/s at positions 21..220,
+ * 643.3 / 644.3 vs 626.5 at 1401..1500, 630.4 vs 621.7 over 21..3020. Segments of 128 keys take half
+ * the bytes per block (at 1,450 keys units of all G query heads fit the grid: each K/V row is read
+ * once instead of twice), and the attention's K/V registers (64 instead of 128) leave the kernel
+ * fewer spills (ptxas, producer warp group: 104 / 0 bytes instead of 184 / 180), which also made the
+ * projections faster (down 11.1 -> 9.3 us per layer). -DDS_CHUNK=32 builds the former kernel. */
+#define DS_CHUNK 16
+#endif
+static_assert(DS_CHUNK == 32 || DS_CHUNK == 16, "attention chunks of 32 or 16 keys");
 #define DS_PSTRIDE 132 /* floats per attention partial: max, sum, 2 pad, o[128] */
 #define DS_HD 128
 #define DS_MAXG 4 /* query heads per kv head */
@@ -122,7 +133,8 @@ struct ds_args {
     int D, I, H, KV, CH, CKV, S, Lc, QW, nchm;
     float eps;
     double theta;
-    unsigned long long *prof; /* DIA_CUDA_DECODE_STEP_DEBUG & 8: block 0's mark times [nl][DS_PROF] */
+    unsigned long long *prof; /* DIA_CUDA_DECODE_STEP_DEBUG & 8: block 0's mark times [nl * DS_PROF + 1]; with
+                               * & 16 every block's, [nb][nl * DS_PROF + 1] */
     int nst, infl; /* WS: ring stages, most tiles in flight */
     int opt; /* DIA_CUDA_DECODE_STEP_OPT, bits (same results; default DS_OPT_DEFAULT = 1 | 2 | 4 | 8,
               * DS_OPT_WS_DEFAULT = 1 | 4 | 8; H100 measurements of the eighth session in brackets): 1 L2
@@ -135,7 +147,8 @@ struct ds_args {
               * layer's K/V prefetched during gate_up (+-0), V rows loaded after the barrier (+-0), weight
               * tiles L2-prefetched beyond the ring (-30 to -40%). */
     int dbg; /* DIA_CUDA_DECODE_STEP_DEBUG (timing experiments, wrong results): 1 no attention, 2 no
-              * grid barriers, 4 no projection epilogues; 8: block 0's phase times (graphs off: eager steps) */
+              * grid barriers, 4 no projection epilogues; 8: block 0's phase times (graphs off: eager steps);
+              * 8 | 16: every block's, reported per barrier (skew, latency, last arrivers) */
 };
 
 /* ---- shared-memory barriers and bulk copies (sm_90) ---- */
@@ -551,28 +564,37 @@ static __device__ __forceinline__ void ds_project(const ds_args &a, const ds_lay
     else ds_gemv<4, WS>(a, L, ph, xin, xs, g, rg, red, sred, rope, xo);
 }
 
-/* DIA_CUDA_DECODE_STEP_DEBUG & 8: the time at mark k of the layer, by block 0's thread 0. */
+/* DIA_CUDA_DECODE_STEP_DEBUG & 8: the time at mark k of the layer, by thread 0 of the block whose
+ * marks pm points to (ds_prof_base). */
 static __device__ __forceinline__ void ds_mark(unsigned long long *pm, int k) {
-    if (pm && threadIdx.x == 0 && ds_bid() == 0) {
+    if (pm && threadIdx.x == 0) {
         unsigned long long t;
         asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
         pm[k] = t;
     }
 }
 
+/* This block's marks (DIA_CUDA_DECODE_STEP_DEBUG & 8: block 0's; & 16: every block's), or NULL. */
+static __device__ __forceinline__ unsigned long long *ds_prof_base(const ds_args &a) {
+    if (!a.prof || (!(a.dbg & 16) && ds_bid() != 0)) return NULL;
+    return a.prof + (size_t)ds_bid() * (size_t)(a.nl * DS_PROF + 1);
+}
+
 /* ---- attention ----
  * A block per unit (row r, query heads g .. g + GU - 1 of one kv head, segment of DS_CWARPS chunks
  * of DS_CHUNK keys): GU is the fewest heads for which the units fit the grid (ds_att_unit). Warp w
  * takes chunk seg * DS_CWARPS + w; lane = 4 features of every key and value row of the chunk (the
- * scores summed over the lanes by a transposed reduction, which leaves key j's score on lane j).
- * The warps' partials (max, sum, o) meet in shared memory; with one segment (<= 256 keys) the block
+ * scores summed over the lanes by a transposed reduction, which leaves key j's score on lane j, or
+ * with 16-key chunks on lanes 2j and 2j + 1).
+ * The warps' partials (max, sum, o) meet in shared memory; with one segment (<= 128 keys) the block
  * writes att, else it writes the segment's partial and the last block of the unit's (r, g) (a
  * counter in cnt) merges the segments. A warp's K and V rows are loaded into registers before the
  * grid barrier that precedes the phase (they do not depend on it; the one self-attention row
  * written in this step is read again after it). */
+template <int CH>
 struct ds_kvreg {
-    uint2 k[DS_CHUNK]; /* this lane's 4 features of every key row of the chunk */
-    uint2 v[DS_CHUNK]; /* this lane's 4 features of every value row of the chunk */
+    uint2 k[CH]; /* this lane's 4 features of every key row of the chunk */
+    uint2 v[CH]; /* this lane's 4 features of every value row of the chunk */
 };
 
 struct ds_unit {
@@ -582,8 +604,9 @@ struct ds_unit {
 /* Block unit u of an attention phase (u < total), or 0 past the end. A unit takes the fewest query
  * heads of a kv head (a divisor of G) for which every unit gets a block of its own, else all G
  * (the unit's blocks read the kv head's K and V rows G / GU times in all). */
+template <int CH>
 static __device__ __forceinline__ int ds_att_unit(const int *len, int Hq, int G, int opt, int u, ds_unit *t) {
-    const int L0 = __ldg(len), L1 = __ldg(len + 1), span = DS_CHUNK * DS_CWARPS;
+    const int L0 = __ldg(len), L1 = __ldg(len + 1), span = CH * DS_CWARPS;
     const int s0 = (L0 + span - 1) / span, s1 = (L1 + span - 1) / span;
     int GU = opt & 32 ? G : 1; /* the fewest heads per unit that fit the grid (G if none) */
     while (GU < G && (Hq / GU * (s0 + s1) > (int)ds_nb() || G % GU)) GU++;
@@ -599,28 +622,30 @@ static __device__ __forceinline__ int ds_att_unit(const int *len, int Hq, int G,
 
 /* This warp's K and V rows of chunk t.c (rows past the end: the last row, masked later): lane = 4
  * features of every row (coalesced: each load is one 256-byte row). */
+template <int CH>
 static __device__ __forceinline__ void ds_att_load(const __nv_bfloat16 *kc, const __nv_bfloat16 *vc, int Hkv, int Scap,
-                                                   const ds_unit &t, ds_kvreg &R) {
+                                                   const ds_unit &t, ds_kvreg<CH> &R) {
     const int lane = threadIdx.x & 31;
-    if (t.c * DS_CHUNK >= t.Lr) return;
+    if (t.c * CH >= t.Lr) return;
     const size_t base = ((size_t)t.r * Hkv + t.kv) * (size_t)Scap * DS_HD;
     const uint2 *kr = (const uint2 *)(kc + base) + lane, *vr = (const uint2 *)(vc + base) + lane;
 #pragma unroll
-    for (int j = 0; j < DS_CHUNK; j++) R.k[j] = __ldcg(kr + (size_t)min(t.c * DS_CHUNK + j, t.Lr - 1) * (DS_HD / 4));
+    for (int j = 0; j < CH; j++) R.k[j] = __ldcg(kr + (size_t)min(t.c * CH + j, t.Lr - 1) * (DS_HD / 4));
 #pragma unroll
-    for (int j = 0; j < DS_CHUNK; j++) R.v[j] = __ldcg(vr + (size_t)min(t.c * DS_CHUNK + j, t.Lr - 1) * (DS_HD / 4));
+    for (int j = 0; j < CH; j++) R.v[j] = __ldcg(vr + (size_t)min(t.c * CH + j, t.Lr - 1) * (DS_HD / 4));
 }
 
 /* L2 prefetch of the K and V rows of this block's units of an attention phase (DIA_CUDA_DECODE_STEP_OPT
  * 2): issued at the layer's start, so that its loads do not wait behind the weight stream in
  * the memory queues. */
+template <int CH>
 static __device__ __forceinline__ void ds_pf_att(const __nv_bfloat16 *kc, const __nv_bfloat16 *vc, int Hq, int Hkv,
                                                  int Scap, const int *len, int opt) {
     if (threadIdx.x != 0) return;
     ds_unit t;
-    for (int u = ds_bid(); ds_att_unit(len, Hq, Hq / Hkv, opt, u, &t); u += ds_nb()) {
+    for (int u = ds_bid(); ds_att_unit<CH>(len, Hq, Hq / Hkv, opt, u, &t); u += ds_nb()) {
         if (t.g % (Hq / Hkv)) continue; /* the kv head's first unit prefetches */
-        const int k0 = t.seg * DS_CHUNK * DS_CWARPS, k1 = min(t.Lr, k0 + DS_CHUNK * DS_CWARPS);
+        const int k0 = t.seg * CH * DS_CWARPS, k1 = min(t.Lr, k0 + CH * DS_CWARPS);
         if (k1 <= k0) continue;
         const size_t off = (((size_t)t.r * Hkv + t.kv) * (size_t)Scap + k0) * DS_HD;
         const unsigned bytes = (unsigned)(k1 - k0) * DS_HD * 2u;
@@ -630,10 +655,11 @@ static __device__ __forceinline__ void ds_pf_att(const __nv_bfloat16 *kc, const 
 }
 
 /* The loads of this block's first unit of a phase, before the barrier that precedes it. */
+template <int CH>
 static __device__ __forceinline__ void ds_att_prefetch(const __nv_bfloat16 *kc, const __nv_bfloat16 *vc, int Hq, int Hkv,
-                                                       int Scap, const int *len, int opt, ds_kvreg &R) {
+                                                       int Scap, const int *len, int opt, ds_kvreg<CH> &R) {
     ds_unit t;
-    if (ds_att_unit(len, Hq, Hq / Hkv, opt, ds_bid(), &t)) ds_att_load(kc, vc, Hkv, Scap, t, R);
+    if (ds_att_unit<CH>(len, Hq, Hq / Hkv, opt, ds_bid(), &t)) ds_att_load(kc, vc, Hkv, Scap, t, R);
 }
 
 /* Merge n partials (max, sum, o[128]) STRIDE floats apart at P (shared or global): lane = 4
@@ -706,19 +732,21 @@ static __device__ __forceinline__ void ds_put_att(const ds_args &a, int r, int h
  * was written in this kernel (after those loads): read again. The query heads of a unit go through
  * one rolled loop (one copy of the code: the kernel is large enough to miss in the instruction
  * cache). */
+template <int CH>
 static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *q, int Hq, int Hkv, const __nv_bfloat16 *kc,
                                                  const __nv_bfloat16 *vc, int Scap, const int *len, bool self, float *qsm,
-                                                 float *psm, unsigned *cnt, int *flag, ds_kvreg &R,
+                                                 float *psm, unsigned *cnt, int *flag, ds_kvreg<CH> &R,
                                                  unsigned long long *pm, int mk) {
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, G = Hq / Hkv;
     ds_unit t;
-    for (int u = ds_bid(); ds_att_unit(len, Hq, G, a.opt, u, &t); u += ds_nb()) {
-        const bool has = t.c * DS_CHUNK < t.Lr;
+    for (int u = ds_bid(); ds_att_unit<CH>(len, Hq, G, a.opt, u, &t); u += ds_nb()) {
+        const bool has = t.c * CH < t.Lr;
         if (u != (int)ds_bid()) ds_att_load(kc, vc, Hkv, Scap, t, R);
         const size_t base = ((size_t)t.r * Hkv + t.kv) * (size_t)Scap * DS_HD;
-        const int kk = t.c * DS_CHUNK + lane, jl = t.Lr - 1 - t.c * DS_CHUNK; /* jl: the chunk's index of row Lr - 1 */
+        /* kk: the key whose score lands on this lane (CH 16: on lanes 2j and 2j + 1); jl: the chunk's index of row Lr - 1 */
+        const int kk = t.c * CH + (CH == 32 ? lane : (lane >> 1) & 15), jl = t.Lr - 1 - t.c * CH;
         uint2 kl = make_uint2(0u, 0u), vl = make_uint2(0u, 0u);
-        if (self && has && jl < DS_CHUNK) { /* the row written in this step */
+        if (self && has && jl < CH) { /* the row written in this step */
             kl = __ldcg((const uint2 *)(kc + base + (size_t)(t.Lr - 1) * DS_HD) + lane);
             vl = __ldcg((const uint2 *)(vc + base + (size_t)(t.Lr - 1) * DS_HD) + lane);
         }
@@ -729,36 +757,45 @@ static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *
         float *Pw = psm + (size_t)w * DS_MAXG * DS_PSTRIDE;
         if (has) {
             const bool valid = kk < t.Lr;
-            const bool fix = self && jl < DS_CHUNK;
+            const bool fix = self && jl < CH;
 #pragma unroll 1
             for (int hq = 0; hq < t.GU; hq++) {
                 /* this lane's 4 features of q . k for every key, then summed over the lanes with
-                 * the key index landing on its lane (31 shuffles) */
+                 * the key index landing on its lane (31 shuffles; 16-key chunks: 15 + 1) */
                 const float4 qv = ((const float4 *)(qsm + hq * DS_HD))[lane];
-                float sj[DS_CHUNK];
+                float sj[CH];
 #pragma unroll
-                for (int j = 0; j < DS_CHUNK; j++) {
+                for (int j = 0; j < CH; j++) {
                     const uint2 kj = fix && j >= jl ? kl : R.k[j]; /* rows past the end: row Lr - 1 too */
                     const float2 ka = __bfloat1622float2(*(const __nv_bfloat162 *)&kj.x);
                     const float2 kb = __bfloat1622float2(*(const __nv_bfloat162 *)&kj.y);
                     sj[j] = fmaf(qv.x, ka.x, qv.y * ka.y) + fmaf(qv.z, kb.x, qv.w * kb.y);
                 }
-                ds_fold<16>(sj, lane, 16);
-                ds_fold<8>(sj, lane, 8);
-                ds_fold<4>(sj, lane, 4);
-                ds_fold<2>(sj, lane, 2);
-                ds_fold<1>(sj, lane, 1);
-                const float sc = sj[0]; /* key t.c * DS_CHUNK + lane */
+                if constexpr (CH == 32) {
+                    ds_fold<16>(sj, lane, 16);
+                    ds_fold<8>(sj, lane, 8);
+                    ds_fold<4>(sj, lane, 4);
+                    ds_fold<2>(sj, lane, 2);
+                    ds_fold<1>(sj, lane, 1);
+                } else { /* 16 keys: key (lane >> 1) & 15 on both lanes of a pair */
+                    ds_fold<8>(sj, lane, 16);
+                    ds_fold<4>(sj, lane, 8);
+                    ds_fold<2>(sj, lane, 4);
+                    ds_fold<1>(sj, lane, 2);
+                    sj[0] += __shfl_xor_sync(0xffffffffu, sj[0], 1);
+                }
+                const float sc = sj[0]; /* key kk */
                 const float mx = ds_warp_max(valid ? sc : -INFINITY);
                 const float pr = valid ? expf(sc - mx) : 0.0f;
-                const float ls = ds_warp_sum(pr);
+                /* CH 16: every key twice, paired last in the butterfly, so the sum is exactly 2x */
+                const float ls = CH == 32 ? ds_warp_sum(pr) : 0.5f * ds_warp_sum(pr);
                 float o0 = 0.0f, o1 = 0.0f, o2 = 0.0f, o3 = 0.0f;
 #pragma unroll
-                for (int j = 0; j < DS_CHUNK; j++) {
+                for (int j = 0; j < CH; j++) {
                     const uint2 vj = fix && j >= jl ? vl : R.v[j]; /* rows past the end: row Lr - 1 too */
                     const float2 va = __bfloat1622float2(*(const __nv_bfloat162 *)&vj.x);
                     const float2 vb = __bfloat1622float2(*(const __nv_bfloat162 *)&vj.y);
-                    const float pj = __shfl_sync(0xffffffffu, pr, j);
+                    const float pj = __shfl_sync(0xffffffffu, pr, CH == 32 ? j : 2 * j);
                     o0 = fmaf(pj, va.x, o0), o1 = fmaf(pj, va.y, o1), o2 = fmaf(pj, vb.x, o2), o3 = fmaf(pj, vb.y, o3);
                 }
                 float *P = Pw + hq * DS_PSTRIDE;
@@ -813,22 +850,31 @@ static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *
 /* An attention phase: this warp's first K and V rows, the grid barrier, the attention (marks mk,
  * mk + 1 around it, mk2, mk2 + 1 inside its first unit). One instance for both phases (not
  * inlined: instruction-cache footprint). */
+template <int CH>
+static __device__ __forceinline__ void ds_attention_ch(const ds_args &a, const float *q, int Hq, int Hkv, const __nv_bfloat16 *kc,
+                                                 const __nv_bfloat16 *vc, int Scap, const int *len, bool self, float *qsm,
+                                                 float *psm, unsigned *cnt, int *flag, unsigned *target,
+                                                 unsigned long long *pm, int mk, int mk2) {
+    ds_kvreg<CH> R;
+    if (a.opt & 8) { /* the K/V loads after the arrival: the release fence does not wait for them */
+        ds_garrive(a, target);
+        if (!(a.dbg & 1)) ds_att_prefetch<CH>(kc, vc, Hq, Hkv, Scap, len, a.opt, R);
+        ds_gwait(a, target);
+    } else {
+        if (!(a.dbg & 1)) ds_att_prefetch<CH>(kc, vc, Hq, Hkv, Scap, len, a.opt, R);
+        ds_gsync(a, target);
+    }
+    ds_mark(pm, mk);
+    if (!(a.dbg & 1)) ds_attend<CH>(a, q, Hq, Hkv, kc, vc, Scap, len, self, qsm, psm, cnt, flag, R, pm, mk2);
+    ds_mark(pm, mk + 1);
+}
+
+/* ... one not-inlined instance for both phases */
 static __device__ __noinline__ void ds_attention(const ds_args &a, const float *q, int Hq, int Hkv, const __nv_bfloat16 *kc,
                                                  const __nv_bfloat16 *vc, int Scap, const int *len, bool self, float *qsm,
                                                  float *psm, unsigned *cnt, int *flag, unsigned *target,
                                                  unsigned long long *pm, int mk, int mk2) {
-    ds_kvreg R;
-    if (a.opt & 8) { /* the K/V loads after the arrival: the release fence does not wait for them */
-        ds_garrive(a, target);
-        if (!(a.dbg & 1)) ds_att_prefetch(kc, vc, Hq, Hkv, Scap, len, a.opt, R);
-        ds_gwait(a, target);
-    } else {
-        if (!(a.dbg & 1)) ds_att_prefetch(kc, vc, Hq, Hkv, Scap, len, a.opt, R);
-        ds_gsync(a, target);
-    }
-    ds_mark(pm, mk);
-    if (!(a.dbg & 1)) ds_attend(a, q, Hq, Hkv, kc, vc, Scap, len, self, qsm, psm, cnt, flag, R, pm, mk2);
-    ds_mark(pm, mk + 1);
+    ds_attention_ch<DS_CHUNK>(a, q, Hq, Hkv, kc, vc, Scap, len, self, qsm, psm, cnt, flag, target, pm, mk, mk2);
 }
 
 /* The rest of an attention block after its q projection: the attention, the barrier, the output
@@ -903,7 +949,7 @@ __global__ void __launch_bounds__(WS ? DS_WS_THREADS : DS_THREADS, 1) k_decode_l
             xo[(t & 1) * DS_XO + (t >> 1)] = a.x[(size_t)(t & 1) * a.D + r0 + (t >> 1)];
     }
     ds_csync();
-    ds_mark(a.prof ? a.prof + a.nl * DS_PROF : NULL, 0);
+    ds_mark(ds_prof_base(a) ? ds_prof_base(a) + a.nl * DS_PROF : NULL, 0);
     ds_ring rg = {ring, full, cur, empty, nst, 0, 0u, 0u};
     unsigned target = 0;
     for (int l = 0; l < a_.nl; l++) {
@@ -911,10 +957,10 @@ __global__ void __launch_bounds__(WS ? DS_WS_THREADS : DS_THREADS, 1) k_decode_l
         asm volatile("" : "+l"(ap)); /* see ds_bid */
         const ds_args &a = *ap;
         const ds_layer &L = a.L[l];
-        unsigned long long *pm = a.prof ? a.prof + l * DS_PROF : NULL;
+        unsigned long long *pm = ds_prof_base(a) ? ds_prof_base(a) + l * DS_PROF : NULL;
         if (a.opt & 2) {
-            ds_pf_att(L.kc, L.vc, a.H, a.KV, a.S, a.kvlen, a.opt);
-            ds_pf_att(L.ck, L.cv, a.CH, a.CKV, a.Lc, a.clen, a.opt);
+            ds_pf_att<DS_CHUNK>(L.kc, L.vc, a.H, a.KV, a.S, a.kvlen, a.opt);
+            ds_pf_att<DS_CHUNK>(L.ck, L.cv, a.CH, a.CKV, a.Lc, a.clen, a.opt);
         }
         ds_project<WS>(a, L, PH_QKV, a.x, a.D, L.norm[0], rg, red, sred, rope, xo);
         ds_mark(pm, 0);
@@ -1065,6 +1111,108 @@ static dia_status ds_profile_report(cuda_ctx *c, const ds_args *d) {
     return DIA_OK;
 }
 
+/* DIA_CUDA_DECODE_STEP_DEBUG & (8 | 16): every block's marks of the launch of d; per grid barrier
+ * (arrival mark, exit mark), means over the layers and calls since the last report (every 100
+ * calls, then reset): the skew (last arrival - mean arrival), the release latency (first and mean
+ * exit - last arrival), the exits' spread, the phase before it (mean and slowest block) and the
+ * blocks that arrived last most often; then the blocks late on average over all barriers. */
+#define DS_NBAR 8
+static dia_status ds_profile_all(cuda_ctx *c, const ds_args *d, int nb) {
+    static const int arr[DS_NBAR] = {0, 2, 4, 6, 8, 10, 12, 14}, ext[DS_NBAR] = {1, 3, 5, 7, 9, 11, 13, 15};
+    static const char *name[DS_NBAR] = {"qkv>self", "self>o", "o>cq", "cq>cross", "cross>co", "co>gu", "gu>down", "down>qkv"};
+    static double acc[DS_NBAR][6], n[DS_NBAR], late[1024];
+    static long lastc[DS_NBAR][1024], calls;
+    static double gran = 1e30, att[2][5]; /* self, cross: blocks with a unit; q wait, scores+values, rest, max, n */
+    const size_t stride = (size_t)d->nl * DS_PROF + 1;
+    if (nb > 1024) return dia_fail(DIA_ERR_INTERNAL, "decode-step profile: %d blocks (at most 1024)", nb);
+    unsigned long long *h = (unsigned long long *)malloc((size_t)nb * stride * sizeof *h);
+    if (!h) return dia_fail(DIA_ERR_OUT_OF_MEMORY, "decode-step profile: out of memory");
+    cudaError_t e = cudaMemcpyAsync(h, d->prof, (size_t)nb * stride * sizeof *h, cudaMemcpyDeviceToHost, c->stream);
+    if (e == cudaSuccess) e = cudaStreamSynchronize(c->stream);
+    if (e != cudaSuccess) {
+        free(h);
+        return dia_fail(DIA_ERR_BACKEND, "decode-step profile: %s", cudaGetErrorString(e));
+    }
+    for (int l = 0; l < d->nl; l++)
+        for (int k = 0; k < 2; k++) { /* inside the attention phases (marks 16, 17 self; 18, 19 cross) */
+            const int m0 = k ? 7 : 1, mq = k ? 18 : 16, mend = m0 + 1;
+            double mx = 0;
+            for (int b = 0; b < nb; b++) {
+                const unsigned long long *pl = h + (size_t)b * stride + l * DS_PROF;
+                if (!pl[mq]) continue; /* no unit (the marks are zeroed before each launch) */
+                att[k][0] += (double)(pl[mq] - pl[m0]), att[k][1] += (double)(pl[mq + 1] - pl[mq]);
+                att[k][2] += (double)(pl[mend] - pl[mq + 1]), att[k][4] += 1;
+                if ((double)(pl[mend] - pl[m0]) > mx) mx = (double)(pl[mend] - pl[m0]);
+            }
+            att[k][3] += mx;
+        }
+    for (int l = 0; l < d->nl; l++)
+        for (int j = 0; j < DS_NBAR; j++) {
+            if (j == DS_NBAR - 1 && l + 1 == d->nl) continue; /* no barrier after the last layer */
+            double amax = -1e300, asum = 0, emin = 1e300, emax = -1e300, esum = 0, psum = 0, pmax = -1e300;
+            int last = 0;
+            for (int b = 0; b < nb; b++) {
+                const unsigned long long *pb = h + (size_t)b * stride;
+                const double A = (double)pb[l * DS_PROF + arr[j]], E = (double)pb[l * DS_PROF + ext[j]];
+                const double P = j > 0 ? (double)pb[l * DS_PROF + ext[j - 1]]
+                                 : l > 0 ? (double)pb[(l - 1) * DS_PROF + ext[DS_NBAR - 1]]
+                                         : (double)pb[d->nl * DS_PROF];
+                if (A > amax) amax = A, last = b;
+                asum += A, esum += E, psum += A - P;
+                if (A - P > pmax) pmax = A - P;
+                if (E < emin) emin = E;
+                if (E > emax) emax = E;
+            }
+            const double amean = asum / nb;
+            for (int b = 0; b < nb; b++) {
+                const unsigned long long *pb = h + (size_t)b * stride;
+                const double A = (double)pb[l * DS_PROF + arr[j]], E = (double)pb[l * DS_PROF + ext[j]];
+                late[b] += A - amean;
+                if (E > emin && E - emin < gran) gran = E - emin;
+            }
+            acc[j][0] += amax - amean, acc[j][1] += emin - amax, acc[j][2] += esum / nb - amax;
+            acc[j][3] += emax - emin, acc[j][4] += psum / nb, acc[j][5] += pmax;
+            n[j] += 1, lastc[j][last]++;
+        }
+    free(h);
+    if (++calls % 100) return DIA_OK;
+    dia_log(DIA_LOG_INFO, "decode-step barriers, %d blocks, 100 calls (us; timer step >= %.0f ns):", nb, gran);
+    for (int j = 0; j < DS_NBAR; j++) {
+        if (!n[j]) continue;
+        int top[3] = {-1, -1, -1};
+        for (int t = 0; t < 3; t++)
+            for (int b = 0; b < nb; b++)
+                if ((t < 1 || b != top[0]) && (t < 2 || b != top[1]) && (top[t] < 0 || lastc[j][b] > lastc[j][top[t]])) top[t] = b;
+        dia_log(DIA_LOG_INFO,
+                "  %-8s phase mean %6.2f max %6.2f | skew %5.2f | release first %5.2f mean %5.2f | exit spread %5.2f | last: "
+                "%d (%.0f%%) %d (%.0f%%) %d (%.0f%%)",
+                name[j], acc[j][4] / n[j] * 1e-3, acc[j][5] / n[j] * 1e-3, acc[j][0] / n[j] * 1e-3, acc[j][1] / n[j] * 1e-3,
+                acc[j][2] / n[j] * 1e-3, acc[j][3] / n[j] * 1e-3, top[0], 100.0 * lastc[j][top[0]] / n[j], top[1],
+                100.0 * lastc[j][top[1]] / n[j], top[2], 100.0 * lastc[j][top[2]] / n[j]);
+    }
+    double ntot = 0;
+    for (int j = 0; j < DS_NBAR; j++) ntot += n[j];
+    char line[512];
+    int off = 0;
+    for (int t = 0; t < 8; t++) { /* the 8 latest blocks on average */
+        int best = -1;
+        for (int b = 0; b < nb; b++)
+            if (late[b] != 1e300 && (best < 0 || late[b] > late[best])) best = b; /* 1e300: listed */
+        if (best < 0) break;
+        off += snprintf(line + off, sizeof line - (size_t)off, " %d:%+.2f", best, late[best] / ntot * 1e-3);
+        late[best] = 1e300;
+    }
+    dia_log(DIA_LOG_INFO, "  latest blocks (mean arrival - mean of all, us):%s", line);
+    for (int k = 0; k < 2; k++)
+        if (att[k][4] > 0)
+            dia_log(DIA_LOG_INFO, "  %s attention, %.1f blocks with a unit: q loaded %.2f, scores+values %.2f, merge+store %.2f; slowest block %.2f",
+                    k ? "cross" : "self", att[k][4] / (100.0 * d->nl), att[k][0] / att[k][4] * 1e-3, att[k][1] / att[k][4] * 1e-3,
+                    att[k][2] / att[k][4] * 1e-3, att[k][3] / (100.0 * d->nl) * 1e-3);
+    memset(att, 0, sizeof att);
+    memset(acc, 0, sizeof acc), memset(n, 0, sizeof n), memset(late, 0, sizeof late), memset(lastc, 0, sizeof lastc);
+    return DIA_OK;
+}
+
 dia_status cu_decode_layers(dia_backend *be, const dia_decode_layers_args *a) {
     if (!cu_decode_layers_ok(be, a)) return dia_fail(DIA_ERR_INTERNAL, "decode_layers: arguments it does not take");
     cuda_ctx *c = cu_ctx(be);
@@ -1107,12 +1255,14 @@ dia_status cu_decode_layers(dia_backend *be, const dia_decode_layers_args *a) {
     const ds_variant var = ds_get_variant(c);
     d.opt = opt ? atoi(opt) : var.ws ? DS_OPT_WS_DEFAULT : DS_OPT_DEFAULT;
     d.nst = var.nst, d.infl = var.infl;
-    if (d.dbg & 8) { /* block 0's phase times, synchronously (breaks graph capture: steps run eagerly) */
+    if (d.dbg & 8) { /* block 0's (& 16: every block's) phase times, synchronously (breaks graph capture: steps run eagerly) */
         static void *prof_d;
-        if (!prof_d) CU_CHECK(cudaMalloc(&prof_d, (DS_MAXL * DS_PROF + 1) * sizeof(unsigned long long)));
+        if (!prof_d) CU_CHECK(cudaMalloc(&prof_d, (size_t)c->sm_count * (DS_MAXL * DS_PROF + 1) * sizeof(unsigned long long)));
         d.prof = (unsigned long long *)prof_d;
     }
     CU_CHECK(cudaMemsetAsync(d.bar, 0, (4 + n_c) * sizeof(unsigned), c->stream));
+    if (d.prof && (d.dbg & 16))
+        CU_CHECK(cudaMemsetAsync(d.prof, 0, (size_t)c->sm_count * (DS_MAXL * DS_PROF + 1) * sizeof(unsigned long long), c->stream));
     /* a cooperative launch: it fails (instead of waiting forever at the first grid barrier) where
      * not all blocks can be resident at once, e.g. under MPS with an SM limit.
      * DIA_CUDA_DECODE_STEP_COOP=0: a plain launch (measurements) */
@@ -1125,7 +1275,7 @@ dia_status cu_decode_layers(dia_backend *be, const dia_decode_layers_args *a) {
     at[0].id = cudaLaunchAttributeCooperative, at[0].val.cooperative = 1;
     cfg.attrs = at, cfg.numAttrs = coop && coop[0] == '0' ? 0 : 1;
     CU_CHECK(cudaLaunchKernelEx(&cfg, ds_kernel(var.ws), d));
-    if (d.prof && (st = ds_profile_report(c, &d)) != DIA_OK) return st;
+    if (d.prof && (st = (d.dbg & 16) ? ds_profile_all(c, &d, c->sm_count) : ds_profile_report(c, &d)) != DIA_OK) return st;
     __atomic_add_fetch(&g_ds_launches, 1, __ATOMIC_RELAXED);
     return DIA_OK;
 }
