@@ -727,6 +727,70 @@ static __device__ __forceinline__ void ds_put_att(const ds_args &a, int r, int h
         make_float4(o.x * inv, o.y * inv, o.z * inv, o.w * inv);
 }
 
+/* Query heads hq .. hq + NH - 1 of a unit over this warp's chunk: this lane's 4 features of q . k
+ * for every key, summed over the lanes with the key index landing on its lane (31 shuffles; 16-key
+ * chunks: 15 + 1), the chunk's softmax and its values into the warp's partials Pw. */
+template <int CH, int NH>
+static __device__ __forceinline__ void ds_heads(const float *qsm, const ds_kvreg<CH> &R, uint2 kl, uint2 vl, bool fix, int jl,
+                                                bool valid, int lane, float *Pw, int hq) {
+    float sj[NH][CH];
+#pragma unroll
+    for (int h = 0; h < NH; h++) {
+        const float4 qv = ((const float4 *)(qsm + (hq + h) * DS_HD))[lane];
+#pragma unroll
+        for (int j = 0; j < CH; j++) {
+            const uint2 kj = fix && j >= jl ? kl : R.k[j]; /* rows past the end: row Lr - 1 too */
+            const float2 ka = __bfloat1622float2(*(const __nv_bfloat162 *)&kj.x);
+            const float2 kb = __bfloat1622float2(*(const __nv_bfloat162 *)&kj.y);
+            sj[h][j] = fmaf(qv.x, ka.x, qv.y * ka.y) + fmaf(qv.z, kb.x, qv.w * kb.y);
+        }
+    }
+#pragma unroll
+    for (int h = 0; h < NH; h++) {
+        if constexpr (CH == 32) {
+            ds_fold<16>(sj[h], lane, 16);
+            ds_fold<8>(sj[h], lane, 8);
+            ds_fold<4>(sj[h], lane, 4);
+            ds_fold<2>(sj[h], lane, 2);
+            ds_fold<1>(sj[h], lane, 1);
+        } else { /* 16 keys: key (lane >> 1) & 15 on both lanes of a pair */
+            ds_fold<8>(sj[h], lane, 16);
+            ds_fold<4>(sj[h], lane, 8);
+            ds_fold<2>(sj[h], lane, 4);
+            ds_fold<1>(sj[h], lane, 2);
+            sj[h][0] += __shfl_xor_sync(0xffffffffu, sj[h][0], 1);
+        }
+    }
+    float mx[NH], pr[NH], ls[NH], o[NH][4];
+#pragma unroll
+    for (int h = 0; h < NH; h++) mx[h] = ds_warp_max(valid ? sj[h][0] : -INFINITY); /* sj[h][0]: key kk's score */
+#pragma unroll
+    for (int h = 0; h < NH; h++) {
+        pr[h] = valid ? expf(sj[h][0] - mx[h]) : 0.0f;
+        /* CH 16: every key twice, paired last in the butterfly, so the sum is exactly 2x */
+        ls[h] = CH == 32 ? ds_warp_sum(pr[h]) : 0.5f * ds_warp_sum(pr[h]);
+        o[h][0] = o[h][1] = o[h][2] = o[h][3] = 0.0f;
+    }
+#pragma unroll
+    for (int j = 0; j < CH; j++) {
+        const uint2 vj = fix && j >= jl ? vl : R.v[j]; /* rows past the end: row Lr - 1 too */
+        const float2 va = __bfloat1622float2(*(const __nv_bfloat162 *)&vj.x);
+        const float2 vb = __bfloat1622float2(*(const __nv_bfloat162 *)&vj.y);
+#pragma unroll
+        for (int h = 0; h < NH; h++) {
+            const float pj = __shfl_sync(0xffffffffu, pr[h], CH == 32 ? j : 2 * j);
+            o[h][0] = fmaf(pj, va.x, o[h][0]), o[h][1] = fmaf(pj, va.y, o[h][1]);
+            o[h][2] = fmaf(pj, vb.x, o[h][2]), o[h][3] = fmaf(pj, vb.y, o[h][3]);
+        }
+    }
+#pragma unroll
+    for (int h = 0; h < NH; h++) {
+        float *P = Pw + (hq + h) * DS_PSTRIDE;
+        if (lane == 0) P[0] = mx[h], P[1] = ls[h];
+        ((float4 *)(P + 4))[lane] = make_float4(o[h][0], o[h][1], o[h][2], o[h][3]);
+    }
+}
+
 /* qsm: shared [DS_MAXG][128]; psm: shared [DS_CWARPS][DS_MAXG][DS_PSTRIDE]: each warp's partials;
  * R: the loads of the block's first unit (made before the barrier). self: the cache row at Lr - 1
  * was written in this kernel (after those loads): read again. The query heads of a unit go through
@@ -758,50 +822,11 @@ static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *
         if (has) {
             const bool valid = kk < t.Lr;
             const bool fix = self && jl < CH;
+            int hq;
 #pragma unroll 1
-            for (int hq = 0; hq < t.GU; hq++) {
-                /* this lane's 4 features of q . k for every key, then summed over the lanes with
-                 * the key index landing on its lane (31 shuffles; 16-key chunks: 15 + 1) */
-                const float4 qv = ((const float4 *)(qsm + hq * DS_HD))[lane];
-                float sj[CH];
-#pragma unroll
-                for (int j = 0; j < CH; j++) {
-                    const uint2 kj = fix && j >= jl ? kl : R.k[j]; /* rows past the end: row Lr - 1 too */
-                    const float2 ka = __bfloat1622float2(*(const __nv_bfloat162 *)&kj.x);
-                    const float2 kb = __bfloat1622float2(*(const __nv_bfloat162 *)&kj.y);
-                    sj[j] = fmaf(qv.x, ka.x, qv.y * ka.y) + fmaf(qv.z, kb.x, qv.w * kb.y);
-                }
-                if constexpr (CH == 32) {
-                    ds_fold<16>(sj, lane, 16);
-                    ds_fold<8>(sj, lane, 8);
-                    ds_fold<4>(sj, lane, 4);
-                    ds_fold<2>(sj, lane, 2);
-                    ds_fold<1>(sj, lane, 1);
-                } else { /* 16 keys: key (lane >> 1) & 15 on both lanes of a pair */
-                    ds_fold<8>(sj, lane, 16);
-                    ds_fold<4>(sj, lane, 8);
-                    ds_fold<2>(sj, lane, 4);
-                    ds_fold<1>(sj, lane, 2);
-                    sj[0] += __shfl_xor_sync(0xffffffffu, sj[0], 1);
-                }
-                const float sc = sj[0]; /* key kk */
-                const float mx = ds_warp_max(valid ? sc : -INFINITY);
-                const float pr = valid ? expf(sc - mx) : 0.0f;
-                /* CH 16: every key twice, paired last in the butterfly, so the sum is exactly 2x */
-                const float ls = CH == 32 ? ds_warp_sum(pr) : 0.5f * ds_warp_sum(pr);
-                float o0 = 0.0f, o1 = 0.0f, o2 = 0.0f, o3 = 0.0f;
-#pragma unroll
-                for (int j = 0; j < CH; j++) {
-                    const uint2 vj = fix && j >= jl ? vl : R.v[j]; /* rows past the end: row Lr - 1 too */
-                    const float2 va = __bfloat1622float2(*(const __nv_bfloat162 *)&vj.x);
-                    const float2 vb = __bfloat1622float2(*(const __nv_bfloat162 *)&vj.y);
-                    const float pj = __shfl_sync(0xffffffffu, pr, CH == 32 ? j : 2 * j);
-                    o0 = fmaf(pj, va.x, o0), o1 = fmaf(pj, va.y, o1), o2 = fmaf(pj, vb.x, o2), o3 = fmaf(pj, vb.y, o3);
-                }
-                float *P = Pw + hq * DS_PSTRIDE;
-                if (lane == 0) P[0] = mx, P[1] = ls;
-                ((float4 *)(P + 4))[lane] = make_float4(o0, o1, o2, o3);
-            }
+            for (hq = 0; hq + 2 <= t.GU; hq += 2) /* two heads at a time: their shuffle chains overlap */
+                ds_heads<CH, 2>(qsm, R, kl, vl, fix, jl, valid, lane, Pw, hq);
+            if (hq < t.GU) ds_heads<CH, 1>(qsm, R, kl, vl, fix, jl, valid, lane, Pw, hq);
         } else if (lane < t.GU) {
             Pw[lane * DS_PSTRIDE] = -INFINITY; /* no keys: an empty partial */
         }
