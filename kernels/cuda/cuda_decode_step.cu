@@ -591,10 +591,9 @@ static __device__ __forceinline__ unsigned long long *ds_prof_base(const ds_args
  * counter in cnt) merges the segments. A warp's K and V rows are loaded into registers before the
  * grid barrier that precedes the phase (they do not depend on it; the one self-attention row
  * written in this step is read again after it). */
-template <int CH>
 struct ds_kvreg {
-    uint2 k[CH]; /* this lane's 4 features of every key row of the chunk */
-    uint2 v[CH]; /* this lane's 4 features of every value row of the chunk */
+    uint2 k[DS_CHUNK]; /* this lane's 4 features of every key row of the chunk */
+    uint2 v[DS_CHUNK]; /* this lane's 4 features of every value row of the chunk */
 };
 
 struct ds_unit {
@@ -604,9 +603,8 @@ struct ds_unit {
 /* Block unit u of an attention phase (u < total), or 0 past the end. A unit takes the fewest query
  * heads of a kv head (a divisor of G) for which every unit gets a block of its own, else all G
  * (the unit's blocks read the kv head's K and V rows G / GU times in all). */
-template <int CH>
 static __device__ __forceinline__ int ds_att_unit(const int *len, int Hq, int G, int opt, int u, ds_unit *t) {
-    const int L0 = __ldg(len), L1 = __ldg(len + 1), span = CH * DS_CWARPS;
+    const int L0 = __ldg(len), L1 = __ldg(len + 1), span = DS_CHUNK * DS_CWARPS;
     const int s0 = (L0 + span - 1) / span, s1 = (L1 + span - 1) / span;
     int GU = opt & 32 ? G : 1; /* the fewest heads per unit that fit the grid (G if none) */
     while (GU < G && (Hq / GU * (s0 + s1) > (int)ds_nb() || G % GU)) GU++;
@@ -622,30 +620,28 @@ static __device__ __forceinline__ int ds_att_unit(const int *len, int Hq, int G,
 
 /* This warp's K and V rows of chunk t.c (rows past the end: the last row, masked later): lane = 4
  * features of every row (coalesced: each load is one 256-byte row). */
-template <int CH>
 static __device__ __forceinline__ void ds_att_load(const __nv_bfloat16 *kc, const __nv_bfloat16 *vc, int Hkv, int Scap,
-                                                   const ds_unit &t, ds_kvreg<CH> &R) {
+                                                   const ds_unit &t, ds_kvreg &R) {
     const int lane = threadIdx.x & 31;
-    if (t.c * CH >= t.Lr) return;
+    if (t.c * DS_CHUNK >= t.Lr) return;
     const size_t base = ((size_t)t.r * Hkv + t.kv) * (size_t)Scap * DS_HD;
     const uint2 *kr = (const uint2 *)(kc + base) + lane, *vr = (const uint2 *)(vc + base) + lane;
 #pragma unroll
-    for (int j = 0; j < CH; j++) R.k[j] = __ldcg(kr + (size_t)min(t.c * CH + j, t.Lr - 1) * (DS_HD / 4));
+    for (int j = 0; j < DS_CHUNK; j++) R.k[j] = __ldcg(kr + (size_t)min(t.c * DS_CHUNK + j, t.Lr - 1) * (DS_HD / 4));
 #pragma unroll
-    for (int j = 0; j < CH; j++) R.v[j] = __ldcg(vr + (size_t)min(t.c * CH + j, t.Lr - 1) * (DS_HD / 4));
+    for (int j = 0; j < DS_CHUNK; j++) R.v[j] = __ldcg(vr + (size_t)min(t.c * DS_CHUNK + j, t.Lr - 1) * (DS_HD / 4));
 }
 
 /* L2 prefetch of the K and V rows of this block's units of an attention phase (DIA_CUDA_DECODE_STEP_OPT
  * 2): issued at the layer's start, so that its loads do not wait behind the weight stream in
  * the memory queues. */
-template <int CH>
 static __device__ __forceinline__ void ds_pf_att(const __nv_bfloat16 *kc, const __nv_bfloat16 *vc, int Hq, int Hkv,
                                                  int Scap, const int *len, int opt) {
     if (threadIdx.x != 0) return;
     ds_unit t;
-    for (int u = ds_bid(); ds_att_unit<CH>(len, Hq, Hq / Hkv, opt, u, &t); u += ds_nb()) {
+    for (int u = ds_bid(); ds_att_unit(len, Hq, Hq / Hkv, opt, u, &t); u += ds_nb()) {
         if (t.g % (Hq / Hkv)) continue; /* the kv head's first unit prefetches */
-        const int k0 = t.seg * CH * DS_CWARPS, k1 = min(t.Lr, k0 + CH * DS_CWARPS);
+        const int k0 = t.seg * DS_CHUNK * DS_CWARPS, k1 = min(t.Lr, k0 + DS_CHUNK * DS_CWARPS);
         if (k1 <= k0) continue;
         const size_t off = (((size_t)t.r * Hkv + t.kv) * (size_t)Scap + k0) * DS_HD;
         const unsigned bytes = (unsigned)(k1 - k0) * DS_HD * 2u;
@@ -655,11 +651,10 @@ static __device__ __forceinline__ void ds_pf_att(const __nv_bfloat16 *kc, const 
 }
 
 /* The loads of this block's first unit of a phase, before the barrier that precedes it. */
-template <int CH>
 static __device__ __forceinline__ void ds_att_prefetch(const __nv_bfloat16 *kc, const __nv_bfloat16 *vc, int Hq, int Hkv,
-                                                       int Scap, const int *len, int opt, ds_kvreg<CH> &R) {
+                                                       int Scap, const int *len, int opt, ds_kvreg &R) {
     ds_unit t;
-    if (ds_att_unit<CH>(len, Hq, Hq / Hkv, opt, ds_bid(), &t)) ds_att_load(kc, vc, Hkv, Scap, t, R);
+    if (ds_att_unit(len, Hq, Hq / Hkv, opt, ds_bid(), &t)) ds_att_load(kc, vc, Hkv, Scap, t, R);
 }
 
 /* Merge n partials (max, sum, o[128]) STRIDE floats apart at P (shared or global): lane = 4
@@ -686,7 +681,7 @@ static __device__ __forceinline__ void ds_merge_parts(const float *P, int n, flo
 
 /* ds_merge_parts<true> (the segments' partials in global memory, read through L2) with the loads
  * issued in batches: lane c < n reads partial c's max and sum, and every lane its 4 features of
- * DS_MERGE_BATCH partials at once, so n <= DS_MERGE_BATCH partials (2048 keys) cost one L2 round
+ * DS_MERGE_BATCH partials at once, so n <= DS_MERGE_BATCH partials (1024 keys) cost one L2 round
  * trip instead of one for the maxima and one per partial. The same sums in the same order. */
 #define DS_MERGE_BATCH 8
 template <int STRIDE>
@@ -730,15 +725,15 @@ static __device__ __forceinline__ void ds_put_att(const ds_args &a, int r, int h
 /* Query heads hq .. hq + NH - 1 of a unit over this warp's chunk: this lane's 4 features of q . k
  * for every key, summed over the lanes with the key index landing on its lane (31 shuffles; 16-key
  * chunks: 15 + 1), the chunk's softmax and its values into the warp's partials Pw. */
-template <int CH, int NH>
-static __device__ __forceinline__ void ds_heads(const float *qsm, const ds_kvreg<CH> &R, uint2 kl, uint2 vl, bool fix, int jl,
+template <int NH>
+static __device__ __forceinline__ void ds_heads(const float *qsm, const ds_kvreg &R, uint2 kl, uint2 vl, bool fix, int jl,
                                                 bool valid, int lane, float *Pw, int hq) {
-    float sj[NH][CH];
+    float sj[NH][DS_CHUNK];
 #pragma unroll
     for (int h = 0; h < NH; h++) {
         const float4 qv = ((const float4 *)(qsm + (hq + h) * DS_HD))[lane];
 #pragma unroll
-        for (int j = 0; j < CH; j++) {
+        for (int j = 0; j < DS_CHUNK; j++) {
             const uint2 kj = fix && j >= jl ? kl : R.k[j]; /* rows past the end: row Lr - 1 too */
             const float2 ka = __bfloat1622float2(*(const __nv_bfloat162 *)&kj.x);
             const float2 kb = __bfloat1622float2(*(const __nv_bfloat162 *)&kj.y);
@@ -747,7 +742,7 @@ static __device__ __forceinline__ void ds_heads(const float *qsm, const ds_kvreg
     }
 #pragma unroll
     for (int h = 0; h < NH; h++) {
-        if constexpr (CH == 32) {
+        if constexpr (DS_CHUNK == 32) {
             ds_fold<16>(sj[h], lane, 16);
             ds_fold<8>(sj[h], lane, 8);
             ds_fold<4>(sj[h], lane, 4);
@@ -767,18 +762,18 @@ static __device__ __forceinline__ void ds_heads(const float *qsm, const ds_kvreg
 #pragma unroll
     for (int h = 0; h < NH; h++) {
         pr[h] = valid ? expf(sj[h][0] - mx[h]) : 0.0f;
-        /* CH 16: every key twice, paired last in the butterfly, so the sum is exactly 2x */
-        ls[h] = CH == 32 ? ds_warp_sum(pr[h]) : 0.5f * ds_warp_sum(pr[h]);
+        /* DS_CHUNK 16: every key twice, paired last in the butterfly, so the sum is exactly 2x */
+        ls[h] = DS_CHUNK == 32 ? ds_warp_sum(pr[h]) : 0.5f * ds_warp_sum(pr[h]);
         o[h][0] = o[h][1] = o[h][2] = o[h][3] = 0.0f;
     }
 #pragma unroll
-    for (int j = 0; j < CH; j++) {
+    for (int j = 0; j < DS_CHUNK; j++) {
         const uint2 vj = fix && j >= jl ? vl : R.v[j]; /* rows past the end: row Lr - 1 too */
         const float2 va = __bfloat1622float2(*(const __nv_bfloat162 *)&vj.x);
         const float2 vb = __bfloat1622float2(*(const __nv_bfloat162 *)&vj.y);
 #pragma unroll
         for (int h = 0; h < NH; h++) {
-            const float pj = __shfl_sync(0xffffffffu, pr[h], CH == 32 ? j : 2 * j);
+            const float pj = __shfl_sync(0xffffffffu, pr[h], DS_CHUNK == 32 ? j : 2 * j);
             o[h][0] = fmaf(pj, va.x, o[h][0]), o[h][1] = fmaf(pj, va.y, o[h][1]);
             o[h][2] = fmaf(pj, vb.x, o[h][2]), o[h][3] = fmaf(pj, vb.y, o[h][3]);
         }
@@ -796,21 +791,20 @@ static __device__ __forceinline__ void ds_heads(const float *qsm, const ds_kvreg
  * was written in this kernel (after those loads): read again. The query heads of a unit go through
  * one rolled loop (one copy of the code: the kernel is large enough to miss in the instruction
  * cache). */
-template <int CH>
 static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *q, int Hq, int Hkv, const __nv_bfloat16 *kc,
                                                  const __nv_bfloat16 *vc, int Scap, const int *len, bool self, float *qsm,
-                                                 float *psm, unsigned *cnt, int *flag, ds_kvreg<CH> &R,
+                                                 float *psm, unsigned *cnt, int *flag, ds_kvreg &R,
                                                  unsigned long long *pm, int mk) {
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, G = Hq / Hkv;
     ds_unit t;
-    for (int u = ds_bid(); ds_att_unit<CH>(len, Hq, G, a.opt, u, &t); u += ds_nb()) {
-        const bool has = t.c * CH < t.Lr;
+    for (int u = ds_bid(); ds_att_unit(len, Hq, G, a.opt, u, &t); u += ds_nb()) {
+        const bool has = t.c * DS_CHUNK < t.Lr;
         if (u != (int)ds_bid()) ds_att_load(kc, vc, Hkv, Scap, t, R);
         const size_t base = ((size_t)t.r * Hkv + t.kv) * (size_t)Scap * DS_HD;
-        /* kk: the key whose score lands on this lane (CH 16: on lanes 2j and 2j + 1); jl: the chunk's index of row Lr - 1 */
-        const int kk = t.c * CH + (CH == 32 ? lane : (lane >> 1) & 15), jl = t.Lr - 1 - t.c * CH;
+        /* kk: the key whose score lands on this lane (DS_CHUNK 16: on lanes 2j and 2j + 1); jl: the chunk's index of row Lr - 1 */
+        const int kk = t.c * DS_CHUNK + (DS_CHUNK == 32 ? lane : (lane >> 1) & 15), jl = t.Lr - 1 - t.c * DS_CHUNK;
         uint2 kl = make_uint2(0u, 0u), vl = make_uint2(0u, 0u);
-        if (self && has && jl < CH) { /* the row written in this step */
+        if (self && has && jl < DS_CHUNK) { /* the row written in this step */
             kl = __ldcg((const uint2 *)(kc + base + (size_t)(t.Lr - 1) * DS_HD) + lane);
             vl = __ldcg((const uint2 *)(vc + base + (size_t)(t.Lr - 1) * DS_HD) + lane);
         }
@@ -821,12 +815,12 @@ static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *
         float *Pw = psm + (size_t)w * DS_MAXG * DS_PSTRIDE;
         if (has) {
             const bool valid = kk < t.Lr;
-            const bool fix = self && jl < CH;
+            const bool fix = self && jl < DS_CHUNK;
             int hq;
 #pragma unroll 1
             for (hq = 0; hq + 2 <= t.GU; hq += 2) /* two heads at a time: their shuffle chains overlap */
-                ds_heads<CH, 2>(qsm, R, kl, vl, fix, jl, valid, lane, Pw, hq);
-            if (hq < t.GU) ds_heads<CH, 1>(qsm, R, kl, vl, fix, jl, valid, lane, Pw, hq);
+                ds_heads<2>(qsm, R, kl, vl, fix, jl, valid, lane, Pw, hq);
+            if (hq < t.GU) ds_heads<1>(qsm, R, kl, vl, fix, jl, valid, lane, Pw, hq);
         } else if (lane < t.GU) {
             Pw[lane * DS_PSTRIDE] = -INFINITY; /* no keys: an empty partial */
         }
@@ -875,32 +869,24 @@ static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *
 /* An attention phase: this warp's first K and V rows, the grid barrier, the attention (marks mk,
  * mk + 1 around it, mk2, mk2 + 1 inside its first unit). One instance for both phases (not
  * inlined: instruction-cache footprint). */
-template <int CH>
-static __device__ __forceinline__ void ds_attention_ch(const ds_args &a, const float *q, int Hq, int Hkv, const __nv_bfloat16 *kc,
-                                                 const __nv_bfloat16 *vc, int Scap, const int *len, bool self, float *qsm,
-                                                 float *psm, unsigned *cnt, int *flag, unsigned *target,
-                                                 unsigned long long *pm, int mk, int mk2) {
-    ds_kvreg<CH> R;
-    if (a.opt & 8) { /* the K/V loads after the arrival: the release fence does not wait for them */
-        ds_garrive(a, target);
-        if (!(a.dbg & 1)) ds_att_prefetch<CH>(kc, vc, Hq, Hkv, Scap, len, a.opt, R);
-        ds_gwait(a, target);
-    } else {
-        if (!(a.dbg & 1)) ds_att_prefetch<CH>(kc, vc, Hq, Hkv, Scap, len, a.opt, R);
-        ds_gsync(a, target);
-    }
-    ds_mark(pm, mk);
-    if (!(a.dbg & 1)) ds_attend<CH>(a, q, Hq, Hkv, kc, vc, Scap, len, self, qsm, psm, cnt, flag, R, pm, mk2);
-    ds_mark(pm, mk + 1);
-}
-
-/* ... one not-inlined instance for both phases */
 static __device__ __noinline__ void ds_attention(const ds_args &a, const float *q, int Hq, int Hkv, const __nv_bfloat16 *kc,
                                                  const __nv_bfloat16 *vc, int Scap, const int *len, bool self, float *qsm,
                                                  float *psm, unsigned *cnt, int *flag, unsigned *target,
                                                  unsigned long long *pm, int mk, int mk2) {
-    ds_attention_ch<DS_CHUNK>(a, q, Hq, Hkv, kc, vc, Scap, len, self, qsm, psm, cnt, flag, target, pm, mk, mk2);
+    ds_kvreg R;
+    if (a.opt & 8) { /* the K/V loads after the arrival: the release fence does not wait for them */
+        ds_garrive(a, target);
+        if (!(a.dbg & 1)) ds_att_prefetch(kc, vc, Hq, Hkv, Scap, len, a.opt, R);
+        ds_gwait(a, target);
+    } else {
+        if (!(a.dbg & 1)) ds_att_prefetch(kc, vc, Hq, Hkv, Scap, len, a.opt, R);
+        ds_gsync(a, target);
+    }
+    ds_mark(pm, mk);
+    if (!(a.dbg & 1)) ds_attend(a, q, Hq, Hkv, kc, vc, Scap, len, self, qsm, psm, cnt, flag, R, pm, mk2);
+    ds_mark(pm, mk + 1);
 }
+
 
 /* The rest of an attention block after its q projection: the attention, the barrier, the output
  * projection (x += att . Wo), the barrier. Self- or cross-attention; marks mk .. mk + 4 (and the
@@ -984,8 +970,8 @@ __global__ void __launch_bounds__(WS ? DS_WS_THREADS : DS_THREADS, 1) k_decode_l
         const ds_layer &L = a.L[l];
         unsigned long long *pm = ds_prof_base(a) ? ds_prof_base(a) + l * DS_PROF : NULL;
         if (a.opt & 2) {
-            ds_pf_att<DS_CHUNK>(L.kc, L.vc, a.H, a.KV, a.S, a.kvlen, a.opt);
-            ds_pf_att<DS_CHUNK>(L.ck, L.cv, a.CH, a.CKV, a.Lc, a.clen, a.opt);
+            ds_pf_att(L.kc, L.vc, a.H, a.KV, a.S, a.kvlen, a.opt);
+            ds_pf_att(L.ck, L.cv, a.CH, a.CKV, a.Lc, a.clen, a.opt);
         }
         ds_project<WS>(a, L, PH_QKV, a.x, a.D, L.norm[0], rg, red, sred, rope, xo);
         ds_mark(pm, 0);
@@ -1107,13 +1093,22 @@ int cu_decode_layers_ok(dia_backend *be, const dia_decode_layers_args *a) {
 
 /* DIA_CUDA_DECODE_STEP_DEBUG & 8: wait for the launch of d, read block 0's phase times and log their
  * means every 100 calls (process-wide sums: a debugging aid). */
+/* bytes of the marks buffer: room for every block's */
+static size_t ds_prof_bytes(const cuda_ctx *c) { return (size_t)c->sm_count * (DS_MAXL * DS_PROF + 1) * sizeof(unsigned long long); }
+
+/* n marks of the launch of d into h (waits for the launch) */
+static dia_status ds_prof_fetch(cuda_ctx *c, const ds_args *d, size_t n, unsigned long long *h) {
+    CU_CHECK(cudaMemcpyAsync(h, d->prof, n * sizeof *h, cudaMemcpyDeviceToHost, c->stream));
+    CU_CHECK(cudaStreamSynchronize(c->stream));
+    return DIA_OK;
+}
+
 static dia_status ds_profile_report(cuda_ctx *c, const ds_args *d) {
     unsigned long long prof_h[DS_MAXL * DS_PROF + 1];
     static double sum[21];
     static long calls;
-    CU_CHECK(cudaMemcpyAsync(prof_h, d->prof, (DS_MAXL * DS_PROF + 1) * sizeof(unsigned long long), cudaMemcpyDeviceToHost,
-                             c->stream));
-    CU_CHECK(cudaStreamSynchronize(c->stream));
+    const dia_status st = ds_prof_fetch(c, d, DS_MAXL * DS_PROF + 1, prof_h);
+    if (st != DIA_OK) return st;
     unsigned long long prev = prof_h[d->nl * DS_PROF];
     for (int l = 0; l < d->nl; l++) {
         const unsigned long long *pl = prof_h + l * DS_PROF;
@@ -1152,11 +1147,10 @@ static dia_status ds_profile_all(cuda_ctx *c, const ds_args *d, int nb) {
     if (nb > 1024) return dia_fail(DIA_ERR_INTERNAL, "decode-step profile: %d blocks (at most 1024)", nb);
     unsigned long long *h = (unsigned long long *)malloc((size_t)nb * stride * sizeof *h);
     if (!h) return dia_fail(DIA_ERR_OUT_OF_MEMORY, "decode-step profile: out of memory");
-    cudaError_t e = cudaMemcpyAsync(h, d->prof, (size_t)nb * stride * sizeof *h, cudaMemcpyDeviceToHost, c->stream);
-    if (e == cudaSuccess) e = cudaStreamSynchronize(c->stream);
-    if (e != cudaSuccess) {
+    const dia_status st = ds_prof_fetch(c, d, (size_t)nb * stride, h);
+    if (st != DIA_OK) {
         free(h);
-        return dia_fail(DIA_ERR_BACKEND, "decode-step profile: %s", cudaGetErrorString(e));
+        return st;
     }
     for (int l = 0; l < d->nl; l++)
         for (int k = 0; k < 2; k++) { /* inside the attention phases (marks 16, 17 self; 18, 19 cross) */
@@ -1282,12 +1276,11 @@ dia_status cu_decode_layers(dia_backend *be, const dia_decode_layers_args *a) {
     d.nst = var.nst, d.infl = var.infl;
     if (d.dbg & 8) { /* block 0's (& 16: every block's) phase times, synchronously (breaks graph capture: steps run eagerly) */
         static void *prof_d;
-        if (!prof_d) CU_CHECK(cudaMalloc(&prof_d, (size_t)c->sm_count * (DS_MAXL * DS_PROF + 1) * sizeof(unsigned long long)));
+        if (!prof_d) CU_CHECK(cudaMalloc(&prof_d, ds_prof_bytes(c)));
         d.prof = (unsigned long long *)prof_d;
     }
     CU_CHECK(cudaMemsetAsync(d.bar, 0, (4 + n_c) * sizeof(unsigned), c->stream));
-    if (d.prof && (d.dbg & 16))
-        CU_CHECK(cudaMemsetAsync(d.prof, 0, (size_t)c->sm_count * (DS_MAXL * DS_PROF + 1) * sizeof(unsigned long long), c->stream));
+    if (d.prof && (d.dbg & 16)) CU_CHECK(cudaMemsetAsync(d.prof, 0, ds_prof_bytes(c), c->stream));
     /* a cooperative launch: it fails (instead of waiting forever at the first grid barrier) where
      * not all blocks can be resident at once, e.g. under MPS with an SM limit.
      * DIA_CUDA_DECODE_STEP_COOP=0: a plain launch (measurements) */
