@@ -61,7 +61,6 @@ static inline double max_abs_diff(const float *a, const float *b, size_t n) {
         if (!(_d <= (tol))) fail_msg("max |diff| %.3g above tolerance %.3g", _d, (double)(tol)); \
     } while (0)
 
-/* Write `len` bytes to a fresh temporary file; returns its path (static buffer per call site). */
 /* dia_generate's debug line of a pipelined run: how many steps it launched again after an EOS (-1:
  * none seen since reset; install with dia_set_log_callback and DIA_LOG_DEBUG). */
 static int g_relaunched = -1;
@@ -71,6 +70,7 @@ static inline void count_relaunches(dia_log_level level, const char *msg, void *
     if (sscanf(msg, "generate: %d steps pipelined, %d launched again", &steps, &again) == 2) g_relaunched = again;
 }
 
+/* Write `len` bytes of data to the file at path (created or truncated). */
 static inline void write_file(const char *path, const void *data, size_t len) {
     FILE *f = fopen(path, "wb");
     assert_non_null(f);
