@@ -85,7 +85,10 @@ typedef struct dia_decode_layer_w {
 /* Arguments of the optional `decode_layers`: the decoder layers of one single-position step over
  * the R rows of x, in place, with the same math as lib/decoder.c composes from the other ops
  * (self-attention: q|k|v of rmsnorm(x), RoPE at pos, k and v stored at start, keys < kvlen;
- * cross-attention: keys < cross_len; gated MLP; each block's output added to x). */
+ * cross-attention: keys < cross_len; gated MLP; each block's output added to x).
+ * Optionally also the step's first and last ops (where decode_layers_ok says yes to them):
+ *   tok != NULL:    x = sum_c embed[c][tok[:, c]] first (as `embed`; x is then output only);
+ *   out_w != NULL:  logits = rmsnorm(x, out_norm) . out_w after the last layer (as `linear`). */
 typedef struct dia_decode_layers_args {
     int n_layers;
     const dia_decode_layer_w *layer; /* [n_layers] */
@@ -93,6 +96,12 @@ typedef struct dia_decode_layers_args {
     const dia_tensor *pos, *start, *kvlen, *cross_len; /* i32 [R] */
     int heads, kv_heads, head_dim, cross_heads, cross_kv_heads, cross_head_dim;
     float eps, theta;
+    const dia_tensor *tok;   /* i32 [R, n_embed] or NULL */
+    const dia_tensor *embed; /* [n_embed] tables [V, D] */
+    int n_embed;
+    const dia_tensor *out_norm, *out_w; /* [D]; [N, D] (out_trans 1) or NULL */
+    int out_trans;
+    dia_tensor *logits; /* f32 [R, N] */
 } dia_decode_layers_args;
 
 /* Arguments of the optional DAC convolution `conv_bf16` (the codec's bf16 mode). Activations are

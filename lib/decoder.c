@@ -140,11 +140,18 @@ static dia_status run_layers(void *vctx) {
     dia_tensor h = as2(&s->h, M, 2 * (int64_t)c->dec_inter), mlp = as2(&s->mlp, M, c->dec_inter);
     dia_tensor lg = as2(&s->logits, M, C * V), start = as2(&s->start, R, 1), kvlen = as2(&s->kvlen, R, 1);
     dia_status st;
-    TRY(be->ops->embed(be, &x, m->dec_embed, (int)C, &tok)); /* x = sum_c E_c[tok[:, c]] */
-    /* a single position: the backend may run all the layers as one op */
-    int fused_layers = 0;
+    /* a single position: the backend may run all the layers as one op, with the embedding sum before
+     * them and the logits head after them where it takes those too */
+    int fused_layers = 0, fused_embed = 0, fused_head = 0;
+    dia_decode_layer_w lw[DIA_MAX_LAYERS];
+    dia_tensor p1 = as2(&s->pos, R, 1), cl = as2(&s->enc->cross_len, R, 1);
+    dia_decode_layers_args da = {.n_layers = c->dec_layers, .layer = lw, .x = &x, .pos = &p1, .start = &start,
+                                 .kvlen = &kvlen, .cross_len = &cl, .heads = (int)H, .kv_heads = (int)KV,
+                                 .head_dim = (int)hd, .cross_heads = (int)CH, .cross_kv_heads = c->cross_kv_heads,
+                                 .cross_head_dim = (int)chd, .eps = c->dec_eps, .theta = c->dec_theta,
+                                 .tok = &tok, .embed = m->dec_embed, .n_embed = (int)C,
+                                 .out_norm = &m->dec_norm, .out_w = &m->logits.t, .out_trans = m->logits.trans, .logits = &lg};
     if (T == 1 && be->ops->decode_layers_ok && be->ops->decode_layers) {
-        dia_decode_layer_w lw[DIA_MAX_LAYERS];
         for (int l = 0; l < c->dec_layers; l++) {
             dec_layer *L = &m->dec[l];
             const dia_weight *w[8] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->cq, &L->co, &L->gate_up, &L->down};
@@ -153,14 +160,18 @@ static dia_status run_layers(void *vctx) {
                                          .ck = &s->enc->cross_k[l], .cv = &s->enc->cross_v[l]};
             for (int i = 0; i < 8; i++) lw[l].w[i] = &w[i]->t, lw[l].trans_w[i] = w[i]->trans;
         }
-        dia_tensor p1 = as2(&s->pos, R, 1), cl = as2(&s->enc->cross_len, R, 1);
-        dia_decode_layers_args da = {.n_layers = c->dec_layers, .layer = lw, .x = &x, .pos = &p1, .start = &start,
-                                     .kvlen = &kvlen, .cross_len = &cl, .heads = (int)H, .kv_heads = (int)KV,
-                                     .head_dim = (int)hd, .cross_heads = (int)CH, .cross_kv_heads = c->cross_kv_heads,
-                                     .cross_head_dim = (int)chd, .eps = c->dec_eps, .theta = c->dec_theta};
-        fused_layers = be->ops->decode_layers_ok(be, &da);
-        if (fused_layers) TRY(be->ops->decode_layers(be, &da));
+        static const int ends[4] = {3, 1, 2, 0}; /* 1: the embedding, 2: the logits head */
+        for (int i = 0; i < 4 && !fused_layers; i++) {
+            da.tok = ends[i] & 1 ? &tok : NULL, da.embed = ends[i] & 1 ? m->dec_embed : NULL;
+            da.n_embed = ends[i] & 1 ? (int)C : 0;
+            da.out_norm = ends[i] & 2 ? &m->dec_norm : NULL, da.out_w = ends[i] & 2 ? &m->logits.t : NULL;
+            da.logits = ends[i] & 2 ? &lg : NULL;
+            fused_layers = be->ops->decode_layers_ok(be, &da);
+            fused_embed = fused_layers && (ends[i] & 1), fused_head = fused_layers && (ends[i] & 2);
+        }
     }
+    if (!fused_embed) TRY(be->ops->embed(be, &x, m->dec_embed, (int)C, &tok)); /* x = sum_c E_c[tok[:, c]] */
+    if (fused_layers) TRY(be->ops->decode_layers(be, &da));
     for (int l = 0; l < c->dec_layers && !fused_layers; l++) {
         const dec_layer *L = &m->dec[l];
         /* self-attention: q, k, v = rmsnorm(x) . (Wq, Wk, Wv); RoPE at absolute positions; causal
@@ -184,7 +195,7 @@ static dia_status run_layers(void *vctx) {
         TRY(op_linear_fused(be, &gu));
         TRY(op_linear(be, &x, &mlp, &L->down, 1));
     }
-    TRY(op_linear_norm(be, &lg, &x, &m->dec_norm, c->dec_eps, &xn, &m->logits, 0)); /* f32 [R*T, C*V] */
+    if (!fused_head) TRY(op_linear_norm(be, &lg, &x, &m->dec_norm, c->dec_eps, &xn, &m->logits, 0)); /* f32 [R*T, C*V] */
     return DIA_OK;
 fail:
     return st;

@@ -1,9 +1,8 @@
 /* cuda_decode_step.cu - every decoder layer of a B = 1 decode step (the CFG pair: 2 rows) in one
  * persistent kernel (backend slot `decode_layers`), the default for such steps
  * (DIA_CUDA_DECODE_STEP=0: op by op). Correct (test_decode_step_kernel). On the H100 (the producer
- * warp group below, the default there) dia_generate at B = 1 runs 698 steps/s at positions 21..220
- * against 573 op by op, and 633 over a whole 3000-step generation (docs/performance.md, eleventh
- * session).
+ * warp group below, the default there) dia_generate at B = 1 runs 710 steps/s at positions 21..220
+ * (thirteenth session; 573 op by op in the eleventh) and 661 at 1401..1500 (docs/performance.md).
  *
  * At 2 rows a step is a stream of ~2.5 GB of weights with small reductions between the
  * projections (RMSNorm, attention). As separate kernels each projection pays its ramp-up and tail
@@ -12,6 +11,14 @@
  *
  *   q|k|v (+ RoPE, cache stores) | self-attention | o (+= x) | cross q | cross-attention |
  *   cross o (+= x) | gate_up (SiLU gate) | down (+= x)
+ *
+ * Where the backend's caller passes them (dia_decode_layers_args), the kernel also does the step's
+ * ends: each block sums the embedding rows of the step's tokens into a copy of x of its own before
+ * layer 0 (no barrier), and the logits head runs as a projection phase after a barrier behind the
+ * last layer, its tiles streamed after the layers'. H100, one call, dia_generate B = 1: 711.5 / 709.2
+ * vs 706.6 / 705.3 steps/s at 21..220 with the ends as kernels of their own (the same kernel code),
+ * 661.3 vs 655.1 at 1401..1500. DIA_CUDA_DECODE_STEP_ENDS (default 3; 1 the embedding, 2 the head)
+ * switches them for comparisons.
  *
  * The weights do not depend on the activations, so each block streams its weight tiles of all
  * phases of all layers, in order, into a ring of shared-memory stages with bulk copies
@@ -52,7 +59,7 @@
  * Data written during the kernel is read with ld.global.cg (L2), never through L1.
  *
  * Applies where: 2 rows, bf16 weights in nn.Linear layout in device memory, bf16 caches, head
- * dims 128, GQA groups <= 4, every K a multiple of 256 and <= 8192, D <= 64 blocks, <= DS_MAXL
+ * dims 128, GQA groups <= 4, every K a multiple of 256, <= 2048 (<= 8192 for down), D <= 64 blocks, <= DS_MAXL
  * layers, and one block fits each SM. DIA_CUDA_DECODE_STEP_OPT / _DEBUG: experiments (ds_args).
  * The grid barriers need all sm_count blocks resident at once: the launch is cooperative, so it fails
  * where they cannot be (e.g. MPS with an SM limit) instead of waiting forever. */
@@ -110,7 +117,8 @@ static_assert(DS_CHUNK == 32 || DS_CHUNK == 16, "attention chunks of 32 or 16 ke
 #define DS_OPT_WS_DEFAULT 13
 #define DS_PROF 20 /* DIA_CUDA_DECODE_STEP_DEBUG & 8: marks per layer (16 phase ends, 4 inside the attention) */
 
-enum { PH_QKV, PH_O, PH_CQ, PH_CO, PH_GU, PH_DOWN };
+enum { PH_QKV, PH_O, PH_CQ, PH_CO, PH_GU, PH_DOWN, PH_OUT /* the logits head */ };
+#define DS_MAXC 16 /* embedding tables */
 
 struct ds_layer {
     const __nv_bfloat16 *w[8]; /* wq, wk, wv, wo, cq, co, gate_up, down: [N, K] */
@@ -146,6 +154,17 @@ struct ds_args {
               * use; tested). Measured and removed (ninth session): relaxed barrier polling (-3%), the next
               * layer's K/V prefetched during gate_up (+-0), V rows loaded after the barrier (+-0), weight
               * tiles L2-prefetched beyond the ring (-30 to -40%). */
+    /* the optional ends (dia_decode_layers_args): x = the embedding sum before layer 0 (tok != NULL; each
+     * block sums all of x into its own xe, layer 0's q|k|v input), logits = rmsnorm(x, onorm) . ow after
+     * the last layer (ow != NULL) */
+    const int *tok;                    /* i32 [2, C] */
+    const __nv_bfloat16 *emb[DS_MAXC]; /* [C] tables [V, D] */
+    int C, V;
+    float *xe;                         /* f32 [nb, 2, D] */
+    const __nv_bfloat16 *ow;           /* [NO, D] */
+    const float *onorm;                /* [D] */
+    float *logits;                     /* f32 [2, NO] */
+    int NO;
     int dbg; /* DIA_CUDA_DECODE_STEP_DEBUG (timing experiments, wrong results): 1 no attention, 2 no
               * grid barriers, 4 no projection epilogues; 8: block 0's phase times (graphs off: eager steps);
               * 8 | 16: every block's, reported per barrier (skew, latency, last arrivers) */
@@ -240,6 +259,7 @@ static __device__ __forceinline__ ds_wph ds_phase(const ds_args &a, int ph) {
     case PH_CQ: p.K = a.D, p.U = a.CH * DS_HD; break;
     case PH_CO: p.K = a.CH * DS_HD, p.U = a.D; break;
     case PH_GU: p.K = a.D, p.U = a.I; break;
+    case PH_OUT: p.K = a.D, p.U = a.NO; break;
     default: p.K = a.I, p.U = a.D; break;
     }
     int rows = DS_STAGE / (2 * p.K);
@@ -279,6 +299,7 @@ static __device__ __forceinline__ void ds_tile_rows(const ds_args &a, const ds_l
     case PH_O: *r1 = L.w[3] + (size_t)u * K; break;
     case PH_CQ: *r1 = L.w[4] + (size_t)u * K; break;
     case PH_CO: *r1 = L.w[5] + (size_t)u * K; break;
+    case PH_OUT: *r1 = a.ow + (size_t)u * K; break;
     default: *r1 = L.w[7] + (size_t)u * K; break;
     }
 }
@@ -294,6 +315,7 @@ struct ds_cursor {
     int l, i, u;                   /* layer, phase, next unit (-1: the phase's first) */
     int s;                         /* stage of the next tile */
     uint64_t pol;                  /* L2 policy: weights are read once per step */
+    int hu, hu1, htu;              /* the logits head's tiles after the layers' (ds_next_head) */
 };
 
 static __device__ void ds_cursor_init(const ds_args &a, ds_cursor &c) {
@@ -304,6 +326,10 @@ static __device__ void ds_cursor_init(const ds_args &a, ds_cursor &c) {
     }
     c.l = 0, c.i = 0, c.u = -1, c.s = 0;
     asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(c.pol));
+    const ds_wph p = ds_phase(a, PH_OUT);
+    ds_range(p, &c.hu, &c.hu1);
+    c.htu = p.tu;
+    if (!a.ow) c.hu1 = c.hu;
 }
 
 /* The cursor's tile (its rows r1 and, for pair phases, r2, `bytes` each), and move on; 0 past the
@@ -327,15 +353,27 @@ static __device__ int ds_next(const ds_args &a, ds_cursor &c, const __nv_bfloat1
     return 1;
 }
 
+/* The logits head's next tile (after every layer's, in a loop of its own so that ds_next stays as
+ * it is: the producer's registers are few); 0 past the last. */
+static __device__ __forceinline__ int ds_next_head(const ds_args &a, ds_cursor &c, const __nv_bfloat16 **r1,
+                                                   unsigned *bytes) {
+    if (c.hu >= c.hu1) return 0;
+    const int n = min(c.htu, c.hu1 - c.hu);
+    *r1 = a.ow + (size_t)c.hu * a.D;
+    *bytes = (unsigned)n * (unsigned)a.D * 2u;
+    c.hu += n;
+    return 1;
+}
+
 static __device__ __forceinline__ void ds_l2_prefetch(const void *p, unsigned bytes) {
     asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes) : "memory");
 }
 
 /* Issue the cursor's tile into its stage and move on (nothing past the last tile). */
 static __device__ void ds_issue(const ds_args &a, ds_cursor &c, unsigned char *ring, uint64_t *full) {
-    const __nv_bfloat16 *r1, *r2;
+    const __nv_bfloat16 *r1, *r2 = NULL;
     unsigned bytes;
-    if (!ds_next(a, c, &r1, &r2, &bytes)) return;
+    if (!ds_next(a, c, &r1, &r2, &bytes) && !ds_next_head(a, c, &r1, &bytes)) return;
     asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); /* the stage's reads before the copy */
     mb_expect_tx(&full[c.s], r2 ? 2 * bytes : bytes);
     unsigned char *dst = ring + (size_t)c.s * DS_STAGE;
@@ -377,6 +415,16 @@ static __device__ __noinline__ void ds_produce(const ds_args &a, unsigned char *
         bulk_load(dst, r1, bytes, &full[s], c.pol);
         if (r2) bulk_load(dst + bytes, r2, bytes, &full[s], c.pol);
     }
+#ifndef DS_NO_HEAD_CODE
+    for (; ds_next_head(a, c, &r1, &bytes); n++) { /* the logits head's tiles */
+        const unsigned s = n % C;
+        if (n >= C) mb_wait(&empty[s], (n / C - 1u) & 1u);
+        if (n >= F) mb_wait(&full[(n - F) % C], ((n - F) / C) & 1u);
+        asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+        mb_expect_tx(&full[s], bytes);
+        bulk_load(ring + (size_t)s * DS_STAGE, r1, bytes, &full[s], c.pol);
+    }
+#endif
     if (n) mb_wait(&full[(n - 1u) % C], ((n - 1u) / C) & 1u); /* the last copy has landed */
 }
 
@@ -408,6 +456,40 @@ static __device__ __forceinline__ float ds_warp_max(float v) {
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
     return v;
+}
+
+/* The embedding sum x = sum_c emb[c][tok[:, c]] (as k_embed: the tables in order, ids outside the
+ * vocabulary skipped), all of it, into this block's xe (read back through L2 like any x): every
+ * table's load of a thread's 8 values in flight at once. ids: shared int [2 * C]. */
+static __device__ __forceinline__ float *ds_embed(const ds_args &a, int *ids) {
+    float *xe = a.xe + (size_t)ds_bid() * 2 * a.D;
+    if (threadIdx.x < 2 * a.C) ids[threadIdx.x] = __ldg(a.tok + threadIdx.x);
+    ds_csync();
+    for (int j = threadIdx.x * 8; j < 2 * a.D; j += DS_THREADS * 8) {
+        const int m = j / a.D, k0 = j % a.D; /* (D is a multiple of 256) */
+        int id[DS_MAXC];
+        uint4 e[DS_MAXC];
+#pragma unroll
+        for (int c = 0; c < DS_MAXC; c++) {
+            id[c] = c < a.C ? ids[m * a.C + c] : -1;
+            if (id[c] >= 0 && id[c] < a.V) e[c] = __ldg((const uint4 *)(a.emb[c] + (size_t)id[c] * a.D + k0));
+        }
+        float v[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+        for (int c = 0; c < DS_MAXC; c++) {
+            if (!(id[c] >= 0 && id[c] < a.V)) continue;
+            const __nv_bfloat162 *w2 = (const __nv_bfloat162 *)&e[c];
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                const float2 f = __bfloat1622float2(w2[i]);
+                v[2 * i] = c == 0 ? f.x : v[2 * i] + f.x, v[2 * i + 1] = c == 0 ? f.y : v[2 * i + 1] + f.y;
+            }
+        }
+        ((float4 *)(xe + j))[0] = make_float4(v[0], v[1], v[2], v[3]);
+        ((float4 *)(xe + j))[1] = make_float4(v[4], v[5], v[6], v[7]);
+    }
+    ds_csync(); /* (the block's loads of xe come after its stores) */
+    return xe;
 }
 
 /* One projection phase for this block. xin: f32 [2, K] rows `xs` apart (written in this kernel:
@@ -539,6 +621,7 @@ static __device__ __forceinline__ void ds_gemv(const ds_args &a, const ds_layer 
                 break;
             }
             case PH_GU: a.mlp[(size_t)m * a.I + u + i] = v1 / (1.0f + expf(-v1)) * v2; break;
+            case PH_OUT: a.logits[(size_t)m * a.NO + u + i] = v1; break;
             case PH_CQ: a.q[(size_t)m * a.QW + u + i] = v1; break;
             default: { /* o, cross o, down: the residual (this block's rows of x live in xo) */
                 float *xr_ = xo + m * DS_XO + (u + i - u0);
@@ -552,16 +635,25 @@ static __device__ __forceinline__ void ds_gemv(const ds_args &a, const ds_layer 
     rg_ = rg;
 }
 
-/* A projection phase, inlined at each phase with the register tile that fits its K (K <= 2048: one
- * chunk of 256 per warp, else 4). Measured against one not-inlined instance with 4 chunks for every
- * K (smaller code): 530 vs 484 steps/s (H100, 6 stages then); the attention, by contrast, is one
- * small not-inlined instance (ds_attention). */
+/* A projection phase, inlined at each phase with the register tile that fits its K: one chunk of 256
+ * per warp (K <= 2048, cu_decode_layers_ok), 4 for down (K = I <= 8192). Each phase has the one
+ * instance (-DDS_BOTH_WIDTHS: both, picked by K at run time, as before): the kernel's SASS went from
+ * 400 to 240 KB and its spills from 104 bytes to none (producer warp group): dia_generate B=1 706.0 vs
+ * 701.7 steps/s at 21..220, 658.8 vs 656.5 at 1401..1500 (H100, one call, thirteenth session).
+ * Measured against one not-inlined instance with 4 chunks for every K (smaller code): 530 vs 484
+ * steps/s (H100, 6 stages then); the attention, by contrast, is one small not-inlined instance
+ * (ds_attention). */
 template <int WS>
 static __device__ __forceinline__ void ds_project(const ds_args &a, const ds_layer &L, int ph, const float *xin, int xs,
                                                   const float *g, ds_ring &rg, float *red, float *sred, const double *rope,
                                                   float *xo) {
+#ifdef DS_BOTH_WIDTHS
     if (ds_phase(a, ph).K <= 2048) ds_gemv<1, WS>(a, L, ph, xin, xs, g, rg, red, sred, rope, xo);
     else ds_gemv<4, WS>(a, L, ph, xin, xs, g, rg, red, sred, rope, xo);
+#else /* one register tile per phase: K <= 2048 for all but down (cu_decode_layers_ok) */
+    if (ph == PH_DOWN) ds_gemv<4, WS>(a, L, ph, xin, xs, g, rg, red, sred, rope, xo);
+    else ds_gemv<1, WS>(a, L, ph, xin, xs, g, rg, red, sred, rope, xo);
+#endif
 }
 
 /* DIA_CUDA_DECODE_STEP_DEBUG & 8: the time at mark k of the layer, by thread 0 of the block whose
@@ -954,10 +1046,14 @@ __global__ void __launch_bounds__(WS ? DS_WS_THREADS : DS_THREADS, 1) k_decode_l
         const int m = threadIdx.x / (DS_HD / 2), j = threadIdx.x % (DS_HD / 2);
         cu_rope_cs(a.theta, j, DS_HD, __ldg(a.pos + m), &rope[threadIdx.x * 2], &rope[threadIdx.x * 2 + 1]);
     }
+    float *x0 = a.x; /* layer 0's q|k|v input */
+#ifndef DS_NO_EMBED_CODE
+    if (a.tok) x0 = ds_embed(a, (int *)qsm);
+#endif
     {
         const int r0 = (int)((long long)a.D * ds_bid() / ds_nb()), r1 = (int)((long long)a.D * (ds_bid() + 1) / ds_nb());
         for (int t = threadIdx.x; t < 2 * (r1 - r0); t += DS_CWARPS * 32)
-            xo[(t & 1) * DS_XO + (t >> 1)] = a.x[(size_t)(t & 1) * a.D + r0 + (t >> 1)];
+            xo[(t & 1) * DS_XO + (t >> 1)] = x0[(size_t)(t & 1) * a.D + r0 + (t >> 1)];
     }
     ds_csync();
     ds_mark(ds_prof_base(a) ? ds_prof_base(a) + a.nl * DS_PROF : NULL, 0);
@@ -973,7 +1069,7 @@ __global__ void __launch_bounds__(WS ? DS_WS_THREADS : DS_THREADS, 1) k_decode_l
             ds_pf_att(L.kc, L.vc, a.H, a.KV, a.S, a.kvlen, a.opt);
             ds_pf_att(L.ck, L.cv, a.CH, a.CKV, a.Lc, a.clen, a.opt);
         }
-        ds_project<WS>(a, L, PH_QKV, a.x, a.D, L.norm[0], rg, red, sred, rope, xo);
+        ds_project<WS>(a, L, PH_QKV, l ? a.x : x0, a.D, L.norm[0], rg, red, sred, rope, xo);
         ds_mark(pm, 0);
         ds_att_block<WS>(a, L, true, rg, red, sred, rope, xo, qsm, psm, flag, &target, pm, 1);
         ds_project<WS>(a, L, PH_CQ, a.x, a.D, L.norm[1], rg, red, sred, rope, xo);
@@ -985,9 +1081,12 @@ __global__ void __launch_bounds__(WS ? DS_WS_THREADS : DS_THREADS, 1) k_decode_l
         ds_mark(pm, 13);
         ds_project<WS>(a, L, PH_DOWN, a.mlp, a.I, NULL, rg, red, sred, rope, xo);
         ds_mark(pm, 14);
-        if (l + 1 < a.nl) ds_gsync(a, &target);
+        if (l + 1 < a.nl || a.ow) ds_gsync(a, &target);
         ds_mark(pm, 15);
     }
+#ifndef DS_NO_HEAD_CODE
+    if (a_.ow) ds_gemv<1, WS>(a_, a_.L[0], PH_OUT, a_.x, a_.D, a_.onorm, rg, red, sred, rope, xo); /* (D <= 2048) */
+#endif
 }
 
 /* dynamic shared memory for a ring of nst stages */
@@ -1059,9 +1158,35 @@ static int ds_cache(const dia_tensor *t, int64_t R, int64_t H, int64_t S) {
 
 static int ds_i32(const dia_tensor *t, int64_t R) { return t && t->dtype == DIA_I32 && dia_tensor_nelem(t) == R; }
 
+/* The optional embedding sum and logits head: bf16 tables of one vocabulary, a bf16 head in
+ * nn.Linear layout, f32 logits */
+static int ds_ends_ok(const dia_decode_layers_args *a, int64_t R, int64_t D) {
+    if (a->tok) {
+        if (a->n_embed < 1 || a->n_embed > DS_MAXC || !a->embed || !ds_i32(a->tok, R * a->n_embed)) return 0;
+        for (int c = 0; c < a->n_embed; c++) {
+            const dia_tensor *e = &a->embed[c];
+            if (e->dtype != DIA_BF16 || e->ndim != 2 || e->ne[1] != D || e->ne[0] != a->embed[0].ne[0] ||
+                e->ne[0] > INT32_MAX || e->buf->host_mem || !cu_aligned16(cu_ptr(e)))
+                return 0;
+        }
+    }
+    if (a->out_w) {
+        const dia_tensor *w = a->out_w, *g = a->out_norm, *y = a->logits;
+        if (D > 2048 || !ds_mat(w, a->out_trans, w->ne[0], D) || w->ne[0] > INT32_MAX / 2 || !g || g->dtype != DIA_F32 ||
+            dia_tensor_nelem(g) != D || !cu_aligned16(cu_ptr(g)) || !y || y->dtype != DIA_F32 ||
+            dia_tensor_nelem(y) != R * w->ne[0])
+            return 0;
+    }
+    return 1;
+}
+
 int cu_decode_layers_ok(dia_backend *be, const dia_decode_layers_args *a) {
     const char *e = getenv("DIA_CUDA_DECODE_STEP"); /* 0: the layers op by op (comparisons) */
     if ((e && e[0] == '0') || !a || !a->x || a->x->ndim != 2 || a->x->dtype != DIA_F32) return 0;
+    /* DIA_CUDA_DECODE_STEP_ENDS (comparisons; default 3): 1 takes the embedding, 2 the logits head */
+    const char *ends = getenv("DIA_CUDA_DECODE_STEP_ENDS");
+    const int ends_on = ends && ends[0] ? atoi(ends) : 3;
+    if ((a->tok && !(ends_on & 1)) || (a->out_w && !(ends_on & 2))) return 0;
     const int64_t R = a->x->ne[0], D = a->x->ne[1];
     if (R != 2 || D > (int64_t)DS_XO * cu_ctx(be)->sm_count || a->n_layers < 1 || a->n_layers > DS_MAXL || a->head_dim != DS_HD || a->cross_head_dim != DS_HD) return 0;
     const int64_t H = a->heads, KV = a->kv_heads, CH = a->cross_heads, CKV = a->cross_kv_heads;
@@ -1071,8 +1196,8 @@ int cu_decode_layers_ok(dia_backend *be, const dia_decode_layers_args *a) {
     if (!g || g->ndim != 2 || g->ne[0] % 2) return 0;
     const int64_t I = g->ne[0] / 2;
     const int64_t Ks[4] = {D, H * DS_HD, CH * DS_HD, I};
-    for (int i = 0; i < 4; i++)
-        if (Ks[i] % 256 || Ks[i] > 8192 || Ks[i] < 256) return 0;
+    for (int i = 0; i < 4; i++) /* (all but down's I: one 256-wide chunk per warp, ds_project) */
+        if (Ks[i] % 256 || Ks[i] > (i < 3 ? 256 * DS_CWARPS : 8192) || Ks[i] < 256) return 0;
     const int64_t S = a->layer[0].kcache ? a->layer[0].kcache->ne[2] : 0, Lc = a->layer[0].ck ? a->layer[0].ck->ne[2] : 0;
     if (S < 1 || Lc < 1 || S > INT32_MAX / DS_HD || Lc > INT32_MAX / DS_HD) return 0;
     for (int l = 0; l < a->n_layers; l++) {
@@ -1088,6 +1213,7 @@ int cu_decode_layers_ok(dia_backend *be, const dia_decode_layers_args *a) {
             !ds_cache(L->cv, R, CKV, Lc))
             return 0;
     }
+    if (!ds_ends_ok(a, R, D)) return 0;
     return cu_aligned16(cu_ptr(a->x)) && ds_fits(cu_ctx(be)->device, ds_get_variant(cu_ctx(be)).ws);
 }
 
@@ -1255,16 +1381,25 @@ dia_status cu_decode_layers(dia_backend *be, const dia_decode_layers_args *a) {
         d.L[l].ck = (const __nv_bfloat16 *)cu_ptr(L->ck), d.L[l].cv = (const __nv_bfloat16 *)cu_ptr(L->cv);
     }
     /* scratch (4-byte words, pieces 16-byte aligned): barrier counter [4], merge counters [n_c], q, att,
-     * mlp, partials */
+     * mlp, partials, each block's embedding sum [sm_count][2][D] */
     const size_t n_c = (2 * 2 * (size_t)Hmax + 3) & ~(size_t)3; /* [2 phases][2 rows][Hmax] */
     const size_t n_q = 2 * (size_t)d.QW, n_m = 2 * (size_t)d.I, n_p = 2 * (size_t)Hmax * (size_t)d.nchm * DS_PSTRIDE;
+    const size_t n_e = a->tok ? (size_t)c->sm_count * 2 * (size_t)d.D : 0;
     void *sp;
-    dia_status st = cu_scratch(be, CU_SCRATCH_STEP, (4 + n_c + 2 * n_q + n_m + n_p) * sizeof(float), &sp);
+    dia_status st = cu_scratch(be, CU_SCRATCH_STEP, (4 + n_c + 2 * n_q + n_m + n_p + n_e) * sizeof(float), &sp);
     if (st != DIA_OK) return st;
     float *f = (float *)sp;
     d.bar = (unsigned *)f;
     d.cnt = (unsigned *)(f + 4);
     d.q = f + 4 + n_c, d.att = d.q + n_q, d.mlp = d.att + n_q, d.part = d.mlp + n_m;
+    if (a->tok) {
+        d.tok = (const int *)cu_ptr(a->tok), d.C = a->n_embed, d.V = (int)a->embed[0].ne[0], d.xe = d.part + n_p;
+        for (int i = 0; i < a->n_embed; i++) d.emb[i] = (const __nv_bfloat16 *)cu_ptr(&a->embed[i]);
+    }
+    if (a->out_w) {
+        d.ow = (const __nv_bfloat16 *)cu_ptr(a->out_w), d.onorm = (const float *)cu_ptr(a->out_norm);
+        d.logits = (float *)cu_ptr(a->logits), d.NO = (int)a->out_w->ne[0];
+    }
     d.x = (float *)cu_ptr(a->x);
     d.pos = (const int *)cu_ptr(a->pos), d.start = (const int *)cu_ptr(a->start);
     d.kvlen = (const int *)cu_ptr(a->kvlen), d.clen = (const int *)cu_ptr(a->cross_len);
