@@ -295,6 +295,28 @@ int main(int argc, char **argv) {
     float host[9 * 1028];
     TIME("download 37 KB (one row's logits)", CV * 4,
          be->ops->download(be, y2.buf, y2.offset, host, (size_t)CV * 4));
+    if (be->ops->sample && R % 2 == 0) {
+        /* the device sampler on logits of a spread like the model's (sums of uniforms, scale ~3): the
+         * default parameters, then greedy; B = rows / 2 items of 9 channels */
+        float *lh = malloc(sizeof(float) * (size_t)R * CV);
+        uint64_t z = 88172645463325252ull;
+        for (int64_t i = 0; i < R * CV && lh; i++) {
+            float u = 0.0f;
+            for (int j = 0; j < 4; j++) z ^= z << 13, z ^= z >> 7, z ^= z << 17, u += (float)(z >> 40) / 16777216.0f;
+            lh[i] = 3.0f * (u - 2.0f);
+        }
+        if (lh) {
+            int64_t ne_l[2] = {R, CV};
+            dia_tensor yl = dia_tensor_view(&y2, 0, 2, ne_l), codes = T(DIA_I32, 2, R / 2, 9, 0, 0);
+            CHECK(dia_tensor_upload(be, &yl, lh, sizeof(float) * (size_t)R * CV));
+            dia_sample_args sa = {.B = (int)(R / 2), .C = 9, .V = 1028, .eos = 1024, .top_k = 45, .cfg_scale = 3.0,
+                                  .temperature = 1.2, .top_p = 0.95, .seed = 1, .step = 1};
+            TIME("sample (top_k 45, top_p 0.95, t 1.2)", R * CV * 4, be->ops->sample(be, &codes, &yl, &sa));
+            sa.temperature = 0.0;
+            TIME("sample (greedy)", R * CV * 4, be->ops->sample(be, &codes, &yl, &sa));
+            free(lh);
+        }
+    }
     free(hl);
     dia_backend_free(be); /* process exit releases the rest */
     return 0;

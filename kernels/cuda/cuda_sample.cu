@@ -7,12 +7,16 @@
  * vocabulary order. Reductions run in another order than the host's, so probabilities agree to
  * rounding, not bit for bit.
  *
- * Work per block is kept near linear in V (a block's latency is the step's, at B = 1 only 9 blocks
- * run): the top-k set comes from a radix select over order-preserving 32-bit keys (4 passes of 8
- * bits) plus a scan that admits the tied threshold values in index order; top-p and the inverse CDF
- * walk the compacted candidate list (ascending vocabulary order, so every sum is taken in the
- * host's order) instead of the whole vocabulary. (The first version compared every pair of
- * tokens: 389 us per step at B = 1, 814 us at B = 64 on the H100.) */
+ * Work per block is kept near linear in V, and its chain of block barriers short (a block's latency
+ * is the step's: at B = 1 only 9 blocks run). The top-k set comes from a radix select over
+ * order-preserving 32-bit keys (8 bits per pass, stopping at the first pass whose bin of the k-th
+ * key is taken whole) plus, for ties at the k-th value, a scan that admits them in index order.
+ * The candidates are then compacted in vocabulary order with their logits, and warp 0 alone takes
+ * the argmax, temperature, EOS rule and softmaxes over them (shuffles, no block barriers); top-p
+ * compares every candidate with every other on all threads, and one thread walks the inverse CDF
+ * in the host's order. (The first version compared every pair of tokens: 389 us per step at B = 1,
+ * 814 us at B = 64 on the H100; the second ran every step over the whole vocabulary with block
+ * reductions, ~40 block barriers: 20.9 us at B = 1.) */
 #include <math.h>
 
 #include "cuda_common.cuh"
@@ -26,65 +30,9 @@ __device__ static uint64_t d_mix64(uint64_t z) {
     return z ^ (z >> 31);
 }
 
-/* a ranks before b: value descending, then index ascending (NaN counts as -inf) */
-__device__ static bool d_before(float a, int ia, float b, int ib) {
-    if (isnan(a)) a = -INFINITY;
-    if (isnan(b)) b = -INFINITY;
-    return a > b || (a == b && ia < ib);
-}
-
-/* (bv, bi) takes (ov, oi) if that ranks first: larger value, then lower index; bi == V: none yet. */
-__device__ static void d_argmax_take(float &bv, int &bi, float ov, int oi, int V) {
-    if (oi < V && (bi == V || ov > bv || (ov == bv && oi < bi))) bv = ov, bi = oi;
-}
-
-/* Block-wide argmax (first maximal index) of row[V]: warp shuffles, then the warps' results in
- * warp order (every thread the same). sv, si: [32] of shared memory. */
-__device__ static int d_block_argmax(const float *row, int V, float *sv, int *si) {
-    float bv = -INFINITY;
-    int bi = V; /* none yet */
-    for (int v = threadIdx.x; v < V; v += blockDim.x)
-        if (bi == V || row[v] > bv) bv = row[v], bi = v; /* ascending v per thread: first max kept */
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) {
-        const float ov = __shfl_xor_sync(0xffffffffu, bv, o);
-        const int oi = __shfl_xor_sync(0xffffffffu, bi, o);
-        d_argmax_take(bv, bi, ov, oi, V);
-    }
-    if ((threadIdx.x & 31) == 0) sv[threadIdx.x >> 5] = bv, si[threadIdx.x >> 5] = bi;
-    __syncthreads();
-    bv = -INFINITY, bi = V;
-    for (int w = 0; w < (int)(blockDim.x >> 5); w++) d_argmax_take(bv, bi, sv[w], si[w], V);
-    __syncthreads(); /* sv, si are reused */
-    return bi == V ? 0 : bi;
-}
-
-/* Block-wide sum in double (warp shuffles, then the warp sums in warp order). sd: [32] doubles. */
-__device__ static double d_block_sum(double x, double *sd) {
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
-    if ((threadIdx.x & 31) == 0) sd[threadIdx.x >> 5] = x;
-    __syncthreads();
-    double r = 0;
-    for (int w = 0; w < (int)(blockDim.x >> 5); w++) r += sd[w];
-    __syncthreads();
-    return r;
-}
-
-/* probs[v] = exp(row[v] - mx) / sum (0 where row is -inf). */
-__device__ static void d_softmax(const float *row, float *pr, int V, float mx, double *sd) {
-    double part = 0;
-    for (int v = threadIdx.x; v < V; v += blockDim.x) {
-        pr[v] = row[v] == -INFINITY ? 0.0f : expf(row[v] - mx);
-        part += pr[v];
-    }
-    const double sum = d_block_sum(part, sd);
-    for (int v = threadIdx.x; v < V; v += blockDim.x) pr[v] = (float)(pr[v] / sum);
-    __syncthreads();
-}
-
-/* Order-preserving key of a guided logit for the ranking of d_before: larger key = earlier;
- * NaN ranks as -inf and -0 as +0 (they compare equal as floats, so the index decides). */
+/* Order-preserving key of a guided logit for the ranking "value descending, then index ascending":
+ * larger key = earlier; NaN ranks as -inf and -0 as +0 (they compare equal as floats, so the index
+ * decides). Every key is >= 0 as an unsigned number. */
 __device__ static uint32_t d_key(float x) {
     if (isnan(x)) x = -INFINITY;
     if (x == 0.0f) x = 0.0f;
@@ -92,12 +40,12 @@ __device__ static uint32_t d_key(float x) {
     return (b & 0x80000000u) ? ~b : (b | 0x80000000u);
 }
 
-/* Block-wide stream compaction in vocabulary order: out[0 .. n) = the v < V with flag(v), ascending;
- * returns n. Thread t takes the contiguous range [t per, (t + 1) per), so its output offset is the
- * count of the threads before it: a warp scan by shuffles plus the totals of the warps before.
- * cnt: [32] ints of shared memory. */
-template <typename F>
-__device__ static int d_compact(int V, F flag, int *out, int *cnt) {
+/* Block-wide stream compaction in vocabulary order: emit(i, v) for the i-th v < V (ascending) with
+ * flag(v); returns their count. Thread t takes the contiguous range [t per, (t + 1) per), so its
+ * first index is the count of the threads before it: a warp scan by shuffles plus the totals of
+ * the warps before. cnt: [32] ints of shared memory. */
+template <typename F, typename E>
+__device__ static int d_compact(int V, F flag, E emit, int *cnt) {
     const int per = (V + blockDim.x - 1) / blockDim.x, v0 = threadIdx.x * per, v1 = min(V, v0 + per);
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     int n = 0;
@@ -116,19 +64,22 @@ __device__ static int d_compact(int V, F flag, int *out, int *cnt) {
         total += cnt[w];
     }
     for (int v = v0; v < v1; v++)
-        if (flag(v)) out[pos++] = v;
+        if (flag(v)) emit(pos++, v);
     __syncthreads();
     return total;
 }
 
-/* The key of the k-th element (1-based) in descending key order of g[0 .. V): radix select, 8 bits
- * per pass from the top. hist: [256] ints of shared memory; res: [2] ints of shared memory. */
-__device__ static uint32_t d_kth_key(const float *g, int V, int k, int *hist, int *res) {
+/* The top-k set of the guided logits g[0 .. V) as a key threshold T: the set is every key > T and,
+ * where *admit >= 0, the first *admit tokens (index order) whose key is T (ties at the k-th
+ * value); *admit < 0: every key >= T. Radix select, 8 bits per pass from the top; it stops at the
+ * first pass whose bin of the k-th key is taken whole (the set is then every key >= the bin's
+ * prefix), usually the second or third. hist: [256] ints, res: [3] ints of shared memory. */
+__device__ static uint32_t d_topk_threshold(const float *g, int V, int k, int *hist, int *res, int *admit) {
     uint32_t prefix = 0, mask = 0;
     int remaining = k;
     for (int shift = 24; shift >= 0; shift -= 8) {
         for (int i = threadIdx.x; i < 256; i += blockDim.x) hist[i] = 0;
-        __syncthreads();
+        __syncthreads(); /* (the last pass's res was read before the barrier that ended its histogram) */
         for (int v = threadIdx.x; v < V; v += blockDim.x) {
             const uint32_t key = d_key(g[v]);
             if ((key & mask) == prefix) atomicAdd(&hist[(key >> shift) & 255u], 1);
@@ -152,16 +103,19 @@ __device__ static uint32_t d_kth_key(const float *g, int V, int k, int *hist, in
                     if (above + hist[bin] >= remaining) break;
                     above += hist[bin];
                 }
-                res[0] = bin;
-                res[1] = remaining - above;
+                res[0] = bin, res[1] = remaining - above, res[2] = hist[bin];
             }
         }
         __syncthreads();
         prefix |= (uint32_t)res[0] << shift;
         mask |= 255u << shift;
         remaining = res[1];
-        __syncthreads();
+        if (res[2] == remaining) { /* the bin taken whole (the same answer for every thread) */
+            *admit = -1;
+            return prefix;
+        }
     }
+    *admit = remaining; /* T is the k-th key itself; `remaining` of its ties are in */
     return prefix;
 }
 
@@ -175,86 +129,121 @@ __device__ static void d_put(int32_t *codes, int32_t *feed, const int32_t *force
     }
 }
 
+__device__ static double d_warp_sum(double x) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
+    return x;
+}
+
+/* Warp 0: probabilities pr[i] = exp(x[i] - mx) / sum over the n candidates (0 where x is -inf, as on
+ * the host); returns the sum (0 or NaN: the host's probabilities are NaN everywhere). */
+__device__ static double d_softmax(const float *x, float *pr, int n, float mx) {
+    const int lane = threadIdx.x & 31;
+    double part = 0;
+    for (int i = lane; i < n; i += 32) {
+        pr[i] = x[i] == -INFINITY ? 0.0f : expf(x[i] - mx);
+        part += pr[i];
+    }
+    const double sum = d_warp_sum(part);
+    for (int i = lane; i < n; i += 32) pr[i] = (float)(pr[i] / sum);
+    __syncwarp();
+    return sum;
+}
+
 __global__ void k_sample(int32_t *codes, int32_t *feed, const int32_t *force, const float *logits, int C, int V, int eos,
                          int top_k, float cfg_scale, double temperature, double top_p, uint64_t seed, uint64_t step) {
     extern __shared__ unsigned char smem[];
-    float *g = (float *)smem;   /* [V] guided logits */
-    float *row = g + V;         /* [V] working logits */
-    float *pr = row + V;        /* [V] probabilities */
-    int *cand = (int *)(pr + V); /* [V] compacted indices */
-    float *sv = (float *)(cand + V); /* [32] reduction values (one per warp) */
-    int *si = (int *)(sv + 32);      /* [32] reduction indices, scan counts */
-    int *hist = si + 32;             /* [256] radix histogram, then [2] select results */
-    double *sd = (double *)(((uintptr_t)(hist + 258) + 7) & ~(uintptr_t)7);
-    const int b = blockIdx.x / C, c = blockIdx.x % C;
+    float *g = (float *)smem;          /* [V] guided logits */
+    float *cr = g + V;                 /* [V] conditional logits */
+    int *cand = (int *)(cr + V);       /* [n <= V] the candidates' tokens, ascending */
+    float *cx = (float *)(cand + V);   /* [n] their working logits */
+    float *cp = cx + V;                /* [n] their probabilities (before: [V] ints, admitted ties) */
+    int *cnt = (int *)(cp + V);        /* [32] scan counts */
+    int *hist = cnt + 32;              /* [256] radix histogram, then [3] select results */
+    const int b = blockIdx.x / C, c = blockIdx.x % C, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const float *uncond = logits + ((size_t)(2 * b) * C + c) * V;
     const float *cond = logits + ((size_t)(2 * b + 1) * C + c) * V;
+    cu_pdl_wait(); /* (launched early with PDL: the logits are the kernel before's) */
     /* 1. CFG: guided logits choose the candidate set (no FMA contraction, as on the host) */
-    for (int v = threadIdx.x; v < V; v += blockDim.x)
-        g[v] = __fadd_rn(cond[v], __fmul_rn(cfg_scale, __fsub_rn(cond[v], uncond[v])));
-    __syncthreads();
-    const int first_masked = c == 0 ? eos + 1 : eos;
-    /* the top_k first tokens in (guided desc, index asc) order: keys above the k-th key, then the
-     * tokens at the k-th key in index order until top_k are in */
-    if (top_k >= V) {
-        for (int v = threadIdx.x; v < V; v += blockDim.x) row[v] = v < first_masked ? cond[v] : -INFINITY;
-        __syncthreads();
-    } else {
-        const uint32_t kth = d_kth_key(g, V, top_k, hist, hist + 256);
-        const int n_eq = d_compact(V, [&](int v) { return d_key(g[v]) == kth; }, cand, si);
-        (void)n_eq;
-        int *n_gt = hist; /* tokens strictly above the k-th key */
-        if (threadIdx.x == 0) *n_gt = 0;
-        __syncthreads();
-        int mine = 0;
-        for (int v = threadIdx.x; v < V; v += blockDim.x) mine += d_key(g[v]) > kth ? 1 : 0;
-        atomicAdd(n_gt, mine);
-        __syncthreads();
-        const int admit = top_k - *n_gt; /* the first `admit` tied tokens (>= 1) */
-        for (int v = threadIdx.x; v < V; v += blockDim.x) {
-            const uint32_t key = d_key(g[v]);
-            row[v] = (key > kth && v < first_masked) ? cond[v] : -INFINITY;
-        }
-        __syncthreads();
-        for (int i = threadIdx.x; i < admit; i += blockDim.x)
-            if (cand[i] < first_masked) row[cand[i]] = cond[cand[i]];
-        __syncthreads();
-    }
-    const int best = d_block_argmax(row, V, sv, si);
-    if (temperature == 0.0) {
-        if (threadIdx.x == 0) d_put(codes, feed, force, b, c, C, best);
-        return;
-    }
-    /* 4. temperature (in double, as the host), 5. EOS rule */
     for (int v = threadIdx.x; v < V; v += blockDim.x) {
-        float x = (float)(row[v] / temperature);
-        if (best == eos ? v < eos : v == eos) x = -INFINITY;
-        row[v] = x;
+        const float x = cond[v];
+        cr[v] = x, g[v] = __fadd_rn(x, __fmul_rn(cfg_scale, __fsub_rn(x, uncond[v])));
     }
     __syncthreads();
-    /* 6. (top-k again: a no-op) 7. softmax */
-    const float mx = row[d_block_argmax(row, V, sv, si)];
-    d_softmax(row, pr, V, mx, sd);
+    /* 2. the candidates: the top_k first tokens in (guided desc, index asc) order, less PAD / BOS (and
+     * EOS on channels > 0), in vocabulary order with their conditional logits */
+    const int first_masked = c == 0 ? eos + 1 : eos;
+    int admit = -1;
+    const uint32_t T = top_k >= V ? 0u : d_topk_threshold(g, V, top_k, hist, hist + 256, &admit);
+    int *tie_in = (int *)cp;
+    if (admit >= 0) { /* ties at the k-th value: the first `admit` of them in index order */
+        for (int v = threadIdx.x; v < V; v += blockDim.x) tie_in[v] = 0;
+        d_compact(V, [&](int v) { return d_key(g[v]) == T; }, [&](int i, int v) { if (i < admit) tie_in[v] = 1; }, cnt);
+    }
+    const int n = d_compact(
+        V,
+        [&](int v) {
+            const uint32_t key = d_key(g[v]);
+            return v < first_masked && (key > T || (key == T && (admit < 0 || tie_in[v])));
+        },
+        [&](int i, int v) { cand[i] = v, cx[i] = cr[v]; }, cnt);
+    /* 3. argmax of the candidates' logits (first maximal token; 0 where all are -inf, as the host's
+     * argmax over the masked row), warp 0; temperature 0 stops here */
+    int best = 0;
+    float mx = -INFINITY;
+    double sum = 0;
+    if (warp == 0) {
+        float bv = -INFINITY;
+        int bi = V; /* none yet */
+        for (int i = lane; i < n; i += 32)
+            if (cx[i] > bv) bv = cx[i], bi = cand[i]; /* ascending per lane: the first max kept */
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) {
+            const float ov = __shfl_xor_sync(0xffffffffu, bv, o);
+            const int oi = __shfl_xor_sync(0xffffffffu, bi, o);
+            if (oi < V && (bi == V || ov > bv || (ov == bv && oi < bi))) bv = ov, bi = oi;
+        }
+        best = bi == V ? 0 : bi;
+        if (temperature == 0.0) {
+            if (lane == 0) d_put(codes, feed, force, b, c, C, best);
+        } else {
+            /* 4. temperature (in double, as the host), 5. EOS rule, 7. softmax (6, top-k again, is a no-op) */
+            for (int i = lane; i < n; i += 32) {
+                float x = (float)(cx[i] / temperature);
+                if (best == eos ? cand[i] < eos : cand[i] == eos) x = -INFINITY;
+                cx[i] = x;
+                mx = fmaxf(mx, x);
+            }
+#pragma unroll
+            for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+            __syncwarp();
+            sum = d_softmax(cx, cp, n, mx);
+        }
+    }
+    if (temperature == 0.0) return;
     /* top-p: a candidate is removed when the mass ranked before it already exceeds top_p; the sum
-     * runs over the candidates (pr > 0) in vocabulary order, as on the host */
+     * runs over the candidates (pr > 0) in vocabulary order, as on the host (all threads) */
     if (top_p < 1.0) {
-        const int n = d_compact(V, [&](int v) { return pr[v] > 0; }, cand, si);
+        __syncthreads();
         for (int i = threadIdx.x; i < n; i += blockDim.x) {
+            const float pv = cp[i];
+            if (!(pv > 0)) continue;
             const int v = cand[i];
             float cum = 0.0f;
             int before = 0;
             for (int j = 0; j < n; j++) {
+                const float pu = cp[j];
                 const int u = cand[j];
-                if (d_before(pr[u], u, pr[v], v)) cum += pr[u], before = 1;
+                if (pu > 0 && (pu > pv || (pu == pv && u < v))) cum += pu, before = 1;
             }
-            if (before && cum > (float)top_p) row[v] = -INFINITY;
+            if (before && cum > (float)top_p) cx[i] = -INFINITY;
         }
         __syncthreads();
-        d_softmax(row, pr, V, mx, sd);
+        if (warp == 0 && sum > 0) d_softmax(cx, cp, n, mx);
     }
-    /* 8. inverse CDF in vocabulary order over the tokens with pr > 0 or NaN (the host skips only
-     * pr <= 0; NaN arises when every logit is masked), one thread: the host's order exactly */
-    const int n = d_compact(V, [&](int v) { return !(pr[v] <= 0); }, cand, si);
+    /* 8. inverse CDF in vocabulary order over the candidates with pr > 0, one thread: the host's
+     * order exactly. A sum of 0 or NaN (every logit masked, or a NaN logit): the host's
+     * probabilities are NaN for every token, and its inverse CDF returns the last, V - 1. */
     if (threadIdx.x == 0) {
         uint64_t h = d_mix64(seed);
         h = d_mix64(h ^ (uint64_t)b);
@@ -262,12 +251,15 @@ __global__ void k_sample(int32_t *codes, int32_t *feed, const int32_t *force, co
         h = d_mix64(h ^ (uint64_t)c);
         const double u = (double)(h >> 11) * (1.0 / 9007199254740992.0);
         double cum = 0;
-        int pick = 0, found = 0;
-        for (int i = 0; i < n && !found; i++) {
-            const int v = cand[i];
-            pick = v;
-            cum += pr[v];
-            found = u < cum;
+        int pick = V - 1;
+        if (sum > 0) {
+            pick = 0;
+            for (int i = 0; i < n; i++) {
+                if (!(cp[i] > 0)) continue;
+                pick = cand[i];
+                cum += cp[i];
+                if (u < cum) break;
+            }
         }
         d_put(codes, feed, force, b, c, C, pick);
     }
@@ -281,13 +273,12 @@ dia_status cu_sample(dia_backend *be, dia_tensor *codes, const dia_tensor *logit
         (a->feed && (a->feed->dtype != DIA_I32 || a->force->dtype != DIA_I32 ||
                      dia_tensor_nelem(a->feed) != (int64_t)2 * a->B * a->C || dia_tensor_nelem(a->force) != (int64_t)a->B * a->C)))
         return dia_fail(DIA_ERR_INTERNAL, "sample: bad feed / force tensors");
-    const size_t shared = (size_t)4 * a->V * sizeof(float) + 32 * (sizeof(float) + sizeof(int)) + 258 * sizeof(int) +
-                          8 + 32 * sizeof(double);
+    const size_t shared = (size_t)5 * a->V * sizeof(float) + (32 + 256 + 3) * sizeof(int);
     if (shared > 48 * 1024) return dia_fail(DIA_ERR_INTERNAL, "sample: vocabulary %d too large for the device sampler", a->V);
-    k_sample<<<a->B * a->C, SAMPLE_THREADS, shared, cu_ctx(be)->stream>>>(
-        (int32_t *)cu_ptr(codes), a->feed ? (int32_t *)cu_ptr(a->feed) : NULL,
-        a->force ? (const int32_t *)cu_ptr(a->force) : NULL, (const float *)cu_ptr(logits), a->C, a->V, a->eos, a->top_k, (float)a->cfg_scale,
-        a->temperature, a->top_p, a->seed, a->step);
+    CU_CHECK(cu_launch(k_sample, dim3((unsigned)(a->B * a->C)), dim3(SAMPLE_THREADS), shared, cu_ctx(be)->stream,
+                       (int32_t *)cu_ptr(codes), a->feed ? (int32_t *)cu_ptr(a->feed) : NULL,
+                       a->force ? (const int32_t *)cu_ptr(a->force) : NULL, (const float *)cu_ptr(logits), a->C, a->V,
+                       a->eos, a->top_k, (float)a->cfg_scale, a->temperature, a->top_p, a->seed, a->step));
     CU_LAUNCHED("sample");
     return DIA_OK;
 }
