@@ -7,7 +7,8 @@
  *   python3 bench/trace_steps.py /tmp/k.csv
  *
  * Every kernel (also the nodes of replayed CUDA graphs) becomes a CSV line: start and duration in
- * ns (GPU timestamps) and the demangled name. Not part of the library. */
+ * ns (GPU timestamps) and the demangled name; with CUPTI_TRACE_COPIES=1 also every memcpy and
+ * memset ("[memcpy HtoD 60 B]"). Not part of the library. */
 #include <cupti.h>
 #include <cxxabi.h>
 #include <stdio.h>
@@ -25,6 +26,20 @@ static void CUPTIAPI buf_complete(CUcontext ctx, uint32_t stream, uint8_t *buf, 
     (void)ctx, (void)stream, (void)size;
     CUpti_Activity *r = NULL;
     while (cuptiActivityGetNextRecord(buf, valid, &r) == CUPTI_SUCCESS) {
+        if (r->kind == CUPTI_ACTIVITY_KIND_MEMCPY) {
+            const CUpti_ActivityMemcpy6 *m = (const CUpti_ActivityMemcpy6 *)r;
+            static const char *kinds[] = {"?", "HtoD", "DtoH", "HtoA", "AtoH", "AtoA", "AtoD", "DtoA", "DtoD", "HtoH", "PtoP"};
+            fprintf(out, "%llu,%llu,\"[memcpy %s %llu B]\"\n", (unsigned long long)m->start,
+                    (unsigned long long)(m->end - m->start), m->copyKind < 11 ? kinds[m->copyKind] : "?",
+                    (unsigned long long)m->bytes);
+            continue;
+        }
+        if (r->kind == CUPTI_ACTIVITY_KIND_MEMSET) {
+            const CUpti_ActivityMemset4 *m = (const CUpti_ActivityMemset4 *)r;
+            fprintf(out, "%llu,%llu,\"[memset %llu B]\"\n", (unsigned long long)m->start,
+                    (unsigned long long)(m->end - m->start), (unsigned long long)m->bytes);
+            continue;
+        }
         if (r->kind != CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL) continue;
         const CUpti_ActivityKernel10 *k = (const CUpti_ActivityKernel10 *)r;
         int st = 0;
@@ -50,7 +65,9 @@ __attribute__((constructor)) static void start(void) {
     if (!out) return;
     fputs("Start (ns),Duration (ns),Name\n", out);
     if (cuptiActivityRegisterCallbacks(buf_request, buf_complete) != CUPTI_SUCCESS ||
-        cuptiActivityEnable(CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL) != CUPTI_SUCCESS) {
+        cuptiActivityEnable(CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL) != CUPTI_SUCCESS ||
+        (getenv("CUPTI_TRACE_COPIES") && (cuptiActivityEnable(CUPTI_ACTIVITY_KIND_MEMCPY) != CUPTI_SUCCESS ||
+                                          cuptiActivityEnable(CUPTI_ACTIVITY_KIND_MEMSET) != CUPTI_SUCCESS))) {
         fprintf(stderr, "cupti_trace: CUPTI activity tracing unavailable\n");
         return;
     }

@@ -72,6 +72,7 @@ dia_status cu_scratch(dia_backend *be, int which, size_t bytes, void **out) {
         size_t sz = bytes + bytes / 4 + 4096; /* some headroom: fewer regrowths */
         CU_CHECK(cudaMalloc(&c->scratch[which], sz));
         c->scratch_size[which] = sz;
+        c->ds_zero = NULL; /* (a new buffer at the old address: the decode step clears its counters again) */
         /* counters start at zero (their users leave them at zero) */
         if (which == CU_SCRATCH_CNT) CU_CHECK(cudaMemsetAsync(c->scratch[which], 0, sz, c->stream));
     }

@@ -52,6 +52,10 @@ typedef struct cuda_ctx {
     void *blas_workspace; /* fixed cuBLAS workspace (no allocation inside graph capture) */
     cu_graph_state *graph;
     unsigned scratch_gen; /* bumped whenever a scratch buffer moves */
+    /* the decode-step kernel's counters (the first `ds_zero_words` words of its scratch at ds_zero)
+     * are known to be zero: each launch leaves them so (cuda_decode_step.cu) */
+    void *ds_zero;
+    size_t ds_zero_words;
     /* One model (one backend) may serve decoder states on several threads: every vtable entry
      * holds this recursive lock, so an op's kernels (and its use of the shared scratch and graph
      * state) are enqueued on the one stream without interleaving with another thread's. */

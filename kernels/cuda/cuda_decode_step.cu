@@ -1087,6 +1087,11 @@ __global__ void __launch_bounds__(WS ? DS_WS_THREADS : DS_THREADS, 1) k_decode_l
 #ifndef DS_NO_HEAD_CODE
     if (a_.ow) ds_gemv<1, WS>(a_, a_.L[0], PH_OUT, a_.x, a_.D, a_.onorm, rg, red, sred, rope, xo); /* (D <= 2048) */
 #endif
+    /* The barrier counter back to zero for the next launch (cu_decode_layers clears it only once):
+     * a block counts itself done in bar[1] after its last grid barrier; when the last one does, every
+     * block has added to bar[0] for the last time and left its wait, so nothing reads or adds to it
+     * any more. (The merge counters are reset by their merges.) */
+    if (threadIdx.x == 0 && atomicAdd(a_.bar + 1, 1u) == (unsigned)ds_nb() - 1u) a_.bar[0] = 0u, a_.bar[1] = 0u;
 }
 
 /* dynamic shared memory for a ring of nst stages */
@@ -1414,7 +1419,14 @@ dia_status cu_decode_layers(dia_backend *be, const dia_decode_layers_args *a) {
         if (!prof_d) CU_CHECK(cudaMalloc(&prof_d, ds_prof_bytes(c)));
         d.prof = (unsigned long long *)prof_d;
     }
-    CU_CHECK(cudaMemsetAsync(d.bar, 0, (4 + n_c) * sizeof(unsigned), c->stream));
+    /* The barrier and merge counters start at zero. Each launch leaves them so (the last block to
+     * finish resets the barrier counter, each merge its counter), so they are cleared only where
+     * this scratch or its layout is new: no memset before every step (a node of the step's graph,
+     * ~1-2 us of the GPU's time between steps). */
+    if (c->ds_zero != sp || c->ds_zero_words != 4 + n_c) {
+        CU_CHECK(cudaMemsetAsync(d.bar, 0, (4 + n_c) * sizeof(unsigned), c->stream));
+        c->ds_zero = sp, c->ds_zero_words = 4 + n_c;
+    }
     if (d.prof && (d.dbg & 16)) CU_CHECK(cudaMemsetAsync(d.prof, 0, ds_prof_bytes(c), c->stream));
     /* a cooperative launch: it fails (instead of waiting forever at the first grid barrier) where
      * not all blocks can be resident at once, e.g. under MPS with an SM limit.
@@ -1427,7 +1439,9 @@ dia_status cu_decode_layers(dia_backend *be, const dia_decode_layers_args *a) {
     cudaLaunchAttribute at[1];
     at[0].id = cudaLaunchAttributeCooperative, at[0].val.cooperative = 1;
     cfg.attrs = at, cfg.numAttrs = coop && coop[0] == '0' ? 0 : 1;
-    CU_CHECK(cudaLaunchKernelEx(&cfg, ds_kernel(var.ws), d));
+    const cudaError_t le = cudaLaunchKernelEx(&cfg, ds_kernel(var.ws), d);
+    if (le != cudaSuccess) c->ds_zero = NULL; /* (a launch that failed may leave them anywhere) */
+    CU_CHECK(le);
     if (d.prof && (st = (d.dbg & 16) ? ds_profile_all(c, &d, c->sm_count) : ds_profile_report(c, &d)) != DIA_OK) return st;
     __atomic_add_fetch(&g_ds_launches, 1, __ATOMIC_RELAXED);
     return DIA_OK;
