@@ -208,12 +208,48 @@ static dia_status cuda_buffer_to_host(dia_backend *be, dia_buffer *b) {
     return DIA_OK;
 }
 
+/* Small copies between steps as kernels. A copy engine's operation between two kernels costs the
+ * stream ~4-7 us of switching (trace of a B = 1 decode step: k_sample, 36 bytes of codes down, 60
+ * bytes of inputs up, the next step's kernel), a kernel ~1.5 us. Uploads of up to CU_SMALL_COPY
+ * bytes travel in the kernel's parameters (copied at the launch: the source may be freed, as
+ * with a copy from pageable memory); async downloads of up to CU_SMALL_COPY bytes are stored by
+ * a kernel into the mapped pinned area. DIA_CUDA_SMALL_COPY=0: copies only (comparisons). */
+#define CU_SMALL_COPY 1024
+struct cu_small_bytes {
+    unsigned char b[CU_SMALL_COPY];
+};
+
+__global__ void k_upload_small(unsigned char *dst, const cu_small_bytes src, int n) {
+    for (int i = threadIdx.x; i < n; i += blockDim.x) dst[i] = src.b[i];
+}
+
+__global__ void k_download_small(unsigned char *dst, const unsigned char *src, int n) {
+    for (int i = threadIdx.x; i < n; i += blockDim.x) dst[i] = src[i];
+    __threadfence_system(); /* (the host reads them after the event behind this kernel) */
+}
+
+static int cu_small_copy(size_t n) {
+    static int v = -1;
+    if (v < 0) {
+        const char *e = getenv("DIA_CUDA_SMALL_COPY");
+        v = !(e && e[0] == '0');
+    }
+    return v && n <= CU_SMALL_COPY;
+}
+
 static dia_status cuda_upload(dia_backend *be, dia_buffer *dst, size_t off, const void *src, size_t n) {
     cu_lock lock_(be);
     if (off + n > dst->size) return dia_fail(DIA_ERR_INTERNAL, "upload past the end of a buffer");
     if (!n) return DIA_OK;
     dia_status gst = cu_graph_boundary(be);
     if (gst != DIA_OK) return gst;
+    if (cu_small_copy(n)) {
+        cu_small_bytes p;
+        memcpy(p.b, src, n);
+        k_upload_small<<<1, 256, 0, cu_ctx(be)->stream>>>((unsigned char *)dst->ptr + off, p, (int)n);
+        CU_LAUNCHED("upload_small");
+        return DIA_OK;
+    }
     /* From pageable memory the driver stages the source before returning: `src` may be freed. */
     CU_CHECK(cudaMemcpyAsync((char *)dst->ptr + off, src, n, cudaMemcpyHostToDevice, cu_ctx(be)->stream));
     return DIA_OK;
@@ -241,6 +277,7 @@ static dia_status cuda_download(dia_backend *be, const dia_buffer *src, size_t o
 /* Downloads that do not wait: pinned staging (so the copy is truly asynchronous) and an event. */
 struct dia_async {
     void *host;      /* pinned, `bytes` */
+    void *dev;       /* the same, mapped into the device's address space (NULL: not mapped) */
     size_t bytes;
     cudaEvent_t done; /* recorded after the last copy started into `host` */
     int started;
@@ -251,12 +288,17 @@ static dia_status cuda_async_new(dia_backend *be, size_t bytes, dia_async **out)
     *out = NULL;
     dia_async *a = (dia_async *)calloc(1, sizeof *a);
     if (!a) return dia_fail(DIA_ERR_OUT_OF_MEMORY, "out of memory");
-    cudaError_t e = cudaHostAlloc(&a->host, bytes ? bytes : 1, cudaHostAllocDefault);
+    cudaError_t e = cudaHostAlloc(&a->host, bytes ? bytes : 1, cudaHostAllocMapped);
     if (e != cudaSuccess) {
         cudaGetLastError();
         free(a);
         return dia_fail(DIA_ERR_OUT_OF_MEMORY, "CUDA: cannot allocate %zu bytes of pinned host memory: %s", bytes,
                         cudaGetErrorString(e));
+    }
+    if (cudaHostGetDevicePointer(&a->dev, a->host, 0) != cudaSuccess) { /* (then copies, as for large areas) */
+        cudaGetLastError();
+        a->dev = NULL;
+        dia_log(DIA_LOG_DEBUG, "CUDA: pinned area of %zu bytes not mapped into the device: downloads by copy", bytes);
     }
     if ((e = cudaEventCreateWithFlags(&a->done, cudaEventDisableTiming)) != cudaSuccess) {
         cudaGetLastError();
@@ -281,8 +323,16 @@ static void cuda_async_free(dia_backend *be, dia_async *a) {
 static dia_status cuda_download_start(dia_backend *be, const dia_buffer *src, size_t off, size_t n, dia_async *a) {
     cu_lock lock_(be);
     if (n > a->bytes) return dia_fail(DIA_ERR_INTERNAL, "download_start: %zu bytes into a %zu-byte area", n, a->bytes);
-    dia_status st = enqueue_download(be, src, off, a->host, n);
-    if (st != DIA_OK) return st;
+    if (off + n > src->size) return dia_fail(DIA_ERR_INTERNAL, "download past the end of a buffer");
+    if (a->dev && n && cu_small_copy(n)) {
+        dia_status st = cu_graph_boundary(be);
+        if (st != DIA_OK) return st;
+        k_download_small<<<1, 256, 0, cu_ctx(be)->stream>>>((unsigned char *)a->dev, (const unsigned char *)src->ptr + off, (int)n);
+        CU_LAUNCHED("download_small");
+    } else {
+        dia_status st = enqueue_download(be, src, off, a->host, n);
+        if (st != DIA_OK) return st;
+    }
     CU_CHECK(cudaEventRecord(a->done, cu_ctx(be)->stream));
     a->started = 1;
     return DIA_OK;
