@@ -770,6 +770,51 @@ static void test_ops_small(void **state) {
     backends_free(&p);
 }
 
+/* Host <-> device transfers at the sizes either side of the small-copy limit (1 KB: a kernel
+ * carries the bytes; above: a copy) and at odd offsets: synchronous uploads and downloads, and
+ * async downloads that must hold the buffer's bytes as they were when they were started (stream
+ * order) even when the buffer is overwritten before the wait. An upload's source may be reused
+ * as soon as the call returns. */
+static void test_transfers(void **state) {
+    (void)state;
+    NEED_CUDA();
+    dia_backend *be = NULL;
+    assert_int_equal(dia_backend_new("cuda", 0, 0, &be), DIA_OK);
+    const size_t N = 16384;
+    int64_t ne[1] = {(int64_t)(N / 4)};
+    dia_tensor t;
+    assert_int_equal(dia_tensor_alloc(be, DIA_F32, 1, ne, &t), DIA_OK);
+    unsigned char *host = malloc(N), *back = malloc(N), *src = malloc(N), *got = malloc(N);
+    for (size_t i = 0; i < N; i++) host[i] = (unsigned char)(i * 37 + 11);
+    assert_int_equal(be->ops->upload(be, t.buf, t.offset, host, N), DIA_OK);
+    const size_t sizes[] = {1, 3, 36, 60, 1023, 1024, 1025, 5000}, offs[] = {0, 1, 7, 4096};
+    dia_async *a = NULL;
+    assert_non_null(be->ops->async_new);
+    assert_int_equal(be->ops->async_new(be, 8192, &a), DIA_OK);
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++)
+        for (size_t oi = 0; oi < sizeof offs / sizeof offs[0]; oi++) {
+            const size_t n = sizes[si], off = offs[oi];
+            for (size_t i = 0; i < n; i++) src[i] = (unsigned char)(si * 29 + oi * 7 + i * 13);
+            assert_int_equal(be->ops->upload(be, t.buf, t.offset + off, src, n), DIA_OK);
+            for (size_t i = 0; i < n; i++) host[off + i] = src[i];
+            memset(src, 0xA5, n); /* the upload has its bytes already */
+            /* an async download of the range, then the range overwritten before the wait */
+            assert_int_equal(be->ops->download_start(be, t.buf, t.offset + off, n, a), DIA_OK);
+            assert_int_equal(be->ops->upload(be, t.buf, t.offset + off, src, n), DIA_OK);
+            assert_int_equal(be->ops->download_wait(be, a, got, n), DIA_OK);
+            assert_memory_equal(got, host + off, n);
+            for (size_t i = 0; i < n; i++) host[off + i] = 0xA5;
+            assert_int_equal(be->ops->download(be, t.buf, t.offset, back, N), DIA_OK);
+            assert_memory_equal(back, host, N);
+        }
+    printf("  transfers: %zu sizes x %zu offsets, uploads and downloads (sync and async) exact\n",
+           sizeof sizes / sizeof sizes[0], sizeof offs / sizeof offs[0]);
+    be->ops->async_free(be, a);
+    dia_tensor_free(be, &t);
+    free(host), free(back), free(src), free(got);
+    dia_backend_free(be);
+}
+
 /* The graph path at op level: the same segment five times (captured at the 2nd, replayed from the
  * 3rd), then a segment that diverges at its last op (held-back ops launched eagerly), then one
  * shorter than the graph; every result equals the eager CPU sequence. */
@@ -1848,6 +1893,7 @@ int main(void) {
         cmocka_unit_test(test_batch_equals_single),
         cmocka_unit_test(test_activation_bf16),
         cmocka_unit_test(test_device_sampler),
+        cmocka_unit_test(test_transfers),
         cmocka_unit_test(test_generate_parity),
         cmocka_unit_test(test_generate_pipelined),
         cmocka_unit_test(test_shared_model_threads),
