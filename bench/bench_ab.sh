@@ -9,7 +9,8 @@
 # `run` builds and tests this tree (bench_cuda.sh phases env build test model vram), builds a copy
 # of it with ab_old/ laid over it in /tmp/old (the same bench_cuda.c: only the library differs),
 # then times dia_generate for both binaries interleaved (AB_BATCHES, AB_CAPS: max_tokens, 0 = the
-# timed frames + 32; AB_REPS repetitions), decode steps at positions 1401..1500 (AB_LONG) and,
+# timed frames + 32; AB_REPS repetitions), decode steps at positions 1401..1500 (AB_LONG; AB_REPS
+# pairs, alternating which binary runs first) and,
 # unless AB_REF=0, the PyTorch reference (static cache + torch.compile) at B = 1 and 64.
 set -u
 if [ "${1:-}" = prepare ]; then
@@ -22,7 +23,7 @@ if [ "${1:-}" = prepare ]; then
   echo "ab_old/: $(find ab_old -type f | wc -l) files of $rev"
   exit 0
 fi
-[ "${1:-}" = run ] || { sed -n 2,14p "$0"; exit 2; }
+[ "${1:-}" = run ] || { sed -n 2,15p "$0"; exit 2; }
 [ -d ab_old ] || { echo "bench_ab.sh: no ab_old/ (run 'prepare REV' first)"; exit 2; }
 PHASES="env build test model vram" bash bench/bench_cuda.sh 2>&1 \
   | grep -v "^linked\|Writing\|^total\|^drwx\|^-rw\|^  attention\|^  bf16-cache att\|^\[ RUN\|^\[       OK\|libdia error\|^  [a-z]" | tail -30
@@ -43,9 +44,9 @@ for rep in $(seq "${AB_REPS:-1}"); do
     for B in ${AB_BATCHES:-1 8 32 64}; do gen new $NEW "$B" "$cap"; gen old $OLD "$B" "$cap"; done
   done
 done
-echo "=== decode steps at positions 1401..1500"
+echo "=== decode steps at positions 1401..1500 (interleaved, AB_REPS times: single runs differ by ~1.5%)"
 for B in ${AB_LONG:-1 64}; do
-  for bin in new old; do
+  for bin in $(for rep in $(seq "${AB_REPS:-1}"); do [ $((rep % 2)) = 1 ] && echo new old || echo old new; done); do
     b=$NEW; [ $bin = old ] && b=$OLD
     echo -n "$bin "; "$b" --model "$MODEL" --backend cuda --dtype bf16 --batch "$B" --steps 100 --warmup 1400 2>&1 \
       | grep RESULT | sed 's/.*batch=\([0-9]*\).*steps_per_s=\([0-9.]*\).*/B=\1 steps_per_s=\2/'

@@ -79,7 +79,7 @@ __device__ static uint32_t d_topk_threshold(const float *g, int V, int k, int *h
     int remaining = k;
     for (int shift = 24; shift >= 0; shift -= 8) {
         for (int i = threadIdx.x; i < 256; i += blockDim.x) hist[i] = 0;
-        __syncthreads(); /* (the last pass's res was read before the barrier that ended its histogram) */
+        __syncthreads();
         for (int v = threadIdx.x; v < V; v += blockDim.x) {
             const uint32_t key = d_key(g[v]);
             if ((key & mask) == prefix) atomicAdd(&hist[(key >> shift) & 255u], 1);
@@ -107,6 +107,7 @@ __device__ static uint32_t d_topk_threshold(const float *g, int V, int k, int *h
             }
         }
         __syncthreads();
+        /* (no barrier after these reads: warp 0 writes res again only after the next pass's two) */
         prefix |= (uint32_t)res[0] << shift;
         mask |= 255u << shift;
         remaining = res[1];
@@ -221,8 +222,9 @@ __global__ void k_sample(int32_t *codes, int32_t *feed, const int32_t *force, co
         }
     }
     if (temperature == 0.0) return;
-    /* top-p: a candidate is removed when the mass ranked before it already exceeds top_p; the sum
-     * runs over the candidates (pr > 0) in vocabulary order, as on the host (all threads) */
+    /* top-p: a candidate is removed when the mass ranked before it already exceeds top_p (all
+     * threads). The mass is summed over the candidates (pr > 0) ranked before it in vocabulary order;
+     * the host sums in rank order, so the two can differ by rounding at the boundary. */
     if (top_p < 1.0) {
         __syncthreads();
         for (int i = threadIdx.x; i < n; i += blockDim.x) {
