@@ -23,7 +23,7 @@ if [ "${1:-}" = prepare ]; then
   echo "ab_old/: $(find ab_old -type f | wc -l) files of $rev"
   exit 0
 fi
-[ "${1:-}" = run ] || { sed -n 2,15p "$0"; exit 2; }
+[ "${1:-}" = run ] || { sed -n 2,14p "$0"; exit 2; }
 [ -d ab_old ] || { echo "bench_ab.sh: no ab_old/ (run 'prepare REV' first)"; exit 2; }
 PHASES="env build test model vram" bash bench/bench_cuda.sh 2>&1 \
   | grep -v "^linked\|Writing\|^total\|^drwx\|^-rw\|^  attention\|^  bf16-cache att\|^\[ RUN\|^\[       OK\|libdia error\|^  [a-z]" | tail -30
