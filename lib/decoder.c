@@ -149,8 +149,7 @@ static dia_status run_layers(void *vctx) {
                                  .kvlen = &kvlen, .cross_len = &cl, .heads = (int)H, .kv_heads = (int)KV,
                                  .head_dim = (int)hd, .cross_heads = (int)CH, .cross_kv_heads = c->cross_kv_heads,
                                  .cross_head_dim = (int)chd, .eps = c->dec_eps, .theta = c->dec_theta,
-                                 .tok = &tok, .embed = m->dec_embed, .n_embed = (int)C,
-                                 .out_norm = &m->dec_norm, .out_w = &m->logits.t, .out_trans = m->logits.trans, .logits = &lg};
+                                 .out_trans = m->logits.trans}; /* (the ends: below) */
     if (T == 1 && be->ops->decode_layers_ok && be->ops->decode_layers) {
         for (int l = 0; l < c->dec_layers; l++) {
             dec_layer *L = &m->dec[l];

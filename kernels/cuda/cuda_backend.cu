@@ -228,13 +228,18 @@ __global__ void k_download_small(unsigned char *dst, const unsigned char *src, i
     __threadfence_system(); /* (the host reads them after the event behind this kernel) */
 }
 
+/* A switch that is on unless the environment sets it to 0, read once into *v (-1: not yet). */
+static int cu_env_on(const char *name, int *v) {
+    if (*v < 0) {
+        const char *e = getenv(name);
+        *v = !(e && e[0] == '0');
+    }
+    return *v;
+}
+
 static int cu_small_copy(size_t n) {
     static int v = -1;
-    if (v < 0) {
-        const char *e = getenv("DIA_CUDA_SMALL_COPY");
-        v = !(e && e[0] == '0');
-    }
-    return v && n <= CU_SMALL_COPY;
+    return cu_env_on("DIA_CUDA_SMALL_COPY", &v) && n <= CU_SMALL_COPY;
 }
 
 static dia_status cuda_upload(dia_backend *be, dia_buffer *dst, size_t off, const void *src, size_t n) {
@@ -256,19 +261,25 @@ static dia_status cuda_upload(dia_backend *be, dia_buffer *dst, size_t off, cons
 }
 
 /* A copy of n bytes of src at off into host memory dst, enqueued after the held-back ops (the
- * caller holds the lock and waits for it). */
-static dia_status enqueue_download(dia_backend *be, const dia_buffer *src, size_t off, void *dst, size_t n) {
+ * caller holds the lock and waits for it). dst_dev: dst mapped into the device's address space, or
+ * NULL; where given, a small copy is stored there by a kernel. */
+static dia_status enqueue_download(dia_backend *be, const dia_buffer *src, size_t off, void *dst, void *dst_dev, size_t n) {
     if (off + n > src->size) return dia_fail(DIA_ERR_INTERNAL, "download past the end of a buffer");
     dia_status gst = cu_graph_boundary(be);
-    if (gst != DIA_OK) return gst;
-    if (n) CU_CHECK(cudaMemcpyAsync(dst, (const char *)src->ptr + off, n, cudaMemcpyDeviceToHost, cu_ctx(be)->stream));
+    if (gst != DIA_OK || !n) return gst;
+    if (dst_dev && cu_small_copy(n)) {
+        k_download_small<<<1, 256, 0, cu_ctx(be)->stream>>>((unsigned char *)dst_dev, (const unsigned char *)src->ptr + off, (int)n);
+        CU_LAUNCHED("download_small");
+        return DIA_OK;
+    }
+    CU_CHECK(cudaMemcpyAsync(dst, (const char *)src->ptr + off, n, cudaMemcpyDeviceToHost, cu_ctx(be)->stream));
     return DIA_OK;
 }
 
 static dia_status cuda_download(dia_backend *be, const dia_buffer *src, size_t off, void *dst, size_t n) {
     cu_lock lock_(be);
     if (!n && off <= src->size) return DIA_OK; /* nothing to wait for */
-    dia_status st = enqueue_download(be, src, off, dst, n);
+    dia_status st = enqueue_download(be, src, off, dst, NULL, n);
     if (st != DIA_OK) return st;
     CU_CHECK(cudaStreamSynchronize(cu_ctx(be)->stream));
     return DIA_OK;
@@ -323,16 +334,8 @@ static void cuda_async_free(dia_backend *be, dia_async *a) {
 static dia_status cuda_download_start(dia_backend *be, const dia_buffer *src, size_t off, size_t n, dia_async *a) {
     cu_lock lock_(be);
     if (n > a->bytes) return dia_fail(DIA_ERR_INTERNAL, "download_start: %zu bytes into a %zu-byte area", n, a->bytes);
-    if (off + n > src->size) return dia_fail(DIA_ERR_INTERNAL, "download past the end of a buffer");
-    if (a->dev && n && cu_small_copy(n)) {
-        dia_status st = cu_graph_boundary(be);
-        if (st != DIA_OK) return st;
-        k_download_small<<<1, 256, 0, cu_ctx(be)->stream>>>((unsigned char *)a->dev, (const unsigned char *)src->ptr + off, (int)n);
-        CU_LAUNCHED("download_small");
-    } else {
-        dia_status st = enqueue_download(be, src, off, a->host, n);
-        if (st != DIA_OK) return st;
-    }
+    dia_status st = enqueue_download(be, src, off, a->host, a->dev, n);
+    if (st != DIA_OK) return st;
     CU_CHECK(cudaEventRecord(a->done, cu_ctx(be)->stream));
     a->started = 1;
     return DIA_OK;
@@ -439,11 +442,7 @@ static dia_status cuda_weight_upload(dia_backend *be, const void *host, dia_dtyp
 /* Programmatic dependent launch: on unless DIA_CUDA_PDL=0 (read once). */
 int cu_pdl_enabled(void) {
     static int v = -1;
-    if (v < 0) {
-        const char *e = getenv("DIA_CUDA_PDL");
-        v = !(e && e[0] == '0');
-    }
-    return v;
+    return cu_env_on("DIA_CUDA_PDL", &v);
 }
 
 static dia_dtype cuda_default_weight_dtype(dia_backend *be) {
