@@ -1164,16 +1164,14 @@ static void test_decode_step_kernel(void **state) {
      * contexts of the full model use; short ones take a query head per unit). Each run with the
      * 8-warp kernel (DIA_CUDA_DECODE_STEP_WS=0) and again with the producer warp group (=1, the
      * default on an H100) with a ring of its own per run: the same arithmetic, so the same logits
-     * bit for bit (the producer warp group claims gate_up's and down's tiles, DIA_CUDA_DECODE_STEP_CLAIM,
-     * where the 8-warp kernel splits them in advance; blocks left without a tile included: 64 down
-     * tiles over 132 blocks) */
+     * bit for bit */
     char longtext[301];
     for (int i = 0; i < 300; i++) longtext[i] = "[S1] a long line of text. "[i % 26];
     longtext[300] = 0;
     const char *texts[3] = {TEXT0, longtext, longtext};
     const int T = 7, nsteps[3] = {70, 280, 280};
     const char *opt0 = getenv("DIA_CUDA_DECODE_STEP_OPT");
-    const int opt = opt0 ? atoi(opt0) : 79; /* unset: the 8-warp kernel's default, DS_OPT_DEFAULT = 79 */
+    const int opt = opt0 ? atoi(opt0) : 15; /* unset: the 8-warp kernel's default, DS_OPT_DEFAULT = 15 */
     for (int run = 0; run < 3; run++) {
         const int steps = nsteps[run];
         char optv[16];

@@ -112,9 +112,9 @@ static_assert(DS_CHUNK == 32 || DS_CHUNK == 16, "attention chunks of 32 or 16 ke
 #define DS_HD 128
 #define DS_MAXG 4 /* query heads per kv head */
 #define DS_XO 64  /* rows of x per block (D <= DS_XO * blocks) */
-#define DS_OPT_DEFAULT 79 /* DIA_CUDA_DECODE_STEP_OPT when unset (ds_args.opt): the measured best */
+#define DS_OPT_DEFAULT 15 /* DIA_CUDA_DECODE_STEP_OPT when unset (ds_args.opt): the measured best */
 /* ... with the producer warp group: without the K/V L2 prefetch (2), +0.8-1.0% */
-#define DS_OPT_WS_DEFAULT 77
+#define DS_OPT_WS_DEFAULT 13
 #define DS_PROF 20 /* DIA_CUDA_DECODE_STEP_DEBUG & 8: marks per layer (16 phase ends, 4 inside the attention) */
 
 enum { PH_QKV, PH_O, PH_CQ, PH_CO, PH_GU, PH_DOWN, PH_OUT /* the logits head */ };
@@ -165,14 +165,6 @@ struct ds_args {
     const float *onorm;                /* [D] */
     float *logits;                     /* f32 [2, NO] */
     int NO;
-    /* claimed tiles (WS 1, DIA_CUDA_DECODE_STEP_CLAIM, default on): gate_up's tiles and down's (but the
-     * last layer's) are not split over the blocks in advance; each block's producer claims the next
-     * one from a counter per (layer, phase) when it issues one, so blocks whose stream runs faster do
-     * more of the phase. down's outputs then go to dout (the residual is added where x is next read:
-     * the next layer's q|k|v input, and each block's rows of x in shared memory) */
-    unsigned *claim; /* [DS_MAXL][2] tiles claimed (gate_up, down); zeroed */
-    float *dout;     /* f32 [2, D] */
-    int claim_on;
     int dbg; /* DIA_CUDA_DECODE_STEP_DEBUG (timing experiments, wrong results): 1 no attention, 2 no
               * grid barriers, 4 no projection epilogues; 8: block 0's phase times (graphs off: eager steps);
               * 8 | 16: every block's, reported per barrier (skew, latency, last arrivers) */
@@ -256,7 +248,6 @@ static __device__ __forceinline__ void ds_gsync(const ds_args &a, unsigned *targ
 /* ---- the projection phases: units, tiles and their weight rows ---- */
 struct ds_wph {
     int U, K, pair, tu; /* units, input width, unit = 2 rows, units per tile */
-    int al;             /* the blocks' ranges start at multiples of al units */
 };
 
 static __device__ __forceinline__ ds_wph ds_phase(const ds_args &a, int ph) {
@@ -274,18 +265,13 @@ static __device__ __forceinline__ ds_wph ds_phase(const ds_args &a, int ph) {
     int rows = DS_STAGE / (2 * p.K);
     if (rows > 8) rows = 8;
     p.tu = p.pair ? rows / 2 : rows;
-    /* opt 64: q|k|v split over the blocks in whole tiles. A tile stays inside a head (64 units), so
-     * a range that starts inside a tile and crosses a head took 4 tiles where the others take 3 (the
-     * last block at the barrier after q|k|v in 52-57% of the layers, H100 profile) */
-    p.al = ph == PH_QKV && (a.opt & 64) && (DS_HD / 2) % p.tu == 0 && p.U % p.tu == 0 ? p.tu : 1;
     return p;
 }
 
 /* This block's units [u0, u1) of a phase. */
 static __device__ __forceinline__ void ds_range(const ds_wph &p, int *u0, int *u1) {
-    const int T = p.U / p.al;
-    *u0 = p.al * (int)((long long)T * ds_bid() / ds_nb());
-    *u1 = p.al * (int)((long long)T * (ds_bid() + 1) / ds_nb());
+    *u0 = (int)((long long)p.U * ds_bid() / ds_nb());
+    *u1 = (int)((long long)p.U * (ds_bid() + 1) / ds_nb());
 }
 
 /* Units in the tile starting at u (a q|k|v tile stays inside one head). */
@@ -325,7 +311,7 @@ static __device__ const int ds_order[6] = {PH_QKV, PH_O, PH_CQ, PH_CO, PH_GU, PH
  * stage the tile DS_STAGES earlier has just left (the stage is free once every warp has passed that
  * tile's barrier). */
 struct ds_cursor {
-    int u0[6], u1[6], K[6], tu[6], U[6]; /* this block's units of each phase (ds_order), K, units per tile, all units */
+    int u0[6], u1[6], K[6], tu[6]; /* this block's units of each phase (ds_order), K, units per tile */
     int l, i, u;                   /* layer, phase, next unit (-1: the phase's first) */
     int s;                         /* stage of the next tile */
     uint64_t pol;                  /* L2 policy: weights are read once per step */
@@ -336,7 +322,7 @@ static __device__ void ds_cursor_init(const ds_args &a, ds_cursor &c) {
     for (int i = 0; i < 6; i++) {
         const ds_wph p = ds_phase(a, ds_order[i]);
         ds_range(p, &c.u0[i], &c.u1[i]);
-        c.K[i] = p.K, c.tu[i] = p.tu, c.U[i] = p.U;
+        c.K[i] = p.K, c.tu[i] = p.tu;
     }
     c.l = 0, c.i = 0, c.u = -1, c.s = 0;
     asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(c.pol));
@@ -346,47 +332,23 @@ static __device__ void ds_cursor_init(const ds_args &a, ds_cursor &c) {
     if (!a.ow) c.hu1 = c.hu;
 }
 
-/* Whether the tiles of phase ph of layer l are claimed (a.claim) rather than split in advance */
-static __device__ __forceinline__ int ds_claimed(const ds_args &a, int ph, int l) {
-    return a.claim_on && (ph == PH_GU || (ph == PH_DOWN && l + 1 < a.nl));
-}
-
-/* The cursor's tile (its rows r1 and, for pair phases, r2, `bytes` each; its first unit), and move
- * on: 1. 0 past the last tile. 2: a claimed phase has no tile left (no rows; the cursor is at the
- * next phase). */
+/* The cursor's tile (its rows r1 and, for pair phases, r2, `bytes` each), and move on; 0 past the
+ * last tile. */
 static __device__ int ds_next(const ds_args &a, ds_cursor &c, const __nv_bfloat16 **r1, const __nv_bfloat16 **r2,
-                              unsigned *bytes, int *unit) {
-    int ph, n;
-    for (;;) { /* the next phase with units for this block */
-        if (c.l >= a.nl) return 0;
-        ph = ds_order[c.i];
-        if (ds_claimed(a, ph, c.l)) {
-            const unsigned t = atomicAdd(a.claim + 2 * c.l + (ph == PH_DOWN), 1u);
-            if ((long long)t * c.tu[c.i] < (long long)c.U[c.i]) {
-                c.u = (int)t * c.tu[c.i];
-                n = min(c.tu[c.i], c.U[c.i] - c.u);
-                break;
-            }
-            c.u = -1;
-            if (++c.i == 6) c.i = 0, c.l++;
-            return 2;
-        }
+                              unsigned *bytes) {
+    while (c.l < a.nl) { /* the next phase with units for this block */
         if (c.u < 0) c.u = c.u0[c.i];
-        if (c.u < c.u1[c.i]) {
-            ds_wph p;
-            p.K = c.K[c.i], p.tu = c.tu[c.i], p.pair = ph == PH_QKV || ph == PH_GU, p.U = 0, p.al = 1;
-            n = ds_tile_units(p, ph, c.u, c.u1[c.i]);
-            break;
-        }
+        if (c.u < c.u1[c.i]) break;
         c.u = -1;
         if (++c.i == 6) c.i = 0, c.l++;
     }
-    const int K = c.K[c.i];
+    if (c.l >= a.nl) return 0;
+    const int ph = ds_order[c.i], K = c.K[c.i];
     ds_wph p;
-    p.K = K, p.tu = c.tu[c.i], p.pair = ph == PH_QKV || ph == PH_GU, p.U = 0, p.al = 1;
+    p.K = K, p.tu = c.tu[c.i], p.pair = ph == PH_QKV || ph == PH_GU, p.U = 0;
+    const int n = ds_tile_units(p, ph, c.u, c.u1[c.i]);
     ds_tile_rows(a, a.L[c.l], ph, p, c.u, r1, r2);
     *bytes = (unsigned)n * (unsigned)K * 2u;
-    *unit = c.u;
     c.u += n;
     return 1;
 }
@@ -411,8 +373,7 @@ static __device__ __forceinline__ void ds_l2_prefetch(const void *p, unsigned by
 static __device__ void ds_issue(const ds_args &a, ds_cursor &c, unsigned char *ring, uint64_t *full) {
     const __nv_bfloat16 *r1, *r2 = NULL;
     unsigned bytes;
-    int unit; /* (WS 0 claims no tiles: a.claim_on is 0) */
-    if (!ds_next(a, c, &r1, &r2, &bytes, &unit) && !ds_next_head(a, c, &r1, &bytes)) return;
+    if (!ds_next(a, c, &r1, &r2, &bytes) && !ds_next_head(a, c, &r1, &bytes)) return;
     asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); /* the stage's reads before the copy */
     mb_expect_tx(&full[c.s], r2 ? 2 * bytes : bytes);
     unsigned char *dst = ring + (size_t)c.s * DS_STAGE;
@@ -430,7 +391,6 @@ struct ds_ring {
     ds_cursor *cur;  /* shared; DS_ISSUER's */
     uint64_t *empty; /* WS: [nst] a stage's tile is consumed (one arrival) */
     int nst;         /* WS: stages */
-    int *tinfo;      /* WS: [nst] the first unit of a claimed phase's tile in the stage (-1: none left) */
     int s;
     unsigned par;
     unsigned tile;
@@ -439,23 +399,16 @@ struct ds_ring {
 /* WS: the producer (the first thread of the producer warp group) issues every weight tile of the step
  * in order: tile n into stage n % nst once the tile nst earlier has been consumed (empty) and the
  * tile infl earlier has landed (full). */
-static __device__ __noinline__ void ds_produce(const ds_args &a, unsigned char *ring, uint64_t *full, uint64_t *empty,
-                                               int *tinfo) {
+static __device__ __noinline__ void ds_produce(const ds_args &a, unsigned char *ring, uint64_t *full, uint64_t *empty) {
     ds_cursor c;
     ds_cursor_init(a, c);
     const unsigned C = (unsigned)a.nst, F = (unsigned)a.infl;
     const __nv_bfloat16 *r1, *r2;
     unsigned bytes, n = 0;
-    for (int k, unit; (k = ds_next(a, c, &r1, &r2, &bytes, &unit)); n++) {
+    for (; ds_next(a, c, &r1, &r2, &bytes); n++) {
         const unsigned s = n % C;
         if (n >= C) mb_wait(&empty[s], (n / C - 1u) & 1u);
         if (n >= F) mb_wait(&full[(n - F) % C], ((n - F) / C) & 1u);
-        /* the tile's first unit (claimed phases), or -1: no tile left; the arrival below releases it */
-        *(volatile int *)&tinfo[s] = k == 2 ? -1 : unit;
-        if (k == 2) {
-            mb_arrive(&full[s]);
-            continue;
-        }
         asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
         mb_expect_tx(&full[s], r2 ? 2 * bytes : bytes);
         unsigned char *dst = ring + (size_t)s * DS_STAGE;
@@ -540,14 +493,12 @@ static __device__ __forceinline__ float *ds_embed(const ds_args &a, int *ids) {
 }
 
 /* One projection phase for this block. xin: f32 [2, K] rows `xs` apart (written in this kernel:
- * read through L2); xadd: NULL, or f32 [2, K] added to xin (the previous layer's claimed down
- * outputs: the sums also go to this block's rows of x in xo); g: the RMSNorm scale (NULL: no
- * norm). red: shared [2][DS_CWARPS][16], sred: shared [DS_CWARPS][2]. claimed: the tiles come
- * with their first unit in tinfo[stage] (-1: none left), ds_next. */
+ * read through L2); g: the RMSNorm scale (NULL: no norm). red: shared [2][DS_CWARPS][16],
+ * sred: shared [DS_CWARPS][2]. */
 template <int KCW, int WS>
 static __device__ __forceinline__ void ds_gemv(const ds_args &a, const ds_layer &L, int ph, const float *xin, int xs,
-                                               const float *xadd, const float *g, ds_ring &rg_, float *red, float *sred,
-                                               const double *rope, float *xo, int claimed) {
+                                               const float *g, ds_ring &rg_, float *red, float *sred, const double *rope,
+                                               float *xo) {
     ds_ring rg = rg_; /* in registers for the phase (the caller's copy is in memory when not inlined) */
     const int epi = !(a.dbg & 4);
     const ds_wph p = ds_phase(a, ph);
@@ -564,17 +515,6 @@ static __device__ __forceinline__ void ds_gemv(const ds_args &a, const ds_layer 
                 const float4 v0 = __ldcg((const float4 *)(xin + (size_t)m * xs + k0));
                 const float4 v1 = __ldcg((const float4 *)(xin + (size_t)m * xs + k0) + 1);
                 float v[8] = {v0.x, v0.y, v0.z, v0.w, v1.x, v1.y, v1.z, v1.w};
-                if (xadd) { /* x = x + down's output, as the down epilogue adds it when not claimed */
-                    const float4 d0 = __ldcg((const float4 *)(xadd + (size_t)m * xs + k0));
-                    const float4 d1 = __ldcg((const float4 *)(xadd + (size_t)m * xs + k0) + 1);
-                    const float dv[8] = {d0.x, d0.y, d0.z, d0.w, d1.x, d1.y, d1.z, d1.w};
-                    const int r0 = (int)((long long)a.D * ds_bid() / ds_nb()), r1 = (int)((long long)a.D * (ds_bid() + 1) / ds_nb());
-#pragma unroll
-                    for (int e = 0; e < 8; e++) {
-                        v[e] += dv[e];
-                        if (k0 + e >= r0 && k0 + e < r1) xo[m * DS_XO + k0 + e - r0] = v[e]; /* (read after csyncs) */
-                    }
-                }
                 if (g) {
                     const float4 g0 = __ldg((const float4 *)(g + k0)), g1 = __ldg((const float4 *)(g + k0) + 1);
                     const float gv[8] = {g0.x, g0.y, g0.z, g0.w, g1.x, g1.y, g1.z, g1.w};
@@ -606,25 +546,9 @@ static __device__ __forceinline__ void ds_gemv(const ds_args &a, const ds_layer 
     }
     int u0, u1;
     ds_range(p, &u0, &u1);
-    for (int u = u0;;) {
-        int n;
-        if (claimed) {
-            mb_wait(&rg.full[rg.s], rg.par);
-            u = *(volatile const int *)&rg.tinfo[rg.s];
-            if (u < 0) { /* no tile left: the stage goes back once every warp has read it */
-                const int su = rg.s;
-                if (++rg.s == (WS ? rg.nst : DS_STAGES)) rg.s = 0, rg.par ^= 1u;
-                ds_csync();
-                if (threadIdx.x == DS_ISSUER) mb_arrive(&rg.empty[su]);
-                break;
-            }
-            n = min(p.tu, p.U - u);
-        } else {
-            if (u >= u1) break;
-            n = ds_tile_units(p, ph, u, u1);
-            mb_wait(&rg.full[rg.s], rg.par);
-        }
-        const int nr = p.pair ? 2 * n : n;
+    for (int u = u0; u < u1;) {
+        const int n = ds_tile_units(p, ph, u, u1), nr = p.pair ? 2 * n : n;
+        mb_wait(&rg.full[rg.s], rg.par);
         const unsigned char *st = rg.ring + (size_t)rg.s * DS_STAGE;
         float acc[8][2];
 #pragma unroll
@@ -700,10 +624,6 @@ static __device__ __forceinline__ void ds_gemv(const ds_args &a, const ds_layer 
             case PH_OUT: a.logits[(size_t)m * a.NO + u + i] = v1; break;
             case PH_CQ: a.q[(size_t)m * a.QW + u + i] = v1; break;
             default: { /* o, cross o, down: the residual (this block's rows of x live in xo) */
-                if (claimed) { /* (down) added where x is read next */
-                    a.dout[(size_t)m * a.D + u + i] = v1;
-                    break;
-                }
                 float *xr_ = xo + m * DS_XO + (u + i - u0);
                 *xr_ += v1;
                 a.x[(size_t)m * a.D + u + i] = *xr_;
@@ -725,14 +645,14 @@ static __device__ __forceinline__ void ds_gemv(const ds_args &a, const ds_layer 
  * (ds_attention). */
 template <int WS>
 static __device__ __forceinline__ void ds_project(const ds_args &a, const ds_layer &L, int ph, const float *xin, int xs,
-                                                  const float *xadd, const float *g, ds_ring &rg, float *red, float *sred,
-                                                  const double *rope, float *xo, int claimed) {
+                                                  const float *g, ds_ring &rg, float *red, float *sred, const double *rope,
+                                                  float *xo) {
 #ifdef DS_BOTH_WIDTHS
-    if (ds_phase(a, ph).K <= 2048) ds_gemv<1, WS>(a, L, ph, xin, xs, xadd, g, rg, red, sred, rope, xo, claimed);
-    else ds_gemv<4, WS>(a, L, ph, xin, xs, xadd, g, rg, red, sred, rope, xo, claimed);
+    if (ds_phase(a, ph).K <= 2048) ds_gemv<1, WS>(a, L, ph, xin, xs, g, rg, red, sred, rope, xo);
+    else ds_gemv<4, WS>(a, L, ph, xin, xs, g, rg, red, sred, rope, xo);
 #else /* one register tile per phase: K <= 2048 for all but down (cu_decode_layers_ok) */
-    if (ph == PH_DOWN) ds_gemv<4, WS>(a, L, ph, xin, xs, xadd, g, rg, red, sred, rope, xo, claimed);
-    else ds_gemv<1, WS>(a, L, ph, xin, xs, xadd, g, rg, red, sred, rope, xo, claimed);
+    if (ph == PH_DOWN) ds_gemv<4, WS>(a, L, ph, xin, xs, g, rg, red, sred, rope, xo);
+    else ds_gemv<1, WS>(a, L, ph, xin, xs, g, rg, red, sred, rope, xo);
 #endif
 }
 
@@ -1074,7 +994,7 @@ static __device__ __forceinline__ void ds_att_block(const ds_args &a, const ds_l
                      target, pm, mk, 18);
     ds_gsync(a, target);
     ds_mark(pm, mk + 2);
-    ds_project<WS>(a, L, self ? PH_O : PH_CO, a.att, a.QW, NULL, NULL, rg, red, sred, rope, xo, 0);
+    ds_project<WS>(a, L, self ? PH_O : PH_CO, a.att, a.QW, NULL, rg, red, sred, rope, xo);
     ds_mark(pm, mk + 3);
     ds_gsync(a, target);
     ds_mark(pm, mk + 4);
@@ -1097,7 +1017,6 @@ __global__ void __launch_bounds__(WS ? DS_WS_THREADS : DS_THREADS, 1) k_decode_l
     uint64_t *empty = full + DS_MAXST;                           /* WS: [nst] */
     ds_cursor *cur = (ds_cursor *)(empty + DS_MAXST);
     int *flag = (int *)(cur + 1);
-    int *tinfo = flag + 4; /* [DS_MAXST] */
     if (WS) {
         if (threadIdx.x == 0) {
             for (int i = 0; i < nst; i++) mb_init(&full[i], 1), mb_init(&empty[i], 1);
@@ -1108,7 +1027,7 @@ __global__ void __launch_bounds__(WS ? DS_WS_THREADS : DS_THREADS, 1) k_decode_l
 #ifdef __CUDA_ARCH_FEAT_SM90_ALL /* sm_90a (the PTX for other devices: the registers stay split evenly) */
             asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;" ::"n"(DS_PREGS));
 #endif
-            if (threadIdx.x == DS_THREADS) ds_produce(a, ring, full, empty, tinfo);
+            if (threadIdx.x == DS_THREADS) ds_produce(a, ring, full, empty);
             return;
         }
 #ifdef __CUDA_ARCH_FEAT_SM90_ALL
@@ -1138,7 +1057,7 @@ __global__ void __launch_bounds__(WS ? DS_WS_THREADS : DS_THREADS, 1) k_decode_l
     }
     ds_csync();
     ds_mark(ds_prof_base(a) ? ds_prof_base(a) + a.nl * DS_PROF : NULL, 0);
-    ds_ring rg = {ring, full, cur, empty, nst, tinfo, 0, 0u, 0u};
+    ds_ring rg = {ring, full, cur, empty, nst, 0, 0u, 0u};
     unsigned target = 0;
     for (int l = 0; l < a_.nl; l++) {
         const ds_args *ap = &a_;
@@ -1150,41 +1069,34 @@ __global__ void __launch_bounds__(WS ? DS_WS_THREADS : DS_THREADS, 1) k_decode_l
             ds_pf_att(L.kc, L.vc, a.H, a.KV, a.S, a.kvlen, a.opt);
             ds_pf_att(L.ck, L.cv, a.CH, a.CKV, a.Lc, a.clen, a.opt);
         }
-        ds_project<WS>(a, L, PH_QKV, l ? a.x : x0, a.D, l && ds_claimed(a, PH_DOWN, l - 1) ? a.dout : NULL, L.norm[0], rg, red,
-                       sred, rope, xo, 0);
+        ds_project<WS>(a, L, PH_QKV, l ? a.x : x0, a.D, L.norm[0], rg, red, sred, rope, xo);
         ds_mark(pm, 0);
         ds_att_block<WS>(a, L, true, rg, red, sred, rope, xo, qsm, psm, flag, &target, pm, 1);
-        ds_project<WS>(a, L, PH_CQ, a.x, a.D, NULL, L.norm[1], rg, red, sred, rope, xo, 0);
+        ds_project<WS>(a, L, PH_CQ, a.x, a.D, L.norm[1], rg, red, sred, rope, xo);
         ds_mark(pm, 6);
         ds_att_block<WS>(a, L, false, rg, red, sred, rope, xo, qsm, psm, flag, &target, pm, 7);
-        ds_project<WS>(a, L, PH_GU, a.x, a.D, NULL, L.norm[2], rg, red, sred, rope, xo, ds_claimed(a, PH_GU, l));
+        ds_project<WS>(a, L, PH_GU, a.x, a.D, L.norm[2], rg, red, sred, rope, xo);
         ds_mark(pm, 12);
         ds_gsync(a, &target);
         ds_mark(pm, 13);
-        ds_project<WS>(a, L, PH_DOWN, a.mlp, a.I, NULL, NULL, rg, red, sred, rope, xo, ds_claimed(a, PH_DOWN, l));
+        ds_project<WS>(a, L, PH_DOWN, a.mlp, a.I, NULL, rg, red, sred, rope, xo);
         ds_mark(pm, 14);
         if (l + 1 < a.nl || a.ow) ds_gsync(a, &target);
         ds_mark(pm, 15);
     }
 #ifndef DS_NO_HEAD_CODE
-    if (a_.ow) ds_gemv<1, WS>(a_, a_.L[0], PH_OUT, a_.x, a_.D, NULL, a_.onorm, rg, red, sred, rope, xo, 0); /* (D <= 2048) */
+    if (a_.ow) ds_gemv<1, WS>(a_, a_.L[0], PH_OUT, a_.x, a_.D, a_.onorm, rg, red, sred, rope, xo); /* (D <= 2048) */
 #endif
     /* The barrier counter back to zero for the next launch (cu_decode_layers clears it only once):
      * a block counts itself done in bar[1] after its last grid barrier; when the last one does, every
      * block has added to bar[0] for the last time and left its wait, so nothing reads or adds to it
      * any more. (The merge counters are reset by their merges.) */
-    if (threadIdx.x == 0 && atomicAdd(a_.bar + 1, 1u) == (unsigned)ds_nb() - 1u) {
-        a_.bar[0] = 0u, a_.bar[1] = 0u;
-        /* (every producer's claims came before its block's last tile of the phase: done too) */
-        if (a_.claim_on)
-            for (int i = 0; i < 2 * a_.nl; i++) a_.claim[i] = 0u;
-    }
+    if (threadIdx.x == 0 && atomicAdd(a_.bar + 1, 1u) == (unsigned)ds_nb() - 1u) a_.bar[0] = 0u, a_.bar[1] = 0u;
 }
 
 /* dynamic shared memory for a ring of nst stages */
 static size_t ds_smem(int nst) {
     return (size_t)nst * DS_STAGE + 2 * DS_MAXST * sizeof(uint64_t) + sizeof(ds_cursor) + 2 * DS_HD * sizeof(double) +
-           DS_MAXST * sizeof(int) +
            (2 * DS_CWARPS * 16 + 2 * DS_CWARPS + DS_MAXG * DS_HD + DS_CWARPS * DS_MAXG * DS_PSTRIDE + 2 * DS_XO) * sizeof(float) +
            16;
 }
@@ -1473,21 +1385,18 @@ dia_status cu_decode_layers(dia_backend *be, const dia_decode_layers_args *a) {
         d.L[l].kc = (__nv_bfloat16 *)cu_ptr(L->kcache), d.L[l].vc = (__nv_bfloat16 *)cu_ptr(L->vcache);
         d.L[l].ck = (const __nv_bfloat16 *)cu_ptr(L->ck), d.L[l].cv = (const __nv_bfloat16 *)cu_ptr(L->cv);
     }
-    /* scratch (4-byte words, pieces 16-byte aligned): barrier counter [4], merge counters [n_c], tile
-     * claims [2 * DS_MAXL], q, att, mlp, down's outputs [2][D], partials, each block's embedding sum
-     * [sm_count][2][D] */
+    /* scratch (4-byte words, pieces 16-byte aligned): barrier counter [4], merge counters [n_c], q, att,
+     * mlp, partials, each block's embedding sum [sm_count][2][D] */
     const size_t n_c = (2 * 2 * (size_t)Hmax + 3) & ~(size_t)3; /* [2 phases][2 rows][Hmax] */
-    const size_t n_z = 4 + n_c + 2 * DS_MAXL;                   /* the counters: zero between launches */
     const size_t n_q = 2 * (size_t)d.QW, n_m = 2 * (size_t)d.I, n_p = 2 * (size_t)Hmax * (size_t)d.nchm * DS_PSTRIDE;
-    const size_t n_d = 2 * (size_t)d.D, n_e = a->tok ? (size_t)c->sm_count * 2 * (size_t)d.D : 0;
+    const size_t n_e = a->tok ? (size_t)c->sm_count * 2 * (size_t)d.D : 0;
     void *sp;
-    dia_status st = cu_scratch(be, CU_SCRATCH_STEP, (n_z + 2 * n_q + n_m + n_d + n_p + n_e) * sizeof(float), &sp);
+    dia_status st = cu_scratch(be, CU_SCRATCH_STEP, (4 + n_c + 2 * n_q + n_m + n_p + n_e) * sizeof(float), &sp);
     if (st != DIA_OK) return st;
     float *f = (float *)sp;
     d.bar = (unsigned *)f;
     d.cnt = (unsigned *)(f + 4);
-    d.claim = d.cnt + n_c;
-    d.q = f + n_z, d.att = d.q + n_q, d.mlp = d.att + n_q, d.dout = d.mlp + n_m, d.part = d.dout + n_d;
+    d.q = f + 4 + n_c, d.att = d.q + n_q, d.mlp = d.att + n_q, d.part = d.mlp + n_m;
     if (a->tok) {
         d.tok = (const int *)cu_ptr(a->tok), d.C = a->n_embed, d.V = (int)a->embed[0].ne[0], d.xe = d.part + n_p;
         for (int i = 0; i < a->n_embed; i++) d.emb[i] = (const __nv_bfloat16 *)cu_ptr(&a->embed[i]);
@@ -1505,8 +1414,6 @@ dia_status cu_decode_layers(dia_backend *be, const dia_decode_layers_args *a) {
     const ds_variant var = ds_get_variant(c);
     d.opt = opt ? atoi(opt) : var.ws ? DS_OPT_WS_DEFAULT : DS_OPT_DEFAULT;
     d.nst = var.nst, d.infl = var.infl;
-    const char *claim = getenv("DIA_CUDA_DECODE_STEP_CLAIM"); /* 0: gate_up's and down's tiles split in advance */
-    d.claim_on = var.ws && !(claim && claim[0] == '0');
     if (d.dbg & 8) { /* block 0's (& 16: every block's) phase times, synchronously (breaks graph capture: steps run eagerly) */
         static void *prof_d;
         if (!prof_d) CU_CHECK(cudaMalloc(&prof_d, ds_prof_bytes(c)));
@@ -1516,9 +1423,9 @@ dia_status cu_decode_layers(dia_backend *be, const dia_decode_layers_args *a) {
      * finish resets the barrier counter, each merge its counter), so they are cleared only where
      * this scratch or its layout is new: no memset before every step (a node of the step's graph,
      * ~1-2 us of the GPU's time between steps). */
-    if (c->ds_zero != sp || c->ds_zero_words != n_z) {
-        CU_CHECK(cudaMemsetAsync(d.bar, 0, n_z * sizeof(unsigned), c->stream));
-        c->ds_zero = sp, c->ds_zero_words = n_z;
+    if (c->ds_zero != sp || c->ds_zero_words != 4 + n_c) {
+        CU_CHECK(cudaMemsetAsync(d.bar, 0, (4 + n_c) * sizeof(unsigned), c->stream));
+        c->ds_zero = sp, c->ds_zero_words = 4 + n_c;
     }
     if (d.prof && (d.dbg & 16)) CU_CHECK(cudaMemsetAsync(d.prof, 0, ds_prof_bytes(c), c->stream));
     /* a cooperative launch: it fails (instead of waiting forever at the first grid barrier) where
