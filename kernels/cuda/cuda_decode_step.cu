@@ -1,8 +1,9 @@
 /* cuda_decode_step.cu - every decoder layer of a B = 1 decode step (the CFG pair: 2 rows) in one
  * persistent kernel (backend slot `decode_layers`), the default for such steps
  * (DIA_CUDA_DECODE_STEP=0: op by op). Correct (test_decode_step_kernel). On the H100 (the producer
- * warp group below, the default there) dia_generate at B = 1 runs 710 steps/s at positions 21..220
- * (thirteenth session; 573 op by op in the eleventh) and 661 at 1401..1500 (docs/performance.md).
+ * warp group below, the default there) dia_generate at B = 1 runs ~717 steps/s at positions 21..220
+ * (thirteenth and fourteenth sessions; 573 op by op in the eleventh), ~660 at 1401..1500 and ~650
+ * over a whole generation (docs/performance.md).
  *
  * At 2 rows a step is a stream of ~2.5 GB of weights with small reductions between the
  * projections (RMSNorm, attention). As separate kernels each projection pays its ramp-up and tail
@@ -978,7 +979,6 @@ static __device__ __noinline__ void ds_attention(const ds_args &a, const float *
     if (!(a.dbg & 1)) ds_attend(a, q, Hq, Hkv, kc, vc, Scap, len, self, qsm, psm, cnt, flag, R, pm, mk2);
     ds_mark(pm, mk + 1);
 }
-
 
 /* The rest of an attention block after its q projection: the attention, the barrier, the output
  * projection (x += att . Wo), the barrier. Self- or cross-attention; marks mk .. mk + 4 (and the
