@@ -98,6 +98,7 @@
 #define DS_WS_REGS(launch) (2 * DS_CREGS + DS_PREGS <= 3 * (launch))
 static_assert(DS_STAGES <= DS_MAXST, "the shared-memory layout holds DS_MAXST ring barriers");
 #define DS_MAXL 24
+#define DS_NHC 64 /* head counters (ds_args.hc): self q|k|v heads at 0, cross q heads at 32 */
 #ifndef DS_CHUNK
 /* keys per warp of an attention unit (a segment: DS_CWARPS chunks). 16 instead of 32 (eleventh
  * session, H100, dia_generate B = 1, one call): 700.1 / 700.0 vs 667.1 steps/s at positions 21..220,
@@ -138,6 +139,8 @@ struct ds_args {
     float *part; /* f32 [2, Hmax, nchm, DS_PSTRIDE]: attention partials */
     unsigned *bar; /* grid barrier counter (zeroed before the launch) */
     unsigned *cnt; /* [2 phases][2 rows][Hmax]: attention units done per (row, first query head of a unit); zeroed */
+    unsigned *hc;  /* [DS_NHC] (OPT 256 / 512): q|k|v units done per head ([0, H + 2 KV)) and cross q units per
+                    * head ([32, 32 + CH)), over the layers of a launch; zeroed (the last block resets them) */
     const int *pos, *start, *kvlen, *clen; /* i32 [2] */
     int D, I, H, KV, CH, CKV, S, Lc, QW, nchm;
     float eps;
@@ -246,6 +249,19 @@ static __device__ __forceinline__ void ds_gsync(const ds_args &a, unsigned *targ
     ds_gwait(a, target);
 }
 
+/* OPT 256 / 512 (experiment): instead of the grid barrier before an attention phase, each block
+ * counts the units it wrote of each head of the projection before (q|k|v: 64 RoPE pairs a head;
+ * cross q: 128 rows) in hc[head] (a release add after the block's stores: as its barrier arrival),
+ * and an attention unit waits only for its own heads (ds_wait_count: n counters >= need). */
+static __device__ void ds_wait_count(const unsigned *c, int n, unsigned need) {
+    for (int i = 0; i < n; i++) {
+        unsigned v;
+        do {
+            asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(c + i) : "memory");
+        } while (v < need);
+    }
+}
+
 /* ---- the projection phases: units, tiles and their weight rows ---- */
 struct ds_wph {
     int U, K, pair, tu; /* units, input width, unit = 2 rows, units per tile */
@@ -273,6 +289,22 @@ static __device__ __forceinline__ ds_wph ds_phase(const ds_args &a, int ph) {
 static __device__ __forceinline__ void ds_range(const ds_wph &p, int *u0, int *u1) {
     *u0 = (int)((long long)p.U * ds_bid() / ds_nb());
     *u1 = (int)((long long)p.U * (ds_bid() + 1) / ds_nb());
+}
+
+/* OPT 256 / 512: after the block's q|k|v (or cross q) epilogue, count its units of each head in hc
+ * (the heads' units: DS_HD / 2 RoPE pairs for q|k|v, DS_HD rows for cross q). */
+static __device__ void ds_publish_heads(const ds_args &a, int ph, unsigned *hc) {
+    ds_csync(); /* every thread's stores of the phase, before the release below (cumulative) */
+    if (threadIdx.x != 0) return;
+    const ds_wph p = ds_phase(a, ph);
+    const int per = ph == PH_QKV ? DS_HD / 2 : DS_HD;
+    int u0, u1;
+    ds_range(p, &u0, &u1);
+    for (int u = u0; u < u1;) {
+        const int h = u / per, e = min(u1, (h + 1) * per);
+        asm volatile("red.release.gpu.global.add.u32 [%0], %1;" ::"l"(hc + h), "r"(e - u) : "memory");
+        u = e;
+    }
 }
 
 /* Units in the tile starting at u (a q|k|v tile stays inside one head). */
@@ -887,11 +919,18 @@ static __device__ __forceinline__ void ds_heads(const float *qsm, const ds_kvreg
 static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *q, int Hq, int Hkv, const __nv_bfloat16 *kc,
                                                  const __nv_bfloat16 *vc, int Scap, const int *len, bool self, float *qsm,
                                                  float *psm, unsigned *cnt, int *flag, ds_kvreg &R,
-                                                 unsigned long long *pm, int mk) {
+                                                 unsigned long long *pm, int mk, unsigned hneed) {
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, G = Hq / Hkv;
     ds_unit t;
     for (int u = ds_bid(); ds_att_unit(len, Hq, G, a.opt, u, &t); u += ds_nb()) {
         const bool has = t.c * DS_CHUNK < t.Lr;
+        if (hneed) { /* OPT 256 / 512: the unit's heads done, instead of a grid barrier before the phase */
+            if (threadIdx.x == 0) {
+                ds_wait_count(a.hc + (self ? 0 : 32) + t.g, t.GU, hneed);
+                if (self) ds_wait_count(a.hc + Hq + t.kv, 1, hneed), ds_wait_count(a.hc + Hq + Hkv + t.kv, 1, hneed);
+            }
+            ds_csync();
+        }
         if (u != (int)ds_bid()) ds_att_load(kc, vc, Hkv, Scap, t, R);
         const size_t base = ((size_t)t.r * Hkv + t.kv) * (size_t)Scap * DS_HD;
         /* kk: the key whose score lands on this lane (DS_CHUNK 16: on lanes 2j and 2j + 1); jl: the chunk's index of row Lr - 1 */
@@ -965,9 +1004,11 @@ static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *
 static __device__ __noinline__ void ds_attention(const ds_args &a, const float *q, int Hq, int Hkv, const __nv_bfloat16 *kc,
                                                  const __nv_bfloat16 *vc, int Scap, const int *len, bool self, float *qsm,
                                                  float *psm, unsigned *cnt, int *flag, unsigned *target,
-                                                 unsigned long long *pm, int mk, int mk2) {
+                                                 unsigned long long *pm, int mk, int mk2, unsigned hneed) {
     ds_kvreg R;
-    if (a.opt & 8) { /* the K/V loads after the arrival: the release fence does not wait for them */
+    if (hneed) { /* OPT 256 / 512: no grid barrier; each unit waits for its heads (ds_attend) */
+        if (!(a.dbg & 1)) ds_att_prefetch(kc, vc, Hq, Hkv, Scap, len, a.opt, R);
+    } else if (a.opt & 8) { /* the K/V loads after the arrival: the release fence does not wait for them */
         ds_garrive(a, target);
         if (!(a.dbg & 1)) ds_att_prefetch(kc, vc, Hq, Hkv, Scap, len, a.opt, R);
         ds_gwait(a, target);
@@ -976,7 +1017,7 @@ static __device__ __noinline__ void ds_attention(const ds_args &a, const float *
         ds_gsync(a, target);
     }
     ds_mark(pm, mk);
-    if (!(a.dbg & 1)) ds_attend(a, q, Hq, Hkv, kc, vc, Scap, len, self, qsm, psm, cnt, flag, R, pm, mk2);
+    if (!(a.dbg & 1)) ds_attend(a, q, Hq, Hkv, kc, vc, Scap, len, self, qsm, psm, cnt, flag, R, pm, mk2, hneed);
     ds_mark(pm, mk + 1);
 }
 
@@ -986,12 +1027,14 @@ static __device__ __noinline__ void ds_attention(const ds_args &a, const float *
 template <int WS>
 static __device__ __forceinline__ void ds_att_block(const ds_args &a, const ds_layer &L, bool self, ds_ring &rg, float *red,
                                                     float *sred, const double *rope, float *xo, float *qsm, float *psm,
-                                                    int *flag, unsigned *target, unsigned long long *pm, int mk) {
+                                                    int *flag, unsigned *target, unsigned long long *pm, int mk,
+                                                    int l) {
+    const unsigned hneed = (a.opt & (self ? 256 : 512)) ? (unsigned)(l + 1) * (self ? DS_HD / 2 : DS_HD) : 0u;
     if (self)
-        ds_attention(a, a.q, a.H, a.KV, L.kc, L.vc, a.S, a.kvlen, true, qsm, psm, a.cnt, flag, target, pm, mk, 16);
+        ds_attention(a, a.q, a.H, a.KV, L.kc, L.vc, a.S, a.kvlen, true, qsm, psm, a.cnt, flag, target, pm, mk, 16, hneed);
     else
         ds_attention(a, a.q, a.CH, a.CKV, L.ck, L.cv, a.Lc, a.clen, false, qsm, psm, a.cnt + 2 * (a.QW / DS_HD), flag,
-                     target, pm, mk, 18);
+                     target, pm, mk, 18, hneed);
     ds_gsync(a, target);
     ds_mark(pm, mk + 2);
     ds_project<WS>(a, L, self ? PH_O : PH_CO, a.att, a.QW, NULL, rg, red, sred, rope, xo);
@@ -1071,10 +1114,12 @@ __global__ void __launch_bounds__(WS ? DS_WS_THREADS : DS_THREADS, 1) k_decode_l
         }
         ds_project<WS>(a, L, PH_QKV, l ? a.x : x0, a.D, L.norm[0], rg, red, sred, rope, xo);
         ds_mark(pm, 0);
-        ds_att_block<WS>(a, L, true, rg, red, sred, rope, xo, qsm, psm, flag, &target, pm, 1);
+        if (a.opt & 256) ds_publish_heads(a, PH_QKV, a.hc);
+        ds_att_block<WS>(a, L, true, rg, red, sred, rope, xo, qsm, psm, flag, &target, pm, 1, l);
         ds_project<WS>(a, L, PH_CQ, a.x, a.D, L.norm[1], rg, red, sred, rope, xo);
         ds_mark(pm, 6);
-        ds_att_block<WS>(a, L, false, rg, red, sred, rope, xo, qsm, psm, flag, &target, pm, 7);
+        if (a.opt & 512) ds_publish_heads(a, PH_CQ, a.hc + 32);
+        ds_att_block<WS>(a, L, false, rg, red, sred, rope, xo, qsm, psm, flag, &target, pm, 7, l);
         ds_project<WS>(a, L, PH_GU, a.x, a.D, L.norm[2], rg, red, sred, rope, xo);
         ds_mark(pm, 12);
         ds_gsync(a, &target);
@@ -1091,7 +1136,11 @@ __global__ void __launch_bounds__(WS ? DS_WS_THREADS : DS_THREADS, 1) k_decode_l
      * a block counts itself done in bar[1] after its last grid barrier; when the last one does, every
      * block has added to bar[0] for the last time and left its wait, so nothing reads or adds to it
      * any more. (The merge counters are reset by their merges.) */
-    if (threadIdx.x == 0 && atomicAdd(a_.bar + 1, 1u) == (unsigned)ds_nb() - 1u) a_.bar[0] = 0u, a_.bar[1] = 0u;
+    if (threadIdx.x == 0 && atomicAdd(a_.bar + 1, 1u) == (unsigned)ds_nb() - 1u) {
+        a_.bar[0] = 0u, a_.bar[1] = 0u;
+        if (a_.opt & (256 | 512))
+            for (int i = 0; i < DS_NHC; i++) a_.hc[i] = 0u; /* (every wait on them came before the last grid barrier) */
+    }
 }
 
 /* dynamic shared memory for a ring of nst stages */
@@ -1391,12 +1440,13 @@ dia_status cu_decode_layers(dia_backend *be, const dia_decode_layers_args *a) {
     const size_t n_q = 2 * (size_t)d.QW, n_m = 2 * (size_t)d.I, n_p = 2 * (size_t)Hmax * (size_t)d.nchm * DS_PSTRIDE;
     const size_t n_e = a->tok ? (size_t)c->sm_count * 2 * (size_t)d.D : 0;
     void *sp;
-    dia_status st = cu_scratch(be, CU_SCRATCH_STEP, (4 + n_c + 2 * n_q + n_m + n_p + n_e) * sizeof(float), &sp);
+    dia_status st = cu_scratch(be, CU_SCRATCH_STEP, (4 + n_c + DS_NHC + 2 * n_q + n_m + n_p + n_e) * sizeof(float), &sp);
     if (st != DIA_OK) return st;
     float *f = (float *)sp;
     d.bar = (unsigned *)f;
     d.cnt = (unsigned *)(f + 4);
-    d.q = f + 4 + n_c, d.att = d.q + n_q, d.mlp = d.att + n_q, d.part = d.mlp + n_m;
+    d.hc = d.cnt + n_c;
+    d.q = f + 4 + n_c + DS_NHC, d.att = d.q + n_q, d.mlp = d.att + n_q, d.part = d.mlp + n_m;
     if (a->tok) {
         d.tok = (const int *)cu_ptr(a->tok), d.C = a->n_embed, d.V = (int)a->embed[0].ne[0], d.xe = d.part + n_p;
         for (int i = 0; i < a->n_embed; i++) d.emb[i] = (const __nv_bfloat16 *)cu_ptr(&a->embed[i]);
@@ -1423,10 +1473,11 @@ dia_status cu_decode_layers(dia_backend *be, const dia_decode_layers_args *a) {
      * finish resets the barrier counter, each merge its counter), so they are cleared only where
      * this scratch or its layout is new: no memset before every step (a node of the step's graph,
      * ~1-2 us of the GPU's time between steps). */
-    if (c->ds_zero != sp || c->ds_zero_words != 4 + n_c) {
-        CU_CHECK(cudaMemsetAsync(d.bar, 0, (4 + n_c) * sizeof(unsigned), c->stream));
-        c->ds_zero = sp, c->ds_zero_words = 4 + n_c;
+    if (c->ds_zero != sp || c->ds_zero_words != 4 + n_c + DS_NHC) {
+        CU_CHECK(cudaMemsetAsync(d.bar, 0, (4 + n_c + DS_NHC) * sizeof(unsigned), c->stream));
+        c->ds_zero = sp, c->ds_zero_words = 4 + n_c + DS_NHC;
     }
+    if (d.H + 2 * d.KV > 32 || d.CH > 32) d.opt &= ~(256 | 512); /* (the head counters' layout) */
     if (d.prof && (d.dbg & 16)) CU_CHECK(cudaMemsetAsync(d.prof, 0, ds_prof_bytes(c), c->stream));
     /* a cooperative launch: it fails (instead of waiting forever at the first grid barrier) where
      * not all blocks can be resident at once, e.g. under MPS with an SM limit.
