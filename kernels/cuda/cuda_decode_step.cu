@@ -252,13 +252,14 @@ static __device__ __forceinline__ void ds_gsync(const ds_args &a, unsigned *targ
 /* OPT 256 / 512 (experiment): instead of the grid barrier before an attention phase, each block
  * counts the units it wrote of each head of the projection before (q|k|v: 64 RoPE pairs a head;
  * cross q: 128 rows) in hc[head] (a release add after the block's stores: as its barrier arrival),
- * and an attention unit waits only for its own heads (ds_wait_count: n counters >= need). */
-static __device__ void ds_wait_count(const unsigned *c, int n, unsigned need) {
-    for (int i = 0; i < n; i++) {
-        unsigned v;
-        do {
-            asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(c + i) : "memory");
-        } while (v < need);
+ * and an attention unit waits only for its own heads: warp 0, lane i < n polling counter ci (all in
+ * one round trip), until every one is >= need. */
+static __device__ void ds_wait_heads(const unsigned *ci, int n, unsigned need) {
+    const int lane = threadIdx.x & 31;
+    for (;;) {
+        unsigned v = need;
+        if (lane < n) asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(ci) : "memory");
+        if (__all_sync(0xffffffffu, v >= need)) break;
     }
 }
 
@@ -925,9 +926,10 @@ static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *
     for (int u = ds_bid(); ds_att_unit(len, Hq, G, a.opt, u, &t); u += ds_nb()) {
         const bool has = t.c * DS_CHUNK < t.Lr;
         if (hneed) { /* OPT 256 / 512: the unit's heads done, instead of a grid barrier before the phase */
-            if (threadIdx.x == 0) {
-                ds_wait_count(a.hc + (self ? 0 : 32) + t.g, t.GU, hneed);
-                if (self) ds_wait_count(a.hc + Hq + t.kv, 1, hneed), ds_wait_count(a.hc + Hq + Hkv + t.kv, 1, hneed);
+            if (threadIdx.x < 32) { /* lanes < GU: the query heads; self: lane GU the k head, GU + 1 the v head */
+                const int i = threadIdx.x;
+                const unsigned *ci = a.hc + (!self ? 32 + t.g + i : i < t.GU ? t.g + i : Hq + (i - t.GU) * Hkv + t.kv);
+                ds_wait_heads(ci, self ? t.GU + 2 : t.GU, hneed);
             }
             ds_csync();
         }
