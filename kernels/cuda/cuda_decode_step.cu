@@ -1,14 +1,15 @@
 /* cuda_decode_step.cu - every decoder layer of a B = 1 decode step (the CFG pair: 2 rows) in one
  * persistent kernel (backend slot `decode_layers`), the default for such steps
  * (DIA_CUDA_DECODE_STEP=0: op by op). Correct (test_decode_step_kernel). On the H100 (the producer
- * warp group below, the default there) dia_generate at B = 1 runs ~717 steps/s at positions 21..220
- * (thirteenth and fourteenth sessions; 573 op by op in the eleventh), ~660 at 1401..1500 and ~650
- * over a whole generation (docs/performance.md).
+ * warp group below, the default there) dia_generate at B = 1 runs ~724 steps/s at positions 21..220
+ * (fifteenth session; 573 op by op in the eleventh) and ~657 over a whole generation
+ * (docs/performance.md).
  *
  * At 2 rows a step is a stream of ~2.5 GB of weights with small reductions between the
  * projections (RMSNorm, attention). As separate kernels each projection pays its ramp-up and tail
  * and the small kernels run while no weights stream. Here one block per SM stays resident for the
- * whole step and does the layers' work in phases separated by grid-wide barriers (8 per layer):
+ * whole step and does the layers' work in phases separated by grid-wide barriers (6 per layer; before
+ * the two attention phases each unit waits instead for counters of its own heads, OPT 256 / 512):
  *
  *   q|k|v (+ RoPE, cache stores) | self-attention | o (+= x) | cross q | cross-attention |
  *   cross o (+= x) | gate_up (SiLU gate) | down (+= x)
@@ -55,8 +56,11 @@
  * of every key and value row (coalesced loads; the scores summed over the lanes by a transposed
  * reduction), the warps' partials merged in shared memory; more than one segment: the last block
  * of a unit's heads merges the segments' partials through global memory (ds_merge_global: all
- * their loads in one batch). Each warp's K and V rows are loaded before the grid barrier that
- * precedes the phase (the one row written in this step is read again after it).
+ * their loads in one batch). Each warp's K and V rows are loaded before the wait that precedes the
+ * phase (the one row written in this step is read again after it). That wait is for the unit's own
+ * heads (OPT 256 / 512, the producer warp group's default): the blocks of the projection before count
+ * the units they wrote of each head (ds_publish_heads), so a unit starts once its heads' q (and k, v)
+ * are written, not once every block has arrived; blocks without a unit go straight on.
  * Data written during the kernel is read with ld.global.cg (L2), never through L1.
  *
  * Applies where: 2 rows, bf16 weights in nn.Linear layout in device memory, bf16 caches, head
@@ -115,8 +119,9 @@ static_assert(DS_CHUNK == 32 || DS_CHUNK == 16, "attention chunks of 32 or 16 ke
 #define DS_MAXG 4 /* query heads per kv head */
 #define DS_XO 64  /* rows of x per block (D <= DS_XO * blocks) */
 #define DS_OPT_DEFAULT 15 /* DIA_CUDA_DECODE_STEP_OPT when unset (ds_args.opt): the measured best */
-/* ... with the producer warp group: without the K/V L2 prefetch (2), +0.8-1.0% */
-#define DS_OPT_WS_DEFAULT 13
+/* ... with the producer warp group: without the K/V L2 prefetch (2), +0.8-1.0%; with the head counters
+ * (256 | 512) instead of the grid barriers before the attention phases, +1.0% (fifteenth session) */
+#define DS_OPT_WS_DEFAULT (13 | 256 | 512)
 #define DS_PROF 20 /* DIA_CUDA_DECODE_STEP_DEBUG & 8: marks per layer (16 phase ends, 4 inside the attention) */
 
 enum { PH_QKV, PH_O, PH_CQ, PH_CO, PH_GU, PH_DOWN, PH_OUT /* the logits head */ };
@@ -149,13 +154,16 @@ struct ds_args {
                                * & 16 every block's, [nb][nl * DS_PROF + 1] */
     int nst, infl; /* WS: ring stages, most tiles in flight */
     int opt; /* DIA_CUDA_DECODE_STEP_OPT, bits (same results; default DS_OPT_DEFAULT = 1 | 2 | 4 | 8,
-              * DS_OPT_WS_DEFAULT = 1 | 4 | 8; H100 measurements of the eighth session in brackets): 1 L2
+              * DS_OPT_WS_DEFAULT = 1 | 4 | 8 | 256 | 512 (8 does not apply where 256 / 512 do); H100 measurements of the eighth session in brackets): 1 L2
               * prefetch of the norm weights at the start; 2 L2 prefetch of the layer's attention K/V at
               * its start; 4 release/acquire grid barrier (3 -> 7: +3.5%); 8 an attention phase's K/V
               * loads between the block's arrival at the barrier before it and the wait, so that the
               * arrival's release fence does not wait for them (tenth session: +1.4-1.9% with the
               * producer warp group, +0.7-1.6% without); 32 attention units of G query heads always (what long contexts
-              * use; tested). Measured and removed (ninth session): relaxed barrier polling (-3%), the next
+              * use; tested); 256 / 512 head counters (ds_publish_heads, ds_wait_heads) instead of the grid
+              * barrier before the self- / cross-attention (fifteenth session, H100, same binary, steps/s at
+              * frames 20..220: 13 716.2 / 717.3, | 256 718.9 / 718.6, | 512 722.5 / 722.3, | 768 723.7 /
+              * 724.1; a whole generation 650.4 vs 657.4 with both). Measured and removed (ninth session): relaxed barrier polling (-3%), the next
               * layer's K/V prefetched during gate_up (+-0), V rows loaded after the barrier (+-0), weight
               * tiles L2-prefetched beyond the ring (-30 to -40%). */
     /* the optional ends (dia_decode_layers_args): x = the embedding sum before layer 0 (tok != NULL; each
@@ -249,7 +257,7 @@ static __device__ __forceinline__ void ds_gsync(const ds_args &a, unsigned *targ
     ds_gwait(a, target);
 }
 
-/* OPT 256 / 512 (experiment): instead of the grid barrier before an attention phase, each block
+/* OPT 256 / 512 (the producer warp group's default): instead of the grid barrier before an attention phase, each block
  * counts the units it wrote of each head of the projection before (q|k|v: 64 RoPE pairs a head;
  * cross q: 128 rows) in hc[head] (a release add after the block's stores: as its barrier arrival),
  * and an attention unit waits only for its own heads: warp 0, lane i < n polling counter ci (all in
