@@ -309,6 +309,15 @@ static __device__ void ds_publish_heads(const ds_args &a, int ph, unsigned *hc) 
     const int per = ph == PH_QKV ? DS_HD / 2 : DS_HD;
     int u0, u1;
     ds_range(p, &u0, &u1);
+    if (a.opt & 1024) { /* (experiment) one fence for the block's heads, then relaxed adds */
+        asm volatile("fence.acq_rel.gpu;" ::: "memory");
+        for (int u = u0; u < u1;) {
+            const int h = u / per, e = min(u1, (h + 1) * per);
+            asm volatile("red.relaxed.gpu.global.add.u32 [%0], %1;" ::"l"(hc + h), "r"(e - u) : "memory");
+            u = e;
+        }
+        return;
+    }
     for (int u = u0; u < u1;) {
         const int h = u / per, e = min(u1, (h + 1) * per);
         asm volatile("red.release.gpu.global.add.u32 [%0], %1;" ::"l"(hc + h), "r"(e - u) : "memory");
@@ -850,6 +859,32 @@ static __device__ __forceinline__ void ds_merge_global(const float *P, int n, fl
     *o4 = o, *mo = M, *lo = l;
 }
 
+/* OPT 2048 (experiment): ds_merge_parts<false> over the DS_CWARPS warps' partials in shared memory
+ * with every load issued at once (unrolled; the same sums in the same order). */
+static __device__ __forceinline__ void ds_merge_warps(const float *P, float4 *o4, float *mo, float *lo) {
+    const int lane = threadIdx.x & 31;
+    float mc[DS_CWARPS], lc[DS_CWARPS];
+    float4 v[DS_CWARPS];
+#pragma unroll
+    for (int c = 0; c < DS_CWARPS; c++) {
+        const float *Pc = P + (size_t)c * DS_MAXG * DS_PSTRIDE;
+        mc[c] = Pc[0], lc[c] = Pc[1], v[c] = ((const float4 *)(Pc + 4))[lane];
+    }
+    float M = -INFINITY;
+#pragma unroll
+    for (int c = 0; c < DS_CWARPS; c++) M = fmaxf(M, mc[c]);
+    M = ds_warp_max(M); /* (every lane holds the same maxima: as ds_merge_parts' lanes < n) */
+    float l = 0.0f;
+    float4 o = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+#pragma unroll
+    for (int c = 0; c < DS_CWARPS; c++) {
+        const float e = mc[c] == -INFINITY ? 0.0f : expf(mc[c] - M);
+        l = fmaf(lc[c], e, l);
+        o.x = fmaf(v[c].x, e, o.x), o.y = fmaf(v[c].y, e, o.y), o.z = fmaf(v[c].z, e, o.z), o.w = fmaf(v[c].w, e, o.w);
+    }
+    *o4 = o, *mo = M, *lo = l;
+}
+
 static __device__ __forceinline__ void ds_put_att(const ds_args &a, int r, int h, float4 o, float l) {
     const float inv = l > 0.0f ? 1.0f / l : 0.0f;
     ((float4 *)(a.att + (size_t)r * a.QW + (size_t)h * DS_HD))[threadIdx.x & 31] =
@@ -973,7 +1008,8 @@ static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *
             const int h = t.g + w;
             float4 o4;
             float M, l;
-            ds_merge_parts<false, DS_MAXG * DS_PSTRIDE>(psm + (size_t)w * DS_PSTRIDE, DS_CWARPS, &o4, &M, &l);
+            if (a.opt & 2048) ds_merge_warps(psm + (size_t)w * DS_PSTRIDE, &o4, &M, &l);
+            else ds_merge_parts<false, DS_MAXG * DS_PSTRIDE>(psm + (size_t)w * DS_PSTRIDE, DS_CWARPS, &o4, &M, &l);
             if (t.nseg == 1) {
                 ds_put_att(a, t.r, h, o4, l);
             } else {
