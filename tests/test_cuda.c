@@ -1190,7 +1190,9 @@ static void test_decode_step_kernel(void **state) {
         if (ring[run][0]) setenv("DIA_CUDA_DECODE_STEP_STAGES", ring[run][0], 1), setenv("DIA_CUDA_DECODE_STEP_INFLIGHT", ring[run][1], 1);
         char optw[16]; /* the producer warp group's default bits (without 2), the long runs without 8 */
         snprintf(optw, sizeof optw, "%d", run ? atoi(optv) & ~8 : atoi(optv) & ~2);
-        if (run == 1) snprintf(optw, sizeof optw, "%d", (atoi(optv) & ~8) | 256 | 512); /* head counters instead of the barriers before the attention phases */
+        if (run == 1) /* the head counters (256 | 512, published with one fence: 1024) instead of the barriers before the
+                       * attention phases, and the unrolled merge of the warps' partials (2048): the producer warp group's default */
+            snprintf(optw, sizeof optw, "%d", (atoi(optv) & ~8) | 256 | 512 | 1024 | 2048);
         setenv("DIA_CUDA_DECODE_STEP_OPT", optw, 1);
         float *ws = act_run(m, &texts[run], 1, tok, T, steps);
         const long used_ws = step_launches() - l0 - used;

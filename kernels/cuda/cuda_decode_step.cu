@@ -2,8 +2,8 @@
  * persistent kernel (backend slot `decode_layers`), the default for such steps
  * (DIA_CUDA_DECODE_STEP=0: op by op). Correct (test_decode_step_kernel). On the H100 (the producer
  * warp group below, the default there) dia_generate at B = 1 runs ~724 steps/s at positions 21..220
- * (fifteenth session; 573 op by op in the eleventh) and ~657 over a whole generation
- * (docs/performance.md).
+ * and ~652-657 over a whole generation (fifteenth session; ~2% more than the fourteenth's ~717 and
+ * ~650, in two same-binary comparisons; 573 op by op in the eleventh; docs/performance.md).
  *
  * At 2 rows a step is a stream of ~2.5 GB of weights with small reductions between the
  * projections (RMSNorm, attention). As separate kernels each projection pays its ramp-up and tail
@@ -120,8 +120,10 @@ static_assert(DS_CHUNK == 32 || DS_CHUNK == 16, "attention chunks of 32 or 16 ke
 #define DS_XO 64  /* rows of x per block (D <= DS_XO * blocks) */
 #define DS_OPT_DEFAULT 15 /* DIA_CUDA_DECODE_STEP_OPT when unset (ds_args.opt): the measured best */
 /* ... with the producer warp group: without the K/V L2 prefetch (2), +0.8-1.0%; with the head counters
- * (256 | 512) instead of the grid barriers before the attention phases, +1.0% (fifteenth session) */
-#define DS_OPT_WS_DEFAULT (13 | 256 | 512)
+ * (256 | 512) instead of the grid barriers before the attention phases, +1.0%, published with one fence
+ * (1024) and the warps' attention partials merged with all loads at once (2048), +1.1% more (fifteenth
+ * session, H100) */
+#define DS_OPT_WS_DEFAULT (13 | 256 | 512 | 1024 | 2048)
 #define DS_PROF 20 /* DIA_CUDA_DECODE_STEP_DEBUG & 8: marks per layer (16 phase ends, 4 inside the attention) */
 
 enum { PH_QKV, PH_O, PH_CQ, PH_CO, PH_GU, PH_DOWN, PH_OUT /* the logits head */ };
@@ -154,7 +156,7 @@ struct ds_args {
                                * & 16 every block's, [nb][nl * DS_PROF + 1] */
     int nst, infl; /* WS: ring stages, most tiles in flight */
     int opt; /* DIA_CUDA_DECODE_STEP_OPT, bits (same results; default DS_OPT_DEFAULT = 1 | 2 | 4 | 8,
-              * DS_OPT_WS_DEFAULT = 1 | 4 | 8 | 256 | 512 (8 does not apply where 256 / 512 do); H100 measurements of the eighth session in brackets): 1 L2
+              * DS_OPT_WS_DEFAULT = 1 | 4 | 8 | 256 | 512 | 1024 | 2048 (8 does not apply where 256 / 512 do); H100 measurements of the eighth session in brackets): 1 L2
               * prefetch of the norm weights at the start; 2 L2 prefetch of the layer's attention K/V at
               * its start; 4 release/acquire grid barrier (3 -> 7: +3.5%); 8 an attention phase's K/V
               * loads between the block's arrival at the barrier before it and the wait, so that the
@@ -163,7 +165,11 @@ struct ds_args {
               * use; tested); 256 / 512 head counters (ds_publish_heads, ds_wait_heads) instead of the grid
               * barrier before the self- / cross-attention (fifteenth session, H100, same binary, steps/s at
               * frames 20..220: 13 716.2 / 717.3, | 256 718.9 / 718.6, | 512 722.5 / 722.3, | 768 723.7 /
-              * 724.1; a whole generation 650.4 vs 657.4 with both). Measured and removed (ninth session): relaxed barrier polling (-3%), the next
+              * 724.1; a whole generation 650.4 vs 657.4 with both); 1024 the head counters published with one
+              * fence.acq_rel and relaxed adds (not a release add per head), 2048 the in-block merge of the
+              * warps' attention partials with all loads at once (ds_merge_warps): H100, same binary, 781
+              * 715.9 / 717.1, | 1024 722.6 / 722.4, | 2048 720.5 / 720.5, | 3072 724.6 / 724.3 at frames
+              * 20..220, 647.7 vs 652.4 over a whole generation. Measured and removed (ninth session): relaxed barrier polling (-3%), the next
               * layer's K/V prefetched during gate_up (+-0), V rows loaded after the barrier (+-0), weight
               * tiles L2-prefetched beyond the ring (-30 to -40%). */
     /* the optional ends (dia_decode_layers_args): x = the embedding sum before layer 0 (tok != NULL; each
@@ -309,7 +315,7 @@ static __device__ void ds_publish_heads(const ds_args &a, int ph, unsigned *hc) 
     const int per = ph == PH_QKV ? DS_HD / 2 : DS_HD;
     int u0, u1;
     ds_range(p, &u0, &u1);
-    if (a.opt & 1024) { /* (experiment) one fence for the block's heads, then relaxed adds */
+    if (a.opt & 1024) { /* one fence for the block's heads, then relaxed adds (a release pattern) */
         asm volatile("fence.acq_rel.gpu;" ::: "memory");
         for (int u = u0; u < u1;) {
             const int h = u / per, e = min(u1, (h + 1) * per);
@@ -859,7 +865,7 @@ static __device__ __forceinline__ void ds_merge_global(const float *P, int n, fl
     *o4 = o, *mo = M, *lo = l;
 }
 
-/* OPT 2048 (experiment): ds_merge_parts<false> over the DS_CWARPS warps' partials in shared memory
+/* OPT 2048 (the producer warp group's default): ds_merge_parts<false> over the DS_CWARPS warps' partials in shared memory
  * with every load issued at once (unrolled; the same sums in the same order). */
 static __device__ __forceinline__ void ds_merge_warps(const float *P, float4 *o4, float *mo, float *lo) {
     const int lane = threadIdx.x & 31;
