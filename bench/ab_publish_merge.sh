@@ -6,18 +6,12 @@
 # published with one fence and relaxed adds), | 2048 (the warps' attention partials merged with all
 # loads at once) and both.
 set -u
-PHASES="env build model" bash bench/bench_cuda.sh 2>&1 | grep "build ok\|FAILED\|rror\|MODEL" | head -5
-export LD_LIBRARY_PATH=/tmp/deps/usr/lib/x86_64-linux-gnu
+. bench/ab_gen.sh # the build, the model, gen()
 DIA_CUDA_DECODE_STEP_OPT=3855 DIA_TEST_CUDA=1 CMOCKA_MESSAGE_OUTPUT=stdout timeout 200 ./build-cuda/tests/test_cuda > /tmp/suite.txt 2>&1
 grep "producer warp group\|PASSED\|FAILED\|SKIPPED  \]" /tmp/suite.txt | head -12
-B=./build-cuda/bench/bench_cuda M=${MODEL:-/tmp/dia-full}
-run() { local lab=$1 st=$2; shift 2
-  timeout 90 env "$@" $B --model "$M" --backend cuda --dtype bf16 --batch 1 --steps "$st" --warmup 20 --generate 1 --capacity 3072 2>&1 \
-    | grep "timed_frames=20" | sed "s/.*timed_frames=\([0-9.]*\).*steps_per_s=\([0-9.]*\).*/$lab frames=\1 steps_per_s=\2/"
-}
 O=DIA_CUDA_DECODE_STEP_OPT
 for rep in 1 2; do
-  run "default 781 " 200 X=1; run "781|1024    " 200 $O=1805; run "781|2048    " 200 $O=2829; run "781|3072    " 200 $O=3853
+  gen "default 781 " 200 X=1; gen "781|1024    " 200 $O=1805; gen "781|2048    " 200 $O=2829; gen "781|3072    " 200 $O=3853
 done
-run "default 781 " 3000 X=1; run "781|3072    " 3000 $O=3853
+gen "default 781 " 3000 X=1; gen "781|3072    " 3000 $O=3853
 nvidia-smi --query-gpu=name --format=csv,noheader
