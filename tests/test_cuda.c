@@ -1188,7 +1188,8 @@ static void test_decode_step_kernel(void **state) {
         static const char *const ring[3][2] = {{NULL, NULL}, {"2", "1"}, {"5", "5"}}; /* stages, in flight */
         setenv("DIA_CUDA_DECODE_STEP_WS", "1", 1);
         if (ring[run][0]) setenv("DIA_CUDA_DECODE_STEP_STAGES", ring[run][0], 1), setenv("DIA_CUDA_DECODE_STEP_INFLIGHT", ring[run][1], 1);
-        char optw[16]; /* the producer warp group's default bits (without 2), the long runs without 8 */
+        char optw[16]; /* the 8-warp kernel's bits without 2 (run 0: 13, the grid barriers before the attention phases),
+                        * the long runs without 8 */
         snprintf(optw, sizeof optw, "%d", run ? atoi(optv) & ~8 : atoi(optv) & ~2);
         if (run == 1) /* the head counters (256 | 512, published with one fence: 1024) instead of the barriers before the
                        * attention phases, and the unrolled merge of the warps' partials (2048): the producer warp group's default */
