@@ -147,6 +147,18 @@ __device__ __forceinline__ void cu_pdl_trigger(void) {
 
 int cu_pdl_enabled(void);
 
+/* ---- warp reductions: every lane gets the sum (max) of the 32 lanes' v (butterfly, xor 16 .. 1) ---- */
+template <typename T> __device__ __forceinline__ T cu_warp_sum(T v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+__device__ __forceinline__ float cu_warp_max(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
 /* A launch configuration for cudaLaunchKernelEx: the PDL attribute when pdl, blocks in clusters of
  * cluster->x * y * z when cluster is not NULL. attr: room for two attributes, alive until the
  * launch. */

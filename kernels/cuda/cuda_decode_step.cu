@@ -485,11 +485,6 @@ static __device__ __noinline__ void ds_produce(const ds_args &a, unsigned char *
     if (n) mb_wait(&full[(n - 1u) % C], ((n - 1u) / C) & 1u); /* the last copy has landed */
 }
 
-static __device__ __forceinline__ float ds_warp_sum(float v) {
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
 /* One step of a transposed warp reduction: lanes with `off` set keep the upper half of v. */
 template <int H, int N>
 static __device__ __forceinline__ void ds_fold(float (&v)[N], int lane, int off) {
@@ -507,12 +502,6 @@ static __device__ __forceinline__ float ds_warp_sum16(float (&v)[16], int lane) 
     ds_fold<2>(v, lane, 4);
     ds_fold<1>(v, lane, 2);
     return v[0] + __shfl_xor_sync(0xffffffffu, v[0], 1);
-}
-
-static __device__ __forceinline__ float ds_warp_max(float v) {
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-    return v;
 }
 
 /* The embedding sum x = sum_c emb[c][tok[:, c]] (as k_embed: the tables in order, ids outside the
@@ -590,7 +579,7 @@ static __device__ __forceinline__ void ds_gemv(const ds_args &a, const ds_layer 
     if (g) {
 #pragma unroll
         for (int m = 0; m < 2; m++) {
-            const float t = ds_warp_sum(ss[m]);
+            const float t = cu_warp_sum(ss[m]);
             if (lane == 0) sred[w * 2 + m] = t;
         }
         ds_csync();
@@ -813,7 +802,7 @@ static __device__ __forceinline__ void ds_merge_parts(const float *P, int n, flo
     const int lane = threadIdx.x & 31;
     float M = -INFINITY;
     for (int c = lane; c < n; c += 32) M = fmaxf(M, GLOBAL ? __ldcg(P + (size_t)c * STRIDE) : P[(size_t)c * STRIDE]);
-    M = ds_warp_max(M);
+    M = cu_warp_max(M);
     float l = 0.0f;
     float4 o = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
 #pragma unroll 1
@@ -851,7 +840,7 @@ static __device__ __forceinline__ void ds_merge_global(const float *P, int n, fl
         for (int j = 0; j < DS_MERGE_BATCH; j++)
             v[j] = __ldcg((const float4 *)(P + (size_t)min(c0 + j, n - 1) * STRIDE + 4) + lane);
         if (c0 == 0) {
-            M = ds_warp_max(mc);
+            M = cu_warp_max(mc);
             e = mc == -INFINITY ? 0.0f : expf(mc - M);
         }
 #pragma unroll
@@ -879,7 +868,7 @@ static __device__ __forceinline__ void ds_merge_warps(const float *P, float4 *o4
     float M = -INFINITY;
 #pragma unroll
     for (int c = 0; c < DS_CWARPS; c++) M = fmaxf(M, mc[c]);
-    M = ds_warp_max(M); /* (every lane holds the same maxima: as ds_merge_parts' lanes < n) */
+    M = cu_warp_max(M); /* (every lane holds the same maxima: as ds_merge_parts' lanes < n) */
     float l = 0.0f;
     float4 o = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
 #pragma unroll
@@ -933,12 +922,12 @@ static __device__ __forceinline__ void ds_heads(const float *qsm, const ds_kvreg
     }
     float mx[NH], pr[NH], ls[NH], o[NH][4];
 #pragma unroll
-    for (int h = 0; h < NH; h++) mx[h] = ds_warp_max(valid ? sj[h][0] : -INFINITY); /* sj[h][0]: key kk's score */
+    for (int h = 0; h < NH; h++) mx[h] = cu_warp_max(valid ? sj[h][0] : -INFINITY); /* sj[h][0]: key kk's score */
 #pragma unroll
     for (int h = 0; h < NH; h++) {
         pr[h] = valid ? expf(sj[h][0] - mx[h]) : 0.0f;
         /* DS_CHUNK 16: every key twice, paired last in the butterfly, so the sum is exactly 2x */
-        ls[h] = DS_CHUNK == 32 ? ds_warp_sum(pr[h]) : 0.5f * ds_warp_sum(pr[h]);
+        ls[h] = DS_CHUNK == 32 ? cu_warp_sum(pr[h]) : 0.5f * cu_warp_sum(pr[h]);
         o[h][0] = o[h][1] = o[h][2] = o[h][3] = 0.0f;
     }
 #pragma unroll

@@ -137,12 +137,9 @@ __global__ void __launch_bounds__(FG_WARPS * 32) k_gemv_fused(const fg_args a) {
     cu_pdl_trigger(); /* the next kernel may start loading its weights during the reductions */
 #pragma unroll
     for (int m = 0; m < MT; m++) {
+        ss[m] = cu_warp_sum(ss[m]);
 #pragma unroll
-        for (int o = 16; o > 0; o >>= 1) ss[m] += __shfl_xor_sync(0xffffffffu, ss[m], o);
-#pragma unroll
-        for (int r = 0; r < NR; r++)
-#pragma unroll
-            for (int o = 16; o > 0; o >>= 1) acc[r][m] += __shfl_xor_sync(0xffffffffu, acc[r][m], o);
+        for (int r = 0; r < NR; r++) acc[r][m] = cu_warp_sum(acc[r][m]);
     }
     if (lane) return;
 #pragma unroll

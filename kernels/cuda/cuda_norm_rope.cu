@@ -14,8 +14,7 @@ __global__ void __launch_bounds__(NORM_THREADS)
     cu_pdl_wait();
     double ss = 0.0;
     for (int64_t d = threadIdx.x; d < D; d += NORM_THREADS) ss += (double)xr[d] * xr[d];
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+    ss = cu_warp_sum(ss);
     if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = ss;
     __syncthreads();
     double tot = 0.0;
@@ -44,8 +43,7 @@ __global__ void __launch_bounds__(NORM_THREADS)
         ss += v[i].x * v[i].x + v[i].y * v[i].y + v[i].z * v[i].z + v[i].w * v[i].w;
     }
     double sd = ss;
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) sd += __shfl_xor_sync(0xffffffffu, sd, o);
+    sd = cu_warp_sum(sd);
     if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = sd;
     __syncthreads();
     double tot = 0.0;

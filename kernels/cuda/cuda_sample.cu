@@ -130,12 +130,6 @@ __device__ static void d_put(int32_t *codes, int32_t *feed, const int32_t *force
     }
 }
 
-__device__ static double d_warp_sum(double x) {
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
-    return x;
-}
-
 /* Warp 0: probabilities pr[i] = exp(x[i] - mx) / sum over the n candidates (0 where x is -inf, as on
  * the host); returns the sum (0 or NaN: the host's probabilities are NaN everywhere). */
 __device__ static double d_softmax(const float *x, float *pr, int n, float mx) {
@@ -145,7 +139,7 @@ __device__ static double d_softmax(const float *x, float *pr, int n, float mx) {
         pr[i] = x[i] == -INFINITY ? 0.0f : expf(x[i] - mx);
         part += pr[i];
     }
-    const double sum = d_warp_sum(part);
+    const double sum = cu_warp_sum(part);
     for (int i = lane; i < n; i += 32) pr[i] = (float)(pr[i] / sum);
     __syncwarp();
     return sum;
@@ -215,8 +209,7 @@ __global__ void k_sample(int32_t *codes, int32_t *feed, const int32_t *force, co
                 cx[i] = x;
                 mx = fmaxf(mx, x);
             }
-#pragma unroll
-            for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+            mx = cu_warp_max(mx);
             __syncwarp();
             sum = d_softmax(cx, cp, n, mx);
         }
