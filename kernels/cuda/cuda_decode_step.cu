@@ -306,13 +306,15 @@ static __device__ __forceinline__ void ds_range(const ds_wph &p, int *u0, int *u
     *u1 = (int)((long long)p.U * (ds_bid() + 1) / ds_nb());
 }
 
-/* OPT 256 / 512: after the block's q|k|v (or cross q) epilogue, count its units of each head in hc
- * (the heads' units: DS_HD / 2 RoPE pairs for q|k|v, DS_HD rows for cross q). */
+/* Units of one head in the q|k|v phase (DS_HD / 2 RoPE pairs) or the cross q phase (DS_HD rows). */
+static __device__ __forceinline__ int ds_head_units(int ph) { return ph == PH_QKV ? DS_HD / 2 : DS_HD; }
+
+/* OPT 256 / 512: after the block's q|k|v (or cross q) epilogue, count its units of each head in hc. */
 static __device__ void ds_publish_heads(const ds_args &a, int ph, unsigned *hc) {
     ds_csync(); /* every thread's stores of the phase, before the release below (cumulative) */
     if (threadIdx.x != 0) return;
     const ds_wph p = ds_phase(a, ph);
-    const int per = ph == PH_QKV ? DS_HD / 2 : DS_HD;
+    const int per = ds_head_units(ph);
     int u0, u1;
     ds_range(p, &u0, &u1);
     if (a.opt & 1024) { /* one fence for the block's heads, then relaxed adds (a release pattern) */
@@ -1070,7 +1072,7 @@ static __device__ __forceinline__ void ds_att_block(const ds_args &a, const ds_l
                                                     float *sred, const double *rope, float *xo, float *qsm, float *psm,
                                                     int *flag, unsigned *target, unsigned long long *pm, int mk,
                                                     int l) {
-    const unsigned hneed = (a.opt & (self ? 256 : 512)) ? (unsigned)(l + 1) * (self ? DS_HD / 2 : DS_HD) : 0u;
+    const unsigned hneed = (a.opt & (self ? 256 : 512)) ? (unsigned)((l + 1) * ds_head_units(self ? PH_QKV : PH_CQ)) : 0u;
     if (self)
         ds_attention(a, a.q, a.H, a.KV, L.kc, L.vc, a.S, a.kvlen, true, qsm, psm, a.cnt, flag, target, pm, mk, 16, hneed);
     else
