@@ -1,5 +1,6 @@
-# bench/ab_gen.sh - sourced by the one-call A/B scripts (bench/ab_*.sh) on the device machine: builds
-# libdia with CUDA and the full-size model (bench_cuda.sh env build model), then defines
+# bench/ab_gen.sh - sourced by the one-call scripts (bench/ab_*.sh, bench/ncu_decode_step.sh) on the
+# device machine: builds libdia with CUDA and the full-size model (bench_cuda.sh env build model),
+# sets B (bench_cuda) and M (the model), then defines
 #   gen LABEL STEPS [VAR=VALUE ...]   dia_generate B = 1 (max_tokens 3072, frames 20 .. 20 + STEPS)
 #                                     with those environment variables; prints LABEL frames= steps_per_s=
 PHASES="env build model" bash bench/bench_cuda.sh 2>&1 | grep "build ok\|FAILED\|rror\|MODEL" | head -5

@@ -7,9 +7,7 @@
 # and prints the barrier profile (DIA_CUDA_DECODE_STEP_DEBUG=24) at positions 101..200.
 set -u
 OUT=${OUT:-/tmp/ncu-out}; mkdir -p "$OUT"
-PHASES="env build model" bash bench/bench_cuda.sh 2>&1 | grep "build ok\|FAILED\|rror\|MODEL" | head -5
-export LD_LIBRARY_PATH=/tmp/deps/usr/lib/x86_64-linux-gnu
-B=./build-cuda/bench/bench_cuda M=${MODEL:-/tmp/dia-full}
+. bench/ab_gen.sh # the build, the model, $B and $M
 NCU=$(command -v ncu || echo /usr/local/cuda/bin/ncu)
 echo "=== barrier profile, positions 101..200"
 DIA_CUDA_DECODE_STEP_DEBUG=24 timeout 120 $B --model "$M" --backend cuda --dtype bf16 --batch 1 --steps 100 --warmup 100 --verbose 1 2>&1 \
