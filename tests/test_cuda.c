@@ -1194,6 +1194,8 @@ static void test_decode_step_kernel(void **state) {
         if (run == 1) /* the head counters (256 | 512, published with one fence: 1024) instead of the barriers before the
                        * attention phases, and the unrolled merge of the warps' partials (2048): the producer warp group's default */
             snprintf(optw, sizeof optw, "%d", (atoi(optv) & ~8) | 256 | 512 | 1024 | 2048);
+        if (run == 2) /* q written with epochs, its load the wait (4096, an experiment), with units of G query heads */
+            snprintf(optw, sizeof optw, "%d", (atoi(optv) & ~8) | 256 | 512 | 1024 | 2048 | 4096);
         setenv("DIA_CUDA_DECODE_STEP_OPT", optw, 1);
         float *ws = act_run(m, &texts[run], 1, tok, T, steps);
         const long used_ws = step_launches() - l0 - used;

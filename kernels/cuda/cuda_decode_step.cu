@@ -146,6 +146,7 @@ struct ds_args {
     float *part; /* f32 [2, Hmax, nchm, DS_PSTRIDE]: attention partials */
     unsigned *bar; /* grid barrier counter (zeroed before the launch) */
     unsigned *cnt; /* [2 phases][2 rows][Hmax]: attention units done per (row, first query head of a unit); zeroed */
+    unsigned long long *qf; /* OPT 4096 (experiment): [2, QW] q and cross q as (f32 bits, epoch) pairs (ds_epoch) */
     unsigned *hc;  /* [DS_NHC] (OPT 256 / 512): q|k|v units done per head ([0, H + 2 KV)) and cross q units per
                     * head ([32, 32 + CH)), over the layers of a launch; zeroed (the last block resets them) */
     const int *pos, *start, *kvlen, *clen; /* i32 [2] */
@@ -169,7 +170,9 @@ struct ds_args {
               * fence.acq_rel and relaxed adds (not a release add per head), 2048 the in-block merge of the
               * warps' attention partials with all loads at once (ds_merge_warps): H100, same binary, 781
               * 715.9 / 717.1, | 1024 722.6 / 722.4, | 2048 720.5 / 720.5, | 3072 724.6 / 724.3 at frames
-              * 20..220, 647.7 vs 652.4 over a whole generation. Measured and removed (ninth session): relaxed barrier polling (-3%), the next
+              * 20..220, 647.7 vs 652.4 over a whole generation; 4096 (experiment, wip/flagged-q, implies 256 |
+              * 512): q and cross q written as (value, epoch) pairs (ds_put_qf), so that an attention unit's q
+              * load is its wait (ds_get_qf4) and only the self-attention's k and v heads are counted. Measured and removed (ninth session): relaxed barrier polling (-3%), the next
               * layer's K/V prefetched during gate_up (+-0), V rows loaded after the barrier (+-0), weight
               * tiles L2-prefetched beyond the ring (-30 to -40%). */
     /* the optional ends (dia_decode_layers_args): x = the embedding sum before layer 0 (tok != NULL; each
@@ -277,6 +280,37 @@ static __device__ void ds_wait_heads(const unsigned *ci, int n, unsigned need) {
     }
 }
 
+/* OPT 4096 (experiment): q and cross q are written as (value, epoch) pairs with one 8-byte store each,
+ * so that an attention unit's q load is also its wait (no counter round trip before it). The epoch of
+ * layer l's self (ph 0) or cross (ph 1) q in launch seq (bar[2], counted by the launches' last
+ * blocks); bit 30 set so that zeroed memory never matches. Every launch writes every pair of every
+ * layer, so a pair left from an earlier launch or phase has another epoch (seq wraps after 2^24
+ * launches, by which time nothing of that age is left). */
+static __device__ __forceinline__ unsigned ds_epoch(unsigned seq, int l, int ph) {
+    return 0x40000000u | ((seq * 64u + 2u * (unsigned)l + (unsigned)ph) & 0x3fffffffu);
+}
+/* the launch's number and the epoch of the current layer's self q (thread 0 sets them: at the start, and
+ * at each layer's start, after the grid barrier that ends the layer before); in shared memory, not in
+ * registers across the layer loop (they made the compute warps spill) */
+static __shared__ unsigned ds_seq_sh, ds_ep_sh;
+static __device__ __forceinline__ void ds_put_qf(unsigned long long *p, float v, unsigned ep) {
+    const unsigned long long w = (unsigned long long)__float_as_uint(v) | (unsigned long long)ep << 32;
+    asm volatile("st.relaxed.gpu.global.u64 [%0], %1;" ::"l"(p), "l"(w) : "memory");
+}
+/* 4 consecutive q values at p (16-byte aligned) once all four carry epoch ep */
+static __device__ __forceinline__ float4 ds_get_qf4(const unsigned long long *p, unsigned ep) {
+    unsigned long long w0, w1, w2, w3;
+    for (;;) {
+        asm volatile("ld.relaxed.gpu.global.v2.u64 {%0, %1}, [%2];" : "=l"(w0), "=l"(w1) : "l"(p) : "memory");
+        asm volatile("ld.relaxed.gpu.global.v2.u64 {%0, %1}, [%2];" : "=l"(w2), "=l"(w3) : "l"(p + 2) : "memory");
+        if ((unsigned)(w0 >> 32) == ep && (unsigned)(w1 >> 32) == ep && (unsigned)(w2 >> 32) == ep &&
+            (unsigned)(w3 >> 32) == ep)
+            break;
+    }
+    return make_float4(__uint_as_float((unsigned)w0), __uint_as_float((unsigned)w1), __uint_as_float((unsigned)w2),
+                       __uint_as_float((unsigned)w3));
+}
+
 /* ---- the projection phases: units, tiles and their weight rows ---- */
 struct ds_wph {
     int U, K, pair, tu; /* units, input width, unit = 2 rows, units per tile */
@@ -311,12 +345,14 @@ static __device__ __forceinline__ int ds_head_units(int ph) { return ph == PH_QK
 
 /* OPT 256 / 512: after the block's q|k|v (or cross q) epilogue, count its units of each head in hc. */
 static __device__ void ds_publish_heads(const ds_args &a, int ph, unsigned *hc) {
-    ds_csync(); /* every thread's stores of the phase, before the release below (cumulative) */
-    if (threadIdx.x != 0) return;
     const ds_wph p = ds_phase(a, ph);
     const int per = ds_head_units(ph);
     int u0, u1;
     ds_range(p, &u0, &u1);
+    if (a.opt & 4096) u0 = max(u0, a.H * per); /* q goes with its epochs: only k and v are counted */
+    if (u0 >= u1) return; /* (the same in every thread of the block) */
+    ds_csync(); /* every thread's stores of the phase, before the release below (cumulative) */
+    if (threadIdx.x != 0) return;
     if (a.opt & 1024) { /* one fence for the block's heads, then relaxed adds (a release pattern) */
         asm volatile("fence.acq_rel.gpu;" ::: "memory");
         for (int u = u0; u < u1;) {
@@ -656,7 +692,10 @@ static __device__ __forceinline__ void ds_gemv(const ds_args &a, const ds_layer 
                 float y1 = v1, y2 = v2;
                 if (hh < a.H + a.KV) cu_rope_rot(rope[(m * (DS_HD / 2) + j) * 2], rope[(m * (DS_HD / 2) + j) * 2 + 1], (double)v1,
                                                  (double)v2, &y1, &y2);
-                if (hh < a.H) {
+                if (hh < a.H && (a.opt & 4096)) {
+                    unsigned long long *qo = a.qf + (size_t)m * a.QW + (size_t)hh * DS_HD + j;
+                    ds_put_qf(qo, y1, ds_ep_sh), ds_put_qf(qo + DS_HD / 2, y2, ds_ep_sh);
+                } else if (hh < a.H) {
                     float *qo = a.q + (size_t)m * a.QW + (size_t)hh * DS_HD + j;
                     qo[0] = y1, qo[DS_HD / 2] = y2;
                 } else {
@@ -670,7 +709,10 @@ static __device__ __forceinline__ void ds_gemv(const ds_args &a, const ds_layer 
             }
             case PH_GU: a.mlp[(size_t)m * a.I + u + i] = v1 / (1.0f + expf(-v1)) * v2; break;
             case PH_OUT: a.logits[(size_t)m * a.NO + u + i] = v1; break;
-            case PH_CQ: a.q[(size_t)m * a.QW + u + i] = v1; break;
+            case PH_CQ:
+                if (a.opt & 4096) ds_put_qf(a.qf + (size_t)m * a.QW + u + i, v1, ds_ep_sh + 1u);
+                else a.q[(size_t)m * a.QW + u + i] = v1;
+                break;
             default: { /* o, cross o, down: the residual (this block's rows of x live in xo) */
                 float *xr_ = xo + m * DS_XO + (u + i - u0);
                 *xr_ += v1;
@@ -965,7 +1007,16 @@ static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *
     ds_unit t;
     for (int u = ds_bid(); ds_att_unit(len, Hq, G, a.opt, u, &t); u += ds_nb()) {
         const bool has = t.c * DS_CHUNK < t.Lr;
-        if (hneed) { /* OPT 256 / 512: the unit's heads done, instead of a grid barrier before the phase */
+        if (hneed && (a.opt & 4096)) { /* OPT 4096: q with its epochs (the wait is the load); self: k, v counted */
+            if (threadIdx.x < t.GU * 32)
+                ((float4 *)qsm)[threadIdx.x] =
+                    ds_get_qf4(a.qf + (size_t)t.r * a.QW + (size_t)t.g * DS_HD + 4 * threadIdx.x, ds_ep_sh + (self ? 0u : 1u));
+            if (self && threadIdx.x >= DS_THREADS - 32) { /* the last warp: lane 0 the k head, lane 1 the v head */
+                const int i = threadIdx.x & 31;
+                ds_wait_heads(a.hc + Hq + i * Hkv + t.kv, 2, hneed);
+            }
+            ds_csync();
+        } else if (hneed) { /* OPT 256 / 512: the unit's heads done, instead of a grid barrier before the phase */
             if (threadIdx.x < 32) { /* lanes < GU: the query heads; self: lane GU the k head, GU + 1 the v head */
                 const int i = threadIdx.x;
                 const unsigned *ci = a.hc + (!self ? 32 + t.g + i : i < t.GU ? t.g + i : Hq + (i - t.GU) * Hkv + t.kv);
@@ -982,7 +1033,7 @@ static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *
             kl = __ldcg((const uint2 *)(kc + base + (size_t)(t.Lr - 1) * DS_HD) + lane);
             vl = __ldcg((const uint2 *)(vc + base + (size_t)(t.Lr - 1) * DS_HD) + lane);
         }
-        if (threadIdx.x < t.GU * 32)
+        if (threadIdx.x < t.GU * 32 && !(hneed && (a.opt & 4096)))
             ((float4 *)qsm)[threadIdx.x] = __ldcg((const float4 *)(q + (size_t)t.r * a.QW + (size_t)t.g * DS_HD) + threadIdx.x);
         ds_csync();
         if (u == (int)ds_bid()) ds_mark(pm, mk);
@@ -1133,6 +1184,8 @@ __global__ void __launch_bounds__(WS ? DS_WS_THREADS : DS_THREADS, 1) k_decode_l
         cu_rope_cs(a.theta, j, DS_HD, __ldg(a.pos + m), &rope[threadIdx.x * 2], &rope[threadIdx.x * 2 + 1]);
     }
     float *x0 = a.x; /* layer 0's q|k|v input */
+    if ((a.opt & 4096) && threadIdx.x == 0) /* this launch's number (the last block of the launch before counted it) */
+        asm volatile("ld.relaxed.gpu.global.u32 %0, [%1];" : "=r"(ds_seq_sh) : "l"(a.bar + 2) : "memory");
 #ifndef DS_NO_EMBED_CODE
     if (a.tok) x0 = ds_embed(a, (int *)qsm);
 #endif
@@ -1155,13 +1208,14 @@ __global__ void __launch_bounds__(WS ? DS_WS_THREADS : DS_THREADS, 1) k_decode_l
             ds_pf_att(L.kc, L.vc, a.H, a.KV, a.S, a.kvlen, a.opt);
             ds_pf_att(L.ck, L.cv, a.CH, a.CKV, a.Lc, a.clen, a.opt);
         }
+        if ((a.opt & 4096) && threadIdx.x == 0) ds_ep_sh = ds_epoch(ds_seq_sh, l, 0);
         ds_project<WS>(a, L, PH_QKV, l ? a.x : x0, a.D, L.norm[0], rg, red, sred, rope, xo);
         ds_mark(pm, 0);
         if (a.opt & 256) ds_publish_heads(a, PH_QKV, a.hc);
         ds_att_block<WS>(a, L, true, rg, red, sred, rope, xo, qsm, psm, flag, &target, pm, 1, l);
         ds_project<WS>(a, L, PH_CQ, a.x, a.D, L.norm[1], rg, red, sred, rope, xo);
         ds_mark(pm, 6);
-        if (a.opt & 512) ds_publish_heads(a, PH_CQ, a.hc + 32);
+        if ((a.opt & 512) && !(a.opt & 4096)) ds_publish_heads(a, PH_CQ, a.hc + 32);
         ds_att_block<WS>(a, L, false, rg, red, sred, rope, xo, qsm, psm, flag, &target, pm, 7, l);
         ds_project<WS>(a, L, PH_GU, a.x, a.D, L.norm[2], rg, red, sred, rope, xo);
         ds_mark(pm, 12);
@@ -1183,6 +1237,7 @@ __global__ void __launch_bounds__(WS ? DS_WS_THREADS : DS_THREADS, 1) k_decode_l
         a_.bar[0] = 0u, a_.bar[1] = 0u;
         if (a_.opt & (256 | 512))
             for (int i = 0; i < DS_NHC; i++) a_.hc[i] = 0u; /* (every wait on them came before the last grid barrier) */
+        if (a_.opt & 4096) a_.bar[2] = ds_seq_sh + 1u; /* (every block read it at its start) */
     }
 }
 
@@ -1483,13 +1538,14 @@ dia_status cu_decode_layers(dia_backend *be, const dia_decode_layers_args *a) {
     const size_t n_q = 2 * (size_t)d.QW, n_m = 2 * (size_t)d.I, n_p = 2 * (size_t)Hmax * (size_t)d.nchm * DS_PSTRIDE;
     const size_t n_e = a->tok ? (size_t)c->sm_count * 2 * (size_t)d.D : 0;
     void *sp;
-    dia_status st = cu_scratch(be, CU_SCRATCH_STEP, (4 + n_c + DS_NHC + 2 * n_q + n_m + n_p + n_e) * sizeof(float), &sp);
+    dia_status st = cu_scratch(be, CU_SCRATCH_STEP, (4 + n_c + DS_NHC + 2 * n_q + 2 * n_q + n_m + n_p + n_e) * sizeof(float), &sp);
     if (st != DIA_OK) return st;
     float *f = (float *)sp;
     d.bar = (unsigned *)f;
     d.cnt = (unsigned *)(f + 4);
     d.hc = d.cnt + n_c;
-    d.q = f + 4 + n_c + DS_NHC, d.att = d.q + n_q, d.mlp = d.att + n_q, d.part = d.mlp + n_m;
+    d.qf = (unsigned long long *)(f + 4 + n_c + DS_NHC); /* [2, QW] pairs: 2 n_q words, 16-byte aligned */
+    d.q = f + 4 + n_c + DS_NHC + 2 * n_q, d.att = d.q + n_q, d.mlp = d.att + n_q, d.part = d.mlp + n_m;
     if (a->tok) {
         d.tok = (const int *)cu_ptr(a->tok), d.C = a->n_embed, d.V = (int)a->embed[0].ne[0], d.xe = d.part + n_p;
         for (int i = 0; i < a->n_embed; i++) d.emb[i] = (const __nv_bfloat16 *)cu_ptr(&a->embed[i]);
@@ -1516,11 +1572,12 @@ dia_status cu_decode_layers(dia_backend *be, const dia_decode_layers_args *a) {
      * finish resets the barrier counter, each merge its counter), so they are cleared only where
      * this scratch or its layout is new: no memset before every step (a node of the step's graph,
      * ~1-2 us of the GPU's time between steps). */
-    if (c->ds_zero != sp || c->ds_zero_words != 4 + n_c + DS_NHC) {
-        CU_CHECK(cudaMemsetAsync(d.bar, 0, (4 + n_c + DS_NHC) * sizeof(unsigned), c->stream));
-        c->ds_zero = sp, c->ds_zero_words = 4 + n_c + DS_NHC;
+    if (c->ds_zero != sp || c->ds_zero_words != 4 + n_c + DS_NHC + 2 * n_q) { /* (and the q pairs: no epoch matches zeros) */
+        CU_CHECK(cudaMemsetAsync(d.bar, 0, (4 + n_c + DS_NHC + 2 * n_q) * sizeof(unsigned), c->stream));
+        c->ds_zero = sp, c->ds_zero_words = 4 + n_c + DS_NHC + 2 * n_q;
     }
-    if (d.H + 2 * d.KV > 32 || d.CH > 32) d.opt &= ~(256 | 512); /* (the head counters' layout) */
+    if (d.opt & 4096) d.opt |= 256 | 512; /* (q pairs replace the q counters: the attention phases wait by heads) */
+    if (d.H + 2 * d.KV > 32 || d.CH > 32) d.opt &= ~(256 | 512 | 4096); /* (the head counters' layout) */
     if (d.prof && (d.dbg & 16)) CU_CHECK(cudaMemsetAsync(d.prof, 0, ds_prof_bytes(c), c->stream));
     /* a cooperative launch: it fails (instead of waiting forever at the first grid barrier) where
      * not all blocks can be resident at once, e.g. under MPS with an SM limit.
