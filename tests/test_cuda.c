@@ -1168,14 +1168,14 @@ static void test_decode_step_kernel(void **state) {
     char longtext[301];
     for (int i = 0; i < 300; i++) longtext[i] = "[S1] a long line of text. "[i % 26];
     longtext[300] = 0;
-    const char *texts[3] = {TEXT0, longtext, longtext};
-    const int T = 7, nsteps[3] = {70, 280, 280};
+    const char *texts[4] = {TEXT0, longtext, longtext, longtext};
+    const int T = 7, nsteps[4] = {70, 280, 280, 280};
     const char *opt0 = getenv("DIA_CUDA_DECODE_STEP_OPT");
     const int opt = opt0 ? atoi(opt0) : 15; /* unset: the 8-warp kernel's default, DS_OPT_DEFAULT = 15 */
-    for (int run = 0; run < 3; run++) {
+    for (int run = 0; run < 4; run++) { /* run 3: the attention on tensor cores (OPT 32768, an experiment) in both kernels */
         const int steps = nsteps[run];
         char optv[16];
-        snprintf(optv, sizeof optv, "%d", run == 2 ? opt | 32 : opt);
+        snprintf(optv, sizeof optv, "%d", run == 3 ? opt | 32 | 32768 : run == 2 ? opt | 32 : opt);
         setenv("DIA_CUDA_DECODE_STEP_OPT", optv, 1);
         setenv("DIA_CUDA_DECODE_STEP", "0", 1);
         const long l0 = step_launches();
@@ -1185,17 +1185,20 @@ static void test_decode_step_kernel(void **state) {
         setenv("DIA_CUDA_DECODE_STEP_WS", "0", 1); /* the 8-warp kernel (the default off compute capability 9.0) */
         float *got = act_run(m, &texts[run], 1, tok, T, steps);
         const long used = step_launches() - l0;
-        static const char *const ring[3][2] = {{NULL, NULL}, {"2", "1"}, {"5", "5"}}; /* stages, in flight */
+        static const char *const ring[4][2] = {{NULL, NULL}, {"2", "1"}, {"5", "5"}, {NULL, NULL}}; /* stages, in flight */
         setenv("DIA_CUDA_DECODE_STEP_WS", "1", 1);
         if (ring[run][0]) setenv("DIA_CUDA_DECODE_STEP_STAGES", ring[run][0], 1), setenv("DIA_CUDA_DECODE_STEP_INFLIGHT", ring[run][1], 1);
         char optw[16]; /* the 8-warp kernel's bits without 2 (run 0: 13, the grid barriers before the attention phases),
                         * the long runs without 8 */
         snprintf(optw, sizeof optw, "%d", run ? atoi(optv) & ~8 : atoi(optv) & ~2);
-        if (run == 1) /* the head counters (256 | 512, published with one fence: 1024) instead of the barriers before the
-                       * attention phases, and the unrolled merge of the warps' partials (2048): the producer warp group's default */
-            snprintf(optw, sizeof optw, "%d", (atoi(optv) & ~8) | 256 | 512 | 1024 | 2048);
-        if (run == 2) /* q written with epochs, its load the wait (4096, an experiment), with units of G query heads */
+        if (run == 1) /* the producer warp group's default: q and cross q written with epochs, their loads the waits
+                       * (4096), the k / v head counters (256 | 512, published with one fence: 1024) instead of the
+                       * barriers before the attention phases, the unrolled merge of the warps' partials (2048) */
             snprintf(optw, sizeof optw, "%d", (atoi(optv) & ~8) | 256 | 512 | 1024 | 2048 | 4096);
+        if (run == 2) /* the head counters without the epochs (q counted too), with units of G query heads */
+            snprintf(optw, sizeof optw, "%d", (atoi(optv) & ~8) | 256 | 512 | 1024 | 2048);
+        if (run == 3) /* the attention on tensor cores (32768, an experiment) with the default's bits */
+            snprintf(optw, sizeof optw, "%d", (atoi(optv) & ~(2 | 8)) | 256 | 512 | 1024 | 2048 | 4096);
         setenv("DIA_CUDA_DECODE_STEP_OPT", optw, 1);
         float *ws = act_run(m, &texts[run], 1, tok, T, steps);
         const long used_ws = step_launches() - l0 - used;

@@ -123,7 +123,7 @@ static_assert(DS_CHUNK == 32 || DS_CHUNK == 16, "attention chunks of 32 or 16 ke
  * (256 | 512) instead of the grid barriers before the attention phases, +1.0%, published with one fence
  * (1024) and the warps' attention partials merged with all loads at once (2048), +1.1% more (fifteenth
  * session, H100) */
-#define DS_OPT_WS_DEFAULT (13 | 256 | 512 | 1024 | 2048)
+#define DS_OPT_WS_DEFAULT (13 | 256 | 512 | 1024 | 2048 | 4096)
 #define DS_PROF 20 /* DIA_CUDA_DECODE_STEP_DEBUG & 8: marks per layer (16 phase ends, 4 inside the attention) */
 
 enum { PH_QKV, PH_O, PH_CQ, PH_CO, PH_GU, PH_DOWN, PH_OUT /* the logits head */ };
@@ -163,7 +163,8 @@ struct ds_args {
               * loads between the block's arrival at the barrier before it and the wait, so that the
               * arrival's release fence does not wait for them (tenth session: +1.4-1.9% with the
               * producer warp group, +0.7-1.6% without); 32 attention units of G query heads always (what long contexts
-              * use; tested); 256 / 512 head counters (ds_publish_heads, ds_wait_heads) instead of the grid
+              * use; tested); 32768 (experiment, wip/mma-attention, DS_CHUNK 16): the attention's scores and
+              * values on tensor cores (ds_heads_mma); 256 / 512 head counters (ds_publish_heads, ds_wait_heads) instead of the grid
               * barrier before the self- / cross-attention (fifteenth session, H100, same binary, steps/s at
               * frames 20..220: 13 716.2 / 717.3, | 256 718.9 / 718.6, | 512 722.5 / 722.3, | 768 723.7 /
               * 724.1; a whole generation 650.4 vs 657.4 with both); 1024 the head counters published with one
@@ -800,12 +801,53 @@ static __device__ __forceinline__ int ds_att_unit(const int *len, int Hq, int G,
     return 1;
 }
 
+/* OPT 32768 (experiment, DS_CHUNK 16): the warp's K and V rows in the layout of the tensor-core
+ * attention (ds_heads_mma), lane = (g, t) = (lane / 4, lane % 4):
+ *   R.k[s], R.k[8 + s] (s < 8): features 16 s + 4 t .. + 3 of key rows g and g + 8 (the A fragments of
+ *     S^T = K Q^T: k-index 2t, 2t + 1 <-> features 16 s + 4t, + 1; 2t + 8, 2t + 9 <-> + 2, + 3);
+ *   R.v as 8 uint4, index 2 i + h: features 8 g + 64 h .. + 7 of key row ri(i) = 2t, 2t + 1, 2t + 8, 2t + 9
+ *     (the B fragments of O = P V, output column g of n-tile n <-> feature 8 g + 64 (n / 8) + n % 8).
+ * Rows past the end: the last row (masked). Each load instruction reads whole 32-byte sectors. */
+static __device__ __forceinline__ void ds_kv_row_mma(const __nv_bfloat16 *kc, const __nv_bfloat16 *vc, size_t base, int row, int which,
+                                                     ds_kvreg &R) {
+    const int g = (threadIdx.x & 31) >> 2, t = threadIdx.x & 3;
+    if (which < 2) { /* K row g (which 0) or g + 8 (1) */
+        const uint2 *kr = (const uint2 *)(kc + base + (size_t)row * DS_HD);
+#pragma unroll
+        for (int s = 0; s < 8; s++) R.k[8 * which + s] = __ldcg(kr + 4 * s + t);
+    } else { /* V row ri = which - 2 */
+        const uint4 *vr = (const uint4 *)(vc + base + (size_t)row * DS_HD);
+        const int i = which - 2;
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            const uint4 x = __ldcg(vr + g + 8 * h);
+            R.v[2 * (2 * i + h)] = make_uint2(x.x, x.y), R.v[2 * (2 * i + h) + 1] = make_uint2(x.z, x.w);
+        }
+    }
+}
+/* OPT 32768: does unit t run on tensor cores? Only units of >= 2 query heads (>= 4 with 65536: long
+ * contexts); a unit of one head would use 1 of the mma's 8 head columns. */
+static __device__ __forceinline__ bool ds_use_mma(int opt, const ds_unit &t) {
+    return DS_CHUNK == 16 && (opt & 32768) && t.GU >= (opt & 65536 ? 4 : 2);
+}
+static __device__ __forceinline__ int ds_mma_row(int which, int c, int Lr) { /* the key row of a ds_kv_row_mma part */
+    const int g = (threadIdx.x & 31) >> 2, t = threadIdx.x & 3;
+    const int r = which == 0 ? g : which == 1 ? g + 8 : 2 * t + ((which - 2) & 1) + ((which - 2) >> 1) * 8;
+    return min(c * DS_CHUNK + r, Lr - 1);
+}
+
 /* This warp's K and V rows of chunk t.c (rows past the end: the last row, masked later): lane = 4
  * features of every row (coalesced: each load is one 256-byte row). */
 static __device__ __forceinline__ void ds_att_load(const __nv_bfloat16 *kc, const __nv_bfloat16 *vc, int Hkv, int Scap,
-                                                   const ds_unit &t, ds_kvreg &R) {
+                                                   const ds_unit &t, ds_kvreg &R, int opt) {
     const int lane = threadIdx.x & 31;
     if (t.c * DS_CHUNK >= t.Lr) return;
+    if (ds_use_mma(opt, t)) {
+        const size_t base = ((size_t)t.r * Hkv + t.kv) * (size_t)Scap * DS_HD;
+#pragma unroll
+        for (int which = 0; which < 6; which++) ds_kv_row_mma(kc, vc, base, ds_mma_row(which, t.c, t.Lr), which, R);
+        return;
+    }
     const size_t base = ((size_t)t.r * Hkv + t.kv) * (size_t)Scap * DS_HD;
     const uint2 *kr = (const uint2 *)(kc + base) + lane, *vr = (const uint2 *)(vc + base) + lane;
 #pragma unroll
@@ -836,7 +878,7 @@ static __device__ __forceinline__ void ds_pf_att(const __nv_bfloat16 *kc, const 
 static __device__ __forceinline__ void ds_att_prefetch(const __nv_bfloat16 *kc, const __nv_bfloat16 *vc, int Hq, int Hkv,
                                                        int Scap, const int *len, int opt, ds_kvreg &R) {
     ds_unit t;
-    if (ds_att_unit(len, Hq, Hq / Hkv, opt, ds_bid(), &t)) ds_att_load(kc, vc, Hkv, Scap, t, R);
+    if (ds_att_unit(len, Hq, Hq / Hkv, opt, ds_bid(), &t)) ds_att_load(kc, vc, Hkv, Scap, t, R, opt);
 }
 
 /* Merge n partials (max, sum, o[128]) STRIDE floats apart at P (shared or global): lane = 4
@@ -994,6 +1036,102 @@ static __device__ __forceinline__ void ds_heads(const float *qsm, const ds_kvreg
     }
 }
 
+/* OPT 32768 (experiment): the GU (<= 8) query heads of a unit over this warp's 16-key chunk on tensor
+ * cores (mma.m16n8k16, bf16 in, f32 accumulation): S^T[key][head] = K Q^T with q split into two bf16
+ * parts (hi + lo: ~16 bits of q), the chunk's softmax in the accumulators, then O[head][f] = P V with P
+ * split the same way and moved into the A layout by movmatrix. K and V are bf16, so the products are
+ * those of the f32 path up to the split's rounding (~2^-17 relative) and the order of the sums.
+ * R in the layout of ds_kv_row_mma; c0: the chunk's first key; the warp's partials to Pw as ds_heads. */
+static __device__ __forceinline__ uint32_t ds_bf2(float lo, float hi) {
+    const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+    return *(const uint32_t *)&v;
+}
+static __device__ __forceinline__ void ds_split2(float x, float y, uint32_t *h, uint32_t *l) {
+    const __nv_bfloat16 xh = __float2bfloat16_rn(x), yh = __float2bfloat16_rn(y);
+    *h = ds_bf2(__bfloat162float(xh), __bfloat162float(yh));
+    *l = ds_bf2(x - __bfloat162float(xh), y - __bfloat162float(yh));
+}
+static __device__ __forceinline__ void ds_mma16816(float *c, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
+                                                   uint32_t b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+                 "{%0, %1, %2, %3};"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+static __device__ __forceinline__ uint32_t ds_trans8x8(uint32_t x) {
+    uint32_t y;
+    asm volatile("movmatrix.sync.aligned.m8n8.trans.b16 %0, %1;" : "=r"(y) : "r"(x));
+    return y;
+}
+static __device__ __forceinline__ void ds_heads_mma(const float *qsm, const ds_kvreg &R, int GU, int c0, int Lr, float *Pw) {
+    const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    float sc[4] = {0.0f, 0.0f, 0.0f, 0.0f}; /* S[key g][head 2t, 2t + 1], S[key g + 8][head 2t, 2t + 1] */
+#pragma unroll
+    for (int s = 0; s < 8; s++) {
+        uint32_t bh0 = 0u, bh1 = 0u, bl0 = 0u, bl1 = 0u;
+        if (g < GU) {
+            const float4 q = *(const float4 *)(qsm + g * DS_HD + 16 * s + 4 * t);
+            ds_split2(q.x, q.y, &bh0, &bl0);
+            ds_split2(q.z, q.w, &bh1, &bl1);
+        }
+        ds_mma16816(sc, R.k[s].x, R.k[8 + s].x, R.k[s].y, R.k[8 + s].y, bh0, bh1);
+        ds_mma16816(sc, R.k[s].x, R.k[8 + s].x, R.k[s].y, R.k[8 + s].y, bl0, bl1);
+    }
+    const bool v0 = c0 + g < Lr, v1 = c0 + g + 8 < Lr;
+    float m0 = fmaxf(v0 ? sc[0] : -INFINITY, v1 ? sc[2] : -INFINITY); /* head 2t */
+    float m1 = fmaxf(v0 ? sc[1] : -INFINITY, v1 ? sc[3] : -INFINITY); /* head 2t + 1 */
+#pragma unroll
+    for (int o = 4; o < 32; o <<= 1) {
+        m0 = fmaxf(m0, __shfl_xor_sync(0xffffffffu, m0, o));
+        m1 = fmaxf(m1, __shfl_xor_sync(0xffffffffu, m1, o));
+    }
+    const float p0 = v0 ? expf(sc[0] - m0) : 0.0f, p1 = v0 ? expf(sc[1] - m1) : 0.0f;
+    const float p2 = v1 ? expf(sc[2] - m0) : 0.0f, p3 = v1 ? expf(sc[3] - m1) : 0.0f;
+    float l0 = p0 + p2, l1 = p1 + p3;
+#pragma unroll
+    for (int o = 4; o < 32; o <<= 1) {
+        l0 += __shfl_xor_sync(0xffffffffu, l0, o);
+        l1 += __shfl_xor_sync(0xffffffffu, l1, o);
+    }
+    /* P^T's two 8x8 blocks (keys 0-7, 8-15) as bf16 hi / lo, transposed into P[head g][keys 2t, 2t + 1] */
+    uint32_t h01, l01, h23, l23;
+    ds_split2(p0, p1, &h01, &l01);
+    ds_split2(p2, p3, &h23, &l23);
+    const uint32_t ah0 = ds_trans8x8(h01), al0 = ds_trans8x8(l01), ah2 = ds_trans8x8(h23), al2 = ds_trans8x8(l23);
+    float o[16][4];
+#pragma unroll
+    for (int n = 0; n < 16; n++) {
+        o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
+        const int h = n >> 3, e = n & 7, wd = e >> 1;
+        const unsigned sel = e & 1 ? 0x7632u : 0x5410u;
+        uint32_t wv[4]; /* word wd of the uint4 (2 i + h) of V row ri(i) */
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            const uint2 x = R.v[2 * (2 * i + h) + (wd >> 1)];
+            wv[i] = wd & 1 ? x.y : x.x;
+        }
+        const uint32_t b0 = __byte_perm(wv[0], wv[1], sel), b1 = __byte_perm(wv[2], wv[3], sel);
+        ds_mma16816(o[n], ah0, 0u, ah2, 0u, b0, b1);
+        ds_mma16816(o[n], al0, 0u, al2, 0u, b0, b1);
+    }
+    /* the partials: head g's o (features 64 h + 16 t + e and + 8 + e of n-tile 8 h + e), heads 2t / 2t + 1's max and sum */
+    if (g < GU) {
+        float *P = Pw + g * DS_PSTRIDE + 4;
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            float *Ph = P + 64 * h + 16 * t;
+            ((float4 *)Ph)[0] = make_float4(o[8 * h][0], o[8 * h + 1][0], o[8 * h + 2][0], o[8 * h + 3][0]);
+            ((float4 *)Ph)[1] = make_float4(o[8 * h + 4][0], o[8 * h + 5][0], o[8 * h + 6][0], o[8 * h + 7][0]);
+            ((float4 *)Ph)[2] = make_float4(o[8 * h][1], o[8 * h + 1][1], o[8 * h + 2][1], o[8 * h + 3][1]);
+            ((float4 *)Ph)[3] = make_float4(o[8 * h + 4][1], o[8 * h + 5][1], o[8 * h + 6][1], o[8 * h + 7][1]);
+        }
+    }
+    if (g == 0) {
+        if (2 * t < GU) Pw[2 * t * DS_PSTRIDE] = m0, Pw[2 * t * DS_PSTRIDE + 1] = l0;
+        if (2 * t + 1 < GU) Pw[(2 * t + 1) * DS_PSTRIDE] = m1, Pw[(2 * t + 1) * DS_PSTRIDE + 1] = l1;
+    }
+}
+
 /* qsm: shared [DS_MAXG][128]; psm: shared [DS_CWARPS][DS_MAXG][DS_PSTRIDE]: each warp's partials;
  * R: the loads of the block's first unit (made before the barrier). self: the cache row at Lr - 1
  * was written in this kernel (after those loads): read again. The query heads of a unit go through
@@ -1024,7 +1162,7 @@ static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *
             }
             ds_csync();
         }
-        if (u != (int)ds_bid()) ds_att_load(kc, vc, Hkv, Scap, t, R);
+        if (u != (int)ds_bid()) ds_att_load(kc, vc, Hkv, Scap, t, R, a.opt);
         const size_t base = ((size_t)t.r * Hkv + t.kv) * (size_t)Scap * DS_HD;
         /* kk: the key whose score lands on this lane (DS_CHUNK 16: on lanes 2j and 2j + 1); jl: the chunk's index of row Lr - 1 */
         const int kk = t.c * DS_CHUNK + (DS_CHUNK == 32 ? lane : (lane >> 1) & 15), jl = t.Lr - 1 - t.c * DS_CHUNK;
@@ -1038,7 +1176,17 @@ static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *
         ds_csync();
         if (u == (int)ds_bid()) ds_mark(pm, mk);
         float *Pw = psm + (size_t)w * DS_MAXG * DS_PSTRIDE;
-        if (has) {
+        if (has && ds_use_mma(a.opt, t)) {
+            if (self && jl < DS_CHUNK) { /* rows >= jl (the row written in this step, and its copies past the end): again */
+#pragma unroll
+                for (int which = 0; which < 6; which++) {
+                    const int g = lane >> 2, tt = lane & 3;
+                    const int r = which == 0 ? g : which == 1 ? g + 8 : 2 * tt + ((which - 2) & 1) + ((which - 2) >> 1) * 8;
+                    if (r >= jl) ds_kv_row_mma(kc, vc, base, t.Lr - 1, which, R);
+                }
+            }
+            ds_heads_mma(qsm, R, t.GU, t.c * DS_CHUNK, t.Lr, Pw);
+        } else if (has) {
             const bool valid = kk < t.Lr;
             const bool fix = self && jl < DS_CHUNK;
             int hq;
