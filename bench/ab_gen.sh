@@ -1,12 +1,12 @@
 # bench/ab_gen.sh - sourced by the one-call scripts (bench/ab_*.sh, bench/ncu_decode_step.sh) on the
 # device machine: builds libdia with CUDA and the full-size model (bench_cuda.sh env build model),
 # sets B (bench_cuda) and M (the model), then defines
-#   gen LABEL STEPS [VAR=VALUE ...]   dia_generate B = 1 (max_tokens 3072, frames 20 .. 20 + STEPS)
-#                                     with those environment variables; prints LABEL frames= steps_per_s=
+#   gen LABEL STEPS [VAR=VALUE ...]   dia_generate B = 1 (max_tokens 3072, frames W .. W + STEPS; W = $W,
+#                                     20 if unset) with those environment variables; prints LABEL frames= steps_per_s=
 PHASES="env build model" bash bench/bench_cuda.sh 2>&1 | grep "build ok\|FAILED\|rror\|MODEL" | head -5
 export LD_LIBRARY_PATH=/tmp/deps/usr/lib/x86_64-linux-gnu
 B=./build-cuda/bench/bench_cuda M=${MODEL:-/tmp/dia-full}
 gen() { local lab=$1 st=$2; shift 2
-  timeout 90 env "$@" $B --model "$M" --backend cuda --dtype bf16 --batch 1 --steps "$st" --warmup 20 --generate 1 --capacity 3072 2>&1 \
-    | grep "timed_frames=20" | sed "s/.*timed_frames=\([0-9.]*\).*steps_per_s=\([0-9.]*\).*/$lab frames=\1 steps_per_s=\2/"
+  timeout 90 env "$@" $B --model "$M" --backend cuda --dtype bf16 --batch 1 --steps "$st" --warmup "${W:-20}" --generate 1 --capacity 3072 2>&1 \
+    | grep "timed_frames=${W:-20}\.\." | sed "s/.*timed_frames=\([0-9.]*\).*steps_per_s=\([0-9.]*\).*/$lab frames=\1 steps_per_s=\2/"
 }
