@@ -1154,38 +1154,49 @@ static void test_decode_step_kernel(void **state) {
     dia_options *o = NULL;
     assert_int_equal(dia_options_new(&o), DIA_OK);
     assert_int_equal(dia_options_set(o, "backend", "cuda"), DIA_OK);
-    dia_model *m = NULL;
+    dia_model *m = NULL, *m2 = NULL;
     assert_int_equal(dia_model_new_random(STEP_CFG, o, 77, DIA_BF16, &m), DIA_OK);
+    /* the same with 2 kv heads (G = 2): run 4's attention units of 2 query heads on tensor cores */
+    char cfg2[2048];
+    assert_true(strlen(STEP_CFG) < sizeof cfg2);
+    const char *kv1 = "\"num_attention_heads\": 4, \"num_key_value_heads\": 1", *at = strstr(STEP_CFG, kv1);
+    assert_non_null(at);
+    snprintf(cfg2, sizeof cfg2, "%s", STEP_CFG);
+    cfg2[at - STEP_CFG + strlen(kv1) - 1] = '2';
+    assert_int_equal(dia_model_new_random(cfg2, o, 77, DIA_BF16, &m2), DIA_OK);
     dia_options_free(o);
     const int32_t *tok = golden_i32("text0.tf_tokens", NULL);
     /* short: up to 77 keys and a 66-byte text (one 256-key segment per block); long: up to 287 keys
      * and a 300-byte text (two segments, merged through global memory); the long one again with
      * DIA_CUDA_DECODE_STEP_OPT | 32: attention units of the G query heads of a kv head (what long
-     * contexts of the full model use; short ones take a query head per unit). Each run with the
+     * contexts of the full model use; short ones take a query head per unit); then twice more with
+     * those units on tensor cores (| 32768): units of 4 query heads, and of 2 with a model of 2 kv
+     * heads. Each run with the
      * 8-warp kernel (DIA_CUDA_DECODE_STEP_WS=0) and again with the producer warp group (=1, the
      * default on an H100) with a ring of its own per run: the same arithmetic, so the same logits
      * bit for bit */
     char longtext[301];
     for (int i = 0; i < 300; i++) longtext[i] = "[S1] a long line of text. "[i % 26];
     longtext[300] = 0;
-    const char *texts[4] = {TEXT0, longtext, longtext, longtext};
-    const int T = 7, nsteps[4] = {70, 280, 280, 280};
+    const char *texts[5] = {TEXT0, longtext, longtext, longtext, longtext};
+    const int T = 7, nsteps[5] = {70, 280, 280, 280, 280};
     const char *opt0 = getenv("DIA_CUDA_DECODE_STEP_OPT");
     const int opt = opt0 ? atoi(opt0) : 15; /* unset: the 8-warp kernel's default, DS_OPT_DEFAULT = 15 */
-    for (int run = 0; run < 4; run++) { /* run 3: the attention on tensor cores (OPT 32768, an experiment) in both kernels */
+    for (int run = 0; run < 5; run++) { /* runs 3, 4: the attention on tensor cores (OPT 32768) in both kernels */
         const int steps = nsteps[run];
+        dia_model *mr = run == 4 ? m2 : m;
         char optv[16];
-        snprintf(optv, sizeof optv, "%d", run == 3 ? opt | 32 | 32768 : run == 2 ? opt | 32 : opt);
+        snprintf(optv, sizeof optv, "%d", run >= 3 ? opt | 32 | 32768 : run == 2 ? opt | 32 : opt);
         setenv("DIA_CUDA_DECODE_STEP_OPT", optv, 1);
         setenv("DIA_CUDA_DECODE_STEP", "0", 1);
         const long l0 = step_launches();
-        float *ref = act_run(m, &texts[run], 1, tok, T, steps);
+        float *ref = act_run(mr, &texts[run], 1, tok, T, steps);
         assert_int_equal(step_launches(), l0);
         setenv("DIA_CUDA_DECODE_STEP", "1", 1); /* (the default) */
         setenv("DIA_CUDA_DECODE_STEP_WS", "0", 1); /* the 8-warp kernel (the default off compute capability 9.0) */
-        float *got = act_run(m, &texts[run], 1, tok, T, steps);
+        float *got = act_run(mr, &texts[run], 1, tok, T, steps);
         const long used = step_launches() - l0;
-        static const char *const ring[4][2] = {{NULL, NULL}, {"2", "1"}, {"5", "5"}, {NULL, NULL}}; /* stages, in flight */
+        static const char *const ring[5][2] = {{NULL, NULL}, {"2", "1"}, {"5", "5"}, {NULL, NULL}, {"3", "2"}}; /* stages, in flight */
         setenv("DIA_CUDA_DECODE_STEP_WS", "1", 1);
         if (ring[run][0]) setenv("DIA_CUDA_DECODE_STEP_STAGES", ring[run][0], 1), setenv("DIA_CUDA_DECODE_STEP_INFLIGHT", ring[run][1], 1);
         char optw[16]; /* the 8-warp kernel's bits without 2 (run 0: 13, the grid barriers before the attention phases),
@@ -1193,14 +1204,15 @@ static void test_decode_step_kernel(void **state) {
         snprintf(optw, sizeof optw, "%d", run ? atoi(optv) & ~8 : atoi(optv) & ~2);
         if (run == 1) /* the producer warp group's default: q and cross q written with epochs, their loads the waits
                        * (4096), the k / v head counters (256 | 512, published with one fence: 1024) instead of the
-                       * barriers before the attention phases, the unrolled merge of the warps' partials (2048) */
-            snprintf(optw, sizeof optw, "%d", (atoi(optv) & ~8) | 256 | 512 | 1024 | 2048 | 4096);
+                       * barriers before the attention phases, the unrolled merge of the warps' partials (2048), tensor cores for units of
+                       * >= 2 query heads (32768: none here) */
+            snprintf(optw, sizeof optw, "%d", (atoi(optv) & ~8) | 256 | 512 | 1024 | 2048 | 4096 | 32768);
         if (run == 2) /* the head counters without the epochs (q counted too), with units of G query heads */
             snprintf(optw, sizeof optw, "%d", (atoi(optv) & ~8) | 256 | 512 | 1024 | 2048);
-        if (run == 3) /* the attention on tensor cores (32768, an experiment) with the default's bits */
+        if (run >= 3) /* the attention on tensor cores (32768: units of >= 2 query heads) with the default's other bits */
             snprintf(optw, sizeof optw, "%d", (atoi(optv) & ~(2 | 8)) | 256 | 512 | 1024 | 2048 | 4096);
         setenv("DIA_CUDA_DECODE_STEP_OPT", optw, 1);
-        float *ws = act_run(m, &texts[run], 1, tok, T, steps);
+        float *ws = act_run(mr, &texts[run], 1, tok, T, steps);
         const long used_ws = step_launches() - l0 - used;
         unsetenv("DIA_CUDA_DECODE_STEP_WS"), unsetenv("DIA_CUDA_DECODE_STEP_STAGES"), unsetenv("DIA_CUDA_DECODE_STEP_INFLIGHT");
         unsetenv("DIA_CUDA_DECODE_STEP");
@@ -1210,9 +1222,9 @@ static void test_decode_step_kernel(void **state) {
             const double a = ref[skip + i], d = fabs((double)got[skip + i] - a);
             amax = fmax(amax, fabs(a)), dmax = fmax(dmax, d), d2 += d * d, a2 += a * a;
         }
-        printf("  decode-step kernel (8 warps, OPT %s), %d steps, text of %zu bytes: %ld host calls (graph replays make none); "
-               "logits vs op by op: max diff %.3g (max |logit| %.3g), rel. RMS %.3g\n",
-               optv, steps, strlen(texts[run]), used, dmax, amax, sqrt(d2 / a2));
+        printf("  decode-step kernel (8 warps, OPT %s), %d kv heads, %d steps, text of %zu bytes: %ld host calls (graph replays "
+               "make none); logits vs op by op: max diff %.3g (max |logit| %.3g), rel. RMS %.3g\n",
+               optv, run == 4 ? 2 : 1, steps, strlen(texts[run]), used, dmax, amax, sqrt(d2 / a2));
         const int same = !memcmp(ws, got, (size_t)2 * C * V * (1 + steps) * sizeof(float));
         printf("  with the producer warp group (OPT %s, ring %s stages, %s in flight): %ld host calls, logits %s\n", optw,
                ring[run][0] ? ring[run][0] : "default", ring[run][1] ? ring[run][1] : "default", used_ws,
@@ -1231,6 +1243,7 @@ static void test_decode_step_kernel(void **state) {
     if (opt0) setenv("DIA_CUDA_DECODE_STEP_OPT", opt0, 1);
     else unsetenv("DIA_CUDA_DECODE_STEP_OPT");
     dia_model_free(m);
+    dia_model_free(m2);
 }
 
 static void test_batch_equals_single(void **state) {

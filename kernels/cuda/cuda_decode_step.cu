@@ -122,8 +122,9 @@ static_assert(DS_CHUNK == 32 || DS_CHUNK == 16, "attention chunks of 32 or 16 ke
 /* ... with the producer warp group: without the K/V L2 prefetch (2), +0.8-1.0%; with the head counters
  * (256 | 512) instead of the grid barriers before the attention phases, +1.0%, published with one fence
  * (1024) and the warps' attention partials merged with all loads at once (2048), +1.1% more (fifteenth
- * session, H100) */
-#define DS_OPT_WS_DEFAULT (13 | 256 | 512 | 1024 | 2048 | 4096)
+ * session, H100); q and cross q as (value, epoch) pairs (4096), +3.0% more, and the attention of units
+ * of >= 2 query heads on tensor cores (32768), +1.0% more past ~1400 keys (sixteenth session, H100) */
+#define DS_OPT_WS_DEFAULT (13 | 256 | 512 | 1024 | 2048 | 4096 | 32768)
 #define DS_PROF 20 /* DIA_CUDA_DECODE_STEP_DEBUG & 8: marks per layer (16 phase ends, 4 inside the attention) */
 
 enum { PH_QKV, PH_O, PH_CQ, PH_CO, PH_GU, PH_DOWN, PH_OUT /* the logits head */ };
@@ -146,7 +147,7 @@ struct ds_args {
     float *part; /* f32 [2, Hmax, nchm, DS_PSTRIDE]: attention partials */
     unsigned *bar; /* grid barrier counter (zeroed before the launch) */
     unsigned *cnt; /* [2 phases][2 rows][Hmax]: attention units done per (row, first query head of a unit); zeroed */
-    unsigned long long *qf; /* OPT 4096 (experiment): [2, QW] q and cross q as (f32 bits, epoch) pairs (ds_epoch) */
+    unsigned long long *qf; /* OPT 4096: [2, QW] q and cross q as (f32 bits, epoch) pairs (ds_epoch) */
     unsigned *hc;  /* [DS_NHC] (OPT 256 / 512): q|k|v units done per head ([0, H + 2 KV)) and cross q units per
                     * head ([32, 32 + CH)), over the layers of a launch; zeroed (the last block resets them) */
     const int *pos, *start, *kvlen, *clen; /* i32 [2] */
@@ -157,25 +158,32 @@ struct ds_args {
                                * & 16 every block's, [nb][nl * DS_PROF + 1] */
     int nst, infl; /* WS: ring stages, most tiles in flight */
     int opt; /* DIA_CUDA_DECODE_STEP_OPT, bits (same results; default DS_OPT_DEFAULT = 1 | 2 | 4 | 8,
-              * DS_OPT_WS_DEFAULT = 1 | 4 | 8 | 256 | 512 | 1024 | 2048 (8 does not apply where 256 / 512 do); H100 measurements of the eighth session in brackets): 1 L2
+              * DS_OPT_WS_DEFAULT = 1 | 4 | 8 | 256 | 512 | 1024 | 2048 | 4096 | 32768 (8 does not apply where 256 / 512 do); H100 measurements of the eighth session in brackets): 1 L2
               * prefetch of the norm weights at the start; 2 L2 prefetch of the layer's attention K/V at
               * its start; 4 release/acquire grid barrier (3 -> 7: +3.5%); 8 an attention phase's K/V
               * loads between the block's arrival at the barrier before it and the wait, so that the
               * arrival's release fence does not wait for them (tenth session: +1.4-1.9% with the
               * producer warp group, +0.7-1.6% without); 32 attention units of G query heads always (what long contexts
-              * use; tested); 32768 (experiment, wip/mma-attention, DS_CHUNK 16): the attention's scores and
-              * values on tensor cores (ds_heads_mma); 256 / 512 head counters (ds_publish_heads, ds_wait_heads) instead of the grid
+              * use; tested); 32768 (DS_CHUNK 16): the attention's scores and values on tensor cores
+              * (ds_heads_mma) for units of >= 2 query heads (ds_use_mma; sixteenth session, H100, same binary,
+              * steps/s, 7949 vs | 32768: 734.1 / 732.2 vs 730.6 / 732.7 at frames 20..220, 669.8 / 670.0 vs
+              * 676.2 / 675.9 at 1400..1600, 598.4 / 597.0 vs 604.3 / 604.3 at 2600..2800, 656.8 vs 661.2 over a
+              * whole generation); 256 / 512 head counters (ds_publish_heads, ds_wait_heads) instead of the grid
               * barrier before the self- / cross-attention (fifteenth session, H100, same binary, steps/s at
               * frames 20..220: 13 716.2 / 717.3, | 256 718.9 / 718.6, | 512 722.5 / 722.3, | 768 723.7 /
               * 724.1; a whole generation 650.4 vs 657.4 with both); 1024 the head counters published with one
               * fence.acq_rel and relaxed adds (not a release add per head), 2048 the in-block merge of the
               * warps' attention partials with all loads at once (ds_merge_warps): H100, same binary, 781
               * 715.9 / 717.1, | 1024 722.6 / 722.4, | 2048 720.5 / 720.5, | 3072 724.6 / 724.3 at frames
-              * 20..220, 647.7 vs 652.4 over a whole generation; 4096 (experiment, wip/flagged-q, implies 256 |
-              * 512): q and cross q written as (value, epoch) pairs (ds_put_qf), so that an attention unit's q
-              * load is its wait (ds_get_qf4) and only the self-attention's k and v heads are counted. Measured and removed (ninth session): relaxed barrier polling (-3%), the next
+              * 20..220, 647.7 vs 652.4 over a whole generation; 4096 (implies 256 | 512): q and cross q written as
+              * (value, epoch) pairs (ds_put_qf), so that an attention unit's q load is its wait (ds_get_qf4)
+              * and only the self-attention's k and v heads are counted (sixteenth session, H100, same binary,
+              * 3853 vs 7949: 712.2 / 712.4 vs 734.1 / 732.2 at frames 20..220, 644.6 vs 656.8 over a whole
+              * generation). Measured and removed (ninth session): relaxed barrier polling (-3%), the next
               * layer's K/V prefetched during gate_up (+-0), V rows loaded after the barrier (+-0), weight
-              * tiles L2-prefetched beyond the ring (-30 to -40%). */
+              * tiles L2-prefetched beyond the ring (-30 to -40%); (sixteenth session, wip/flagged-q): q|k|v
+              * split over the blocks in whole tiles (+0.1%), no grid barrier after the attention phases (att
+              * flags per head that the o / cross o warps wait for: -3%). */
     /* the optional ends (dia_decode_layers_args): x = the embedding sum before layer 0 (tok != NULL; each
      * block sums all of x into its own xe, layer 0's q|k|v input), logits = rmsnorm(x, onorm) . ow after
      * the last layer (ow != NULL) */
@@ -281,7 +289,7 @@ static __device__ void ds_wait_heads(const unsigned *ci, int n, unsigned need) {
     }
 }
 
-/* OPT 4096 (experiment): q and cross q are written as (value, epoch) pairs with one 8-byte store each,
+/* OPT 4096: q and cross q are written as (value, epoch) pairs with one 8-byte store each,
  * so that an attention unit's q load is also its wait (no counter round trip before it). The epoch of
  * layer l's self (ph 0) or cross (ph 1) q in launch seq (bar[2], counted by the launches' last
  * blocks); bit 30 set so that zeroed memory never matches. Every launch writes every pair of every
@@ -801,7 +809,7 @@ static __device__ __forceinline__ int ds_att_unit(const int *len, int Hq, int G,
     return 1;
 }
 
-/* OPT 32768 (experiment, DS_CHUNK 16): the warp's K and V rows in the layout of the tensor-core
+/* OPT 32768 (DS_CHUNK 16, units of >= 2 heads): the warp's K and V rows in the layout of the tensor-core
  * attention (ds_heads_mma), lane = (g, t) = (lane / 4, lane % 4):
  *   R.k[s], R.k[8 + s] (s < 8): features 16 s + 4 t .. + 3 of key rows g and g + 8 (the A fragments of
  *     S^T = K Q^T: k-index 2t, 2t + 1 <-> features 16 s + 4t, + 1; 2t + 8, 2t + 9 <-> + 2, + 3);
@@ -825,10 +833,11 @@ static __device__ __forceinline__ void ds_kv_row_mma(const __nv_bfloat16 *kc, co
         }
     }
 }
-/* OPT 32768: does unit t run on tensor cores? Only units of >= 2 query heads (>= 4 with 65536: long
- * contexts); a unit of one head would use 1 of the mma's 8 head columns. */
+/* OPT 32768: does unit t run on tensor cores? Only units of >= 2 query heads (the full model's past
+ * ~512 keys); a unit of one head would use 1 of the mma's 8 head columns (all units on tensor cores:
+ * -3% at frames 20..220; >= 4 heads instead of >= 2: the same speed; sixteenth session, H100). */
 static __device__ __forceinline__ bool ds_use_mma(int opt, const ds_unit &t) {
-    return DS_CHUNK == 16 && (opt & 32768) && t.GU >= (opt & 65536 ? 4 : 2);
+    return DS_CHUNK == 16 && (opt & 32768) && t.GU >= 2;
 }
 static __device__ __forceinline__ int ds_mma_row(int which, int c, int Lr) { /* the key row of a ds_kv_row_mma part */
     const int g = (threadIdx.x & 31) >> 2, t = threadIdx.x & 3;
@@ -1036,7 +1045,7 @@ static __device__ __forceinline__ void ds_heads(const float *qsm, const ds_kvreg
     }
 }
 
-/* OPT 32768 (experiment): the GU (<= 8) query heads of a unit over this warp's 16-key chunk on tensor
+/* OPT 32768: the GU (<= 8) query heads of a unit over this warp's 16-key chunk on tensor
  * cores (mma.m16n8k16, bf16 in, f32 accumulation): S^T[key][head] = K Q^T with q split into two bf16
  * parts (hi + lo: ~16 bits of q), the chunk's softmax in the accumulators, then O[head][f] = P V with P
  * split the same way and moved into the A layout by movmatrix. K and V are bf16, so the products are
