@@ -183,7 +183,11 @@ struct ds_args {
               * layer's K/V prefetched during gate_up (+-0), V rows loaded after the barrier (+-0), weight
               * tiles L2-prefetched beyond the ring (-30 to -40%); (sixteenth session, wip/flagged-q): q|k|v
               * split over the blocks in whole tiles (+0.1%), no grid barrier after the attention phases (att
-              * flags per head that the o / cross o warps wait for: -3%). */
+              * flags per head that the o / cross o warps wait for: -3%; att as (value, epoch) pairs that
+              * the o / cross o loads spin on, wip/flag-barrier: -2 to -5%); (wip/flag-barrier) the grid
+              * barrier as one flag per block polled by 5 warps a block (-13.5%; relaxed polls and one
+              * fence: -16%), the counter polled relaxed with one fence after (-2.6%); (wip/poll-sleep)
+              * __nanosleep after a failed barrier poll (32 / 100 / 250 ns: -0.2 / -0.4 / -0.6%). */
     /* the optional ends (dia_decode_layers_args): x = the embedding sum before layer 0 (tok != NULL; each
      * block sums all of x into its own xe, layer 0's q|k|v input), logits = rmsnorm(x, onorm) . ow after
      * the last layer (ow != NULL) */
