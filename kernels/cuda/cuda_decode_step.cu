@@ -509,9 +509,9 @@ struct ds_ring {
  * tile infl earlier has landed (full). */
 /* The producer's copy of tile n (r2: its second half for pair phases, or NULL) into stage n % C, once
  * the stage is free (every warp has passed tile n - C) and at most F tiles are in flight. */
-static __device__ __forceinline__ void ds_issue(unsigned n, unsigned C, unsigned F, unsigned char *ring, uint64_t *full,
-                                                uint64_t *empty, const __nv_bfloat16 *r1, const __nv_bfloat16 *r2,
-                                                unsigned bytes, uint64_t pol) {
+static __device__ __forceinline__ void ds_produce_tile(unsigned n, unsigned C, unsigned F, unsigned char *ring, uint64_t *full,
+                                                       uint64_t *empty, const __nv_bfloat16 *r1, const __nv_bfloat16 *r2,
+                                                       unsigned bytes, uint64_t pol) {
     const unsigned s = n % C;
     if (n >= C) mb_wait(&empty[s], (n / C - 1u) & 1u);
     if (n >= F) mb_wait(&full[(n - F) % C], ((n - F) / C) & 1u);
@@ -527,9 +527,9 @@ static __device__ __noinline__ void ds_produce(const ds_args &a, unsigned char *
     const unsigned C = (unsigned)a.nst, F = (unsigned)a.infl;
     const __nv_bfloat16 *r1, *r2;
     unsigned bytes, n = 0;
-    for (; ds_next(a, c, &r1, &r2, &bytes); n++) ds_issue(n, C, F, ring, full, empty, r1, r2, bytes, c.pol);
+    for (; ds_next(a, c, &r1, &r2, &bytes); n++) ds_produce_tile(n, C, F, ring, full, empty, r1, r2, bytes, c.pol);
 #ifndef DS_NO_HEAD_CODE
-    for (; ds_next_head(a, c, &r1, &bytes); n++) ds_issue(n, C, F, ring, full, empty, r1, NULL, bytes, c.pol); /* the logits head */
+    for (; ds_next_head(a, c, &r1, &bytes); n++) ds_produce_tile(n, C, F, ring, full, empty, r1, NULL, bytes, c.pol); /* the logits head */
 #endif
     if (n) mb_wait(&full[(n - 1u) % C], ((n - 1u) / C) & 1u); /* the last copy has landed */
 }
