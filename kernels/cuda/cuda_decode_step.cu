@@ -187,7 +187,10 @@ struct ds_args {
               * the o / cross o loads spin on, wip/flag-barrier: -2 to -5%); (wip/flag-barrier) the grid
               * barrier as one flag per block polled by 5 warps a block (-13.5%; relaxed polls and one
               * fence: -16%), the counter polled relaxed with one fence after (-2.6%); (wip/poll-sleep)
-              * __nanosleep after a failed barrier poll (32 / 100 / 250 ns: -0.2 / -0.4 / -0.6%). */
+              * __nanosleep after a failed barrier poll (32 / 100 / 250 ns: -0.2 / -0.4 / -0.6%); (wip/gate)
+              * the producer holding back a phase's tiles past its first K until the barrier before the
+              * phase has released the block, so that none is in flight during the wait (a barrier
+              * releases later with tiles in flight): K = 3 / 4 +-0.3%, K = 2 -2.5%. */
     /* the optional ends (dia_decode_layers_args): x = the embedding sum before layer 0 (tok != NULL; each
      * block sums all of x into its own xe, layer 0's q|k|v input), logits = rmsnorm(x, onorm) . ow after
      * the last layer (ow != NULL) */
