@@ -507,9 +507,6 @@ struct ds_ring {
     unsigned tile;
 };
 
-/* WS: the producer (the first thread of the producer warp group) issues every weight tile of the step
- * in order: tile n into stage n % nst once the tile nst earlier has been consumed (empty) and the
- * tile infl earlier has landed (full). */
 /* The producer's copy of tile n (r2: its second half for pair phases, or NULL) into stage n % C, once
  * the stage is free (every warp has passed tile n - C) and at most F tiles are in flight. */
 static __device__ __forceinline__ void ds_produce_tile(unsigned n, unsigned C, unsigned F, unsigned char *ring, uint64_t *full,
@@ -524,6 +521,9 @@ static __device__ __forceinline__ void ds_produce_tile(unsigned n, unsigned C, u
     bulk_load(dst, r1, bytes, &full[s], pol);
     if (r2) bulk_load(dst + bytes, r2, bytes, &full[s], pol);
 }
+/* WS: the producer (the first thread of the producer warp group) issues every weight tile of the step
+ * in order: tile n into stage n % nst once the tile nst earlier has been consumed (empty) and the
+ * tile infl earlier has landed (full). */
 static __device__ __noinline__ void ds_produce(const ds_args &a, unsigned char *ring, uint64_t *full, uint64_t *empty) {
     ds_cursor c;
     ds_cursor_init(a, c);
