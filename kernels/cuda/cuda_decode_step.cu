@@ -1739,6 +1739,8 @@ dia_status cu_decode_layers(dia_backend *be, const dia_decode_layers_args *a) {
         c->ds_zero = sp, c->ds_zero_words = 4 + n_c + DS_NHC + 2 * n_q;
     }
     if (d.opt & 4096) d.opt |= 256 | 512; /* (q pairs replace the q counters: the attention phases wait by heads) */
+    if (d.dbg & 2) d.opt &= ~(256 | 512 | 4096); /* (no grid-barrier waits: the head counters, reset by the last block
+                                                  * after every wait on them, would be reset under a waiting block) */
     if (d.H + 2 * d.KV > 32 || d.CH > 32) d.opt &= ~(256 | 512 | 4096); /* (the head counters' layout) */
     if (d.prof && (d.dbg & 16)) CU_CHECK(cudaMemsetAsync(d.prof, 0, ds_prof_bytes(c), c->stream));
     /* a cooperative launch: it fails (instead of waiting forever at the first grid barrier) where
