@@ -3,10 +3,18 @@
 # sets B (bench_cuda) and M (the model), then defines
 #   gen LABEL STEPS [VAR=VALUE ...]   dia_generate B = 1 (max_tokens 3072, frames W .. W + STEPS; W = $W,
 #                                     20 if unset) with those environment variables; prints LABEL frames= steps_per_s=
+#   gpu_tests FILTER [VAR=VALUE ...]  the GPU tests (FILTER: cmocka's pattern, "" for all) with those
+#                                     environment variables; prints their summary lines (output in
+#                                     /tmp/suite.txt); fails unless they passed
 PHASES="env build model" bash bench/bench_cuda.sh 2>&1 | grep "build ok\|FAILED\|rror\|MODEL" | head -5
 export LD_LIBRARY_PATH=/tmp/deps/usr/lib/x86_64-linux-gnu
 B=./build-cuda/bench/bench_cuda M=${MODEL:-/tmp/dia-full}
 gen() { local lab=$1 st=$2; shift 2
   timeout 90 env "$@" $B --model "$M" --backend cuda --dtype bf16 --batch 1 --steps "$st" --warmup "${W:-20}" --generate 1 --capacity 3072 2>&1 \
     | grep "timed_frames=${W:-20}\.\." | sed "s/.*timed_frames=\([0-9.]*\).*steps_per_s=\([0-9.]*\).*/$lab frames=\1 steps_per_s=\2/"
+}
+gpu_tests() { local f=$1; shift
+  env "$@" DIA_TEST_CUDA=1 ${f:+DIA_TEST_FILTER=$f} CMOCKA_MESSAGE_OUTPUT=stdout timeout 240 ./build-cuda/tests/test_cuda > /tmp/suite.txt 2>&1
+  grep "decode-step kernel\|producer warp group\|PASSED\|FAILED\|SKIPPED  \]\|rror" /tmp/suite.txt | head -20
+  grep -q "PASSED  \]" /tmp/suite.txt && ! grep -q "FAILED" /tmp/suite.txt
 }

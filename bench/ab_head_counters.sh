@@ -4,9 +4,8 @@
 # of the grid barriers before the self-attention (OPT bit 256) and the cross-attention (512), same
 # binary, interleaved, at frames 20..220 and over a whole generation; the barrier profile with both.
 set -u
-. bench/ab_gen.sh # the build, the model, gen()
-DIA_TEST_CUDA=1 DIA_TEST_FILTER=test_decode_step_kernel CMOCKA_MESSAGE_OUTPUT=stdout timeout 120 ./build-cuda/tests/test_cuda 2>&1 \
-  | grep "PASSED\|FAILED\|producer warp group\|rror" | head -8 > /tmp/test.txt; cat /tmp/test.txt
+. bench/ab_gen.sh # the build, the model, gen(), gpu_tests()
+gpu_tests test_decode_step_kernel
 O=DIA_CUDA_DECODE_STEP_OPT
 for rep in 1 2; do
   gen "OPT 13      " 200 $O=13; gen "OPT 13|256  " 200 $O=269; gen "OPT 13|512  " 200 $O=525; gen "OPT 13|768  " 200 $O=781

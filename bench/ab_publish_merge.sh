@@ -6,9 +6,8 @@
 # published with one fence and relaxed adds), | 2048 (the warps' attention partials merged with all
 # loads at once) and both.
 set -u
-. bench/ab_gen.sh # the build, the model, gen()
-DIA_CUDA_DECODE_STEP_OPT=3855 DIA_TEST_CUDA=1 CMOCKA_MESSAGE_OUTPUT=stdout timeout 200 ./build-cuda/tests/test_cuda > /tmp/suite.txt 2>&1
-grep "producer warp group\|PASSED\|FAILED\|SKIPPED  \]" /tmp/suite.txt | head -12
+. bench/ab_gen.sh # the build, the model, gen(), gpu_tests()
+gpu_tests "" DIA_CUDA_DECODE_STEP_OPT=3855
 O=DIA_CUDA_DECODE_STEP_OPT
 for rep in 1 2; do
   gen "default 781 " 200 X=1; gen "781|1024    " 200 $O=1805; gen "781|2048    " 200 $O=2829; gen "781|3072    " 200 $O=3853

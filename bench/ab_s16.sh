@@ -7,10 +7,8 @@
 # at B = 1, 8, 32, 64. (A first version of this script also timed | 32768 | 65536, units of >= 4 heads
 # on tensor cores: the same speed as >= 2.)
 set -u
-. bench/ab_gen.sh # the build, the model, gen()
-DIA_TEST_CUDA=1 CMOCKA_MESSAGE_OUTPUT=stdout timeout 240 ./build-cuda/tests/test_cuda > /tmp/suite.txt 2>&1
-grep "decode-step kernel\|producer warp group\|PASSED\|FAILED\|SKIPPED  \]\|rror" /tmp/suite.txt | head -18
-grep -q "FAILED" /tmp/suite.txt && { echo "suite failed: no timings"; exit 1; }
+. bench/ab_gen.sh # the build, the model, gen(), gpu_tests()
+gpu_tests "" || { echo "suite failed: no timings"; exit 1; }
 O=DIA_CUDA_DECODE_STEP_OPT
 for W in 20 1400 2600; do export W; for rep in 1 2; do
   gen "default 40717" 200 X=1; gen "7949         " 200 $O=7949; gen "old 3853     " 200 $O=3853

@@ -3,9 +3,8 @@
 # call dia_generate B = 1 (frames 20..220 twice, a whole generation) and B = 64 (frames 20..220), and
 # the PyTorch reference (transformers static cache + torch.compile, B = 1, 200 steps) for the ratio.
 set -u
-. bench/ab_gen.sh # the build, the model, gen()
-DIA_TEST_CUDA=1 CMOCKA_MESSAGE_OUTPUT=stdout timeout 240 ./build-cuda/tests/test_cuda > /tmp/suite.txt 2>&1
-grep "producer warp group\|PASSED\|FAILED\|SKIPPED  \]" /tmp/suite.txt | head -14
+. bench/ab_gen.sh # the build, the model, gen(), gpu_tests()
+gpu_tests ""
 gen "B=1 default" 200 X=1; gen "B=1 default" 200 X=1; gen "B=1 default" 3000 X=1
 timeout 120 $B --model "$M" --backend cuda --dtype bf16 --batch 64 --steps 200 --warmup 20 --generate 1 --capacity 3072 2>&1 \
   | grep "timed_frames" | cut -c1-260

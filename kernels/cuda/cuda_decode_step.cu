@@ -844,10 +844,12 @@ static __device__ __forceinline__ void ds_kv_row_mma(const __nv_bfloat16 *kc, co
 static __device__ __forceinline__ bool ds_use_mma(int opt, const ds_unit &t) {
     return DS_CHUNK == 16 && (opt & 32768) && t.GU >= 2;
 }
-static __device__ __forceinline__ int ds_mma_row(int which, int c, int Lr) { /* the key row of a ds_kv_row_mma part */
-    const int g = (threadIdx.x & 31) >> 2, t = threadIdx.x & 3;
-    const int r = which == 0 ? g : which == 1 ? g + 8 : 2 * t + ((which - 2) & 1) + ((which - 2) >> 1) * 8;
-    return min(c * DS_CHUNK + r, Lr - 1);
+static __device__ __forceinline__ int ds_mma_key(int which, int lane) { /* the chunk's key of lane's ds_kv_row_mma part */
+    const int g = lane >> 2, t = lane & 3;
+    return which == 0 ? g : which == 1 ? g + 8 : 2 * t + ((which - 2) & 1) + ((which - 2) >> 1) * 8;
+}
+static __device__ __forceinline__ int ds_mma_row(int which, int c, int Lr) { /* ... its cache row (past the end: the last) */
+    return min(c * DS_CHUNK + ds_mma_key(which, threadIdx.x & 31), Lr - 1);
 }
 
 /* This warp's K and V rows of chunk t.c (rows past the end: the last row, masked later): lane = 4
@@ -1193,11 +1195,8 @@ static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *
         if (has && ds_use_mma(a.opt, t)) {
             if (self && jl < DS_CHUNK) { /* rows >= jl (the row written in this step, and its copies past the end): again */
 #pragma unroll
-                for (int which = 0; which < 6; which++) {
-                    const int g = lane >> 2, tt = lane & 3;
-                    const int r = which == 0 ? g : which == 1 ? g + 8 : 2 * tt + ((which - 2) & 1) + ((which - 2) >> 1) * 8;
-                    if (r >= jl) ds_kv_row_mma(kc, vc, base, t.Lr - 1, which, R);
-                }
+                for (int which = 0; which < 6; which++)
+                    if (ds_mma_key(which, lane) >= jl) ds_kv_row_mma(kc, vc, base, t.Lr - 1, which, R);
             }
             ds_heads_mma(qsm, R, t.GU, t.c * DS_CHUNK, t.Lr, Pw);
         } else if (has) {
