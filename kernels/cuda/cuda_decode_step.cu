@@ -157,6 +157,8 @@ struct ds_args {
     unsigned long long *prof; /* DIA_CUDA_DECODE_STEP_DEBUG & 8: block 0's mark times [nl * DS_PROF + 1]; with
                                * & 16 every block's, [nb][nl * DS_PROF + 1] */
     int nst, infl; /* WS: ring stages, most tiles in flight */
+    int infl2;     /* WS, DIA_CUDA_DECODE_STEP_INFLIGHT2 = mask | F2 << 8 | skip << 16: F2 tiles in flight (not
+                    * infl) for the tiles past the first `skip` of a phase whose ds_order index is in mask (0: off) */
     int opt; /* DIA_CUDA_DECODE_STEP_OPT, bits (same results; default DS_OPT_DEFAULT = 1 | 2 | 4 | 8,
               * DS_OPT_WS_DEFAULT = 1 | 4 | 8 | 256 | 512 | 1024 | 2048 | 4096 | 32768 (8 does not apply where 256 / 512 do); H100 measurements of the eighth session in brackets): 1 L2
               * prefetch of the norm weights at the start; 2 L2 prefetch of the layer's attention K/V at
@@ -443,8 +445,8 @@ static __device__ void ds_cursor_init(const ds_args &a, ds_cursor &c) {
     if (!a.ow) c.hu1 = c.hu;
 }
 
-/* The cursor's tile (its rows r1 and, for pair phases, r2, `bytes` each), and move on; 0 past the
- * last tile. */
+/* The cursor's tile (its rows r1 and, for pair phases, r2, `bytes` each), and move on; returns the
+ * number of tiles to keep in flight with it (WS; >= 1), 0 past the last tile. */
 static __device__ int ds_next(const ds_args &a, ds_cursor &c, const __nv_bfloat16 **r1, const __nv_bfloat16 **r2,
                               unsigned *bytes) {
     while (c.l < a.nl) { /* the next phase with units for this block */
@@ -460,8 +462,11 @@ static __device__ int ds_next(const ds_args &a, ds_cursor &c, const __nv_bfloat1
     const int n = ds_tile_units(p, ph, c.u, c.u1[c.i]);
     ds_tile_rows(a, a.L[c.l], ph, p, c.u, r1, r2);
     *bytes = (unsigned)n * (unsigned)K * 2u;
+    /* WS: the tiles in flight while this one is (infl2: F2 for the tiles past the first `skip` of the
+     * phases in its mask) */
+    const int f = (a.infl2 >> c.i) & 1 && c.u - c.u0[c.i] >= (a.infl2 >> 16) * p.tu ? (a.infl2 >> 8) & 15 : a.infl;
     c.u += n;
-    return 1;
+    return f;
 }
 
 /* The logits head's next tile (after every layer's, in a loop of its own so that ds_next stays as
@@ -529,8 +534,8 @@ static __device__ __noinline__ void ds_produce(const ds_args &a, unsigned char *
     ds_cursor_init(a, c);
     const unsigned C = (unsigned)a.nst, F = (unsigned)a.infl;
     const __nv_bfloat16 *r1, *r2;
-    unsigned bytes, n = 0;
-    for (; ds_next(a, c, &r1, &r2, &bytes); n++) ds_produce_tile(n, C, F, ring, full, empty, r1, r2, bytes, c.pol);
+    unsigned bytes, n = 0, f;
+    for (; (f = (unsigned)ds_next(a, c, &r1, &r2, &bytes)) != 0u; n++) ds_produce_tile(n, C, f, ring, full, empty, r1, r2, bytes, c.pol);
 #ifndef DS_NO_HEAD_CODE
     for (; ds_next_head(a, c, &r1, &bytes); n++) ds_produce_tile(n, C, F, ring, full, empty, r1, NULL, bytes, c.pol); /* the logits head */
 #endif
@@ -1724,6 +1729,9 @@ dia_status cu_decode_layers(dia_backend *be, const dia_decode_layers_args *a) {
     const ds_variant var = ds_get_variant(c);
     d.opt = opt ? atoi(opt) : var.ws ? DS_OPT_WS_DEFAULT : DS_OPT_DEFAULT;
     d.nst = var.nst, d.infl = var.infl;
+    const char *i2 = getenv("DIA_CUDA_DECODE_STEP_INFLIGHT2");
+    d.infl2 = i2 ? atoi(i2) : 0;
+    if ((d.infl2 >> 8 & 15) < 1 || (d.infl2 >> 8 & 15) > d.nst) d.infl2 = 0;
     if (d.dbg & 8) { /* block 0's (& 16: every block's) phase times, synchronously (breaks graph capture: steps run eagerly) */
         static void *prof_d;
         if (!prof_d) CU_CHECK(cudaMalloc(&prof_d, ds_prof_bytes(c)));
