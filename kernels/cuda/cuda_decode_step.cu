@@ -30,7 +30,8 @@
  * - WS 1, the default on compute capability 9.0 (the file's sm_90a code): a producer warp group of
  *   its own (12 warps a block; setmaxnreg moves registers from the producers to the 8 compute
  *   warps, see DS_CREGS) whose first thread issues tile n into stage n % 5 once the tile 5 earlier
- *   has been consumed and the tile before it has landed: 5 stages, 1 tile (32 KB) in flight. The
+ *   has been consumed and the tile before it has landed: 5 stages, 1 tile (32 KB) in flight (gate_up's
+ *   tiles: 2, DS_WS_INFLIGHT2). The
  *   stream goes on while every compute warp stalls; with a single tile in flight per SM (4.2 MB over
  *   the GPU) the dependent loads, atomics and barriers queue behind little. Measured on the H100:
  *   +9-10% over WS 0 (more in flight or fewer stages were slower, docs/performance.md).
@@ -99,6 +100,16 @@
 #define DS_PREGS 24
 #define DS_WS_STAGES 5   /* the producer's ring: stages */
 #define DS_WS_INFLIGHT 1 /* ... of which in flight */
+/* ... except gate_up's tiles: 2 in flight (DIA_CUDA_DECODE_STEP_INFLIGHT2, ds_args.infl2: mask 16 = gate_up,
+ * F2 2). The tiles in flight while a block waits at a grid barrier delay its release (docs/performance.md),
+ * and gate_up's are never in flight at one: its first tiles come in during the cross-attention, the
+ * block's ring at most 5 ahead of its compute warps, and its last ones land before down's first are
+ * issued (at 1). Seventeenth session, H100, same binary, dia_generate B = 1, two calls: 738.6 / 739.1 /
+ * 739.6 vs 737.4 / 737.7 / 736.4 steps/s and 735.3 / 735.0 vs 734.3 / 733.6 at frames 20..220,
+ * 684.0 / 683.9 vs 682.8 / 680.7 and 682.0 / 682.2 vs 681.5 / 681.6 at 1400..1600, 668.5 vs 667.0 and
+ * 666.0 vs 665.3 over a whole generation (+0.1-0.3%); 3 in flight, or down's tiles at 2 as well (all,
+ * or past its first 3), no better (down's first tiles at 2: -2.4%). */
+#define DS_WS_INFLIGHT2 (16 | 2 << 8)
 #define DS_WS_REGS(launch) (2 * DS_CREGS + DS_PREGS <= 3 * (launch))
 static_assert(DS_STAGES <= DS_MAXST, "the shared-memory layout holds DS_MAXST ring barriers");
 #define DS_MAXL 24
@@ -157,8 +168,9 @@ struct ds_args {
     unsigned long long *prof; /* DIA_CUDA_DECODE_STEP_DEBUG & 8: block 0's mark times [nl * DS_PROF + 1]; with
                                * & 16 every block's, [nb][nl * DS_PROF + 1] */
     int nst, infl; /* WS: ring stages, most tiles in flight */
-    int infl2;     /* WS, DIA_CUDA_DECODE_STEP_INFLIGHT2 = mask | F2 << 8 | skip << 16: F2 tiles in flight (not
-                    * infl) for the tiles past the first `skip` of a phase whose ds_order index is in mask (0: off) */
+    int infl2;     /* WS, DIA_CUDA_DECODE_STEP_INFLIGHT2 = mask | F2 << 8 | skip << 16 (default DS_WS_INFLIGHT2): F2
+                    * tiles in flight (not infl) for the tiles past the first `skip` of a phase whose ds_order
+                    * index is in mask (1 q|k|v, 2 o, 4 cross q, 8 cross o, 16 gate_up, 32 down; 0: off) */
     int opt; /* DIA_CUDA_DECODE_STEP_OPT, bits (same results; default DS_OPT_DEFAULT = 1 | 2 | 4 | 8,
               * DS_OPT_WS_DEFAULT = 1 | 4 | 8 | 256 | 512 | 1024 | 2048 | 4096 | 32768 (8 does not apply where 256 / 512 do); H100 measurements of the eighth session in brackets): 1 L2
               * prefetch of the norm weights at the start; 2 L2 prefetch of the layer's attention K/V at
@@ -1730,7 +1742,7 @@ dia_status cu_decode_layers(dia_backend *be, const dia_decode_layers_args *a) {
     d.opt = opt ? atoi(opt) : var.ws ? DS_OPT_WS_DEFAULT : DS_OPT_DEFAULT;
     d.nst = var.nst, d.infl = var.infl;
     const char *i2 = getenv("DIA_CUDA_DECODE_STEP_INFLIGHT2");
-    d.infl2 = i2 ? atoi(i2) : 0;
+    d.infl2 = i2 ? atoi(i2) : var.ws ? DS_WS_INFLIGHT2 : 0;
     if ((d.infl2 >> 8 & 15) < 1 || (d.infl2 >> 8 & 15) > d.nst) d.infl2 = 0;
     if (d.dbg & 8) { /* block 0's (& 16: every block's) phase times, synchronously (breaks graph capture: steps run eagerly) */
         static void *prof_d;
