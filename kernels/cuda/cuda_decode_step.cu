@@ -323,6 +323,9 @@ static __device__ __forceinline__ unsigned ds_epoch(unsigned seq, int l, int ph)
  * at each layer's start, after the grid barrier that ends the layer before); in shared memory, not in
  * registers across the layer loop (they made the compute warps spill) */
 static __shared__ unsigned ds_seq_sh, ds_ep_sh;
+/* OPT 131072: the launch's lengths and cache rows, read once at the start: kvlen [2], clen [2], start [2]
+ * (the attention units' and the k / v stores' reads of them otherwise go to L1, or past it to L2, once a layer) */
+static __shared__ int ds_len_sh[6];
 static __device__ __forceinline__ void ds_put_qf(unsigned long long *p, float v, unsigned ep) {
     const unsigned long long w = (unsigned long long)__float_as_uint(v) | (unsigned long long)ep << 32;
     asm volatile("st.relaxed.gpu.global.u64 [%0], %1;" ::"l"(p), "l"(w) : "memory");
@@ -733,7 +736,7 @@ static __device__ __forceinline__ void ds_gemv(const ds_args &a, const ds_layer 
                     const int kvh = hh < a.H + a.KV ? hh - a.H : hh - a.H - a.KV;
                     __nv_bfloat16 *cache = hh < a.H + a.KV ? L.kc : L.vc;
                     __nv_bfloat16 *co =
-                        cache + (((size_t)m * a.KV + kvh) * a.S + (size_t)__ldg(a.start + m)) * DS_HD + j;
+                        cache + (((size_t)m * a.KV + kvh) * a.S + (size_t)((a.opt & 131072) ? ds_len_sh[4 + m] : __ldg(a.start + m))) * DS_HD + j;
                     co[0] = __float2bfloat16_rn(y1), co[DS_HD / 2] = __float2bfloat16_rn(y2);
                 }
                 break;
@@ -817,7 +820,7 @@ struct ds_unit {
  * heads of a kv head (a divisor of G) for which every unit gets a block of its own, else all G
  * (the unit's blocks read the kv head's K and V rows G / GU times in all). */
 static __device__ __forceinline__ int ds_att_unit(const int *len, int Hq, int G, int opt, int u, ds_unit *t) {
-    const int L0 = __ldg(len), L1 = __ldg(len + 1), span = DS_CHUNK * DS_CWARPS;
+    const int L0 = len[0], L1 = len[1], span = DS_CHUNK * DS_CWARPS;
     const int s0 = (L0 + span - 1) / span, s1 = (L1 + span - 1) / span;
     int GU = opt & 32 ? G : 1; /* the fewest heads per unit that fit the grid (G if none) */
     while (GU < G && (Hq / GU * (s0 + s1) > (int)ds_nb() || G % GU)) GU++;
@@ -1303,10 +1306,11 @@ static __device__ __forceinline__ void ds_att_block(const ds_args &a, const ds_l
                                                     int l) {
     const unsigned hneed = (a.opt & (self ? 256 : 512)) ? (unsigned)((l + 1) * ds_head_units(self ? PH_QKV : PH_CQ)) : 0u;
     if (self)
-        ds_attention(a, a.q, a.H, a.KV, L.kc, L.vc, a.S, a.kvlen, true, qsm, psm, a.cnt, flag, target, pm, mk, 16, hneed);
+        ds_attention(a, a.q, a.H, a.KV, L.kc, L.vc, a.S, (a.opt & 131072) ? ds_len_sh : a.kvlen, true, qsm, psm, a.cnt,
+                     flag, target, pm, mk, 16, hneed);
     else
-        ds_attention(a, a.q, a.CH, a.CKV, L.ck, L.cv, a.Lc, a.clen, false, qsm, psm, a.cnt + 2 * (a.QW / DS_HD), flag,
-                     target, pm, mk, 18, hneed);
+        ds_attention(a, a.q, a.CH, a.CKV, L.ck, L.cv, a.Lc, (a.opt & 131072) ? ds_len_sh + 2 : a.clen, false, qsm, psm,
+                     a.cnt + 2 * (a.QW / DS_HD), flag, target, pm, mk, 18, hneed);
     ds_gsync(a, target);
     ds_mark(pm, mk + 2);
     ds_project<WS>(a, L, self ? PH_O : PH_CO, a.att, a.QW, NULL, rg, red, sred, rope, xo);
@@ -1362,6 +1366,7 @@ __global__ void __launch_bounds__(WS ? DS_WS_THREADS : DS_THREADS, 1) k_decode_l
         cu_rope_cs(a.theta, j, DS_HD, __ldg(a.pos + m), &rope[threadIdx.x * 2], &rope[threadIdx.x * 2 + 1]);
     }
     float *x0 = a.x; /* layer 0's q|k|v input */
+    if (threadIdx.x < 6) ds_len_sh[threadIdx.x] = __ldg((threadIdx.x < 2 ? a.kvlen : threadIdx.x < 4 ? a.clen : a.start) + (threadIdx.x & 1));
     if ((a.opt & 4096) && threadIdx.x == 0) /* this launch's number (the last block of the launch before counted it) */
         asm volatile("ld.relaxed.gpu.global.u32 %0, [%1];" : "=r"(ds_seq_sh) : "l"(a.bar + 2) : "memory");
 #ifndef DS_NO_EMBED_CODE
@@ -1383,8 +1388,8 @@ __global__ void __launch_bounds__(WS ? DS_WS_THREADS : DS_THREADS, 1) k_decode_l
         const ds_layer &L = a.L[l];
         unsigned long long *pm = ds_prof_base(a) ? ds_prof_base(a) + l * DS_PROF : NULL;
         if (a.opt & 2) {
-            ds_pf_att(L.kc, L.vc, a.H, a.KV, a.S, a.kvlen, a.opt);
-            ds_pf_att(L.ck, L.cv, a.CH, a.CKV, a.Lc, a.clen, a.opt);
+            ds_pf_att(L.kc, L.vc, a.H, a.KV, a.S, (a.opt & 131072) ? ds_len_sh : a.kvlen, a.opt);
+            ds_pf_att(L.ck, L.cv, a.CH, a.CKV, a.Lc, (a.opt & 131072) ? ds_len_sh + 2 : a.clen, a.opt);
         }
         if ((a.opt & 4096) && threadIdx.x == 0) ds_ep_sh = ds_epoch(ds_seq_sh, l, 0);
         ds_project<WS>(a, L, PH_QKV, l ? a.x : x0, a.D, L.norm[0], rg, red, sred, rope, xo);
