@@ -136,7 +136,7 @@ static_assert(DS_CHUNK == 32 || DS_CHUNK == 16, "attention chunks of 32 or 16 ke
  * session, H100); q and cross q as (value, epoch) pairs (4096), +3.0% more, and the attention of units
  * of >= 2 query heads on tensor cores (32768), +1.0% more past ~1400 keys (sixteenth session, H100) */
 #define DS_OPT_WS_DEFAULT (13 | 256 | 512 | 1024 | 2048 | 4096 | 32768)
-#define DS_PROF 20 /* DIA_CUDA_DECODE_STEP_DEBUG & 8: marks per layer (16 phase ends, 4 inside the attention) */
+#define DS_PROF 24 /* DIA_CUDA_DECODE_STEP_DEBUG & 8: marks per layer (16 phase ends, 4 inside the attention, 4 at its start) */
 
 enum { PH_QKV, PH_O, PH_CQ, PH_CO, PH_GU, PH_DOWN, PH_OUT /* the logits head */ };
 #define DS_MAXC 16 /* embedding tables */
@@ -323,8 +323,11 @@ static __device__ __forceinline__ unsigned ds_epoch(unsigned seq, int l, int ph)
  * at each layer's start, after the grid barrier that ends the layer before); in shared memory, not in
  * registers across the layer loop (they made the compute warps spill) */
 static __shared__ unsigned ds_seq_sh, ds_ep_sh;
-/* OPT 131072: the launch's lengths and cache rows, read once at the start: kvlen [2], clen [2], start [2]
- * (the attention units' and the k / v stores' reads of them otherwise go to L1, or past it to L2, once a layer) */
+/* The launch's lengths and cache rows, read once at the start: kvlen [2], clen [2], start [2]. Read from
+ * global memory by the attention units and the k / v stores, they went to L1 or past it to L2 once a
+ * layer: seventeenth session, H100, same binary, dia_generate B = 1, steps/s: 741.2 / 741.7 vs 739.9 /
+ * 737.9 at frames 20..220, 689.9 / 688.7 vs 683.0 / 683.3 at 1400..1600, 672.6 vs 667.2 over a whole
+ * generation (+0.8%) */
 static __shared__ int ds_len_sh[6];
 static __device__ __forceinline__ void ds_put_qf(unsigned long long *p, float v, unsigned ep) {
     const unsigned long long w = (unsigned long long)__float_as_uint(v) | (unsigned long long)ep << 32;
@@ -736,7 +739,7 @@ static __device__ __forceinline__ void ds_gemv(const ds_args &a, const ds_layer 
                     const int kvh = hh < a.H + a.KV ? hh - a.H : hh - a.H - a.KV;
                     __nv_bfloat16 *cache = hh < a.H + a.KV ? L.kc : L.vc;
                     __nv_bfloat16 *co =
-                        cache + (((size_t)m * a.KV + kvh) * a.S + (size_t)((a.opt & 131072) ? ds_len_sh[4 + m] : __ldg(a.start + m))) * DS_HD + j;
+                        cache + (((size_t)m * a.KV + kvh) * a.S + (size_t)ds_len_sh[4 + m]) * DS_HD + j;
                     co[0] = __float2bfloat16_rn(y1), co[DS_HD / 2] = __float2bfloat16_rn(y2);
                 }
                 break;
@@ -912,9 +915,12 @@ static __device__ __forceinline__ void ds_pf_att(const __nv_bfloat16 *kc, const 
 
 /* The loads of this block's first unit of a phase, before the barrier that precedes it. */
 static __device__ __forceinline__ void ds_att_prefetch(const __nv_bfloat16 *kc, const __nv_bfloat16 *vc, int Hq, int Hkv,
-                                                       int Scap, const int *len, int opt, ds_kvreg &R) {
+                                                       int Scap, const int *len, int opt, ds_kvreg &R,
+                                                       unsigned long long *pm = NULL, int mk = 0) {
     ds_unit t;
-    if (ds_att_unit(len, Hq, Hq / Hkv, opt, ds_bid(), &t)) ds_att_load(kc, vc, Hkv, Scap, t, R, opt);
+    const int has = ds_att_unit(len, Hq, Hq / Hkv, opt, ds_bid(), &t);
+    ds_mark(pm, mk); /* (DEBUG & 8: the unit known) */
+    if (has) ds_att_load(kc, vc, Hkv, Scap, t, R, opt);
 }
 
 /* Merge n partials (max, sum, o[128]) STRIDE floats apart at P (shared or global): lane = 4
@@ -1281,8 +1287,9 @@ static __device__ __noinline__ void ds_attention(const ds_args &a, const float *
                                                  float *psm, unsigned *cnt, int *flag, unsigned *target,
                                                  unsigned long long *pm, int mk, int mk2, unsigned hneed) {
     ds_kvreg R;
+    ds_mark(pm, 20 + (mk2 - 16) / 2); /* (DEBUG & 8: the call's start) */
     if (hneed) { /* OPT 256 / 512: no grid barrier; each unit waits for its heads (ds_attend) */
-        if (!(a.dbg & 1)) ds_att_prefetch(kc, vc, Hq, Hkv, Scap, len, a.opt, R);
+        if (!(a.dbg & 1)) ds_att_prefetch(kc, vc, Hq, Hkv, Scap, len, a.opt, R, pm, 22 + (mk2 - 16) / 2);
     } else if (a.opt & 8) { /* the K/V loads after the arrival: the release fence does not wait for them */
         ds_garrive(a, target);
         if (!(a.dbg & 1)) ds_att_prefetch(kc, vc, Hq, Hkv, Scap, len, a.opt, R);
@@ -1306,11 +1313,10 @@ static __device__ __forceinline__ void ds_att_block(const ds_args &a, const ds_l
                                                     int l) {
     const unsigned hneed = (a.opt & (self ? 256 : 512)) ? (unsigned)((l + 1) * ds_head_units(self ? PH_QKV : PH_CQ)) : 0u;
     if (self)
-        ds_attention(a, a.q, a.H, a.KV, L.kc, L.vc, a.S, (a.opt & 131072) ? ds_len_sh : a.kvlen, true, qsm, psm, a.cnt,
-                     flag, target, pm, mk, 16, hneed);
+        ds_attention(a, a.q, a.H, a.KV, L.kc, L.vc, a.S, ds_len_sh, true, qsm, psm, a.cnt, flag, target, pm, mk, 16, hneed);
     else
-        ds_attention(a, a.q, a.CH, a.CKV, L.ck, L.cv, a.Lc, (a.opt & 131072) ? ds_len_sh + 2 : a.clen, false, qsm, psm,
-                     a.cnt + 2 * (a.QW / DS_HD), flag, target, pm, mk, 18, hneed);
+        ds_attention(a, a.q, a.CH, a.CKV, L.ck, L.cv, a.Lc, ds_len_sh + 2, false, qsm, psm, a.cnt + 2 * (a.QW / DS_HD), flag,
+                     target, pm, mk, 18, hneed);
     ds_gsync(a, target);
     ds_mark(pm, mk + 2);
     ds_project<WS>(a, L, self ? PH_O : PH_CO, a.att, a.QW, NULL, rg, red, sred, rope, xo);
@@ -1366,7 +1372,8 @@ __global__ void __launch_bounds__(WS ? DS_WS_THREADS : DS_THREADS, 1) k_decode_l
         cu_rope_cs(a.theta, j, DS_HD, __ldg(a.pos + m), &rope[threadIdx.x * 2], &rope[threadIdx.x * 2 + 1]);
     }
     float *x0 = a.x; /* layer 0's q|k|v input */
-    if (threadIdx.x < 6) ds_len_sh[threadIdx.x] = __ldg((threadIdx.x < 2 ? a.kvlen : threadIdx.x < 4 ? a.clen : a.start) + (threadIdx.x & 1));
+    if (threadIdx.x < 6) /* (ds_len_sh) */
+        ds_len_sh[threadIdx.x] = __ldg((threadIdx.x < 2 ? a.kvlen : threadIdx.x < 4 ? a.clen : a.start) + (threadIdx.x & 1));
     if ((a.opt & 4096) && threadIdx.x == 0) /* this launch's number (the last block of the launch before counted it) */
         asm volatile("ld.relaxed.gpu.global.u32 %0, [%1];" : "=r"(ds_seq_sh) : "l"(a.bar + 2) : "memory");
 #ifndef DS_NO_EMBED_CODE
@@ -1388,8 +1395,8 @@ __global__ void __launch_bounds__(WS ? DS_WS_THREADS : DS_THREADS, 1) k_decode_l
         const ds_layer &L = a.L[l];
         unsigned long long *pm = ds_prof_base(a) ? ds_prof_base(a) + l * DS_PROF : NULL;
         if (a.opt & 2) {
-            ds_pf_att(L.kc, L.vc, a.H, a.KV, a.S, (a.opt & 131072) ? ds_len_sh : a.kvlen, a.opt);
-            ds_pf_att(L.ck, L.cv, a.CH, a.CKV, a.Lc, (a.opt & 131072) ? ds_len_sh + 2 : a.clen, a.opt);
+            ds_pf_att(L.kc, L.vc, a.H, a.KV, a.S, ds_len_sh, a.opt);
+            ds_pf_att(L.ck, L.cv, a.CH, a.CKV, a.Lc, ds_len_sh + 2, a.opt);
         }
         if ((a.opt & 4096) && threadIdx.x == 0) ds_ep_sh = ds_epoch(ds_seq_sh, l, 0);
         ds_project<WS>(a, L, PH_QKV, l ? a.x : x0, a.D, L.norm[0], rg, red, sred, rope, xo);
@@ -1566,7 +1573,7 @@ static dia_status ds_prof_fetch(cuda_ctx *c, const ds_args *d, size_t n, unsigne
 
 static dia_status ds_profile_report(cuda_ctx *c, const ds_args *d) {
     unsigned long long prof_h[DS_MAXL * DS_PROF + 1];
-    static double sum[21];
+    static double sum[27];
     static long calls;
     const dia_status st = ds_prof_fetch(c, d, DS_MAXL * DS_PROF + 1, prof_h);
     if (st != DIA_OK) return st;
@@ -1577,6 +1584,10 @@ static dia_status ds_profile_report(cuda_ctx *c, const ds_args *d) {
         /* inside the attention phases: q in shared memory, then scores + values + partials */
         sum[17] += (double)(pl[16] - pl[1]) * 1e-3, sum[18] += (double)(pl[17] - pl[16]) * 1e-3;
         sum[19] += (double)(pl[18] - pl[7]) * 1e-3, sum[20] += (double)(pl[19] - pl[18]) * 1e-3;
+        /* the attention's start: the call (from the phase before), its unit known, its K/V loads issued */
+        sum[21] += (double)(pl[20] - pl[0]) * 1e-3, sum[22] += (double)(pl[22] - pl[20]) * 1e-3;
+        sum[23] += (double)(pl[1] - pl[22]) * 1e-3, sum[24] += (double)(pl[21] - pl[6]) * 1e-3;
+        sum[25] += (double)(pl[23] - pl[21]) * 1e-3, sum[26] += (double)(pl[7] - pl[23]) * 1e-3;
     }
     sum[16] += (double)(prev - prof_h[d->nl * DS_PROF]) * 1e-3;
     if (++calls % 100 == 0) {
@@ -1584,10 +1595,12 @@ static dia_status ds_profile_report(cuda_ctx *c, const ds_args *d) {
         dia_log(DIA_LOG_INFO,
                 "decode-step profile, block 0, us per layer: qkv %.2f | bar %.2f self %.2f bar %.2f | o %.2f bar %.2f | cq "
                 "%.2f | bar %.2f cross %.2f bar %.2f | co %.2f bar %.2f | gu %.2f bar %.2f | down %.2f bar %.2f; "
-                "kernel %.1f us; inside self: q %.2f, scores+values %.2f; cross: q %.2f, scores+values %.2f",
+                "kernel %.1f us; inside self: q %.2f, scores+values %.2f; cross: q %.2f, scores+values %.2f; start of self: "
+                "call %.2f unit %.2f K/V issued %.2f; of cross: call %.2f unit %.2f K/V issued %.2f",
                 sum[0] / n, sum[1] / n, sum[2] / n, sum[3] / n, sum[4] / n, sum[5] / n, sum[6] / n, sum[7] / n, sum[8] / n,
                 sum[9] / n, sum[10] / n, sum[11] / n, sum[12] / n, sum[13] / n, sum[14] / n, sum[15] / n, sum[16] / calls,
-                sum[17] / n, sum[18] / n, sum[19] / n, sum[20] / n);
+                sum[17] / n, sum[18] / n, sum[19] / n, sum[20] / n, sum[21] / n, sum[22] / n, sum[23] / n, sum[24] / n,
+                sum[25] / n, sum[26] / n);
     }
     return DIA_OK;
 }
