@@ -836,6 +836,16 @@ static __device__ __forceinline__ int ds_att_unit(const int *len, int Hq, int G,
     t->c = t->seg * DS_CWARPS + (threadIdx.x >> 5);
     return 1;
 }
+/* The block's first unit of the self- (0) and the cross-attention (1), worked out once at the start (the
+ * launch's lengths are fixed): ds_att_unit's divisions took ~0.5 us, twice, on the way to each phase's q
+ * (seventeenth session, DEBUG & 8). c: the calling warp's chunk. */
+static __shared__ ds_unit ds_u0_sh[2];
+static __shared__ int ds_u0_has_sh[2];
+static __device__ __forceinline__ int ds_first_unit(int ph, ds_unit *t) {
+    *t = ds_u0_sh[ph];
+    t->c = t->seg * DS_CWARPS + (threadIdx.x >> 5);
+    return ds_u0_has_sh[ph];
+}
 
 /* OPT 32768 (DS_CHUNK 16, units of >= 2 heads): the warp's K and V rows in the layout of the tensor-core
  * attention (ds_heads_mma), lane = (g, t) = (lane / 4, lane % 4):
@@ -915,10 +925,10 @@ static __device__ __forceinline__ void ds_pf_att(const __nv_bfloat16 *kc, const 
 
 /* The loads of this block's first unit of a phase, before the barrier that precedes it. */
 static __device__ __forceinline__ void ds_att_prefetch(const __nv_bfloat16 *kc, const __nv_bfloat16 *vc, int Hq, int Hkv,
-                                                       int Scap, const int *len, int opt, ds_kvreg &R,
+                                                       int Scap, int ph, int opt, ds_kvreg &R,
                                                        unsigned long long *pm = NULL, int mk = 0) {
     ds_unit t;
-    const int has = ds_att_unit(len, Hq, Hq / Hkv, opt, ds_bid(), &t);
+    const int has = ds_first_unit(ph, &t);
     ds_mark(pm, mk); /* (DEBUG & 8: the unit known) */
     if (has) ds_att_load(kc, vc, Hkv, Scap, t, R, opt);
 }
@@ -1182,15 +1192,25 @@ static __device__ __forceinline__ void ds_heads_mma(const float *qsm, const ds_k
 static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *q, int Hq, int Hkv, const __nv_bfloat16 *kc,
                                                  const __nv_bfloat16 *vc, int Scap, const int *len, bool self, float *qsm,
                                                  float *psm, unsigned *cnt, int *flag, ds_kvreg &R,
-                                                 unsigned long long *pm, int mk, unsigned hneed) {
+                                                 const unsigned long long (&qp)[4], unsigned long long *pm, int mk,
+                                                 unsigned hneed) {
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, G = Hq / Hkv;
     ds_unit t;
-    for (int u = ds_bid(); ds_att_unit(len, Hq, G, a.opt, u, &t); u += ds_nb()) {
+    int ok = ds_first_unit(self ? 0 : 1, &t);
+    for (int u = ds_bid(); ok; u += ds_nb(), ok = ds_att_unit(len, Hq, G, a.opt, u, &t)) {
         const bool has = t.c * DS_CHUNK < t.Lr;
         if (hneed && (a.opt & 4096)) { /* OPT 4096: q with its epochs (the wait is the load); self: k, v counted */
-            if (threadIdx.x < t.GU * 32)
-                ((float4 *)qsm)[threadIdx.x] =
-                    ds_get_qf4(a.qf + (size_t)t.r * a.QW + (size_t)t.g * DS_HD + 4 * threadIdx.x, ds_ep_sh + (self ? 0u : 1u));
+            if (threadIdx.x < t.GU * 32) {
+                const unsigned ep = ds_ep_sh + (self ? 0u : 1u);
+                float4 qv;
+                if (u == (int)ds_bid() && (unsigned)(qp[0] >> 32) == ep && (unsigned)(qp[1] >> 32) == ep &&
+                    (unsigned)(qp[2] >> 32) == ep && (unsigned)(qp[3] >> 32) == ep) /* OPT 262144: loaded in time */
+                    qv = make_float4(__uint_as_float((unsigned)qp[0]), __uint_as_float((unsigned)qp[1]),
+                                     __uint_as_float((unsigned)qp[2]), __uint_as_float((unsigned)qp[3]));
+                else
+                    qv = ds_get_qf4(a.qf + (size_t)t.r * a.QW + (size_t)t.g * DS_HD + 4 * threadIdx.x, ep);
+                ((float4 *)qsm)[threadIdx.x] = qv;
+            }
             if (self && threadIdx.x >= DS_THREADS - 32) { /* the last warp: lane 0 the k head, lane 1 the v head */
                 const int i = threadIdx.x & 31;
                 ds_wait_heads(a.hc + Hq + i * Hkv + t.kv, 2, hneed);
@@ -1287,19 +1307,30 @@ static __device__ __noinline__ void ds_attention(const ds_args &a, const float *
                                                  float *psm, unsigned *cnt, int *flag, unsigned *target,
                                                  unsigned long long *pm, int mk, int mk2, unsigned hneed) {
     ds_kvreg R;
+    unsigned long long qp[4] = {0ull, 0ull, 0ull, 0ull}; /* OPT 262144: the first unit's q pairs (zeros: none) */
     ds_mark(pm, 20 + (mk2 - 16) / 2); /* (DEBUG & 8: the call's start) */
     if (hneed) { /* OPT 256 / 512: no grid barrier; each unit waits for its heads (ds_attend) */
-        if (!(a.dbg & 1)) ds_att_prefetch(kc, vc, Hq, Hkv, Scap, len, a.opt, R, pm, 22 + (mk2 - 16) / 2);
+        if ((a.opt & (4096 | 262144)) == (4096 | 262144) && !(a.dbg & 1)) { /* OPT 262144: the first unit's q loaded once
+                                                                            * before its K/V (ds_attend uses it if it
+                                                                            * carries the epoch) */
+            ds_unit t0;
+            if (ds_first_unit(self ? 0 : 1, &t0) && threadIdx.x < t0.GU * 32) {
+                const unsigned long long *p = a.qf + (size_t)t0.r * a.QW + (size_t)t0.g * DS_HD + 4 * threadIdx.x;
+                asm volatile("ld.relaxed.gpu.global.v2.u64 {%0, %1}, [%2];" : "=l"(qp[0]), "=l"(qp[1]) : "l"(p) : "memory");
+                asm volatile("ld.relaxed.gpu.global.v2.u64 {%0, %1}, [%2];" : "=l"(qp[2]), "=l"(qp[3]) : "l"(p + 2) : "memory");
+            }
+        }
+        if (!(a.dbg & 1)) ds_att_prefetch(kc, vc, Hq, Hkv, Scap, self ? 0 : 1, a.opt, R, pm, 22 + (mk2 - 16) / 2);
     } else if (a.opt & 8) { /* the K/V loads after the arrival: the release fence does not wait for them */
         ds_garrive(a, target);
-        if (!(a.dbg & 1)) ds_att_prefetch(kc, vc, Hq, Hkv, Scap, len, a.opt, R);
+        if (!(a.dbg & 1)) ds_att_prefetch(kc, vc, Hq, Hkv, Scap, self ? 0 : 1, a.opt, R);
         ds_gwait(a, target);
     } else {
-        if (!(a.dbg & 1)) ds_att_prefetch(kc, vc, Hq, Hkv, Scap, len, a.opt, R);
+        if (!(a.dbg & 1)) ds_att_prefetch(kc, vc, Hq, Hkv, Scap, self ? 0 : 1, a.opt, R);
         ds_gsync(a, target);
     }
     ds_mark(pm, mk);
-    if (!(a.dbg & 1)) ds_attend(a, q, Hq, Hkv, kc, vc, Scap, len, self, qsm, psm, cnt, flag, R, pm, mk2, hneed);
+    if (!(a.dbg & 1)) ds_attend(a, q, Hq, Hkv, kc, vc, Scap, len, self, qsm, psm, cnt, flag, R, qp, pm, mk2, hneed);
     ds_mark(pm, mk + 1);
 }
 
@@ -1372,6 +1403,12 @@ __global__ void __launch_bounds__(WS ? DS_WS_THREADS : DS_THREADS, 1) k_decode_l
         cu_rope_cs(a.theta, j, DS_HD, __ldg(a.pos + m), &rope[threadIdx.x * 2], &rope[threadIdx.x * 2 + 1]);
     }
     float *x0 = a.x; /* layer 0's q|k|v input */
+    if (threadIdx.x < 2) { /* (ds_u0_sh) */
+        const int i = threadIdx.x;
+        ds_unit t = {0, 0, 0, 0, 0, 0, 0, 0};
+        ds_u0_has_sh[i] = ds_att_unit(i ? a.clen : a.kvlen, i ? a.CH : a.H, i ? a.CH / a.CKV : a.H / a.KV, a.opt, ds_bid(), &t);
+        ds_u0_sh[i] = t;
+    }
     if (threadIdx.x < 6) /* (ds_len_sh) */
         ds_len_sh[threadIdx.x] = __ldg((threadIdx.x < 2 ? a.kvlen : threadIdx.x < 4 ? a.clen : a.start) + (threadIdx.x & 1));
     if ((a.opt & 4096) && threadIdx.x == 0) /* this launch's number (the last block of the launch before counted it) */
