@@ -134,8 +134,9 @@ static_assert(DS_CHUNK == 32 || DS_CHUNK == 16, "attention chunks of 32 or 16 ke
  * (256 | 512) instead of the grid barriers before the attention phases, +1.0%, published with one fence
  * (1024) and the warps' attention partials merged with all loads at once (2048), +1.1% more (fifteenth
  * session, H100); q and cross q as (value, epoch) pairs (4096), +3.0% more, and the attention of units
- * of >= 2 query heads on tensor cores (32768), +1.0% more past ~1400 keys (sixteenth session, H100) */
-#define DS_OPT_WS_DEFAULT (13 | 256 | 512 | 1024 | 2048 | 4096 | 32768)
+ * of >= 2 query heads on tensor cores (32768), +1.0% more past ~1400 keys (sixteenth session, H100); the
+ * first unit's q loaded once before its K/V loads (262144), +0.6-0.8% (seventeenth session, H100) */
+#define DS_OPT_WS_DEFAULT (13 | 256 | 512 | 1024 | 2048 | 4096 | 32768 | 262144)
 #define DS_PROF 24 /* DIA_CUDA_DECODE_STEP_DEBUG & 8: marks per layer (16 phase ends, 4 inside the attention, 4 at its start) */
 
 enum { PH_QKV, PH_O, PH_CQ, PH_CO, PH_GU, PH_DOWN, PH_OUT /* the logits head */ };
@@ -172,7 +173,7 @@ struct ds_args {
                     * tiles in flight (not infl) for the tiles past the first `skip` of a phase whose ds_order
                     * index is in mask (1 q|k|v, 2 o, 4 cross q, 8 cross o, 16 gate_up, 32 down; 0: off) */
     int opt; /* DIA_CUDA_DECODE_STEP_OPT, bits (same results; default DS_OPT_DEFAULT = 1 | 2 | 4 | 8,
-              * DS_OPT_WS_DEFAULT = 1 | 4 | 8 | 256 | 512 | 1024 | 2048 | 4096 | 32768 (8 does not apply where 256 / 512 do); H100 measurements of the eighth session in brackets): 1 L2
+              * DS_OPT_WS_DEFAULT = 1 | 4 | 8 | 256 | 512 | 1024 | 2048 | 4096 | 32768 | 262144 (8 does not apply where 256 / 512 do); H100 measurements of the eighth session in brackets): 1 L2
               * prefetch of the norm weights at the start; 2 L2 prefetch of the layer's attention K/V at
               * its start; 4 release/acquire grid barrier (3 -> 7: +3.5%); 8 an attention phase's K/V
               * loads between the block's arrival at the barrier before it and the wait, so that the
@@ -182,7 +183,11 @@ struct ds_args {
               * (ds_heads_mma) for units of >= 2 query heads (ds_use_mma; sixteenth session, H100, same binary,
               * steps/s, 7949 vs | 32768: 734.1 / 732.2 vs 730.6 / 732.7 at frames 20..220, 669.8 / 670.0 vs
               * 676.2 / 675.9 at 1400..1600, 598.4 / 597.0 vs 604.3 / 604.3 at 2600..2800, 656.8 vs 661.2 over a
-              * whole generation); 256 / 512 head counters (ds_publish_heads, ds_wait_heads) instead of the grid
+              * whole generation); 262144 (with 4096): the q pairs of the block's first unit loaded once before
+              * its K/V loads, and used if they carry the epoch (ds_get_qf4's spin otherwise), so that the K/V
+              * loads' issue (~0.6 us) overlaps that load (seventeenth session, H100, same binary, 40717 vs 302861:
+              * 745.9 / 745.4 vs 752.4 / 750.4 at frames 20..220, 695.9 / 697.2 vs 700.3 / 701.5 at 1400..1600,
+              * 677.5 vs 681.7 over a whole generation); 256 / 512 head counters (ds_publish_heads, ds_wait_heads) instead of the grid
               * barrier before the self- / cross-attention (fifteenth session, H100, same binary, steps/s at
               * frames 20..220: 13 716.2 / 717.3, | 256 718.9 / 718.6, | 512 722.5 / 722.3, | 768 723.7 /
               * 724.1; a whole generation 650.4 vs 657.4 with both); 1024 the head counters published with one
