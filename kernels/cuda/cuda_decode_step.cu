@@ -1,9 +1,9 @@
 /* cuda_decode_step.cu - every decoder layer of a B = 1 decode step (the CFG pair: 2 rows) in one
  * persistent kernel (backend slot `decode_layers`), the default for such steps
  * (DIA_CUDA_DECODE_STEP=0: op by op). Correct (test_decode_step_kernel). On the H100 (the producer
- * warp group below, the default there) dia_generate at B = 1 runs ~724 steps/s at positions 21..220
- * and ~652-657 over a whole generation (fifteenth session; ~2% more than the fourteenth's ~717 and
- * ~650, in two same-binary comparisons; 573 op by op in the eleventh; docs/performance.md).
+ * warp group below, the default there) dia_generate at B = 1 runs ~753 steps/s at positions 21..220
+ * and ~681 over a whole generation (seventeenth session; ~724 and ~652-657 in the fifteenth; 573 op
+ * by op in the eleventh; docs/performance.md).
  *
  * At 2 rows a step is a stream of ~2.5 GB of weights with small reductions between the
  * projections (RMSNorm, attention). As separate kernels each projection pays its ramp-up and tail
@@ -31,9 +31,9 @@
  *   its own (12 warps a block; setmaxnreg moves registers from the producers to the 8 compute
  *   warps, see DS_CREGS) whose first thread issues tile n into stage n % 5 once the tile 5 earlier
  *   has been consumed and the tile before it has landed: 5 stages, 1 tile (32 KB) in flight (gate_up's
- *   tiles: 2, DS_WS_INFLIGHT2). The
- *   stream goes on while every compute warp stalls; with a single tile in flight per SM (4.2 MB over
- *   the GPU) the dependent loads, atomics and barriers queue behind little. Measured on the H100:
+ *   tiles: 2, DS_WS_INFLIGHT2). The stream goes on while every compute warp stalls; with a single tile
+ *   in flight per SM (4.2 MB over the GPU) the dependent loads, atomics and barriers queue behind
+ *   little. Measured on the H100:
  *   +9-10% over WS 0 (more in flight or fewer stages were slower, docs/performance.md).
  * - WS 0 (DIA_CUDA_DECODE_STEP_WS=0, other devices): 8 warps; one compute thread (DS_ISSUER) issues
  *   the tile DS_STAGES (3) ahead into each stage as soon as every warp has passed the barrier of
