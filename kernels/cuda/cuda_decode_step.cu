@@ -338,18 +338,28 @@ static __device__ __forceinline__ void ds_put_qf(unsigned long long *p, float v,
     const unsigned long long w = (unsigned long long)__float_as_uint(v) | (unsigned long long)ep << 32;
     asm volatile("st.relaxed.gpu.global.u64 [%0], %1;" ::"l"(p), "l"(w) : "memory");
 }
+/* 4 consecutive pairs at p (16-byte aligned), once */
+static __device__ __forceinline__ void ds_load_qf4(const unsigned long long *p, unsigned long long (&w)[4]) {
+    asm volatile("ld.relaxed.gpu.global.v2.u64 {%0, %1}, [%2];" : "=l"(w[0]), "=l"(w[1]) : "l"(p) : "memory");
+    asm volatile("ld.relaxed.gpu.global.v2.u64 {%0, %1}, [%2];" : "=l"(w[2]), "=l"(w[3]) : "l"(p + 2) : "memory");
+}
+/* whether all four carry epoch ep */
+static __device__ __forceinline__ bool ds_qf4_ok(const unsigned long long (&w)[4], unsigned ep) {
+    return (unsigned)(w[0] >> 32) == ep && (unsigned)(w[1] >> 32) == ep && (unsigned)(w[2] >> 32) == ep &&
+           (unsigned)(w[3] >> 32) == ep;
+}
+static __device__ __forceinline__ float4 ds_qf4_val(const unsigned long long (&w)[4]) {
+    return make_float4(__uint_as_float((unsigned)w[0]), __uint_as_float((unsigned)w[1]), __uint_as_float((unsigned)w[2]),
+                       __uint_as_float((unsigned)w[3]));
+}
 /* 4 consecutive q values at p (16-byte aligned) once all four carry epoch ep */
 static __device__ __forceinline__ float4 ds_get_qf4(const unsigned long long *p, unsigned ep) {
-    unsigned long long w0, w1, w2, w3;
+    unsigned long long w[4];
     for (;;) {
-        asm volatile("ld.relaxed.gpu.global.v2.u64 {%0, %1}, [%2];" : "=l"(w0), "=l"(w1) : "l"(p) : "memory");
-        asm volatile("ld.relaxed.gpu.global.v2.u64 {%0, %1}, [%2];" : "=l"(w2), "=l"(w3) : "l"(p + 2) : "memory");
-        if ((unsigned)(w0 >> 32) == ep && (unsigned)(w1 >> 32) == ep && (unsigned)(w2 >> 32) == ep &&
-            (unsigned)(w3 >> 32) == ep)
-            break;
+        ds_load_qf4(p, w);
+        if (ds_qf4_ok(w, ep)) break;
     }
-    return make_float4(__uint_as_float((unsigned)w0), __uint_as_float((unsigned)w1), __uint_as_float((unsigned)w2),
-                       __uint_as_float((unsigned)w3));
+    return ds_qf4_val(w);
 }
 
 /* ---- the projection phases: units, tiles and their weight rows ---- */
@@ -851,6 +861,10 @@ static __device__ __forceinline__ int ds_first_unit(int ph, ds_unit *t) {
     t->c = t->seg * DS_CWARPS + (threadIdx.x >> 5);
     return ds_u0_has_sh[ph];
 }
+/* OPT 4096: this thread's 4 q pairs of unit t (threads < t.GU * 32) */
+static __device__ __forceinline__ const unsigned long long *ds_unit_qf(const ds_args &a, const ds_unit &t) {
+    return a.qf + (size_t)t.r * a.QW + (size_t)t.g * DS_HD + 4 * threadIdx.x;
+}
 
 /* OPT 32768 (DS_CHUNK 16, units of >= 2 heads): the warp's K and V rows in the layout of the tensor-core
  * attention (ds_heads_mma), lane = (g, t) = (lane / 4, lane % 4):
@@ -1208,12 +1222,8 @@ static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *
             if (threadIdx.x < t.GU * 32) {
                 const unsigned ep = ds_ep_sh + (self ? 0u : 1u);
                 float4 qv;
-                if (u == (int)ds_bid() && (unsigned)(qp[0] >> 32) == ep && (unsigned)(qp[1] >> 32) == ep &&
-                    (unsigned)(qp[2] >> 32) == ep && (unsigned)(qp[3] >> 32) == ep) /* OPT 262144: loaded in time */
-                    qv = make_float4(__uint_as_float((unsigned)qp[0]), __uint_as_float((unsigned)qp[1]),
-                                     __uint_as_float((unsigned)qp[2]), __uint_as_float((unsigned)qp[3]));
-                else
-                    qv = ds_get_qf4(a.qf + (size_t)t.r * a.QW + (size_t)t.g * DS_HD + 4 * threadIdx.x, ep);
+                if (u == (int)ds_bid() && ds_qf4_ok(qp, ep)) qv = ds_qf4_val(qp); /* OPT 262144: loaded in time */
+                else qv = ds_get_qf4(ds_unit_qf(a, t), ep);
                 ((float4 *)qsm)[threadIdx.x] = qv;
             }
             if (self && threadIdx.x >= DS_THREADS - 32) { /* the last warp: lane 0 the k head, lane 1 the v head */
@@ -1319,11 +1329,7 @@ static __device__ __noinline__ void ds_attention(const ds_args &a, const float *
                                                                             * before its K/V (ds_attend uses it if it
                                                                             * carries the epoch) */
             ds_unit t0;
-            if (ds_first_unit(self ? 0 : 1, &t0) && threadIdx.x < t0.GU * 32) {
-                const unsigned long long *p = a.qf + (size_t)t0.r * a.QW + (size_t)t0.g * DS_HD + 4 * threadIdx.x;
-                asm volatile("ld.relaxed.gpu.global.v2.u64 {%0, %1}, [%2];" : "=l"(qp[0]), "=l"(qp[1]) : "l"(p) : "memory");
-                asm volatile("ld.relaxed.gpu.global.v2.u64 {%0, %1}, [%2];" : "=l"(qp[2]), "=l"(qp[3]) : "l"(p + 2) : "memory");
-            }
+            if (ds_first_unit(self ? 0 : 1, &t0) && threadIdx.x < t0.GU * 32) ds_load_qf4(ds_unit_qf(a, t0), qp);
         }
         if (!(a.dbg & 1)) ds_att_prefetch(kc, vc, Hq, Hkv, Scap, self ? 0 : 1, a.opt, R, pm, 22 + (mk2 - 16) / 2);
     } else if (a.opt & 8) { /* the K/V loads after the arrival: the release fence does not wait for them */
