@@ -5,7 +5,8 @@
 # an attention phase and its K/V loads issued, with only those reads and the call on that path). The
 # decode-step test with the bit forced in both kernels; dia_generate B = 1 same binary, interleaved;
 # block 0's profile of each; then ncu's stall reasons of one launch (no_instruction, imc_miss: is the
-# code or the constant cache a cost?).
+# code or the constant cache a cost?). (The bit was removed after this call, the lengths now being read once
+# unconditionally: on main the script times the same kernel twice; it stays as the record of call 5.)
 set -u
 . bench/ab_gen.sh # the build, the model, gen(), gpu_tests()
 O=DIA_CUDA_DECODE_STEP_OPT
