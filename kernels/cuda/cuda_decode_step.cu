@@ -1782,14 +1782,15 @@ dia_status cu_decode_layers(dia_backend *be, const dia_decode_layers_args *a) {
     const size_t n_q = 2 * (size_t)d.QW, n_m = 2 * (size_t)d.I, n_p = 2 * (size_t)Hmax * (size_t)d.nchm * DS_PSTRIDE;
     const size_t n_e = a->tok ? (size_t)c->sm_count * 2 * (size_t)d.D : 0;
     void *sp;
-    dia_status st = cu_scratch(be, CU_SCRATCH_STEP, (4 + n_c + DS_NHC + 2 * n_q + 2 * n_q + n_m + n_p + n_e) * sizeof(float), &sp);
+    const size_t n_z = 4 + n_c + DS_NHC + 2 * n_q; /* the words zeroed: the counters and the q pairs */
+    dia_status st = cu_scratch(be, CU_SCRATCH_STEP, (n_z + 2 * n_q + n_m + n_p + n_e) * sizeof(float), &sp);
     if (st != DIA_OK) return st;
     float *f = (float *)sp;
     d.bar = (unsigned *)f;
     d.cnt = (unsigned *)(f + 4);
     d.hc = d.cnt + n_c;
     d.qf = (unsigned long long *)(f + 4 + n_c + DS_NHC); /* [2, QW] pairs: 2 n_q words, 16-byte aligned */
-    d.q = f + 4 + n_c + DS_NHC + 2 * n_q, d.att = d.q + n_q, d.mlp = d.att + n_q, d.part = d.mlp + n_m;
+    d.q = f + n_z, d.att = d.q + n_q, d.mlp = d.att + n_q, d.part = d.mlp + n_m;
     if (a->tok) {
         d.tok = (const int *)cu_ptr(a->tok), d.C = a->n_embed, d.V = (int)a->embed[0].ne[0], d.xe = d.part + n_p;
         for (int i = 0; i < a->n_embed; i++) d.emb[i] = (const __nv_bfloat16 *)cu_ptr(&a->embed[i]);
@@ -1819,9 +1820,9 @@ dia_status cu_decode_layers(dia_backend *be, const dia_decode_layers_args *a) {
      * finish resets the barrier counter, each merge its counter), so they are cleared only where
      * this scratch or its layout is new: no memset before every step (a node of the step's graph,
      * ~1-2 us of the GPU's time between steps). */
-    if (c->ds_zero != sp || c->ds_zero_words != 4 + n_c + DS_NHC + 2 * n_q) { /* (and the q pairs: no epoch matches zeros) */
-        CU_CHECK(cudaMemsetAsync(d.bar, 0, (4 + n_c + DS_NHC + 2 * n_q) * sizeof(unsigned), c->stream));
-        c->ds_zero = sp, c->ds_zero_words = 4 + n_c + DS_NHC + 2 * n_q;
+    if (c->ds_zero != sp || c->ds_zero_words != n_z) { /* (the q pairs too: no epoch matches zeros) */
+        CU_CHECK(cudaMemsetAsync(d.bar, 0, n_z * sizeof(unsigned), c->stream));
+        c->ds_zero = sp, c->ds_zero_words = n_z;
     }
     if (d.opt & 4096) d.opt |= 256 | 512; /* (q pairs replace the q counters: the attention phases wait by heads) */
     if (d.dbg & 2) d.opt &= ~(256 | 512 | 4096); /* (no grid-barrier waits: the head counters, reset by the last block
