@@ -1367,8 +1367,19 @@ static __device__ __forceinline__ void ds_att_block(const ds_args &a, const ds_l
     ds_mark(pm, mk + 4);
 }
 
+/* OPT 2097152: the launch's arguments copied into shared memory at the start, and read from there (the
+ * phases read them through a pointer made opaque per layer, see ds_bid: generic loads that go to L1, or
+ * past it to L2 when the norm weights and K/V rows streamed through L1 have evicted them) */
+#define DS_OPT_ARGS_SH 2097152
+static __shared__ __align__(16) ds_args ds_a_sh;
+
 template <int WS>
 __global__ void __launch_bounds__(WS ? DS_WS_THREADS : DS_THREADS, 1) k_decode_layers(const __grid_constant__ ds_args a_) {
+    if (a_.opt & DS_OPT_ARGS_SH) {
+        for (int i = threadIdx.x; i < (int)(sizeof(ds_args) / 8); i += blockDim.x)
+            ((unsigned long long *)&ds_a_sh)[i] = ((const unsigned long long *)&a_)[i];
+        __syncthreads();
+    }
     const ds_args &a = a_;
     extern __shared__ __align__(128) unsigned char smem[];
     unsigned char *ring = smem;
@@ -1394,7 +1405,7 @@ __global__ void __launch_bounds__(WS ? DS_WS_THREADS : DS_THREADS, 1) k_decode_l
 #ifdef __CUDA_ARCH_FEAT_SM90_ALL /* sm_90a (the PTX for other devices: the registers stay split evenly) */
             asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;" ::"n"(DS_PREGS));
 #endif
-            if (threadIdx.x == DS_THREADS) ds_produce(a, ring, full, empty);
+            if (threadIdx.x == DS_THREADS) ds_produce((a_.opt & DS_OPT_ARGS_SH) ? ds_a_sh : a_, ring, full, empty);
             return;
         }
 #ifdef __CUDA_ARCH_FEAT_SM90_ALL
@@ -1437,7 +1448,7 @@ __global__ void __launch_bounds__(WS ? DS_WS_THREADS : DS_THREADS, 1) k_decode_l
     ds_ring rg = {ring, full, cur, empty, nst, 0, 0u, 0u};
     unsigned target = 0;
     for (int l = 0; l < a_.nl; l++) {
-        const ds_args *ap = &a_;
+        const ds_args *ap = (a_.opt & DS_OPT_ARGS_SH) ? &ds_a_sh : &a_;
         asm volatile("" : "+l"(ap)); /* see ds_bid */
         const ds_args &a = *ap;
         const ds_layer &L = a.L[l];
