@@ -135,8 +135,9 @@ static_assert(DS_CHUNK == 32 || DS_CHUNK == 16, "attention chunks of 32 or 16 ke
  * (1024) and the warps' attention partials merged with all loads at once (2048), +1.1% more (fifteenth
  * session, H100); q and cross q as (value, epoch) pairs (4096), +3.0% more, and the attention of units
  * of >= 2 query heads on tensor cores (32768), +1.0% more past ~1400 keys (sixteenth session, H100); the
- * first unit's q loaded once before its K/V loads (262144), +0.6-0.8% (seventeenth session, H100) */
-#define DS_OPT_WS_DEFAULT (13 | 256 | 512 | 1024 | 2048 | 4096 | 32768 | 262144)
+ * first unit's q loaded once before its K/V loads (262144), +0.6-0.8% (seventeenth session, H100); the launch's
+ * arguments read from a copy in shared memory (2097152, DS_OPT_ARGS_SH), +4.1-4.4% (eighteenth session, H100) */
+#define DS_OPT_WS_DEFAULT (13 | 256 | 512 | 1024 | 2048 | 4096 | 32768 | 262144 | 2097152)
 #define DS_PROF 24 /* DIA_CUDA_DECODE_STEP_DEBUG & 8: marks per layer (16 phase ends, 4 inside the attention, 4 at its start) */
 
 enum { PH_QKV, PH_O, PH_CQ, PH_CO, PH_GU, PH_DOWN, PH_OUT /* the logits head */ };
@@ -173,7 +174,7 @@ struct ds_args {
                     * tiles in flight (not infl) for the tiles past the first `skip` of a phase whose ds_order
                     * index is in mask (1 q|k|v, 2 o, 4 cross q, 8 cross o, 16 gate_up, 32 down; 0: off) */
     int opt; /* DIA_CUDA_DECODE_STEP_OPT, bits (same results; default DS_OPT_DEFAULT = 1 | 2 | 4 | 8,
-              * DS_OPT_WS_DEFAULT = 1 | 4 | 8 | 256 | 512 | 1024 | 2048 | 4096 | 32768 | 262144 (8 does not apply where 256 / 512 do); H100 measurements of the eighth session in brackets): 1 L2
+              * DS_OPT_WS_DEFAULT = 1 | 4 | 8 | 256 | 512 | 1024 | 2048 | 4096 | 32768 | 262144 | 2097152 (8 does not apply where 256 / 512 do); H100 measurements of the eighth session in brackets): 1 L2
               * prefetch of the norm weights at the start; 2 L2 prefetch of the layer's attention K/V at
               * its start; 4 release/acquire grid barrier (3 -> 7: +3.5%); 8 an attention phase's K/V
               * loads between the block's arrival at the barrier before it and the wait, so that the
@@ -187,7 +188,10 @@ struct ds_args {
               * its K/V loads, and used if they carry the epoch (ds_get_qf4's spin otherwise), so that the K/V
               * loads' issue (~0.6 us) overlaps that load (seventeenth session, H100, same binary, 40717 vs 302861:
               * 745.9 / 745.4 vs 752.4 / 750.4 at frames 20..220, 695.9 / 697.2 vs 700.3 / 701.5 at 1400..1600,
-              * 677.5 vs 681.7 over a whole generation); 256 / 512 head counters (ds_publish_heads, ds_wait_heads) instead of the grid
+              * 677.5 vs 681.7 over a whole generation); 2097152 the arguments read from a copy in shared memory
+              * (DS_OPT_ARGS_SH: eighteenth session, H100, same binary, 302861 vs 2400013: 751.7 / 751.0 vs 782.4 /
+              * 782.5 at frames 20..220, 704.0 / 704.3 vs 735.1 / 735.0 at 1400..1600, 684.4 vs 714.2 over a whole
+              * generation); 256 / 512 head counters (ds_publish_heads, ds_wait_heads) instead of the grid
               * barrier before the self- / cross-attention (fifteenth session, H100, same binary, steps/s at
               * frames 20..220: 13 716.2 / 717.3, | 256 718.9 / 718.6, | 512 722.5 / 722.3, | 768 723.7 /
               * 724.1; a whole generation 650.4 vs 657.4 with both); 1024 the head counters published with one
@@ -1367,9 +1371,14 @@ static __device__ __forceinline__ void ds_att_block(const ds_args &a, const ds_l
     ds_mark(pm, mk + 4);
 }
 
-/* OPT 2097152: the launch's arguments copied into shared memory at the start, and read from there (the
- * phases read them through a pointer made opaque per layer, see ds_bid: generic loads that go to L1, or
- * past it to L2 when the norm weights and K/V rows streamed through L1 have evicted them) */
+/* OPT 2097152 (the producer warp group's default): the launch's arguments copied into shared memory at the
+ * start, and read from there. The phases read them through a pointer made opaque per layer (see ds_bid):
+ * generic loads of the parameter buffer, through L1, and to L2 where other data has evicted them from it;
+ * chains of them (the layer's weights, caches, sizes) preceded every phase's first tile, epilogue and
+ * attention unit. Eighteenth session, H100, same binary, dia_generate B = 1: +4.1% at frames 20..220
+ * (782.4 / 782.5 vs 751.7 / 751.0 steps/s), +4.4% at 1400..1600 (735.1 / 735.0 vs 704.0 / 704.3) and over a
+ * whole generation (714.2 vs 684.4); block 0's profile: the self-attention 5.21 -> 4.72 us a layer, the
+ * barriers after the attention phases 2.47 -> 1.84 and 2.37 -> 1.66. (3.4 KB of static shared memory.) */
 #define DS_OPT_ARGS_SH 2097152
 static __shared__ __align__(16) ds_args ds_a_sh;
 
