@@ -395,15 +395,29 @@ static __device__ __forceinline__ void ds_range(const ds_wph &p, int *u0, int *u
     *u1 = (int)((long long)p.U * (ds_bid() + 1) / ds_nb());
 }
 
+/* OPT 4194304: each phase's shape (ds_phase) and this block's units of it (ds_range), worked out once at the
+ * start (the launch's sizes are fixed) instead of at each phase: ds_range's two 64-bit divisions (a called
+ * subroutine each) and ds_phase's division came between a phase's normed input and its first tile. */
+#define DS_OPT_PH_SH 4194304
+static __shared__ ds_wph ds_ph_sh[7];
+static __shared__ int ds_rg_sh[7][2];
+static __device__ __forceinline__ ds_wph ds_phase_of(const ds_args &a, int ph) {
+    return (a.opt & DS_OPT_PH_SH) ? ds_ph_sh[ph] : ds_phase(a, ph);
+}
+static __device__ __forceinline__ void ds_range_of(const ds_args &a, int ph, const ds_wph &p, int *u0, int *u1) {
+    if (a.opt & DS_OPT_PH_SH) *u0 = ds_rg_sh[ph][0], *u1 = ds_rg_sh[ph][1];
+    else ds_range(p, u0, u1);
+}
+
 /* Units of one head in the q|k|v phase (DS_HD / 2 RoPE pairs) or the cross q phase (DS_HD rows). */
 static __device__ __forceinline__ int ds_head_units(int ph) { return ph == PH_QKV ? DS_HD / 2 : DS_HD; }
 
 /* OPT 256 / 512: after the block's q|k|v (or cross q) epilogue, count its units of each head in hc. */
 static __device__ void ds_publish_heads(const ds_args &a, int ph, unsigned *hc) {
-    const ds_wph p = ds_phase(a, ph);
+    const ds_wph p = ds_phase_of(a, ph);
     const int per = ds_head_units(ph);
     int u0, u1;
-    ds_range(p, &u0, &u1);
+    ds_range_of(a, ph, p, &u0, &u1);
     if (a.opt & 4096) u0 = max(u0, a.H * per); /* q goes with its epochs: only k and v are counted */
     if (u0 >= u1) return; /* (the same in every thread of the block) */
     ds_csync(); /* every thread's stores of the phase, before the release below (cumulative) */
@@ -641,7 +655,7 @@ static __device__ __forceinline__ void ds_gemv(const ds_args &a, const ds_layer 
                                                float *xo) {
     ds_ring rg = rg_; /* in registers for the phase (the caller's copy is in memory when not inlined) */
     const int epi = !(a.dbg & 4);
-    const ds_wph p = ds_phase(a, ph);
+    const ds_wph p = ds_phase_of(a, ph);
     const int w = threadIdx.x >> 5, lane = threadIdx.x & 31, K = p.K, KCH = K >> 8;
     float xr[2][KCW][8];
     float ss[2] = {0.0f, 0.0f};
@@ -685,7 +699,7 @@ static __device__ __forceinline__ void ds_gemv(const ds_args &a, const ds_layer 
         }
     }
     int u0, u1;
-    ds_range(p, &u0, &u1);
+    ds_range_of(a, ph, p, &u0, &u1);
     for (int u = u0; u < u1;) {
         const int n = ds_tile_units(p, ph, u, u1), nr = p.pair ? 2 * n : n;
         mb_wait(&rg.full[rg.s], rg.par);
@@ -1349,6 +1363,15 @@ static __device__ __noinline__ void ds_attention(const ds_args &a, const float *
     ds_mark(pm, mk + 1);
 }
 
+/* OPT 8388608: the RMSNorm weights of the phase after the next grid barrier prefetched into L1 before it,
+ * each thread the 32 bytes it loads in ds_gemv (K = D <= 2048: one chunk of 256 a warp), so that after the
+ * barrier only x is loaded from L2 */
+static __device__ __forceinline__ void ds_pf_norm(const ds_args &a, const float *g) {
+    if (!(a.opt & 8388608)) return;
+    const int w = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    if (w * 256 < a.D) asm volatile("prefetch.global.L1 [%0];" ::"l"(g + w * 256 + lane * 8));
+}
+
 /* The rest of an attention block after its q projection: the attention, the barrier, the output
  * projection (x += att . Wo), the barrier. Self- or cross-attention; marks mk .. mk + 4 (and the
  * ones inside the attention: 16, 17 self, 18, 19 cross). */
@@ -1367,6 +1390,7 @@ static __device__ __forceinline__ void ds_att_block(const ds_args &a, const ds_l
     ds_mark(pm, mk + 2);
     ds_project<WS>(a, L, self ? PH_O : PH_CO, a.att, a.QW, NULL, rg, red, sred, rope, xo);
     ds_mark(pm, mk + 3);
+    ds_pf_norm(a, L.norm[self ? 1 : 2]);
     ds_gsync(a, target);
     ds_mark(pm, mk + 4);
 }
@@ -1440,6 +1464,11 @@ __global__ void __launch_bounds__(WS ? DS_WS_THREADS : DS_THREADS, 1) k_decode_l
         ds_u0_has_sh[i] = ds_att_unit(i ? a.clen : a.kvlen, i ? a.CH : a.H, i ? a.CH / a.CKV : a.H / a.KV, a.opt, ds_bid(), &t);
         ds_u0_sh[i] = t;
     }
+    if (threadIdx.x < 7) { /* (ds_ph_sh, ds_rg_sh) */
+        const ds_wph p = ds_phase(a, threadIdx.x);
+        ds_ph_sh[threadIdx.x] = p;
+        ds_range(p, &ds_rg_sh[threadIdx.x][0], &ds_rg_sh[threadIdx.x][1]);
+    }
     if (threadIdx.x < 6) /* (ds_len_sh) */
         ds_len_sh[threadIdx.x] = __ldg((threadIdx.x < 2 ? a.kvlen : threadIdx.x < 4 ? a.clen : a.start) + (threadIdx.x & 1));
     if ((a.opt & 4096) && threadIdx.x == 0) /* this launch's number (the last block of the launch before counted it) */
@@ -1481,6 +1510,7 @@ __global__ void __launch_bounds__(WS ? DS_WS_THREADS : DS_THREADS, 1) k_decode_l
         ds_mark(pm, 13);
         ds_project<WS>(a, L, PH_DOWN, a.mlp, a.I, NULL, rg, red, sred, rope, xo);
         ds_mark(pm, 14);
+        if (l + 1 < a.nl) ds_pf_norm(a, a.L[l + 1].norm[0]);
         if (l + 1 < a.nl || a.ow) ds_gsync(a, &target);
         ds_mark(pm, 15);
     }
