@@ -129,15 +129,16 @@ static_assert(DS_CHUNK == 32 || DS_CHUNK == 16, "attention chunks of 32 or 16 ke
 #define DS_HD 128
 #define DS_MAXG 4 /* query heads per kv head */
 #define DS_XO 64  /* rows of x per block (D <= DS_XO * blocks) */
-#define DS_OPT_DEFAULT 15 /* DIA_CUDA_DECODE_STEP_OPT when unset (ds_args.opt): the measured best */
+#define DS_OPT_DEFAULT (15 | 2097152 | 4194304) /* DIA_CUDA_DECODE_STEP_OPT when unset (ds_args.opt): the measured best */
 /* ... with the producer warp group: without the K/V L2 prefetch (2), +0.8-1.0%; with the head counters
  * (256 | 512) instead of the grid barriers before the attention phases, +1.0%, published with one fence
  * (1024) and the warps' attention partials merged with all loads at once (2048), +1.1% more (fifteenth
  * session, H100); q and cross q as (value, epoch) pairs (4096), +3.0% more, and the attention of units
  * of >= 2 query heads on tensor cores (32768), +1.0% more past ~1400 keys (sixteenth session, H100); the
  * first unit's q loaded once before its K/V loads (262144), +0.6-0.8% (seventeenth session, H100); the launch's
- * arguments read from a copy in shared memory (2097152, DS_OPT_ARGS_SH), +4.1-4.4% (eighteenth session, H100) */
-#define DS_OPT_WS_DEFAULT (13 | 256 | 512 | 1024 | 2048 | 4096 | 32768 | 262144 | 2097152)
+ * arguments read from a copy in shared memory (2097152, DS_OPT_ARGS_SH), +4.1-4.4%, and the phases' shapes and
+ * ranges worked out once (4194304, DS_OPT_PH_SH), +1.4-1.5% (eighteenth session, H100) */
+#define DS_OPT_WS_DEFAULT (13 | 256 | 512 | 1024 | 2048 | 4096 | 32768 | 262144 | 2097152 | 4194304)
 #define DS_PROF 24 /* DIA_CUDA_DECODE_STEP_DEBUG & 8: marks per layer (16 phase ends, 4 inside the attention, 4 at its start) */
 
 enum { PH_QKV, PH_O, PH_CQ, PH_CO, PH_GU, PH_DOWN, PH_OUT /* the logits head */ };
@@ -174,7 +175,7 @@ struct ds_args {
                     * tiles in flight (not infl) for the tiles past the first `skip` of a phase whose ds_order
                     * index is in mask (1 q|k|v, 2 o, 4 cross q, 8 cross o, 16 gate_up, 32 down; 0: off) */
     int opt; /* DIA_CUDA_DECODE_STEP_OPT, bits (same results; default DS_OPT_DEFAULT = 1 | 2 | 4 | 8,
-              * DS_OPT_WS_DEFAULT = 1 | 4 | 8 | 256 | 512 | 1024 | 2048 | 4096 | 32768 | 262144 | 2097152 (8 does not apply where 256 / 512 do); H100 measurements of the eighth session in brackets): 1 L2
+              * DS_OPT_WS_DEFAULT = 1 | 4 | 8 | 256 | 512 | 1024 | 2048 | 4096 | 32768 | 262144 | 2097152 | 4194304 (8 does not apply where 256 / 512 do); H100 measurements of the eighth session in brackets): 1 L2
               * prefetch of the norm weights at the start; 2 L2 prefetch of the layer's attention K/V at
               * its start; 4 release/acquire grid barrier (3 -> 7: +3.5%); 8 an attention phase's K/V
               * loads between the block's arrival at the barrier before it and the wait, so that the
@@ -191,7 +192,10 @@ struct ds_args {
               * 677.5 vs 681.7 over a whole generation); 2097152 the arguments read from a copy in shared memory
               * (DS_OPT_ARGS_SH: eighteenth session, H100, same binary, 302861 vs 2400013: 751.7 / 751.0 vs 782.4 /
               * 782.5 at frames 20..220, 704.0 / 704.3 vs 735.1 / 735.0 at 1400..1600, 684.4 vs 714.2 over a whole
-              * generation); 256 / 512 head counters (ds_publish_heads, ds_wait_heads) instead of the grid
+              * generation; the 8-warp kernel: 631.5 / 631.4 vs 657.2 / 657.3 with 15 vs 2097167); 4194304 the phases'
+              * shapes and ranges worked out once (DS_OPT_PH_SH: eighteenth session, H100, same binary, 2400013 vs
+              * 6594317: 769.5 / 768.7 vs 780.8 / 781.7 at frames 20..220, 719.6 / 719.8 vs 729.8 / 730.1 at
+              * 1400..1600, 700.7 vs 710.4 over a whole generation); 256 / 512 head counters (ds_publish_heads, ds_wait_heads) instead of the grid
               * barrier before the self- / cross-attention (fifteenth session, H100, same binary, steps/s at
               * frames 20..220: 13 716.2 / 717.3, | 256 718.9 / 718.6, | 512 722.5 / 722.3, | 768 723.7 /
               * 724.1; a whole generation 650.4 vs 657.4 with both); 1024 the head counters published with one
@@ -395,9 +399,13 @@ static __device__ __forceinline__ void ds_range(const ds_wph &p, int *u0, int *u
     *u1 = (int)((long long)p.U * (ds_bid() + 1) / ds_nb());
 }
 
-/* OPT 4194304: each phase's shape (ds_phase) and this block's units of it (ds_range), worked out once at the
- * start (the launch's sizes are fixed) instead of at each phase: ds_range's two 64-bit divisions (a called
- * subroutine each) and ds_phase's division came between a phase's normed input and its first tile. */
+/* OPT 4194304 (the default): each phase's shape (ds_phase) and this block's units of it (ds_range), worked out
+ * once at the start (the launch's sizes are fixed) instead of at each phase: ds_range's two 64-bit divisions (a
+ * called subroutine each) and ds_phase's division came between a phase's normed input and its first tile
+ * (~0.4 us, DEBUG & 8 marks). Eighteenth session, H100, same binary, dia_generate B = 1: +1.5% at frames
+ * 20..220 (780.8 / 781.7 vs 769.5 / 768.7 steps/s), +1.4% at 1400..1600 (729.8 / 730.1 vs 719.6 / 719.8) and
+ * over a whole generation (710.4 vs 700.7). (The next normed phase's RMSNorm weights prefetched into L1 before
+ * the grid barrier, OPT 8388608 on branch wip/ph-sh: -0.4%, not kept.) */
 #define DS_OPT_PH_SH 4194304
 static __shared__ ds_wph ds_ph_sh[7];
 static __shared__ int ds_rg_sh[7][2];
@@ -1363,15 +1371,6 @@ static __device__ __noinline__ void ds_attention(const ds_args &a, const float *
     ds_mark(pm, mk + 1);
 }
 
-/* OPT 8388608: the RMSNorm weights of the phase after the next grid barrier prefetched into L1 before it,
- * each thread the 32 bytes it loads in ds_gemv (K = D <= 2048: one chunk of 256 a warp), so that after the
- * barrier only x is loaded from L2 */
-static __device__ __forceinline__ void ds_pf_norm(const ds_args &a, const float *g) {
-    if (!(a.opt & 8388608)) return;
-    const int w = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    if (w * 256 < a.D) asm volatile("prefetch.global.L1 [%0];" ::"l"(g + w * 256 + lane * 8));
-}
-
 /* The rest of an attention block after its q projection: the attention, the barrier, the output
  * projection (x += att . Wo), the barrier. Self- or cross-attention; marks mk .. mk + 4 (and the
  * ones inside the attention: 16, 17 self, 18, 19 cross). */
@@ -1390,7 +1389,6 @@ static __device__ __forceinline__ void ds_att_block(const ds_args &a, const ds_l
     ds_mark(pm, mk + 2);
     ds_project<WS>(a, L, self ? PH_O : PH_CO, a.att, a.QW, NULL, rg, red, sred, rope, xo);
     ds_mark(pm, mk + 3);
-    ds_pf_norm(a, L.norm[self ? 1 : 2]);
     ds_gsync(a, target);
     ds_mark(pm, mk + 4);
 }
@@ -1510,7 +1508,6 @@ __global__ void __launch_bounds__(WS ? DS_WS_THREADS : DS_THREADS, 1) k_decode_l
         ds_mark(pm, 13);
         ds_project<WS>(a, L, PH_DOWN, a.mlp, a.I, NULL, rg, red, sred, rope, xo);
         ds_mark(pm, 14);
-        if (l + 1 < a.nl) ds_pf_norm(a, a.L[l + 1].norm[0]);
         if (l + 1 < a.nl || a.ow) ds_gsync(a, &target);
         ds_mark(pm, 15);
     }
