@@ -280,12 +280,9 @@ static __device__ __forceinline__ int ds_nb(void) {
 static __device__ __forceinline__ void ds_csync(void) { asm volatile("bar.sync 1, %0;" ::"n"(DS_CWARPS * 32) : "memory"); }
 
 /* Grid-wide barrier among all blocks: a monotonic counter. ds_garrive: the block's arrival (thread 0,
- * after all its warps); ds_gwait: the wait for every block's. target: the count that ends the wait, thread
- * 0's, in shared memory (ds_tgt_sh): where a local variable, its address passed on to ds_attention put it
- * in local memory, loaded through L1 (and past it where evicted) at every barrier. */
-static __shared__ unsigned ds_tgt_sh;
+ * after all its warps); ds_gwait: the wait for every block's. */
 static __device__ __forceinline__ void ds_garrive(const ds_args &a, unsigned *target) {
-    if (threadIdx.x == 0) *target += ds_nb();
+    *target += ds_nb();
     ds_csync();
     if (a.dbg & 2) return;
     if (threadIdx.x == 0) {
@@ -590,10 +587,9 @@ static __device__ __forceinline__ void ds_produce_tile(unsigned n, unsigned C, u
 }
 /* WS: the producer (the first thread of the producer warp group) issues every weight tile of the step
  * in order: tile n into stage n % nst once the tile nst earlier has been consumed (empty) and the
- * tile infl earlier has landed (full). c: its cursor, in shared memory (the block's ds_cursor, which only
- * WS 0 uses otherwise): in the producer's local memory it was read through L1 at every tile. */
-static __device__ __noinline__ void ds_produce(const ds_args &a, unsigned char *ring, uint64_t *full, uint64_t *empty,
-                                               ds_cursor &c) {
+ * tile infl earlier has landed (full). */
+static __device__ __noinline__ void ds_produce(const ds_args &a, unsigned char *ring, uint64_t *full, uint64_t *empty) {
+    ds_cursor c;
     ds_cursor_init(a, c);
     const unsigned C = (unsigned)a.nst, F = (unsigned)a.infl;
     const __nv_bfloat16 *r1, *r2;
@@ -695,7 +691,7 @@ static __device__ __forceinline__ void ds_gemv(const ds_args &a, const ds_layer 
             }
         }
     }
-    float inv[2] = {1.0f, 1.0f}; /* (read by a select below: indexed by m, the array went to local memory) */
+    float inv[2] = {1.0f, 1.0f};
     if (g) {
 #pragma unroll
         for (int m = 0; m < 2; m++) {
@@ -767,8 +763,7 @@ static __device__ __forceinline__ void ds_gemv(const ds_args &a, const ds_layer 
                 v1 += rb[q * 16 + i * 2 + m];
                 if (pair) v2 += rb[q * 16 + (n + i) * 2 + m];
             }
-            const float im = m ? inv[1] : inv[0];
-            v1 *= im, v2 *= im;
+            v1 *= inv[m], v2 *= inv[m];
             switch (phe) {
             case PH_QKV: {
                 const int hh = u / (DS_HD / 2), j = u % (DS_HD / 2) + i;
@@ -1441,7 +1436,7 @@ __global__ void __launch_bounds__(WS ? DS_WS_THREADS : DS_THREADS, 1) k_decode_l
 #ifdef __CUDA_ARCH_FEAT_SM90_ALL /* sm_90a (the PTX for other devices: the registers stay split evenly) */
             asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;" ::"n"(DS_PREGS));
 #endif
-            if (threadIdx.x == DS_THREADS) ds_produce((a_.opt & DS_OPT_ARGS_SH) ? ds_a_sh : a_, ring, full, empty, *cur);
+            if (threadIdx.x == DS_THREADS) ds_produce((a_.opt & DS_OPT_ARGS_SH) ? ds_a_sh : a_, ring, full, empty);
             return;
         }
 #ifdef __CUDA_ARCH_FEAT_SM90_ALL
@@ -1487,8 +1482,7 @@ __global__ void __launch_bounds__(WS ? DS_WS_THREADS : DS_THREADS, 1) k_decode_l
     ds_csync();
     ds_mark(ds_prof_base(a) ? ds_prof_base(a) + a.nl * DS_PROF : NULL, 0);
     ds_ring rg = {ring, full, cur, empty, nst, 0, 0u, 0u};
-    unsigned &target = ds_tgt_sh;
-    if (threadIdx.x == 0) target = 0u;
+    unsigned target = 0;
     for (int l = 0; l < a_.nl; l++) {
         const ds_args *ap = (a_.opt & DS_OPT_ARGS_SH) ? &ds_a_sh : &a_;
         asm volatile("" : "+l"(ap)); /* see ds_bid */
