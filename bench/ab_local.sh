@@ -1,0 +1,22 @@
+#!/bin/bash
+# bench/ab_local.sh - eighteenth session, one device call (carry=["ab_old"], ab_old/ from `bench_ab.sh prepare REV`):
+# the kernel without local memory on its paths (the grid barrier's target in shared memory, the norm factor read
+# by a select instead of an index, the producer's cursor in shared memory) against REV's kernel built beside it.
+# The decode-step test, then dia_generate B = 1 of both binaries interleaved; the SASS's local accesses -> $OUT.
+set -u
+. bench/ab_gen.sh # the build, the model, gen(), gpu_tests()
+gpu_tests test_decode_step_kernel || echo "TEST FAILED"
+CBLAS_DIR=$(dirname "$(find /usr/include -name cblas.h 2>/dev/null | head -1)")
+rm -rf /tmp/old && mkdir -p /tmp/old && tar --exclude=./ab_old --exclude=./build-cuda -cf - . | tar -xf - -C /tmp/old && cp -r ab_old/. /tmp/old/
+(cd /tmp/old && make CUDA=1 BUILD=build-cuda DEPS_PREFIX=/tmp/deps "CFLAGS=-I$CBLAS_DIR" -j16 build-cuda/bench/bench_cuda \
+  > /tmp/old_build.log 2>&1) && echo "old build ok" || { echo "old build failed"; tail -20 /tmp/old_build.log; }
+OLDB=/tmp/old/build-cuda/bench/bench_cuda
+for W in 20 1400; do export W; for rep in 1 2; do
+  B=$OLDB gen "old (REV) " 200 X=1; gen "new       " 200 X=1
+done; done
+unset W
+B=$OLDB gen "old (REV) " 3000 X=1; gen "new       " 3000 X=1
+CUOBJ=$(command -v cuobjdump || echo /usr/local/cuda/bin/cuobjdump)
+$CUOBJ -sass build-cuda/obj/kernels/cuda/cuda_decode_step.o > /tmp/ds.sass 2>&1; gzip -c /tmp/ds.sass > ${OUT:-/tmp}/ds_new.sass.gz
+echo "LDL/STL: $(grep -c 'LDL\|STL' /tmp/ds.sass)"
+nvidia-smi --query-gpu=name --format=csv,noheader
