@@ -1181,7 +1181,7 @@ static void test_decode_step_kernel(void **state) {
     const char *texts[5] = {TEXT0, longtext, longtext, longtext, longtext};
     const int T = 7, nsteps[5] = {70, 280, 280, 280, 280};
     const char *opt0 = getenv("DIA_CUDA_DECODE_STEP_OPT");
-    const int opt = opt0 ? atoi(opt0) : 15 | 2097152 | 4194304; /* unset: the 8-warp kernel's default, DS_OPT_DEFAULT */
+    const int opt = opt0 ? atoi(opt0) : 15 | 2097152 | 4194304 | 16777216; /* unset: the 8-warp kernel's default, DS_OPT_DEFAULT */
     for (int run = 0; run < 5; run++) { /* runs 3, 4: the attention on tensor cores (OPT 32768) in both kernels */
         const int steps = nsteps[run];
         dia_model *mr = run == 4 ? m2 : m;
@@ -1208,12 +1208,13 @@ static void test_decode_step_kernel(void **state) {
         if (run == 1) /* the producer warp group's default: those, q and cross q written with epochs, their loads the
                        * waits (4096; then only the k / v heads are counted), tensor cores for units of >= 2 query heads
                        * (32768: none here), the first unit's q loaded before its K/V (262144), the arguments read
-                       * from shared memory (2097152), the phases' ranges worked out once (4194304) */
-            snprintf(optw, sizeof optw, "%d", (atoi(optv) & ~8) | heads | 4096 | 32768 | 262144 | 2097152 | 4194304);
+                       * from shared memory (2097152), the phases' ranges worked out once (4194304), the norm factor by
+                       * one rsqrt (16777216) */
+            snprintf(optw, sizeof optw, "%d", (atoi(optv) & ~8) | heads | 4096 | 32768 | 262144 | 2097152 | 4194304 | 16777216);
         if (run == 2) /* the head counters without the epochs (q counted too), with units of G query heads */
             snprintf(optw, sizeof optw, "%d", (atoi(optv) & ~8) | heads);
         if (run >= 3) /* the attention on tensor cores (32768: units of >= 2 query heads) with the default's other bits */
-            snprintf(optw, sizeof optw, "%d", (atoi(optv) & ~(2 | 8)) | heads | 4096 | 262144 | 2097152 | 4194304);
+            snprintf(optw, sizeof optw, "%d", (atoi(optv) & ~(2 | 8)) | heads | 4096 | 262144 | 2097152 | 4194304 | 16777216);
         setenv("DIA_CUDA_DECODE_STEP_OPT", optw, 1);
         float *ws = act_run(mr, &texts[run], 1, tok, T, steps);
         const long used_ws = step_launches() - l0 - used;

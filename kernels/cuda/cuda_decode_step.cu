@@ -129,7 +129,7 @@ static_assert(DS_CHUNK == 32 || DS_CHUNK == 16, "attention chunks of 32 or 16 ke
 #define DS_HD 128
 #define DS_MAXG 4 /* query heads per kv head */
 #define DS_XO 64  /* rows of x per block (D <= DS_XO * blocks) */
-#define DS_OPT_DEFAULT (15 | 2097152 | 4194304) /* DIA_CUDA_DECODE_STEP_OPT when unset (ds_args.opt): the measured best */
+#define DS_OPT_DEFAULT (15 | 2097152 | 4194304 | 16777216) /* DIA_CUDA_DECODE_STEP_OPT when unset (ds_args.opt): the measured best */
 /* ... with the producer warp group: without the K/V L2 prefetch (2), +0.8-1.0%; with the head counters
  * (256 | 512) instead of the grid barriers before the attention phases, +1.0%, published with one fence
  * (1024) and the warps' attention partials merged with all loads at once (2048), +1.1% more (fifteenth
@@ -137,8 +137,9 @@ static_assert(DS_CHUNK == 32 || DS_CHUNK == 16, "attention chunks of 32 or 16 ke
  * of >= 2 query heads on tensor cores (32768), +1.0% more past ~1400 keys (sixteenth session, H100); the
  * first unit's q loaded once before its K/V loads (262144), +0.6-0.8% (seventeenth session, H100); the launch's
  * arguments read from a copy in shared memory (2097152, DS_OPT_ARGS_SH), +4.1-4.4%, and the phases' shapes and
- * ranges worked out once (4194304, DS_OPT_PH_SH), +1.4-1.5% (eighteenth session, H100) */
-#define DS_OPT_WS_DEFAULT (13 | 256 | 512 | 1024 | 2048 | 4096 | 32768 | 262144 | 2097152 | 4194304)
+ * ranges worked out once (4194304, DS_OPT_PH_SH), +1.4-1.5%, the norm factor by one rsqrt (16777216,
+ * DS_OPT_RSQRT), +0.8-1.0% (eighteenth session, H100) */
+#define DS_OPT_WS_DEFAULT (13 | 256 | 512 | 1024 | 2048 | 4096 | 32768 | 262144 | 2097152 | 4194304 | 16777216)
 #define DS_PROF 24 /* DIA_CUDA_DECODE_STEP_DEBUG & 8: marks per layer (16 phase ends, 4 inside the attention, 4 at its start) */
 
 enum { PH_QKV, PH_O, PH_CQ, PH_CO, PH_GU, PH_DOWN, PH_OUT /* the logits head */ };
@@ -174,8 +175,8 @@ struct ds_args {
     int infl2;     /* WS, DIA_CUDA_DECODE_STEP_INFLIGHT2 = mask | F2 << 8 | skip << 16 (default DS_WS_INFLIGHT2): F2
                     * tiles in flight (not infl) for the tiles past the first `skip` of a phase whose ds_order
                     * index is in mask (1 q|k|v, 2 o, 4 cross q, 8 cross o, 16 gate_up, 32 down; 0: off) */
-    int opt; /* DIA_CUDA_DECODE_STEP_OPT, bits (same results; default DS_OPT_DEFAULT = 1 | 2 | 4 | 8,
-              * DS_OPT_WS_DEFAULT = 1 | 4 | 8 | 256 | 512 | 1024 | 2048 | 4096 | 32768 | 262144 | 2097152 | 4194304 (8 does not apply where 256 / 512 do); H100 measurements of the eighth session in brackets): 1 L2
+    int opt; /* DIA_CUDA_DECODE_STEP_OPT, bits (same results, 16777216 up to the norm factor's last double bit; default DS_OPT_DEFAULT = 1 | 2 | 4 | 8 | 2097152 | 4194304 | 16777216,
+              * DS_OPT_WS_DEFAULT = 1 | 4 | 8 | 256 | 512 | 1024 | 2048 | 4096 | 32768 | 262144 | 2097152 | 4194304 | 16777216 (8 does not apply where 256 / 512 do); H100 measurements of the eighth session in brackets): 1 L2
               * prefetch of the norm weights at the start; 2 L2 prefetch of the layer's attention K/V at
               * its start; 4 release/acquire grid barrier (3 -> 7: +3.5%); 8 an attention phase's K/V
               * loads between the block's arrival at the barrier before it and the wait, so that the
@@ -195,7 +196,9 @@ struct ds_args {
               * generation; the 8-warp kernel: 631.5 / 631.4 vs 657.2 / 657.3 with 15 vs 2097167); 4194304 the phases'
               * shapes and ranges worked out once (DS_OPT_PH_SH: eighteenth session, H100, same binary, 2400013 vs
               * 6594317: 769.5 / 768.7 vs 780.8 / 781.7 at frames 20..220, 719.6 / 719.8 vs 729.8 / 730.1 at
-              * 1400..1600, 700.7 vs 710.4 over a whole generation); 256 / 512 head counters (ds_publish_heads, ds_wait_heads) instead of the grid
+              * 1400..1600, 700.7 vs 710.4 over a whole generation); 16777216 the norm factor by one rsqrt
+              * (DS_OPT_RSQRT: eighteenth session, H100, same binary, 6594317 vs 23371533: 781.7 / 781.8 / 780.1 vs
+              * 789.6 / 787.9 / 787.9 at frames 20..220, 704.7 vs 710.7 over a whole generation); 256 / 512 head counters (ds_publish_heads, ds_wait_heads) instead of the grid
               * barrier before the self- / cross-attention (fifteenth session, H100, same binary, steps/s at
               * frames 20..220: 13 716.2 / 717.3, | 256 718.9 / 718.6, | 512 722.5 / 722.3, | 768 723.7 /
               * 724.1; a whole generation 650.4 vs 657.4 with both); 1024 the head counters published with one
@@ -654,10 +657,13 @@ static __device__ __forceinline__ float *ds_embed(const ds_args &a, int *ids) {
     return xe;
 }
 
-/* OPT 16777216: the RMSNorm factor as rsqrt(t * (1 / D) + eps) (1 / D worked out once at the start: the normed
- * phases' K is D) instead of 1 / sqrt(t / K + eps): one double rsqrt instead of two divisions and a square root
- * on the way from a phase's input to its epilogue. The same value where D is a power of two (t / D exact), up
- * to rsqrt's last bit in double (the factor is rounded to float). */
+/* OPT 16777216 (the default): the RMSNorm factor as rsqrt(t * (1 / D) + eps) (1 / D worked out once at the start:
+ * the normed phases' K is D) instead of 1 / sqrt(t / K + eps): one double rsqrt instead of two divisions and a
+ * square root on the way from a phase's input to its epilogue. The same value where D is a power of two (t / D
+ * exact), up to rsqrt's last bit in double (the factor is then rounded to float; the op-by-op path and the CPU
+ * keep 1 / sqrt). Eighteenth session, H100, same binary, dia_generate B = 1: +1.0% at frames 20..220 (789.6 /
+ * 787.9 / 787.9 vs 781.7 / 781.8 / 780.1 steps/s), +0.8% at 1400..1600 (729.1 / 729.0 / 729.7 vs 723.3 / 722.5
+ * / 724.7), +0.9% over a whole generation (710.7 vs 704.7). */
 #define DS_OPT_RSQRT 16777216
 static __shared__ double ds_rd_sh;
 
