@@ -667,6 +667,17 @@ static __device__ __forceinline__ float *ds_embed(const ds_args &a, int *ids) {
 #define DS_OPT_RSQRT 16777216
 static __shared__ double ds_rd_sh;
 
+/* The RMSNorm factor of row m from the warps' sums of squares in sred [DS_CWARPS][2]. (Called after a normed
+ * phase's first tile's block barrier, not after a barrier of its own before the tile: each warp starts on the
+ * first tile once its own input has come, and the sums and the rsqrt can overlap the epilogue's sums of the
+ * warps' partials.) */
+static __device__ __forceinline__ float ds_norm_inv(const ds_args &a, const float *sred, int K, int m) {
+    float t = 0.0f;
+    for (int i = 0; i < DS_CWARPS; i++) t += sred[i * 2 + m];
+    if (a.opt & DS_OPT_RSQRT) return (float)rsqrt(fma((double)t, ds_rd_sh, (double)a.eps));
+    return (float)(1.0 / sqrt((double)t / (double)K + (double)a.eps));
+}
+
 /* One projection phase for this block. xin: f32 [2, K] rows `xs` apart (written in this kernel:
  * read through L2); g: the RMSNorm scale (NULL: no norm). red: shared [2][DS_CWARPS][16],
  * sred: shared [DS_CWARPS][2]. */
@@ -704,20 +715,12 @@ static __device__ __forceinline__ void ds_gemv(const ds_args &a, const ds_layer 
             }
         }
     }
-    float inv[2] = {1.0f, 1.0f};
-    if (g) {
+    float inv = 1.0f; /* the RMSNorm factor of this thread's row in the epilogue (threadIdx.x & 1) */
+    if (g) { /* the warps' sums of squares; the factor after the first tile's block barrier (ds_norm_inv) */
 #pragma unroll
         for (int m = 0; m < 2; m++) {
             const float t = cu_warp_sum(ss[m]);
             if (lane == 0) sred[w * 2 + m] = t;
-        }
-        ds_csync();
-#pragma unroll
-        for (int m = 0; m < 2; m++) {
-            float t = 0.0f;
-            for (int i = 0; i < DS_CWARPS; i++) t += sred[i * 2 + m];
-            if (a.opt & DS_OPT_RSQRT) inv[m] = (float)rsqrt(fma((double)t, ds_rd_sh, (double)a.eps));
-            else inv[m] = (float)(1.0 / sqrt((double)t / (double)K + (double)a.eps));
         }
     }
     int u0, u1;
@@ -759,6 +762,7 @@ static __device__ __forceinline__ void ds_gemv(const ds_args &a, const ds_layer 
         const float tot = ds_warp_sum16(v16, lane);
         if (!(lane & 1)) rb[w * 16 + ((lane >> 1) & 15)] = tot;
         ds_csync(); /* every warp is done with the tile's stage: the tile DS_STAGES ahead goes there */
+        if (g && u == u0) inv = ds_norm_inv(a, sred, K, threadIdx.x & 1); /* (every warp's sums of squares are in) */
         if (threadIdx.x == DS_ISSUER) {
             if (WS) mb_arrive(&rg.empty[su]);
             else ds_issue(a, *rg.cur, rg.ring, rg.full);
@@ -777,7 +781,7 @@ static __device__ __forceinline__ void ds_gemv(const ds_args &a, const ds_layer 
                 v1 += rb[q * 16 + i * 2 + m];
                 if (pair) v2 += rb[q * 16 + (n + i) * 2 + m];
             }
-            v1 *= inv[m], v2 *= inv[m];
+            v1 *= inv, v2 *= inv; /* (m = threadIdx.x & 1) */
             switch (phe) {
             case PH_QKV: {
                 const int hh = u / (DS_HD / 2), j = u % (DS_HD / 2) + i;
