@@ -889,6 +889,7 @@ static __device__ __forceinline__ int ds_att_unit(const int *len, int Hq, int G,
     int GU = opt & 32 ? G : 1; /* the fewest heads per unit that fit the grid (G if none) */
     while (GU < G && (Hq / GU * (s0 + s1) > (int)ds_nb() || G % GU)) GU++;
     const int Hu = Hq / GU;
+    if (!t) return Hu * (s0 + s1); /* (t NULL: the number of units) */
     if (u >= Hu * (s0 + s1)) return 0;
     t->r = u < Hu * s0 ? 0 : 1;
     const int uu = t->r ? u - Hu * s0 : u;
@@ -902,6 +903,11 @@ static __device__ __forceinline__ int ds_att_unit(const int *len, int Hq, int G,
  * (seventeenth session, DEBUG & 8). c: the calling warp's chunk. */
 static __shared__ ds_unit ds_u0_sh[2];
 static __shared__ int ds_u0_has_sh[2];
+/* OPT 67108864: the number of units of the self- (0) and the cross-attention (1), worked out at the start, so that
+ * a block sees that it has no further unit without ds_att_unit's divisions (on its way to the grid barrier after
+ * the phase), and the block barriers that only a further unit needs are left out */
+#define DS_OPT_ATT_SYNC 67108864
+static __shared__ int ds_natt_sh[2];
 static __device__ __forceinline__ int ds_first_unit(int ph, ds_unit *t) {
     *t = ds_u0_sh[ph];
     t->c = t->seg * DS_CWARPS + (threadIdx.x >> 5);
@@ -1262,7 +1268,9 @@ static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, G = Hq / Hkv;
     ds_unit t;
     int ok = ds_first_unit(self ? 0 : 1, &t);
-    for (int u = ds_bid(); ok; u += ds_nb(), ok = ds_att_unit(len, Hq, G, a.opt, u, &t)) {
+    const bool lean = a.opt & DS_OPT_ATT_SYNC;
+    const int nu = lean ? ds_natt_sh[self ? 0 : 1] : 0;
+    for (int u = ds_bid(); ok; u += ds_nb(), ok = (!lean || u < nu) && ds_att_unit(len, Hq, G, a.opt, u, &t)) {
         const bool has = t.c * DS_CHUNK < t.Lr;
         if (hneed && (a.opt & 4096)) { /* OPT 4096: q with its epochs (the wait is the load); self: k, v counted */
             if (threadIdx.x < t.GU * 32) {
@@ -1296,7 +1304,7 @@ static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *
         }
         if (threadIdx.x < t.GU * 32 && !(hneed && (a.opt & 4096)))
             ((float4 *)qsm)[threadIdx.x] = __ldcg((const float4 *)(q + (size_t)t.r * a.QW + (size_t)t.g * DS_HD) + threadIdx.x);
-        ds_csync();
+        if (!(lean && hneed && (a.opt & 4096))) ds_csync(); /* (OPT 4096: q came in before the barrier above) */
         if (u == (int)ds_bid()) ds_mark(pm, mk);
         float *Pw = psm + (size_t)w * DS_MAXG * DS_PSTRIDE;
         if (has && ds_use_mma(a.opt, t)) {
@@ -1356,7 +1364,7 @@ static __device__ __forceinline__ void ds_attend(const ds_args &a, const float *
                 ds_put_att(a, t.r, h, o4, l);
             }
         }
-        ds_csync(); /* qsm, psm and flag are reused by the next unit */
+        if (!lean || u + (int)ds_nb() < nu) ds_csync(); /* qsm, psm and flag are reused by the next unit */
     }
 }
 
@@ -1480,6 +1488,7 @@ __global__ void __launch_bounds__(WS ? DS_WS_THREADS : DS_THREADS, 1) k_decode_l
         const int i = threadIdx.x;
         ds_unit t = {0, 0, 0, 0, 0, 0, 0, 0};
         ds_u0_has_sh[i] = ds_att_unit(i ? a.clen : a.kvlen, i ? a.CH : a.H, i ? a.CH / a.CKV : a.H / a.KV, a.opt, ds_bid(), &t);
+        ds_natt_sh[i] = ds_att_unit(i ? a.clen : a.kvlen, i ? a.CH : a.H, i ? a.CH / a.CKV : a.H / a.KV, a.opt, 0, NULL);
         ds_u0_sh[i] = t;
     }
     if (threadIdx.x == 0) ds_rd_sh = 1.0 / (double)a.D; /* (DS_OPT_RSQRT) */
