@@ -1181,7 +1181,7 @@ static void test_decode_step_kernel(void **state) {
     const char *texts[5] = {TEXT0, longtext, longtext, longtext, longtext};
     const int T = 7, nsteps[5] = {70, 280, 280, 280, 280};
     const char *opt0 = getenv("DIA_CUDA_DECODE_STEP_OPT");
-    const int opt = opt0 ? atoi(opt0) : 15 | 2097152 | 4194304 | 16777216; /* unset: the 8-warp kernel's default, DS_OPT_DEFAULT */
+    const int opt = opt0 ? atoi(opt0) : 15 | 2097152 | 4194304 | 16777216 | 67108864; /* unset: the 8-warp kernel's default, DS_OPT_DEFAULT */
     for (int run = 0; run < 5; run++) { /* runs 3, 4: the attention on tensor cores (OPT 32768) in both kernels */
         const int steps = nsteps[run];
         dia_model *mr = run == 4 ? m2 : m;

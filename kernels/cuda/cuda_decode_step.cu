@@ -129,7 +129,7 @@ static_assert(DS_CHUNK == 32 || DS_CHUNK == 16, "attention chunks of 32 or 16 ke
 #define DS_HD 128
 #define DS_MAXG 4 /* query heads per kv head */
 #define DS_XO 64  /* rows of x per block (D <= DS_XO * blocks) */
-#define DS_OPT_DEFAULT (15 | 2097152 | 4194304 | 16777216) /* DIA_CUDA_DECODE_STEP_OPT when unset (ds_args.opt): the measured best */
+#define DS_OPT_DEFAULT (15 | 2097152 | 4194304 | 16777216 | 67108864) /* DIA_CUDA_DECODE_STEP_OPT when unset (ds_args.opt): the measured best */
 /* ... with the producer warp group: without the K/V L2 prefetch (2), +0.8-1.0%; with the head counters
  * (256 | 512) instead of the grid barriers before the attention phases, +1.0%, published with one fence
  * (1024) and the warps' attention partials merged with all loads at once (2048), +1.1% more (fifteenth
@@ -138,8 +138,9 @@ static_assert(DS_CHUNK == 32 || DS_CHUNK == 16, "attention chunks of 32 or 16 ke
  * first unit's q loaded once before its K/V loads (262144), +0.6-0.8% (seventeenth session, H100); the launch's
  * arguments read from a copy in shared memory (2097152, DS_OPT_ARGS_SH), +4.1-4.4%, and the phases' shapes and
  * ranges worked out once (4194304, DS_OPT_PH_SH), +1.4-1.5%, the norm factor by one rsqrt (16777216,
- * DS_OPT_RSQRT), +0.8-1.0% (eighteenth session, H100) */
-#define DS_OPT_WS_DEFAULT (13 | 256 | 512 | 1024 | 2048 | 4096 | 32768 | 262144 | 2097152 | 4194304 | 16777216)
+ * DS_OPT_RSQRT), +0.8-1.0%, and the attention's unit count at the start (67108864, DS_OPT_ATT_SYNC), +0.9-1.2%
+ * (eighteenth session, H100) */
+#define DS_OPT_WS_DEFAULT (13 | 256 | 512 | 1024 | 2048 | 4096 | 32768 | 262144 | 2097152 | 4194304 | 16777216 | 67108864)
 #define DS_PROF 24 /* DIA_CUDA_DECODE_STEP_DEBUG & 8: marks per layer (16 phase ends, 4 inside the attention, 4 at its start) */
 
 enum { PH_QKV, PH_O, PH_CQ, PH_CO, PH_GU, PH_DOWN, PH_OUT /* the logits head */ };
@@ -175,8 +176,8 @@ struct ds_args {
     int infl2;     /* WS, DIA_CUDA_DECODE_STEP_INFLIGHT2 = mask | F2 << 8 | skip << 16 (default DS_WS_INFLIGHT2): F2
                     * tiles in flight (not infl) for the tiles past the first `skip` of a phase whose ds_order
                     * index is in mask (1 q|k|v, 2 o, 4 cross q, 8 cross o, 16 gate_up, 32 down; 0: off) */
-    int opt; /* DIA_CUDA_DECODE_STEP_OPT, bits (same results, 16777216 up to the norm factor's last double bit; default DS_OPT_DEFAULT = 1 | 2 | 4 | 8 | 2097152 | 4194304 | 16777216,
-              * DS_OPT_WS_DEFAULT = 1 | 4 | 8 | 256 | 512 | 1024 | 2048 | 4096 | 32768 | 262144 | 2097152 | 4194304 | 16777216 (8 does not apply where 256 / 512 do); H100 measurements of the eighth session in brackets): 1 L2
+    int opt; /* DIA_CUDA_DECODE_STEP_OPT, bits (same results, 16777216 up to the norm factor's last double bit; default DS_OPT_DEFAULT = 1 | 2 | 4 | 8 | 2097152 | 4194304 | 16777216 | 67108864,
+              * DS_OPT_WS_DEFAULT = 1 | 4 | 8 | 256 | 512 | 1024 | 2048 | 4096 | 32768 | 262144 | 2097152 | 4194304 | 16777216 | 67108864 (8 does not apply where 256 / 512 do); H100 measurements of the eighth session in brackets): 1 L2
               * prefetch of the norm weights at the start; 2 L2 prefetch of the layer's attention K/V at
               * its start; 4 release/acquire grid barrier (3 -> 7: +3.5%); 8 an attention phase's K/V
               * loads between the block's arrival at the barrier before it and the wait, so that the
@@ -198,7 +199,10 @@ struct ds_args {
               * 6594317: 769.5 / 768.7 vs 780.8 / 781.7 at frames 20..220, 719.6 / 719.8 vs 729.8 / 730.1 at
               * 1400..1600, 700.7 vs 710.4 over a whole generation); 16777216 the norm factor by one rsqrt
               * (DS_OPT_RSQRT: eighteenth session, H100, same binary, 6594317 vs 23371533: 781.7 / 781.8 / 780.1 vs
-              * 789.6 / 787.9 / 787.9 at frames 20..220, 704.7 vs 710.7 over a whole generation); 256 / 512 head counters (ds_publish_heads, ds_wait_heads) instead of the grid
+              * 789.6 / 787.9 / 787.9 at frames 20..220, 704.7 vs 710.7 over a whole generation); 67108864 the
+              * attention's unit count at the start (DS_OPT_ATT_SYNC: eighteenth session, H100, same binary, 23371533
+              * vs 90480397: 793.6 / 794.7 / 794.4 vs 801.4 / 801.6 / 801.5 at frames 20..220, 715.6 vs 723.2 over a
+              * whole generation); 256 / 512 head counters (ds_publish_heads, ds_wait_heads) instead of the grid
               * barrier before the self- / cross-attention (fifteenth session, H100, same binary, steps/s at
               * frames 20..220: 13 716.2 / 717.3, | 256 718.9 / 718.6, | 512 722.5 / 722.3, | 768 723.7 /
               * 724.1; a whole generation 650.4 vs 657.4 with both); 1024 the head counters published with one
@@ -903,9 +907,12 @@ static __device__ __forceinline__ int ds_att_unit(const int *len, int Hq, int G,
  * (seventeenth session, DEBUG & 8). c: the calling warp's chunk. */
 static __shared__ ds_unit ds_u0_sh[2];
 static __shared__ int ds_u0_has_sh[2];
-/* OPT 67108864: the number of units of the self- (0) and the cross-attention (1), worked out at the start, so that
- * a block sees that it has no further unit without ds_att_unit's divisions (on its way to the grid barrier after
- * the phase), and the block barriers that only a further unit needs are left out */
+/* OPT 67108864 (the default): the number of units of the self- (0) and the cross-attention (1), worked out at the
+ * start, so that a block sees that it has no further unit without ds_att_unit's divisions (on its way to the grid
+ * barrier after the phase), and the block barriers that only a further unit needs are left out (and, with 4096,
+ * the one after q came in). Eighteenth session, H100, same binary, dia_generate B = 1: +0.9% at frames 20..220
+ * (801.4 / 801.6 / 801.5 vs 793.6 / 794.7 / 794.4 steps/s), +1.2% at 1400..1600 (743.0 / 743.5 / 744.9 vs 734.5 /
+ * 734.7 / 736.0), +1.1% over a whole generation (723.2 vs 715.6). */
 #define DS_OPT_ATT_SYNC 67108864
 static __shared__ int ds_natt_sh[2];
 static __device__ __forceinline__ int ds_first_unit(int ph, ds_unit *t) {
