@@ -1,9 +1,9 @@
 /* cuda_decode_step.cu - every decoder layer of a B = 1 decode step (the CFG pair: 2 rows) in one
  * persistent kernel (backend slot `decode_layers`), the default for such steps
  * (DIA_CUDA_DECODE_STEP=0: op by op). Correct (test_decode_step_kernel). On the H100 (the producer
- * warp group below, the default there) dia_generate at B = 1 runs ~753 steps/s at positions 21..220
- * and ~681 over a whole generation (seventeenth session; ~724 and ~652-657 in the fifteenth; 573 op
- * by op in the eleventh; docs/performance.md).
+ * warp group below, the default there) dia_generate at B = 1 runs ~802 steps/s at positions 21..220
+ * and ~722 over a whole generation (eighteenth session; ~753 and ~681 in the seventeenth, ~724 and
+ * ~652-657 in the fifteenth; 573 op by op in the eleventh; docs/performance.md).
  *
  * At 2 rows a step is a stream of ~2.5 GB of weights with small reductions between the
  * projections (RMSNorm, attention). As separate kernels each projection pays its ramp-up and tail
