@@ -1438,6 +1438,7 @@ static __device__ __forceinline__ void ds_att_block(const ds_args &a, const ds_l
  * barriers after the attention phases 2.47 -> 1.84 and 2.37 -> 1.66. (3.4 KB of static shared memory.) */
 #define DS_OPT_ARGS_SH 2097152
 static __shared__ __align__(16) ds_args ds_a_sh;
+static_assert(sizeof(ds_args) % 8 == 0, "the arguments are copied to shared memory in 8-byte words");
 
 template <int WS>
 __global__ void __launch_bounds__(WS ? DS_WS_THREADS : DS_THREADS, 1) k_decode_layers(const __grid_constant__ ds_args a_) {
