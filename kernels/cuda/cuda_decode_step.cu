@@ -108,8 +108,13 @@
  * 739.6 vs 737.4 / 737.7 / 736.4 steps/s and 735.3 / 735.0 vs 734.3 / 733.6 at frames 20..220,
  * 684.0 / 683.9 vs 682.8 / 680.7 and 682.0 / 682.2 vs 681.5 / 681.6 at 1400..1600, 668.5 vs 667.0 and
  * 666.0 vs 665.3 over a whole generation (+0.1-0.3%); 3 in flight, or down's tiles at 2 as well (all,
- * or past its first 3), no better (down's first tiles at 2: -2.4%). */
-#define DS_WS_INFLIGHT2 (16 | 2 << 8)
+ * or past its first 3), no better (down's first tiles at 2: -2.4%). Eighteenth session, after that session's
+ * changes: gate_up's first 8 tiles at 1 in flight, the rest at 2 (skip 8), so that fewer bytes are in flight
+ * around the grid barrier after cross o (H100, same binary, two calls: 803.5 / 803.8 and 806.4 / 806.4 vs
+ * 800.2 / 800.0 and 802.1 / 802.1 steps/s at frames 20..220, 747.1 / 747.0 and 746.9 / 746.8 vs 744.0 / 743.8
+ * and 744.0 / 743.7 at 1400..1600, 724.8 vs 722.8 over a whole generation: +0.3-0.5%; skip 2 or 4 +-0, gate_up
+ * at 1 +-0; 6 ring stages +1.1% at 20..220 but -0.1% over a whole generation, 4 stages -1.7%). */
+#define DS_WS_INFLIGHT2 (16 | 2 << 8 | 8 << 16)
 #define DS_WS_REGS(launch) (2 * DS_CREGS + DS_PREGS <= 3 * (launch))
 static_assert(DS_STAGES <= DS_MAXST, "the shared-memory layout holds DS_MAXST ring barriers");
 #define DS_MAXL 24
