@@ -6,6 +6,9 @@
 #   gpu_tests FILTER [VAR=VALUE ...]  the GPU tests (FILTER: cmocka's pattern, "" for all) with those
 #                                     environment variables; prints their summary lines (output in
 #                                     /tmp/suite.txt); fails unless they passed
+#   build_beside DIR OVERLAY LABEL [JOBS]  this tree (without ab_old/ and build-cuda/) copied to DIR with
+#                                     OVERLAY's files laid over it (e.g. ab_old/: an earlier kernel), and its
+#                                     bench_cuda built there (DIR/build-cuda/bench/bench_cuda; log DIR.build.log)
 PHASES="env build model" bash bench/bench_cuda.sh 2>&1 | grep "build ok\|FAILED\|rror\|MODEL" | head -5
 export LD_LIBRARY_PATH=/tmp/deps/usr/lib/x86_64-linux-gnu
 B=./build-cuda/bench/bench_cuda M=${MODEL:-/tmp/dia-full}
@@ -17,4 +20,10 @@ gpu_tests() { local f=$1; shift
   env "$@" DIA_TEST_CUDA=1 ${f:+DIA_TEST_FILTER=$f} CMOCKA_MESSAGE_OUTPUT=stdout timeout 240 ./build-cuda/tests/test_cuda > /tmp/suite.txt 2>&1
   grep "decode-step kernel\|producer warp group\|PASSED\|FAILED\|SKIPPED  \]\|rror" /tmp/suite.txt | head -20
   grep -q "PASSED  \]" /tmp/suite.txt && ! grep -q "FAILED" /tmp/suite.txt
+}
+build_beside() { local d=$1 ov=$2 lab=$3 j=${4:-16} cb
+  cb=$(dirname "$(find /usr/include -name cblas.h 2>/dev/null | head -1)")
+  rm -rf "$d" && mkdir -p "$d" && tar --exclude=./ab_old --exclude=./build-cuda -cf - . | tar -xf - -C "$d" && cp -r "$ov"/. "$d"/
+  (cd "$d" && make CUDA=1 BUILD=build-cuda DEPS_PREFIX=/tmp/deps "CFLAGS=-I$cb" -j"$j" build-cuda/bench/bench_cuda > "$d.build.log" 2>&1) \
+    && echo "$lab build ok" || { echo "$lab build failed"; tail -20 "$d.build.log"; }
 }

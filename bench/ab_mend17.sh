@@ -5,10 +5,7 @@
 set -u
 . bench/ab_gen.sh # the build, the model, gen(), gpu_tests()
 gpu_tests test_decode_step_kernel || echo "TEST FAILED"
-CBLAS_DIR=$(dirname "$(find /usr/include -name cblas.h 2>/dev/null | head -1)")
-rm -rf /tmp/old && mkdir -p /tmp/old && tar --exclude=./ab_old -cf - . | tar -xf - -C /tmp/old && cp -r ab_old/. /tmp/old/
-(cd /tmp/old && make CUDA=1 BUILD=build-cuda DEPS_PREFIX=/tmp/deps "CFLAGS=-I$CBLAS_DIR" -j16 build-cuda/bench/bench_cuda \
-  > /tmp/old_build.log 2>&1) && echo "old build ok" || { echo "old build failed"; tail -20 /tmp/old_build.log; }
+build_beside /tmp/old ab_old old
 for rep in 1 2; do B=/tmp/old/build-cuda/bench/bench_cuda gen "before the mend" 200 X=1; gen "mended         " 200 X=1; done
 W=1400 B=/tmp/old/build-cuda/bench/bench_cuda gen "before the mend" 200 X=1; W=1400 gen "mended         " 200 X=1
 nvidia-smi --query-gpu=name --format=csv,noheader

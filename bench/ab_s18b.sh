@@ -12,10 +12,7 @@ for rep in 1 2; do
   gen "8 warps, OPT 15 | 2097152" 200 DIA_CUDA_DECODE_STEP_WS=0 $O=2097167
   gen "default                  " 200 X=1
 done
-CBLAS_DIR=$(dirname "$(find /usr/include -name cblas.h 2>/dev/null | head -1)")
-rm -rf /tmp/old && mkdir -p /tmp/old && tar --exclude=./ab_old --exclude=./build-cuda -cf - . | tar -xf - -C /tmp/old && cp -r ab_old/. /tmp/old/
-(cd /tmp/old && make CUDA=1 BUILD=build-cuda DEPS_PREFIX=/tmp/deps "CFLAGS=-I$CBLAS_DIR" -j16 build-cuda/bench/bench_cuda \
-  > /tmp/old_build.log 2>&1) && echo "marks build ok" || { echo "marks build failed"; tail -20 /tmp/old_build.log; }
+build_beside /tmp/old ab_old marks
 DIA_CUDA_DECODE_STEP_DEBUG=8 timeout 120 /tmp/old/build-cuda/bench/bench_cuda --model "$M" --backend cuda --dtype bf16 --batch 1 \
   --generate 1 --capacity 3072 --steps 200 --warmup 0 --verbose 1 > /tmp/prof8.txt 2>&1
 for ph in ", block" " inside qkv" " inside o," " inside cq" " inside co," " inside gu" " inside down"; do

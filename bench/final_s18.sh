@@ -7,12 +7,7 @@
 set -u
 . bench/ab_gen.sh # the build, the model, gen(), gpu_tests()
 gpu_tests "" || echo "SUITE FAILED"
-CBLAS_DIR=$(dirname "$(find /usr/include -name cblas.h 2>/dev/null | head -1)")
-for v in s17 marks; do
-  rm -rf /tmp/$v && mkdir -p /tmp/$v && tar --exclude=./ab_old --exclude=./build-cuda -cf - . | tar -xf - -C /tmp/$v && cp -r ab_old/$v/. /tmp/$v/
-  (cd /tmp/$v && make CUDA=1 BUILD=build-cuda DEPS_PREFIX=/tmp/deps "CFLAGS=-I$CBLAS_DIR" -j8 build-cuda/bench/bench_cuda \
-    > /tmp/${v}_build.log 2>&1) && echo "$v build ok" || { echo "$v build failed"; tail -20 /tmp/${v}_build.log; } &
-done; wait
+for v in s17 marks; do build_beside /tmp/$v ab_old/$v $v 8 & done; wait
 S17=/tmp/s17/build-cuda/bench/bench_cuda
 for rep in 1 2; do B=$S17 gen "B=1 s17 (f330efb)" 200 X=1; gen "B=1 main         " 200 X=1; done
 export W=1400; B=$S17 gen "B=1 s17 (f330efb)" 200 X=1; gen "B=1 main         " 200 X=1; unset W
