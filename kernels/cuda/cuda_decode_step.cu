@@ -1444,6 +1444,10 @@ static __device__ __forceinline__ void ds_att_block(const ds_args &a, const ds_l
 #define DS_OPT_ARGS_SH 2097152
 static __shared__ __align__(16) ds_args ds_a_sh;
 static_assert(sizeof(ds_args) % 8 == 0, "the arguments are copied to shared memory in 8-byte words");
+/* the launch's arguments where the phases read them: the shared copy (OPT 2097152) or the parameters */
+static __device__ __forceinline__ const ds_args *ds_args_of(const ds_args &a_) {
+    return (a_.opt & DS_OPT_ARGS_SH) ? &ds_a_sh : &a_;
+}
 
 template <int WS>
 __global__ void __launch_bounds__(WS ? DS_WS_THREADS : DS_THREADS, 1) k_decode_layers(const __grid_constant__ ds_args a_) {
@@ -1477,7 +1481,7 @@ __global__ void __launch_bounds__(WS ? DS_WS_THREADS : DS_THREADS, 1) k_decode_l
 #ifdef __CUDA_ARCH_FEAT_SM90_ALL /* sm_90a (the PTX for other devices: the registers stay split evenly) */
             asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;" ::"n"(DS_PREGS));
 #endif
-            if (threadIdx.x == DS_THREADS) ds_produce((a_.opt & DS_OPT_ARGS_SH) ? ds_a_sh : a_, ring, full, empty);
+            if (threadIdx.x == DS_THREADS) ds_produce(*ds_args_of(a_), ring, full, empty);
             return;
         }
 #ifdef __CUDA_ARCH_FEAT_SM90_ALL
@@ -1527,7 +1531,7 @@ __global__ void __launch_bounds__(WS ? DS_WS_THREADS : DS_THREADS, 1) k_decode_l
     ds_ring rg = {ring, full, cur, empty, nst, 0, 0u, 0u};
     unsigned target = 0;
     for (int l = 0; l < a_.nl; l++) {
-        const ds_args *ap = (a_.opt & DS_OPT_ARGS_SH) ? &ds_a_sh : &a_;
+        const ds_args *ap = ds_args_of(a_);
         asm volatile("" : "+l"(ap)); /* see ds_bid */
         const ds_args &a = *ap;
         const ds_layer &L = a.L[l];
