@@ -1,0 +1,18 @@
+#!/bin/bash
+# bench/ab_pairs.sh - nineteenth session, one device call (wip/xpairs): OPT 536870912 (DS_OPT_PAIRS: x and att
+# also written as (value, epoch) pairs, read by the phases after the barriers that follow them, so those barriers
+# take relaxed arrivals). The decode-step test with it forced in both kernels (with the producer warp group's
+# default bits; the producer warp group runs an instance of its own, k_decode_layers<2>), then dia_generate B = 1 interleaved against the default and DEBUG 32 (relaxed arrivals, timing only).
+set -u
+. bench/ab_gen.sh # the build, the model, gen(), gpu_tests()
+O=DIA_CUDA_DECODE_STEP_OPT P=536870912 D=90480397
+gpu_tests test_decode_step_kernel $O=$((D | P)) || echo "TEST FAILED"
+for rep in 1 2 3; do
+  gen "default      " 200 X=1; gen "+ pairs      " 200 $O=$((D | P))
+done
+gen "relaxed (dbg)" 200 DIA_CUDA_DECODE_STEP_DEBUG=32
+export W=1400
+for rep in 1 2; do gen "default      " 200 X=1; gen "+ pairs      " 200 $O=$((D | P)); done
+unset W
+gen "default      " 3000 X=1; gen "+ pairs      " 3000 $O=$((D | P))
+nvidia-smi --query-gpu=name --format=csv,noheader
