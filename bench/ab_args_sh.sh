@@ -7,11 +7,8 @@ set -u
 . bench/ab_gen.sh # the build, the model, gen(), gpu_tests()
 O=DIA_CUDA_DECODE_STEP_OPT
 gpu_tests test_decode_step_kernel $O=$((15 | 2097152)) || echo "TEST FAILED"
-for W in 20 1400; do export W; for rep in 1 2; do
-  gen "default          " 200 X=1; gen "+ args in shared " 200 $O=2400013
-done; done
-unset W
-gen "default          " 3000 X=1; gen "+ args in shared " 3000 $O=2400013
+AB=("default          ;" "+ args in shared ;$O=2400013")
+ab_loop 2 "20 1400" "${AB[@]}"; ab_whole "${AB[@]}"
 for o in 302861 2400013; do
   echo "=== OPT $o: block 0's profile, the 100 calls up to 200"
   env $O=$o DIA_CUDA_DECODE_STEP_DEBUG=8 timeout 120 $B --model "$M" --backend cuda --dtype bf16 --batch 1 --generate 1 \

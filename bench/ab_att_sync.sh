@@ -8,9 +8,6 @@ set -u
 O=DIA_CUDA_DECODE_STEP_OPT
 gpu_tests test_decode_step_kernel $O=$((23068687 | 67108864)) || echo "TEST FAILED"
 D=23371533
-for W in 20 1400; do export W; for rep in 1 2 3; do
-  gen "default      " 200 X=1; gen "+ att sync   " 200 $O=$((D | 67108864))
-done; done
-unset W
-gen "default      " 3000 X=1; gen "+ att sync   " 3000 $O=$((D | 67108864))
+AB=("default      ;" "+ att sync   ;$O=$((D | 67108864))")
+ab_loop 3 "20 1400" "${AB[@]}"; ab_whole "${AB[@]}"
 nvidia-smi --query-gpu=name --format=csv,noheader

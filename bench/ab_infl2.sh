@@ -9,12 +9,9 @@ set -u
 . bench/ab_gen.sh # the build, the model, gen(), gpu_tests()
 I=DIA_CUDA_DECODE_STEP_INFLIGHT2
 gpu_tests test_decode_step_kernel $I=560
-for W in 20 1400; do export W; for rep in 1 2; do
-  gen "default          " 200 X=1;       gen "gu F2 (528)      " 200 $I=528;    gen "gu F3 (784)      " 200 $I=784
-  gen "gu+down F2 (560) " 200 $I=560;    gen "gu+down F2 s3    " 200 $I=197168; gen "down F2 s3       " 200 $I=197152
-done; done
-unset W
-gen "default          " 3000 X=1; gen "gu F2 (528)      " 3000 $I=528; gen "gu F3 (784)      " 3000 $I=784
+AB=("default          ;" "gu F2 (528)      ;$I=528" "gu F3 (784)      ;$I=784")
+ab_loop 2 "20 1400" "${AB[@]}" "gu+down F2 (560) ;$I=560" "gu+down F2 s3    ;$I=197168" "down F2 s3       ;$I=197152"
+ab_whole "${AB[@]}"
 for i2 in 0 528; do
   echo "=== INFLIGHT2=$i2, positions 101..200"
   env $I=$i2 DIA_CUDA_DECODE_STEP_DEBUG=24 timeout 120 $B --model "$M" --backend cuda --dtype bf16 --batch 1 \

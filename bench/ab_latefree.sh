@@ -10,13 +10,8 @@ gpu_tests test_decode_step_kernel DIA_CUDA_DECODE_STEP_LATEFREE=122 || echo "TES
 build_beside /tmp/old ab_old main 16
 OLD=/tmp/old/build-cuda/bench/bench_cuda
 LF=DIA_CUDA_DECODE_STEP_LATEFREE
-for rep in 1 2; do
-  B=$OLD gen "main (beside)" 200 X=1; gen "this, off    " 200 X=1
-  gen "lf 16 (gu)   " 200 $LF=16; gen "lf 8 (co)    " 200 $LF=8; gen "lf 24        " 200 $LF=24
-  gen "lf 58 (all4) " 200 $LF=58; gen "lf 88 (24|64)" 200 $LF=88; gen "lf 122 (all2)" 200 $LF=122
-done
-export W=1400
-B=$OLD gen "main (beside)" 200 X=1; gen "this, off    " 200 X=1; gen "lf 24        " 200 $LF=24; gen "lf 58 (all4) " 200 $LF=58
-unset W
-B=$OLD gen "main (beside)" 3000 X=1; gen "lf 24        " 3000 $LF=24; gen "lf 58 (all4) " 3000 $LF=58
+ab_loop 2 20 "main (beside);BIN=$OLD" "this, off    ;" "lf 16 (gu)   ;$LF=16" "lf 8 (co)    ;$LF=8" "lf 24        ;$LF=24" \
+  "lf 58 (all4) ;$LF=58" "lf 88 (24|64);$LF=88" "lf 122 (all2);$LF=122"
+ab_loop 1 1400 "main (beside);BIN=$OLD" "this, off    ;" "lf 24        ;$LF=24" "lf 58 (all4) ;$LF=58"
+ab_whole "main (beside);BIN=$OLD" "lf 24        ;$LF=24" "lf 58 (all4) ;$LF=58"
 nvidia-smi --query-gpu=name --format=csv,noheader

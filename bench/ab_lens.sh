@@ -11,11 +11,8 @@ set -u
 . bench/ab_gen.sh # the build, the model, gen(), gpu_tests()
 O=DIA_CUDA_DECODE_STEP_OPT
 gpu_tests test_decode_step_kernel $O=171789 || echo "TEST FAILED"
-for W in 20 1400; do export W; for rep in 1 2; do
-  gen "40717 (default)  " 200 X=1; gen "171789 (| 131072)" 200 $O=171789
-done; done
-unset W
-gen "40717 (default)  " 3000 X=1; gen "171789 (| 131072)" 3000 $O=171789
+AB=("40717 (default)  ;" "171789 (| 131072);$O=171789")
+ab_loop 2 "20 1400" "${AB[@]}"; ab_whole "${AB[@]}"
 for o in 40717 171789; do
   echo "=== OPT $o: block 0's profile, the 100 calls up to 200"
   env $O=$o DIA_CUDA_DECODE_STEP_DEBUG=8 timeout 120 $B --model "$M" --backend cuda --dtype bf16 --batch 1 --generate 1 \

@@ -8,11 +8,8 @@ set -u
 gpu_tests test_decode_step_kernel || echo "TEST FAILED"
 build_beside /tmp/old ab_old old
 OLDB=/tmp/old/build-cuda/bench/bench_cuda
-for W in 20 1400; do export W; for rep in 1 2; do
-  B=$OLDB gen "old (REV) " 200 X=1; gen "new       " 200 X=1
-done; done
-unset W
-B=$OLDB gen "old (REV) " 3000 X=1; gen "new       " 3000 X=1
+AB=("old (REV) ;BIN=$OLDB" "new       ;")
+ab_loop 2 "20 1400" "${AB[@]}"; ab_whole "${AB[@]}"
 CUOBJ=$(command -v cuobjdump || echo /usr/local/cuda/bin/cuobjdump)
 $CUOBJ -sass build-cuda/obj/kernels/cuda/cuda_decode_step.o > /tmp/ds.sass 2>&1; gzip -c /tmp/ds.sass > ${OUT:-/tmp}/ds_new.sass.gz
 echo "LDL/STL: $(grep -c 'LDL\|STL' /tmp/ds.sass)"

@@ -8,9 +8,6 @@ set -u
 gpu_tests test_decode_step_kernel || echo "TEST FAILED"
 build_beside /tmp/old ab_old old
 OLDB=/tmp/old/build-cuda/bench/bench_cuda
-for W in 20 1400; do export W; for rep in 1 2 3; do
-  B=$OLDB gen "old (REV) " 200 X=1; gen "new       " 200 X=1
-done; done
-unset W
-B=$OLDB gen "old (REV) " 3000 X=1; gen "new       " 3000 X=1
+AB=("old (REV) ;BIN=$OLDB" "new       ;")
+ab_loop 3 "20 1400" "${AB[@]}"; ab_whole "${AB[@]}"
 nvidia-smi --query-gpu=name --format=csv,noheader

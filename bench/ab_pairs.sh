@@ -7,12 +7,7 @@ set -u
 . bench/ab_gen.sh # the build, the model, gen(), gpu_tests()
 O=DIA_CUDA_DECODE_STEP_OPT P=536870912 D=90480397
 gpu_tests test_decode_step_kernel $O=$((D | P)) || echo "TEST FAILED"
-for rep in 1 2 3; do
-  gen "default      " 200 X=1; gen "+ pairs      " 200 $O=$((D | P))
-done
-gen "relaxed (dbg)" 200 DIA_CUDA_DECODE_STEP_DEBUG=32
-export W=1400
-for rep in 1 2; do gen "default      " 200 X=1; gen "+ pairs      " 200 $O=$((D | P)); done
-unset W
-gen "default      " 3000 X=1; gen "+ pairs      " 3000 $O=$((D | P))
+AB=("default      ;" "+ pairs      ;$O=$((D | P))")
+ab_loop 3 20 "${AB[@]}"; gen "relaxed (dbg)" 200 DIA_CUDA_DECODE_STEP_DEBUG=32
+ab_loop 2 1400 "${AB[@]}"; ab_whole "${AB[@]}"
 nvidia-smi --query-gpu=name --format=csv,noheader

@@ -8,10 +8,7 @@ set -u
 O=DIA_CUDA_DECODE_STEP_OPT
 gpu_tests test_decode_step_kernel $O=$((15 | 2097152 | 4194304 | 8388608)) || echo "TEST FAILED"
 D=2400013
-for W in 20 1400; do export W; for rep in 1 2; do
-  gen "default            " 200 X=1; gen "+ phases in shared " 200 $O=$((D | 4194304))
-  gen "+ norm L1 prefetch " 200 $O=$((D | 8388608)); gen "+ both             " 200 $O=$((D | 4194304 | 8388608))
-done; done
-unset W
-gen "default            " 3000 X=1; gen "+ phases in shared " 3000 $O=$((D | 4194304)); gen "+ both             " 3000 $O=$((D | 4194304 | 8388608))
+ab_loop 2 "20 1400" "default            ;" "+ phases in shared ;$O=$((D | 4194304))" \
+  "+ norm L1 prefetch ;$O=$((D | 8388608))" "+ both             ;$O=$((D | 4194304 | 8388608))"
+ab_whole "default            ;" "+ phases in shared ;$O=$((D | 4194304))" "+ both             ;$O=$((D | 4194304 | 8388608))"
 nvidia-smi --query-gpu=name --format=csv,noheader

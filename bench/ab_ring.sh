@@ -7,12 +7,9 @@
 set -u
 . bench/ab_gen.sh # the build, the model, gen()
 S=DIA_CUDA_DECODE_STEP_STAGES F=DIA_CUDA_DECODE_STEP_INFLIGHT
-for W in 20 1400; do export W; for rep in 1 2; do
-  gen "5:1 default" 200 X=1; gen "4:1        " 200 $S=4 $F=1; gen "6:1        " 200 $S=6 $F=1
-  gen "6:2        " 200 $S=6 $F=2; gen "5:2        " 200 $S=5 $F=2; gen "3:1        " 200 $S=3 $F=1
-done; done
-unset W
-gen "5:1 default" 3000 X=1; gen "4:1        " 3000 $S=4 $F=1; gen "6:1        " 3000 $S=6 $F=1
+AB=("5:1 default;" "4:1        ;$S=4 $F=1" "6:1        ;$S=6 $F=1")
+ab_loop 2 "20 1400" "${AB[@]}" "6:2        ;$S=6 $F=2" "5:2        ;$S=5 $F=2" "3:1        ;$S=3 $F=1"
+ab_whole "${AB[@]}"
 for d in 0 1 2 3 0; do
   echo "DEBUG=$d: $(DIA_CUDA_DECODE_STEP_DEBUG=$d timeout 60 $B --model "$M" --backend cuda --dtype bf16 --batch 1 --steps 200 --warmup 20 2>&1 | grep RESULT | sed 's/.*\(steps_per_s=[0-9.]*\).*/\1/')"
 done

@@ -6,13 +6,8 @@
 set -u
 . bench/ab_gen.sh # the build, the model, gen(), gpu_tests()
 I2=DIA_CUDA_DECODE_STEP_INFLIGHT2
-for W in 20 1400; do export W; for rep in 1 2; do
-  gen "default (528)        " 200 X=1
-  gen "gu skip 2            " 200 $I2=$((16 | 2 << 8 | 2 << 16))
-  gen "gu skip 4            " 200 $I2=$((16 | 2 << 8 | 4 << 16))
-  gen "gu skip 8            " 200 $I2=$((16 | 2 << 8 | 8 << 16))
-  gen "gu at 1 (0)          " 200 $I2=0
-  gen "4 stages             " 200 DIA_CUDA_DECODE_STEP_STAGES=4
-  gen "6 stages             " 200 DIA_CUDA_DECODE_STEP_STAGES=6
-done; done
+ab_loop 2 "20 1400" "default (528)        ;" "gu skip 2            ;$I2=$((16 | 2 << 8 | 2 << 16))" \
+  "gu skip 4            ;$I2=$((16 | 2 << 8 | 4 << 16))" "gu skip 8            ;$I2=$((16 | 2 << 8 | 8 << 16))" \
+  "gu at 1 (0)          ;$I2=0" "4 stages             ;DIA_CUDA_DECODE_STEP_STAGES=4" \
+  "6 stages             ;DIA_CUDA_DECODE_STEP_STAGES=6"
 nvidia-smi --query-gpu=name --format=csv,noheader

@@ -5,13 +5,7 @@
 set -u
 . bench/ab_gen.sh # the build, the model, gen(), gpu_tests()
 I2=DIA_CUDA_DECODE_STEP_INFLIGHT2 ST=DIA_CUDA_DECODE_STEP_STAGES
-for W in 20 1400; do export W; for rep in 1 2; do
-  gen "default (5, 528)     " 200 X=1
-  gen "6 stages             " 200 $ST=6
-  gen "6 stages + gu skip 8 " 200 $ST=6 $I2=$((16 | 2 << 8 | 8 << 16))
-  gen "gu skip 8            " 200 $I2=$((16 | 2 << 8 | 8 << 16))
-done; done
-unset W
-gen "default (5, 528)     " 3000 X=1; gen "6 stages             " 3000 $ST=6; gen "6 stages + gu skip 8 " 3000 $ST=6 $I2=$((16 | 2 << 8 | 8 << 16))
-gen "gu skip 8            " 3000 $I2=$((16 | 2 << 8 | 8 << 16))
+AB=("default (5, 528)     ;" "6 stages             ;$ST=6" "6 stages + gu skip 8 ;$ST=6 $I2=$((16 | 2 << 8 | 8 << 16))"
+  "gu skip 8            ;$I2=$((16 | 2 << 8 | 8 << 16))")
+ab_loop 2 "20 1400" "${AB[@]}"; ab_whole "${AB[@]}"
 nvidia-smi --query-gpu=name --format=csv,noheader

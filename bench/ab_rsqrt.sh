@@ -7,11 +7,8 @@ set -u
 O=DIA_CUDA_DECODE_STEP_OPT
 gpu_tests test_decode_step_kernel $O=$((15 | 2097152 | 4194304 | 16777216)) || echo "TEST FAILED"
 D=6594317
-for W in 20 1400; do export W; for rep in 1 2 3; do
-  gen "default   " 200 X=1; gen "+ rsqrt   " 200 $O=$((D | 16777216))
-done; done
-unset W
-gen "default   " 3000 X=1; gen "+ rsqrt   " 3000 $O=$((D | 16777216))
+AB=("default   ;" "+ rsqrt   ;$O=$((D | 16777216))")
+ab_loop 3 "20 1400" "${AB[@]}"; ab_whole "${AB[@]}"
 DIA_CUDA_DECODE_STEP_DEBUG=8 timeout 120 $B --model "$M" --backend cuda --dtype bf16 --batch 1 --generate 1 \
   --capacity 3072 --steps 200 --warmup 0 --verbose 1 2>&1 | grep "decode-step profile, block" | python3 bench/step_profile_diff.py 200
 nvidia-smi --query-gpu=name --format=csv,noheader

@@ -10,10 +10,7 @@ set -u
 . bench/ab_gen.sh # the build, the model, gen(), gpu_tests()
 gpu_tests "" || { echo "suite failed: no timings"; exit 1; }
 O=DIA_CUDA_DECODE_STEP_OPT
-for W in 20 1400 2600; do export W; for rep in 1 2; do
-  gen "default 40717" 200 X=1; gen "7949         " 200 $O=7949; gen "old 3853     " 200 $O=3853
-done; done
-unset W
-gen "default 40717" 3000 X=1; gen "7949         " 3000 $O=7949; gen "old 3853     " 3000 $O=3853
+AB=("default 40717;" "7949         ;$O=7949" "old 3853     ;$O=3853")
+ab_loop 2 "20 1400 2600" "${AB[@]}"; ab_whole "${AB[@]}"
 PHASES="lib" BATCHES="1 8 32 64" CACHE_MODES=bf16 bash bench/bench_cuda.sh 2>&1 | grep "RESULT" | cut -c1-220
 nvidia-smi --query-gpu=name --format=csv,noheader

@@ -9,16 +9,10 @@ set -u
 O=DIA_CUDA_DECODE_STEP_OPT S1=134217728 WA=268435456
 gpu_tests test_decode_step_kernel $O=$((90177551 | S1 | WA)) || echo "TEST FAILED"
 D=90480397
-for rep in 1 2; do
-  gen "default      " 200 X=1; gen "+ seg1       " 200 $O=$((D | S1)); gen "+ warp arrive" 200 $O=$((D | WA))
-  gen "+ both       " 200 $O=$((D | S1 | WA)); gen "relaxed (dbg)" 200 DIA_CUDA_DECODE_STEP_DEBUG=32
-done
-export W=1400
-for rep in 1 2; do
-  gen "default      " 200 X=1; gen "+ warp arrive" 200 $O=$((D | WA)); gen "relaxed (dbg)" 200 DIA_CUDA_DECODE_STEP_DEBUG=32
-done
-unset W
-gen "default      " 3000 X=1; gen "+ both       " 3000 $O=$((D | S1 | WA))
+ab_loop 2 20 "default      ;" "+ seg1       ;$O=$((D | S1))" "+ warp arrive;$O=$((D | WA))" "+ both       ;$O=$((D | S1 | WA))" \
+  "relaxed (dbg);DIA_CUDA_DECODE_STEP_DEBUG=32"
+ab_loop 2 1400 "default      ;" "+ warp arrive;$O=$((D | WA))" "relaxed (dbg);DIA_CUDA_DECODE_STEP_DEBUG=32"
+ab_whole "default      ;" "+ both       ;$O=$((D | S1 | WA))"
 for o in $D $((D | S1)); do
   echo "=== block 0's profile, the 100 calls up to 200, OPT $o"
   DIA_CUDA_DECODE_STEP_DEBUG=8 $O=$o timeout 120 $B --model "$M" --backend cuda --dtype bf16 --batch 1 --generate 1 \

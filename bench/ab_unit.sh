@@ -10,11 +10,8 @@ O=DIA_CUDA_DECODE_STEP_OPT
 gpu_tests test_decode_step_kernel $O=302861 || echo "TEST FAILED"
 build_beside /tmp/old ab_old old
 OLDB=/tmp/old/build-cuda/bench/bench_cuda
-for W in 20 1400; do export W; for rep in 1 2; do
-  B=$OLDB gen "old (REV)        " 200 X=1; gen "new              " 200 X=1; gen "new + 262144     " 200 $O=302861
-done; done
-unset W
-B=$OLDB gen "old (REV)        " 3000 X=1; gen "new              " 3000 X=1; gen "new + 262144     " 3000 $O=302861
+AB=("old (REV)        ;BIN=$OLDB" "new              ;" "new + 262144     ;$O=302861")
+ab_loop 2 "20 1400" "${AB[@]}"; ab_whole "${AB[@]}"
 for o in 40717 302861; do
   echo "=== new, OPT $o: block 0's profile, the 100 calls up to 200"
   env $O=$o DIA_CUDA_DECODE_STEP_DEBUG=8 timeout 120 $B --model "$M" --backend cuda --dtype bf16 --batch 1 --generate 1 \

@@ -6,6 +6,6 @@ set -u
 . bench/ab_gen.sh # the build, the model, gen(), gpu_tests()
 build_beside /tmp/old ab_old s18 16
 OLD=/tmp/old/build-cuda/bench/bench_cuda
-for rep in 1 2 3; do B=$OLD gen "s18 (08e6c9d)" 200 X=1; gen "main         " 200 X=1; done
-B=$OLD gen "s18 (08e6c9d)" 3000 X=1; gen "main         " 3000 X=1
+AB=("s18 (08e6c9d);BIN=$OLD" "main         ;")
+ab_loop 3 20 "${AB[@]}"; ab_whole "${AB[@]}"
 nvidia-smi --query-gpu=name --format=csv,noheader

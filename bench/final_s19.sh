@@ -6,9 +6,8 @@
 set -u
 . bench/ab_gen.sh # the build, the model, gen(), gpu_tests()
 gpu_tests "" || echo "SUITE FAILED"
-for rep in 1 2; do gen "B=1 main          " 200 X=1; gen "B=1 DEBUG=32 (rlx)" 200 DIA_CUDA_DECODE_STEP_DEBUG=32; done
-export W=1400; gen "B=1 main          " 200 X=1; gen "B=1 DEBUG=32 (rlx)" 200 DIA_CUDA_DECODE_STEP_DEBUG=32; unset W
-gen "B=1 main          " 3000 X=1; gen "B=1 DEBUG=32 (rlx)" 3000 DIA_CUDA_DECODE_STEP_DEBUG=32
+AB=("B=1 main          ;" "B=1 DEBUG=32 (rlx);DIA_CUDA_DECODE_STEP_DEBUG=32")
+ab_loop 2 20 "${AB[@]}"; ab_loop 1 1400 "${AB[@]}"; ab_whole "${AB[@]}"
 timeout 120 $B --model "$M" --backend cuda --dtype bf16 --batch 64 --steps 200 --warmup 20 --generate 1 --capacity 3072 2>&1 \
   | grep "timed_frames" | cut -c1-260
 PHASES=ref REF_MODES=static REF_BATCHES=1 REF_STEPS=200 REF_TIMEOUT=240 bash bench/bench_cuda.sh 2>&1 | grep "REF\|rror" | head -5
