@@ -1205,16 +1205,18 @@ static void test_decode_step_kernel(void **state) {
         /* the head counters instead of the barriers before the attention phases (256 | 512), published with one fence
          * (1024), the unrolled merge of the warps' partials (2048) */
         const int heads = 256 | 512 | 1024 | 2048;
+        /* the producer warp group's other default bits (below) */
+        const int ws_bits = 4096 | 262144 | 2097152 | 4194304 | 16777216;
         if (run == 1) /* the producer warp group's default: those, q and cross q written with epochs, their loads the
                        * waits (4096; then only the k / v heads are counted), tensor cores for units of >= 2 query heads
                        * (32768: none here), the first unit's q loaded before its K/V (262144), the arguments read
                        * from shared memory (2097152), the phases' ranges worked out once (4194304), the norm factor by
                        * one rsqrt (16777216) */
-            snprintf(optw, sizeof optw, "%d", (atoi(optv) & ~8) | heads | 4096 | 32768 | 262144 | 2097152 | 4194304 | 16777216);
+            snprintf(optw, sizeof optw, "%d", (atoi(optv) & ~8) | heads | ws_bits | 32768);
         if (run == 2) /* the head counters without the epochs (q counted too), with units of G query heads */
             snprintf(optw, sizeof optw, "%d", (atoi(optv) & ~8) | heads);
         if (run >= 3) /* the attention on tensor cores (32768: units of >= 2 query heads) with the default's other bits */
-            snprintf(optw, sizeof optw, "%d", (atoi(optv) & ~(2 | 8)) | heads | 4096 | 262144 | 2097152 | 4194304 | 16777216);
+            snprintf(optw, sizeof optw, "%d", (atoi(optv) & ~(2 | 8)) | heads | ws_bits);
         setenv("DIA_CUDA_DECODE_STEP_OPT", optw, 1);
         float *ws = act_run(mr, &texts[run], 1, tok, T, steps);
         const long used_ws = step_launches() - l0 - used;
