@@ -753,7 +753,9 @@ static __device__ __forceinline__ void ds_gemv(const ds_args &a, const ds_layer 
             if (c >= KCH) break;
 #pragma unroll
             for (int r = 0; r < 8; r++) {
-                if (r >= nr) break;
+                /* K <= 2048 (KCW 1): a tile's stage holds 8 rows, so all 8 are read (rows past nr are never
+                 * summed), with no branch between the loads: ptxas can issue them all before the products */
+                if (KCW > 1 && r >= nr) break;
                 const uint4 wv = *(const uint4 *)(st + ((size_t)r * K + c * 256 + lane * 8) * 2);
                 const __nv_bfloat162 *w2 = (const __nv_bfloat162 *)&wv;
 #pragma unroll
