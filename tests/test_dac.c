@@ -133,7 +133,10 @@ static void test_pipeline_audio(void **s) {
 }
 
 /* Chunked decoding (dia_dac_decode in small chunks, dac_decode_range piece by piece) equals one
- * whole-sequence pass. */
+ * whole-sequence pass, to float rounding: bit for bit where the BLAS's sums do not depend on the
+ * matrices' widths, within ~3e-5 where they do (OpenBLAS 0.3.21's Haswell kernels, e.g. on an AMD
+ * EPYC with AVX-512 that it does not know); a chunk with too little context is off by > 1e-3. */
+#define CHUNK_TOL 1e-4
 static void test_chunked_decode(void **s) {
     dia_dac *d = load(DAC_HF);
     size_t nc;
@@ -149,7 +152,7 @@ static void test_chunked_decode(void **s) {
     assert_int_equal(dia_dac_decode(d, codes, n, &audio, &samples), DIA_OK);
     assert_int_equal(samples, (size_t)n * 512);
     printf("  chunked (13 frames) vs whole: max |diff| %.3g\n", max_abs_diff(audio, whole, samples));
-    assert_close(audio, whole, samples, 1e-5);
+    assert_close(audio, whole, samples, CHUNK_TOL);
     /* uneven pieces, as a streaming caller would ask for them */
     float *pieces = malloc((size_t)n * 512 * sizeof *pieces);
     const int sizes[] = {1, 7, 30, 2, 50};
@@ -161,7 +164,7 @@ static void test_chunked_decode(void **s) {
         f += cnt;
     }
     printf("  uneven pieces vs whole: max |diff| %.3g\n", max_abs_diff(pieces, whole, samples));
-    assert_close(pieces, whole, samples, 1e-5);
+    assert_close(pieces, whole, samples, CHUNK_TOL);
     /* the test has teeth: with too little context the chunks differ from the whole */
     const int ctx = d->dec_context;
     d->dec_context = 4;
@@ -201,8 +204,10 @@ static void test_chunked_encode(void **s) {
         for (int l = 0; l < 64; l++) memcpy(part + (size_t)l * n + f, tmp + (size_t)l * c, (size_t)c * sizeof *tmp);
         free(tmp);
     }
-    printf("  chunked encoder latent vs whole: max |diff| %.3g\n", max_abs_diff(part, whole, (size_t)64 * n));
-    assert_close(part, whole, (size_t)64 * n, 1e-5);
+    float peak = 0.0f;
+    for (size_t i = 0; i < (size_t)64 * n; i++) peak = fmaxf(peak, fabsf(whole[i]));
+    printf("  chunked encoder latent vs whole: max |diff| %.3g, peak %.3g\n", max_abs_diff(part, whole, (size_t)64 * n), peak);
+    assert_close(part, whole, (size_t)64 * n, 1e-5 * peak); /* (float rounding, relative to the peak, as above) */
     /* dia_dac_encode chunked vs not: codes from the same latent (up to float rounding) */
     int32_t *c1 = NULL, *c2 = NULL;
     int f1 = 0, f2 = 0;
@@ -630,7 +635,8 @@ static int teardown(void **s) {
 
 /* Streaming through the public API: frames arrive one at a time; a chunk of 16 frames is decoded
  * with dia_dac_decode_range as soon as context_frames more are known (the tail when the sequence
- * ends). The streamed audio equals the whole decode bit for bit, and the golden within 1e-4. */
+ * ends). The streamed audio equals the whole decode to float rounding (CHUNK_TOL: bit for bit where
+ * the BLAS's sums do not depend on the widths), and the golden within 1e-4. */
 static void test_streaming_decode_range(void **s) {
     (void)s;
     dia_dac *dac = load(DAC_HF);
@@ -656,7 +662,8 @@ static void test_streaming_decode_range(void **s) {
     }
     assert_int_equal(done, frames);
     assert_true(calls > 3);
-    assert_memory_equal(streamed, whole, ns * sizeof(float));
+    printf("  streamed vs whole: max |diff| %.3g\n", max_abs_diff(streamed, whole, ns));
+    assert_close(streamed, whole, ns, CHUNK_TOL);
     size_t gn = 0;
     const float *want = golden_f32("text0.greedy_audio", &gn);
     assert_int_equal(gn, ns);
