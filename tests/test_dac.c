@@ -72,6 +72,13 @@ static void test_info(void **s) {
     dia_dac_free(NULL);
 }
 
+/* The largest |x[i]| (the scale of the encoder's latents, for tolerances relative to it). */
+static double peak_abs(const float *x, size_t n) {
+    double peak = 0;
+    for (size_t i = 0; i < n; i++) peak = fabs(x[i]) > peak ? fabs(x[i]) : peak;
+    return peak;
+}
+
 static void check_encode_golden(const char *path) {
     dia_dac *d = load(path);
     size_t nx, nl, nc;
@@ -84,8 +91,7 @@ static void check_encode_golden(const char *path) {
     assert_int_equal(dac_encode_latent_range(d, x, n, 0, n, lat), DIA_OK);
     /* The random fixture's latent reaches ~2.4e5 (activations grow through the random blocks), so
      * float32 rounding alone is ~1e-5 of that: the tolerance is relative to the peak. */
-    double peak = 0;
-    for (size_t i = 0; i < nl; i++) peak = fabs(lat_ref[i]) > peak ? fabs(lat_ref[i]) : peak;
+    const double peak = peak_abs(lat_ref, nl);
     printf("  encoder latent %s: max |diff| %.3g, peak %.3g, relative %.3g\n", path, max_abs_diff(lat, lat_ref, nl),
            peak, max_abs_diff(lat, lat_ref, nl) / peak);
     assert_close(lat, lat_ref, nl, 1e-4 * peak);
@@ -204,8 +210,7 @@ static void test_chunked_encode(void **s) {
         for (int l = 0; l < 64; l++) memcpy(part + (size_t)l * n + f, tmp + (size_t)l * c, (size_t)c * sizeof *tmp);
         free(tmp);
     }
-    float peak = 0.0f;
-    for (size_t i = 0; i < (size_t)64 * n; i++) peak = fmaxf(peak, fabsf(whole[i]));
+    const double peak = peak_abs(whole, (size_t)64 * n);
     printf("  chunked encoder latent vs whole: max |diff| %.3g, peak %.3g\n", max_abs_diff(part, whole, (size_t)64 * n), peak);
     assert_close(part, whole, (size_t)64 * n, 1e-5 * peak); /* (float rounding, relative to the peak, as above) */
     /* dia_dac_encode chunked vs not: codes from the same latent (up to float rounding) */
