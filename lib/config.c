@@ -1,6 +1,7 @@
 /* config.c - Dia config.json, in the transformers schema (token ids and rope_parameters inside
  * decoder_config) and the nari-labs schema (token ids at the top level, rope_theta per side). */
 #include <cjson/cJSON.h>
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -22,8 +23,8 @@ static dia_status get_float(const cJSON *obj, const char *side, const char *key,
         *out = dflt;
         return DIA_OK;
     }
-    if (!cJSON_IsNumber(v) || !(v->valuedouble > 0))
-        return dia_fail(DIA_ERR_BAD_MODEL, "config: %s.%s is not a positive number", side, key);
+    if (!cJSON_IsNumber(v) || !(v->valuedouble > 0) || !(v->valuedouble <= FLT_MAX)) /* (a float holds it) */
+        return dia_fail(DIA_ERR_BAD_MODEL, "config: %s.%s is not a positive number a float can hold", side, key);
     *out = (float)v->valuedouble;
     return DIA_OK;
 }

@@ -83,6 +83,11 @@ static int parse_dtype(const char *s, dia_dtype *t) {
     return 1;
 }
 
+/* a JSON number that is a whole number in [0, max] (so that it converts to an integer exactly) */
+static int json_whole(const cJSON *v, double max) {
+    return cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble <= max && v->valuedouble == (double)(int64_t)v->valuedouble;
+}
+
 static int cmp_by_offset(const void *a, const void *b) {
     const st_tensor *x = a, *y = b;
     const char *px = x->data, *py = y->data;
@@ -137,20 +142,23 @@ static dia_status parse_header(const char *path, st_archive *ar, int file) {
             st = dia_fail(DIA_ERR_BAD_MODEL, "%s: tensor %s: %d dimensions", path, name, t.ndim);
             break;
         }
+        /* sizes and offsets are whole numbers in range before any conversion (a double past the integer
+         * types' range has no defined conversion), and the element count does not wrap around */
         uint64_t nelem = 1;
         int bad = 0;
         for (int d = 0; d < t.ndim; d++) {
             cJSON *v = cJSON_GetArrayItem(shape, d);
-            if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 1e12) bad = 1;
-            else t.shape[d] = (int64_t)v->valuedouble, nelem *= (uint64_t)t.shape[d];
+            if (!json_whole(v, 1e12) || (t.shape[d] = (int64_t)v->valuedouble,
+                                         __builtin_mul_overflow(nelem, (uint64_t)t.shape[d], &nelem)))
+                bad = 1;
         }
-        double o0 = cJSON_GetArrayItem(offs, 0)->valuedouble, o1 = cJSON_GetArrayItem(offs, 1)->valuedouble;
-        if (bad || !cJSON_IsNumber(cJSON_GetArrayItem(offs, 0)) || !cJSON_IsNumber(cJSON_GetArrayItem(offs, 1)) ||
-            o0 < 0 || o1 < o0) {
+        cJSON *j0 = cJSON_GetArrayItem(offs, 0), *j1 = cJSON_GetArrayItem(offs, 1);
+        if (bad || !json_whole(j0, 9e15) || !json_whole(j1, 9e15) || j1->valuedouble < j0->valuedouble) {
             st = dia_fail(DIA_ERR_BAD_MODEL, "%s: tensor %s: malformed shape or data_offsets", path, name);
             break;
         }
-        if ((uint64_t)o1 > data_size) {
+        const double o0 = j0->valuedouble, o1 = j1->valuedouble;
+        if (o1 > (double)data_size) {
             st = dia_fail(DIA_ERR_BAD_MODEL, "%s: tensor %s: data [%.0f, %.0f) beyond the end of the file (truncated?)",
                           path, name, o0, o1);
             break;

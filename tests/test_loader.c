@@ -80,6 +80,13 @@ static void test_safetensors_parser(void **state) {
     assert_int_equal(open_st("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
                              "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", data, 16),
                      DIA_ERR_BAD_MODEL);
+    /* offsets past any integer type (UBSan: no defined conversion), fractional offsets and sizes, and a shape whose
+     * element count wraps around to the (empty) data's 0 */
+    assert_int_equal(open_st("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,3.7e30]}}", data, 8), DIA_ERR_BAD_MODEL);
+    assert_int_equal(open_st("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0.5,8.5]}}", data, 16), DIA_ERR_BAD_MODEL);
+    assert_int_equal(open_st("{\"a\":{\"dtype\":\"F32\",\"shape\":[2.5],\"data_offsets\":[0,8]}}", data, 8), DIA_ERR_BAD_MODEL);
+    assert_int_equal(open_st("{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,0]}}", data, 8),
+                     DIA_ERR_BAD_MODEL);
     /* negative / reversed offsets */
     assert_int_equal(open_st("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,0]}}", data, 8), DIA_ERR_BAD_MODEL);
     /* header length beyond the file, and a file shorter than the length field */
@@ -164,6 +171,13 @@ static void bad_delay(cJSON *c, cJSON *h) {
     cJSON_ReplaceItemInObject(c, "delay_pattern", cJSON_Parse("[0,8,9]"));
 }
 
+static void huge_eps(cJSON *c, cJSON *h) { /* a positive number no float holds (UBSan: no defined conversion) */
+    (void)h;
+    cJSON *dec = cJSON_GetObjectItem(c, "decoder_config");
+    cJSON_DeleteItemFromObject(dec, "norm_eps");
+    cJSON_AddItemToObject(dec, "norm_eps", cJSON_CreateNumber(1e300));
+}
+
 static void expect_load(const char *dir, dia_status want, const char *msg_part) {
     dia_model *m = (dia_model *)(uintptr_t)1;
     dia_status st = dia_model_load(dir, NULL, &m);
@@ -186,6 +200,7 @@ static void test_model_strict(void **state) {
     expect_load(make_variant("dia-hf", "dtype", int_dtype), DIA_ERR_BAD_MODEL, "encoder.norm");
     expect_load(make_variant("dia-hf", "nokv", drop_config_field), DIA_ERR_BAD_MODEL, "num_key_value_heads");
     expect_load(make_variant("dia-nari", "delay", bad_delay), DIA_ERR_BAD_MODEL, "delay_pattern");
+    expect_load(make_variant("dia-hf", "eps", huge_eps), DIA_ERR_BAD_MODEL, "norm_eps");
     /* malformed config.json */
     char path[400];
     const char *dir = make_variant("dia-hf", "badjson", no_edit);
