@@ -101,7 +101,8 @@ $(BUILD)/bench/%: bench/%.c bench/bench_util.h $(BUILD)/lib/libdia.a
 
 bench: $(BENCH_BINS)
 
-# libFuzzer targets (clang): make fuzz; then e.g. build-fuzz/fuzz_safetensors -max_total_time=60
+# libFuzzer targets (clang): make fuzz; then e.g. build-fuzz/fuzz_safetensors -max_total_time=60 CORPUS_DIR
+# (seed fuzz_config / fuzz_dac_config with the fixtures' config.json files: random bytes are rarely JSON)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 fuzz:
 	@mkdir -p build-fuzz

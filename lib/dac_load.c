@@ -67,15 +67,20 @@ dia_status dac_config_parse(const char *json, const char *what, dac_config *c) {
 #undef INT
     if ((st = cfg_ratios(root, what, "downsampling_ratios", &c->n_down, c->down)) != DIA_OK) goto done;
     if ((st = cfg_ratios(root, what, "upsampling_ratios", &c->n_up, c->up)) != DIA_OK) goto done;
-    int pd = 1, pu = 1;
+    int64_t pd = 1, pu = 1; /* (8 ratios of 64 overflow an int) */
     for (int i = 0; i < c->n_down; i++) pd *= c->down[i];
     for (int i = 0; i < c->n_up; i++) pu *= c->up[i];
-    if ((st = cfg_int(root, what, "hop_length", 1, 1 << 20, pd, &c->hop)) != DIA_OK) goto done;
+    if (pd > (1 << 20) || pu > (1 << 20)) {
+        st = dia_fail(DIA_ERR_BAD_MODEL, "%s: the product of downsampling_ratios (%lld) or of upsampling_ratios (%lld) "
+                      "exceeds 2^20", what, (long long)pd, (long long)pu);
+        goto done;
+    }
+    if ((st = cfg_int(root, what, "hop_length", 1, 1 << 20, (int)pd, &c->hop)) != DIA_OK) goto done;
     if (pd != c->hop || pu != c->hop) {
         st = dia_fail(DIA_ERR_BAD_MODEL,
                       "%s: hop_length %d must equal the product of downsampling_ratios (%d) and of upsampling_ratios "
                       "(%d)",
-                      what, c->hop, pd, pu);
+                      what, c->hop, (int)pd, (int)pu);
         goto done;
     }
     for (int i = 0; i < c->n_up; i++)

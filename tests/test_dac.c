@@ -392,6 +392,12 @@ static void test_strict_loading(void **s) {
                  "\"codebook_size\": 1024, \"codebook_dim\": 8, \"downsampling_ratios\": [2, 4, 8, 8],"
                  "\"upsampling_ratios\": [8, 8, 4, 4], \"hop_length\": 512}");
     expect_load_error(DIA_ERR_BAD_MODEL, "upsampling_ratios");
+    /* ratios whose product no int holds (64^8: UBSan's signed overflow before the check) */
+    make_variant(DAC_HF, NULL,
+                 "{\"encoder_hidden_size\": 4, \"hidden_size\": 64, \"decoder_hidden_size\": 32, \"n_codebooks\": 9,"
+                 "\"codebook_size\": 1024, \"codebook_dim\": 8, \"downsampling_ratios\": [64, 64, 64, 64, 64, 64, 64, 64],"
+                 "\"upsampling_ratios\": [8, 8, 4, 2], \"hop_length\": 512}");
+    expect_load_error(DIA_ERR_BAD_MODEL, "exceeds 2^20");
     /* wrong size in config: every tensor mis-shaped, the first one is named */
     make_variant(DAC_HF, NULL,
                  "{\"encoder_hidden_size\": 8, \"hidden_size\": 64, \"decoder_hidden_size\": 32, \"n_codebooks\": 9,"
