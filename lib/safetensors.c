@@ -164,7 +164,8 @@ static dia_status parse_header(const char *path, st_archive *ar, int file) {
             break;
         }
         t.nbytes = (size_t)(o1 - o0);
-        if (nelem * dia_dtype_size(t.dtype) != t.nbytes) {
+        uint64_t need;
+        if (__builtin_mul_overflow(nelem, (uint64_t)dia_dtype_size(t.dtype), &need) || need != t.nbytes) {
             st = dia_fail(DIA_ERR_BAD_MODEL, "%s: tensor %s: %zu bytes do not match its shape and dtype", path, name,
                           t.nbytes);
             break;

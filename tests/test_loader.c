@@ -87,6 +87,9 @@ static void test_safetensors_parser(void **state) {
     assert_int_equal(open_st("{\"a\":{\"dtype\":\"F32\",\"shape\":[2.5],\"data_offsets\":[0,8]}}", data, 8), DIA_ERR_BAD_MODEL);
     assert_int_equal(open_st("{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,0]}}", data, 8),
                      DIA_ERR_BAD_MODEL);
+    /* ... or whose byte count does (2^62 F32 elements: 2^64 bytes) */
+    assert_int_equal(open_st("{\"a\":{\"dtype\":\"F32\",\"shape\":[2147483648,2147483648],\"data_offsets\":[0,0]}}", data, 8),
+                     DIA_ERR_BAD_MODEL);
     /* negative / reversed offsets */
     assert_int_equal(open_st("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,0]}}", data, 8), DIA_ERR_BAD_MODEL);
     /* header length beyond the file, and a file shorter than the length field */
