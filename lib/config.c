@@ -2,7 +2,6 @@
  * decoder_config) and the nari-labs schema (token ids at the top level, rope_theta per side). */
 #include <cjson/cJSON.h>
 #include <float.h>
-#include <math.h>
 #include <string.h>
 
 #include "log.h"
@@ -10,7 +9,7 @@
 
 static dia_status get_int(const cJSON *obj, const char *side, const char *key, int lo, int hi, int *out) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < lo || v->valuedouble > hi)
+    if (!dia_json_whole(v, lo, hi))
         return dia_fail(DIA_ERR_BAD_MODEL, "config: %s%s%s is missing or not an integer in [%d, %d]", side,
                         *side ? "." : "", key, lo, hi);
     *out = (int)v->valuedouble;
@@ -116,7 +115,7 @@ dia_status dia_config_parse(const char *json, const char *what, dia_config *c) {
     }
     for (int i = 0; i < c->channels; i++) {
         const cJSON *v = cJSON_GetArrayItem(dp, i);
-        if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 1024 || v->valuedouble != floor(v->valuedouble)) {
+        if (!dia_json_whole(v, 0, 1024)) {
             st = dia_fail(DIA_ERR_BAD_MODEL, "%s: delay_pattern[%d] is not an integer in [0, 1024]", what, i);
             goto done;
         }

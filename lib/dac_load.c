@@ -25,7 +25,7 @@ static dia_status cfg_int(const cJSON *root, const char *what, const char *key, 
         *out = dflt;
         return DIA_OK;
     }
-    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < lo || v->valuedouble > hi)
+    if (!dia_json_whole(v, lo, hi))
         return dia_fail(DIA_ERR_BAD_MODEL, "%s: %s is missing or not an integer in [%d, %d]", what, key, lo, hi);
     *out = (int)v->valuedouble;
     return DIA_OK;
@@ -38,7 +38,7 @@ static dia_status cfg_ratios(const cJSON *root, const char *what, const char *ke
         return dia_fail(DIA_ERR_BAD_MODEL, "%s: %s must be an array of 1 to %d integers", what, key, DAC_MAX_BLOCKS);
     for (int i = 0; i < len; i++) {
         const cJSON *v = cJSON_GetArrayItem(a, i);
-        if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < 1 || v->valuedouble > 64)
+        if (!dia_json_whole(v, 1, 64))
             return dia_fail(DIA_ERR_BAD_MODEL, "%s: %s[%d] is not an integer in [1, 64]", what, key, i);
         r[i] = (int)v->valuedouble;
     }

@@ -4,6 +4,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,9 +84,8 @@ static int parse_dtype(const char *s, dia_dtype *t) {
     return 1;
 }
 
-/* a JSON number that is a whole number in [0, max] (so that it converts to an integer exactly) */
-static int json_whole(const cJSON *v, double max) {
-    return cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble <= max && v->valuedouble == (double)(int64_t)v->valuedouble;
+int dia_json_whole(const cJSON *v, double lo, double hi) {
+    return cJSON_IsNumber(v) && v->valuedouble >= lo && v->valuedouble <= hi && v->valuedouble == floor(v->valuedouble);
 }
 
 static int cmp_by_offset(const void *a, const void *b) {
@@ -142,18 +142,18 @@ static dia_status parse_header(const char *path, st_archive *ar, int file) {
             st = dia_fail(DIA_ERR_BAD_MODEL, "%s: tensor %s: %d dimensions", path, name, t.ndim);
             break;
         }
-        /* sizes and offsets are whole numbers in range before any conversion (a double past the integer
-         * types' range has no defined conversion), and the element count does not wrap around */
+        /* sizes and offsets are whole numbers in range before any conversion, and the element count does not
+         * wrap around */
         uint64_t nelem = 1;
         int bad = 0;
         for (int d = 0; d < t.ndim; d++) {
             cJSON *v = cJSON_GetArrayItem(shape, d);
-            if (!json_whole(v, 1e12) || (t.shape[d] = (int64_t)v->valuedouble,
+            if (!dia_json_whole(v, 0, 1e12) || (t.shape[d] = (int64_t)v->valuedouble,
                                          __builtin_mul_overflow(nelem, (uint64_t)t.shape[d], &nelem)))
                 bad = 1;
         }
         cJSON *j0 = cJSON_GetArrayItem(offs, 0), *j1 = cJSON_GetArrayItem(offs, 1);
-        if (bad || !json_whole(j0, 9e15) || !json_whole(j1, 9e15) || j1->valuedouble < j0->valuedouble) {
+        if (bad || !dia_json_whole(j0, 0, 9e15) || !dia_json_whole(j1, 0, 9e15) || j1->valuedouble < j0->valuedouble) {
             st = dia_fail(DIA_ERR_BAD_MODEL, "%s: tensor %s: malformed shape or data_offsets", path, name);
             break;
         }

@@ -57,6 +57,10 @@ char *dia_path_join(char *buf, size_t cap, const char *dir, const char *name);
 /* The config.json of a checkpoint: in the directory `path`, or beside the file `path`; into buf. */
 char *dia_config_path(char *buf, size_t cap, const char *path);
 int dia_is_dir(const char *path);
+/* 1 if the JSON value v is a number that is a whole number in [lo, hi] (then it converts to an
+ * integer exactly; a double past an integer type's range has no defined conversion). */
+struct cJSON;
+int dia_json_whole(const struct cJSON *v, double lo, double hi);
 int dia_file_exists(const char *path);
 
 #endif

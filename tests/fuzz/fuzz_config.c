@@ -1,15 +1,10 @@
 /* fuzz_config.c - libFuzzer target: arbitrary text as a Dia config.json. */
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-
+#include "fuzz_util.h"
 #include "model.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    char *s = malloc(size + 1);
+    char *s = fuzz_text(data, size);
     if (!s) return 0;
-    memcpy(s, data, size);
-    s[size] = 0;
     dia_config c;
     (void)dia_config_parse(s, "fuzz", &c);
     free(s);

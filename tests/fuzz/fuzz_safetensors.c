@@ -1,18 +1,11 @@
 /* fuzz_safetensors.c - libFuzzer target: arbitrary bytes as a .safetensors file. The reader must
  * return a status (never crash, never read outside the mapping). `make fuzz` builds it. */
-#include <stdint.h>
-#include <stdio.h>
-#include <unistd.h>
-
+#include "fuzz_util.h"
 #include "safetensors.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char path[64];
-    snprintf(path, sizeof path, "/tmp/fuzz_st_%d.safetensors", (int)getpid());
-    FILE *f = fopen(path, "wb");
-    if (!f) return 0;
-    fwrite(data, 1, size, f);
-    fclose(f);
+    if (!fuzz_file(data, size, "st", "safetensors", path, sizeof path)) return 0;
     st_archive ar;
     if (st_open_file(path, &ar) == DIA_OK) {
         volatile uint8_t sink = 0;

@@ -1,16 +1,11 @@
 /* fuzz_tokenize.c - libFuzzer target: arbitrary bytes through the tokenizer and the sampler's
  * parameter setters. */
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "dia.h"
+#include "fuzz_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    char *s = malloc(size + 1);
+    char *s = fuzz_text(data, size);
     if (!s) return 0;
-    memcpy(s, data, size);
-    s[size] = 0;
     size_t n = 0;
     if (dia_tokenize(s, NULL, 0, &n) == DIA_OK && n) {
         int32_t *ids = malloc(n * sizeof(int32_t));
